@@ -1,0 +1,112 @@
+"""The base class of every tenant API view: authentication, tenant match (R7) and scopes.
+
+Subclasses declare ``required_scope`` (per HTTP method) and ``scoped_queryset(principal)``; the
+methods that enforce the rules are owned here and cannot be overridden (checked at class
+creation, after PostHog's ``TeamAndOrgViewSetMixin``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.views import APIView
+
+from accounts.authentication import BearerTokenAuthentication
+from accounts.principal import Principal
+from accounts.scopes import Grants
+
+
+def can_read(grants: Grants) -> bool:
+    return not grants.readable().is_empty
+
+
+def can_manage(grants: Grants) -> bool:
+    return not grants.manageable().is_empty
+
+
+def can_import(grants: Grants) -> bool:
+    return grants.can_import()
+
+
+SCOPE_DESCRIPTIONS: dict[Callable[[Grants], bool], str] = {
+    can_read: "customer.customer_read or customer.customer_manage (optionally --RESTRICTION)",
+    can_manage: "customer.customer_manage (optionally --RESTRICTION)",
+    can_import: "customer.import_manage",
+}
+
+
+class TenantMatchesToken(BasePermission):
+    """R7: the path's tenant must be the token's tenant; the answer reveals nothing more."""
+
+    message = "The access token is not valid for this tenant."
+
+    def has_permission(self, request, view) -> bool:
+        return request.user.tenant_code == view.kwargs.get("tenant")
+
+
+class HoldsRequiredScope(BasePermission):
+    message = "The access token lacks the scope this operation requires."
+
+    def has_permission(self, request, view) -> bool:
+        check = view.required_scope.get(request.method)
+        if check is None:
+            # No handler for this method (every handler must declare a scope, checked at class
+            # creation), so DRF answers 405.
+            return True
+        return check(request.user.grants)
+
+
+class TenantApiView(APIView):
+    authentication_classes = [BearerTokenAuthentication]
+    required_scope: dict[str, Callable[[Grants], bool]] = {}
+
+    _owned = frozenset(
+        {
+            "get_permissions",
+            "get_authenticators",
+            "check_permissions",
+            "initial",
+            "get_queryset",
+            "get_object",
+        }
+    )
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        overridden = cls._owned & set(vars(cls))
+        if overridden:
+            raise TypeError(
+                f"{cls.__name__} must not override {', '.join(sorted(overridden))}: scoping and "
+                "permissions are owned by TenantApiView; implement scoped_queryset instead."
+            )
+        handlers = {m.upper() for m in cls.http_method_names if m != "options"} & {
+            name.upper() for name in dir(cls)
+        }
+        undeclared = handlers - set(cls.required_scope)
+        if undeclared:
+            raise TypeError(f"{cls.__name__} declares no required_scope for {sorted(undeclared)}.")
+
+    def get_permissions(self):
+        return [IsAuthenticated(), TenantMatchesToken(), HoldsRequiredScope()]
+
+    @property
+    def principal(self) -> Principal:
+        return self.request.user
+
+    def scoped_queryset(self, principal: Principal):
+        raise ImproperlyConfigured(f"{type(self).__name__} defines no scoped_queryset")
+
+    def get_queryset(self):
+        return self.scoped_queryset(self.principal)
+
+    def get_object(self, **lookup):
+        """One record of the scoped queryset; invisible and nonexistent answer the same 404."""
+        obj = self.get_queryset().filter(**lookup).first()
+        if obj is None:
+            raise NotFound(self.not_found_message)
+        return obj
+
+    not_found_message = "Not found."

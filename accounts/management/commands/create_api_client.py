@@ -1,0 +1,39 @@
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand
+
+from accounts.scopes import split_scope_string
+from accounts.services import api_client_create, tenant_by_code
+from config.commands import bad_input
+
+
+class Command(BaseCommand):
+    help = "Create an API client; prints its client_id and client_secret (shown only once)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tenant", required=True)
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--scopes", required=True, help='Space-separated, e.g. "s1 s2--DE".')
+        parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
+
+    def handle(self, *args, **options):
+        try:
+            created = api_client_create(
+                tenant=tenant_by_code(options["tenant"]),
+                name=options["name"],
+                scopes=split_scope_string(options["scopes"]),
+            )
+        except ValidationError as exc:
+            raise bad_input(exc) from exc
+        result = {
+            "client_id": created.client.client_id,
+            "client_secret": created.secret,
+            "tenant": created.client.tenant.code,
+            "scopes": created.client.scopes,
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            self.stdout.write(f"client_id={result['client_id']}")
+            self.stdout.write(f"client_secret={result['client_secret']}")

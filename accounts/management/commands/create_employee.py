@@ -1,0 +1,42 @@
+import sys
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand
+
+from accounts.services import GroupSpec, employee_create, tenant_by_code
+from config.commands import bad_input
+
+
+class Command(BaseCommand):
+    help = "Create an employee of a tenant with access groups; the password is read from stdin."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tenant", required=True)
+        parser.add_argument("--username", required=True)
+        parser.add_argument("--password-stdin", action="store_true", required=True)
+        parser.add_argument(
+            "--group",
+            action="append",
+            default=[],
+            help="NAME (existing group) or NAME:scope,scope[:R1,R2]; repeatable.",
+        )
+        parser.add_argument("--email", default="")
+        parser.add_argument("--staff", action="store_true", help="May log into the admin.")
+
+    def handle(self, *args, **options):
+        password = sys.stdin.readline().rstrip("\r\n")
+        try:
+            employee = employee_create(
+                tenant=tenant_by_code(options["tenant"]),
+                username=options["username"],
+                password=password,
+                groups=[GroupSpec.parse(text) for text in options["group"]],
+                is_staff=options["staff"],
+                email=options["email"],
+            )
+        except ValidationError as exc:
+            raise bad_input(exc) from exc
+        self.stdout.write(
+            f"Created employee {employee.username} in {employee.tenant.code} with scopes: "
+            f"{' '.join(employee.scope_strings()) or '(none)'}"
+        )

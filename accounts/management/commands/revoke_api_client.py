@@ -1,0 +1,19 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand
+
+from accounts.services import api_client_revoke
+from config.commands import bad_input
+
+
+class Command(BaseCommand):
+    help = "Deactivate an API client; its tokens stop working at once (R9)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("client_id")
+
+    def handle(self, *args, **options):
+        try:
+            client = api_client_revoke(client_id=options["client_id"])
+        except ValidationError as exc:
+            raise bad_input(exc) from exc
+        self.stdout.write(f"Revoked API client {client.client_id} ({client.name}).")

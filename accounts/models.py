@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from accounts.scopes import Grants, InvalidScope, Scope, parse_scope, parse_scopes
+from tenancy.models import Tenant
+
+
+def _tenant_restrictions(tenant: Tenant) -> set[str]:
+    return set(tenant.restrictions.values_list("code", flat=True))
+
+
+def validate_scope_list(scopes: list[str], tenant: Tenant | None, *, suffixes: bool) -> None:
+    """Every scope known; suffixes (where allowed) must be restrictions of the tenant."""
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise ValidationError({"scopes": "Scopes must be a list of strings."})
+    try:
+        parsed = parse_scopes(scopes)
+    except InvalidScope as exc:
+        raise ValidationError({"scopes": str(exc)}) from exc
+    suffixed = {scope.restriction for scope in parsed if scope.restriction is not None}
+    if suffixed and not suffixes:
+        raise ValidationError(
+            {"scopes": "Group scopes are unsuffixed; list the group's restrictions instead."}
+        )
+    if suffixed and tenant is not None:
+        unknown = suffixed - _tenant_restrictions(tenant)
+        if unknown:
+            raise ValidationError(
+                {
+                    "scopes": f"Restriction(s) not valid in tenant {tenant.code}: "
+                    f"{', '.join(sorted(unknown))}."
+                }
+            )
+
+
+class AccessGroup(models.Model):
+    """Base scopes for employees; with restrictions, every scope is granted suffixed by each."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="access_groups")
+    name = models.CharField(max_length=150)
+    scopes = models.JSONField(default=list, help_text="Unsuffixed scope names.")
+    restrictions = models.JSONField(
+        default=list, blank=True, help_text="Empty: the scopes apply to every customer."
+    )
+
+    class Meta:
+        ordering = ["tenant", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="access_group_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.code}/{self.name}"
+
+    def clean(self) -> None:
+        validate_scope_list(self.scopes, self.tenant if self.tenant_id else None, suffixes=False)
+        if not isinstance(self.restrictions, list) or not all(
+            isinstance(r, str) for r in self.restrictions
+        ):
+            raise ValidationError({"restrictions": "Restrictions must be a list of strings."})
+        if self.tenant_id:
+            unknown = set(self.restrictions) - _tenant_restrictions(self.tenant)
+            if unknown:
+                raise ValidationError(
+                    {
+                        "restrictions": f"Restriction(s) not valid in tenant {self.tenant.code}: "
+                        f"{', '.join(sorted(unknown))}."
+                    }
+                )
+
+    def granted_scopes(self) -> list[Scope]:
+        bases = [parse_scope(scope).base for scope in self.scopes]
+        if not self.restrictions:
+            return [Scope(base) for base in bases]
+        return [Scope(base, r) for base in bases for r in self.restrictions]
+
+
+class Employee(AbstractUser):
+    """A back-office user bound to one tenant; platform superusers have no tenant."""
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="employees"
+    )
+    access_groups = models.ManyToManyField(AccessGroup, blank=True, related_name="employees")
+
+    class Meta:
+        ordering = ["username"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(is_superuser=True) | models.Q(tenant__isnull=False),
+                name="employee_has_tenant_unless_superuser",
+            )
+        ]
+
+    def grants(self) -> Grants:
+        if self.is_superuser:
+            return Grants.everything()
+        groups = self.access_groups.filter(tenant_id=self.tenant_id)
+        return Grants.from_scopes(scope for group in groups for scope in group.granted_scopes())
+
+    def scope_strings(self) -> list[str]:
+        return self.grants().scope_strings()
+
+
+def hash_client_secret(secret: str) -> str:
+    # Client secrets are 256-bit random values, so a fast keyed hash is enough (no dictionary
+    # attack is possible) and keeps the token endpoint cheap.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiClient(models.Model):
+    """An integration holding client credentials; scopes may carry restriction suffixes."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_clients")
+    name = models.CharField(max_length=150)
+    client_id = models.CharField(max_length=64, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=128, editable=False)
+    scopes = models.JSONField(default=list)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant", "name"]
+        verbose_name = "API client"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="api_client_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.client_id})"
+
+    def clean(self) -> None:
+        validate_scope_list(self.scopes, self.tenant if self.tenant_id else None, suffixes=True)
+
+    def rotate_secret(self) -> str:
+        """Set a new random secret and return it in clear (shown once, stored hashed)."""
+        if not self.client_id:
+            self.client_id = f"cl_{secrets.token_urlsafe(12)}"
+        secret = secrets.token_urlsafe(32)
+        self.secret_hash = hash_client_secret(secret)
+        return secret
+
+    def check_secret(self, secret: str) -> bool:
+        return hmac.compare_digest(self.secret_hash, hash_client_secret(secret))
+
+    def grants(self) -> Grants:
+        return Grants.from_strings(self.scopes)

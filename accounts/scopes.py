@@ -1,0 +1,181 @@
+"""Scope strings and the grants they add up to (SPEC §2). Pure Python, no Django.
+
+A scope is ``base`` or ``base--SUFFIX``. An unsuffixed scope covers every customer of the tenant,
+null restriction included; suffixed scopes cover exactly the restrictions named by their suffixes;
+the union of everything held wins. Nothing else in the code base parses scope strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+CUSTOMER_READ = "customer.customer_read"
+CUSTOMER_MANAGE = "customer.customer_manage"
+RESTRICTION_MANAGE = "restriction.restriction_manage"
+IMPORT_MANAGE = "customer.import_manage"
+# Administration of the caller's own tenant: access groups, employees, API clients (admin only).
+TENANT_MANAGE = "tenant.tenant_manage"
+
+KNOWN_SCOPES = frozenset(
+    {CUSTOMER_READ, CUSTOMER_MANAGE, RESTRICTION_MANAGE, IMPORT_MANAGE, TENANT_MANAGE}
+)
+SUFFIX_SEPARATOR = "--"
+_RESTRICTION = re.compile(r"^[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*\Z")
+_MAX_RESTRICTION_LENGTH = 64
+
+
+class InvalidScope(ValueError):
+    """A scope string that is malformed or names no known scope."""
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """Which customers a right reaches: every one (``everything``) or those whose restriction is
+    in ``restrictions``. Null restrictions are covered only by ``everything``."""
+
+    everything: bool = False
+    restrictions: frozenset[str] = frozenset()
+
+    def covers(self, restriction: str | None) -> bool:
+        if self.everything:
+            return True
+        return restriction is not None and restriction in self.restrictions
+
+    def __or__(self, other: Coverage) -> Coverage:
+        if self.everything or other.everything:
+            return EVERYTHING
+        return Coverage(restrictions=self.restrictions | other.restrictions)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.everything and not self.restrictions
+
+    @property
+    def single_restriction(self) -> str | None:
+        """The one value a restricted coverage is limited to, if it is exactly one."""
+        if not self.everything and len(self.restrictions) == 1:
+            return next(iter(self.restrictions))
+        return None
+
+
+NOTHING = Coverage()
+EVERYTHING = Coverage(everything=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    base: str
+    restriction: str | None = None
+
+    def __str__(self) -> str:
+        if self.restriction is None:
+            return self.base
+        return f"{self.base}{SUFFIX_SEPARATOR}{self.restriction}"
+
+
+def parse_scope(text: str) -> Scope:
+    """Parse one scope string; raise :class:`InvalidScope` with a reason when it is not valid."""
+    base, separator, suffix = text.partition(SUFFIX_SEPARATOR)
+    if not base:
+        raise InvalidScope(f"Scope {text!r} has no name before '--'.")
+    if base not in KNOWN_SCOPES:
+        raise InvalidScope(f"Unknown scope {base!r}.")
+    if not separator:
+        return Scope(base)
+    if not suffix:
+        raise InvalidScope(f"Scope {text!r} has an empty restriction after '--'.")
+    if SUFFIX_SEPARATOR in suffix:
+        raise InvalidScope(f"Scope {text!r} has more than one '--'.")
+    if len(suffix) > _MAX_RESTRICTION_LENGTH or not _RESTRICTION.match(suffix):
+        raise InvalidScope(f"Scope {text!r} has an invalid restriction {suffix!r}.")
+    return Scope(base, suffix)
+
+
+def parse_scopes(texts: Iterable[str]) -> list[Scope]:
+    """Parse strictly: every string must be valid (used where scopes are granted)."""
+    return [parse_scope(text) for text in texts]
+
+
+def split_scope_string(value: str) -> list[str]:
+    """OAuth scope parameter / claim: space-separated."""
+    return [part for part in value.split(" ") if part]
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """The rights a principal holds, one :class:`Coverage` per known scope."""
+
+    coverage: dict[str, Coverage] = field(default_factory=dict)
+
+    @classmethod
+    def from_scopes(cls, scopes: Iterable[Scope]) -> Grants:
+        coverage: dict[str, Coverage] = {}
+        for scope in scopes:
+            granted = (
+                EVERYTHING
+                if scope.restriction is None
+                else Coverage(restrictions=frozenset({scope.restriction}))
+            )
+            coverage[scope.base] = coverage.get(scope.base, NOTHING) | granted
+        return cls(coverage)
+
+    @classmethod
+    def from_strings(cls, texts: Iterable[str]) -> Grants:
+        """Lenient: unknown or malformed strings are ignored (SPEC §2 rule 5, token use)."""
+        scopes = []
+        for text in texts:
+            try:
+                scopes.append(parse_scope(text))
+            except InvalidScope:
+                continue
+        return cls.from_scopes(scopes)
+
+    @classmethod
+    def everything(cls) -> Grants:
+        return cls({name: EVERYTHING for name in KNOWN_SCOPES})
+
+    def _get(self, name: str) -> Coverage:
+        return self.coverage.get(name, NOTHING)
+
+    def readable(self) -> Coverage:
+        # customer_manage grants everything customer_read grants (SPEC §2).
+        return self._get(CUSTOMER_READ) | self._get(CUSTOMER_MANAGE)
+
+    def manageable(self) -> Coverage:
+        return self._get(CUSTOMER_MANAGE)
+
+    def assignable(self) -> Coverage:
+        return self._get(RESTRICTION_MANAGE)
+
+    def can_import(self) -> bool:
+        return not self._get(IMPORT_MANAGE).is_empty
+
+    def can_manage_tenant(self) -> bool:
+        return self._get(TENANT_MANAGE).everything
+
+    def can_assign(self, old: str | None, new: str | None) -> bool:
+        """R4: moving from ``old`` to ``new`` needs both values covered."""
+        assignable = self.assignable()
+        return assignable.covers(old) and assignable.covers(new)
+
+    def covers_grants(self, other: Grants) -> bool:
+        """True when every right of ``other`` is also held here (no privilege escalation)."""
+        for name, wanted in other.coverage.items():
+            held = self._get(name)
+            if held.everything:
+                continue
+            if wanted.everything or not wanted.restrictions <= held.restrictions:
+                return False
+        return True
+
+    def scope_strings(self) -> list[str]:
+        result = []
+        for name in sorted(self.coverage):
+            granted = self.coverage[name]
+            if granted.everything:
+                result.append(name)
+            else:
+                result.extend(f"{name}{SUFFIX_SEPARATOR}{r}" for r in sorted(granted.restrictions))
+        return result

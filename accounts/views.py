@@ -1,0 +1,166 @@
+"""``POST /oauth/token`` (SPEC §4.1): client credentials and the employee password grant."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import FormParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiClient, Employee
+from accounts.scopes import Grants, InvalidScope, parse_scopes, split_scope_string
+from accounts.tokens import CLIENT_SUBJECT_PREFIX, EMPLOYEE_SUBJECT_PREFIX, issue_token
+from config.errors import error_body
+from tenancy.models import Tenant
+
+
+class OAuthError(Exception):
+    def __init__(self, error: str, description: str, status: int = 400):
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+
+def oauth_error_response(exc: OAuthError) -> Response:
+    # RFC 6749 §5.2 fields, plus the service's error body (SPEC §4.4) for uniform handling.
+    body = {"error": exc.error, "error_description": exc.description}
+    body.update(error_body(exc.status, exc.description))
+    headers = {"WWW-Authenticate": 'Basic realm="oauth"'} if exc.status == 401 else {}
+    return Response(body, status=exc.status, headers=headers)
+
+
+def narrow_scopes(held: Grants, requested: str | None) -> list[str]:
+    """The token's scopes: all held ones, or the requested subset (``invalid_scope`` otherwise)."""
+    if requested is None or not requested.strip():
+        return held.scope_strings()
+    names = split_scope_string(requested)
+    try:
+        wanted = Grants.from_scopes(parse_scopes(names))
+    except InvalidScope as exc:
+        raise OAuthError("invalid_scope", str(exc)) from exc
+    if not held.covers_grants(wanted):
+        raise OAuthError("invalid_scope", "The requested scope exceeds the granted scopes.")
+    return list(dict.fromkeys(names))
+
+
+def client_credentials_from(request) -> tuple[str | None, str | None]:
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(auth[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise OAuthError("invalid_client", "Malformed Basic credentials.", 401) from exc
+        client_id, _, secret = decoded.partition(":")
+        return client_id, secret
+    return request.data.get("client_id"), request.data.get("client_secret")
+
+
+TOKEN_RESPONSE = inline_serializer(
+    "TokenResponse",
+    {
+        "access_token": serializers.CharField(),
+        "token_type": serializers.CharField(),
+        "expires_in": serializers.IntegerField(),
+        "scope": serializers.CharField(),
+    },
+)
+TOKEN_REQUEST = inline_serializer(
+    "TokenRequest",
+    {
+        "grant_type": serializers.ChoiceField(["client_credentials", "password"]),
+        "client_id": serializers.CharField(required=False),
+        "client_secret": serializers.CharField(required=False),
+        "username": serializers.CharField(required=False),
+        "password": serializers.CharField(required=False),
+        "tenant": serializers.CharField(
+            required=False, help_text="Password grant of a platform superuser: the tenant."
+        ),
+        "scope": serializers.CharField(required=False, help_text="Space-separated subset."),
+    },
+)
+
+
+class TokenApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [FormParser]
+
+    @extend_schema(
+        operation_id="oauthToken",
+        tags=["OAuth"],
+        auth=[],
+        request={"application/x-www-form-urlencoded": TOKEN_REQUEST},
+        responses={
+            200: TOKEN_RESPONSE,
+            400: OpenApiResponse(
+                description="invalid_request, unsupported_grant_type, "
+                "invalid_scope or invalid_grant"
+            ),
+            401: OpenApiResponse(description="invalid_client"),
+        },
+    )
+    def post(self, request):
+        try:
+            grant_type = request.data.get("grant_type")
+            if not grant_type:
+                raise OAuthError("invalid_request", "grant_type is required.")
+            if grant_type == "client_credentials":
+                subject, tenant_code, scopes = self._client_credentials(request)
+            elif grant_type == "password":
+                subject, tenant_code, scopes = self._password(request)
+            else:
+                raise OAuthError(
+                    "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}."
+                )
+        except OAuthError as exc:
+            return oauth_error_response(exc)
+        issued = issue_token(subject=subject, tenant_code=tenant_code, scopes=scopes)
+        return Response(
+            {
+                "access_token": issued.access_token,
+                "token_type": "Bearer",
+                "expires_in": issued.expires_in,
+                "scope": issued.scope,
+            },
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
+
+    def _client_credentials(self, request) -> tuple[str, str, list[str]]:
+        client_id, secret = client_credentials_from(request)
+        if not client_id or not secret:
+            raise OAuthError("invalid_request", "client_id and client_secret are required.")
+        client = (
+            ApiClient.objects.select_related("tenant")
+            .filter(client_id=client_id, is_active=True)
+            .first()
+        )
+        if client is None or not client.check_secret(secret):
+            raise OAuthError("invalid_client", "Client authentication failed.", 401)
+        scopes = narrow_scopes(client.grants(), request.data.get("scope"))
+        return f"{CLIENT_SUBJECT_PREFIX}{client.client_id}", client.tenant.code, scopes
+
+    def _password(self, request) -> tuple[str, str, list[str]]:
+        username, password = request.data.get("username"), request.data.get("password")
+        if not username or not password:
+            raise OAuthError("invalid_request", "username and password are required.")
+        employee: Employee | None = authenticate(request, username=username, password=password)
+        if employee is None:
+            raise OAuthError("invalid_grant", "Invalid username or password.")
+        requested_tenant = request.data.get("tenant")
+        if employee.is_superuser and employee.tenant_id is None:
+            if not requested_tenant:
+                raise OAuthError("invalid_request", "A platform superuser must name a tenant.")
+            tenant = Tenant.objects.filter(code=requested_tenant).first()
+            if tenant is None:
+                raise OAuthError("invalid_grant", "Unknown tenant.")
+        else:
+            tenant = employee.tenant
+            if requested_tenant and requested_tenant != tenant.code:
+                raise OAuthError("invalid_grant", "The employee does not belong to that tenant.")
+        scopes = narrow_scopes(employee.grants(), request.data.get("scope"))
+        return f"{EMPLOYEE_SUBJECT_PREFIX}{employee.pk}", tenant.code, scopes

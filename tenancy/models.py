@@ -1,0 +1,61 @@
+from django.db import models
+
+from tenancy.validators import (
+    RESTRICTION_MAX_LENGTH,
+    validate_restriction_code,
+    validate_site_code,
+    validate_tenant_code,
+)
+
+
+class Tenant(models.Model):
+    code = models.CharField(max_length=16, unique=True, validators=[validate_tenant_code])
+    name = models.CharField(max_length=200)
+    sync_restrictions_with_sites = models.BooleanField(
+        default=False,
+        help_text="New customers without a restriction take their preferred site as restriction "
+        "when that site is also a valid restriction.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Site(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sites")
+    code = models.CharField(max_length=64, validators=[validate_site_code])
+    name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["tenant", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "code"], name="site_unique_code_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Restriction(models.Model):
+    """One value of the tenant's list of valid restrictions (SPEC §1)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="restrictions")
+    code = models.CharField(
+        max_length=RESTRICTION_MAX_LENGTH, validators=[validate_restriction_code]
+    )
+    name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["tenant", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "code"], name="restriction_unique_code_per_tenant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.code

@@ -1,0 +1,77 @@
+import factory
+from factory.django import DjangoModelFactory
+
+from accounts.models import AccessGroup, ApiClient, Employee
+from tenancy.models import Restriction, Site, Tenant
+
+DEFAULT_RESTRICTIONS = ("DE", "FR", "US")
+
+
+class TenantFactory(DjangoModelFactory):
+    class Meta:
+        model = Tenant
+        django_get_or_create = ("code",)
+        skip_postgeneration_save = True
+
+    code = factory.Sequence(lambda n: f"tenant{n}")
+    name = factory.LazyAttribute(lambda o: f"Tenant {o.code}")
+
+    @factory.post_generation
+    def restrictions(self, create, extracted, **kwargs):
+        codes = DEFAULT_RESTRICTIONS if extracted is None else extracted
+        for code in codes:
+            Restriction.objects.get_or_create(tenant=self, code=code)
+
+    @factory.post_generation
+    def sites(self, create, extracted, **kwargs):
+        codes = ("main", *DEFAULT_RESTRICTIONS) if extracted is None else extracted
+        for code in codes:
+            Site.objects.get_or_create(tenant=self, code=code)
+
+
+class ApiClientFactory(DjangoModelFactory):
+    class Meta:
+        model = ApiClient
+        skip_postgeneration_save = True
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"client{n}")
+    scopes = factory.LazyFunction(lambda: ["customer.customer_read"])
+    secret_hash = ""
+
+    @factory.post_generation
+    def secret(self, create, extracted, **kwargs):
+        self.clear_secret = self.rotate_secret()
+        if extracted:
+            from accounts.models import hash_client_secret
+
+            self.clear_secret = extracted
+            self.secret_hash = hash_client_secret(extracted)
+        if create:
+            self.save()
+
+
+class AccessGroupFactory(DjangoModelFactory):
+    class Meta:
+        model = AccessGroup
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"group{n}")
+    scopes = factory.LazyFunction(lambda: ["customer.customer_read"])
+    restrictions = factory.LazyFunction(list)
+
+
+class EmployeeFactory(DjangoModelFactory):
+    class Meta:
+        model = Employee
+        skip_postgeneration_save = True
+
+    tenant = factory.SubFactory(TenantFactory)
+    username = factory.Sequence(lambda n: f"employee{n}")
+    password = factory.django.Password("correct-horse-battery")
+    is_staff = True
+
+    @factory.post_generation
+    def access_groups(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.access_groups.set(extracted)
