@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import BearerTokenAuthentication
 from accounts.principal import Principal
-from accounts.scopes import Grants
+from accounts.scopes import CUSTOMER_MANAGE, CUSTOMER_READ, IMPORT_MANAGE, Grants
 
 
 def can_read(grants: Grants) -> bool:
@@ -31,10 +31,11 @@ def can_import(grants: Grants) -> bool:
     return grants.can_import()
 
 
-SCOPE_DESCRIPTIONS: dict[Callable[[Grants], bool], str] = {
-    can_read: "customer.customer_read or customer.customer_manage (optionally --RESTRICTION)",
-    can_manage: "customer.customer_manage (optionally --RESTRICTION)",
-    can_import: "customer.import_manage",
+# The scope each check stands for in the OpenAPI document (suffixed forms also qualify).
+SCOPE_NAMES: dict[Callable[[Grants], bool], str] = {
+    can_read: CUSTOMER_READ,
+    can_manage: CUSTOMER_MANAGE,
+    can_import: IMPORT_MANAGE,
 }
 
 

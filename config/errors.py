@@ -62,6 +62,33 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+class ServiceError(Exception):
+    """A refusal by a domain service; the API, the admin and the commands each present it."""
+
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, type: str = "invalid"):
+        super().__init__(message)
+        self.message = message
+        self.details = [{"field": field, "type": type, "message": message}] if field else None
+
+
+class InvalidInput(ServiceError):
+    status = 400
+
+
+class NotPermitted(ServiceError):
+    status = 403
+
+
+class DoesNotExist(ServiceError):
+    status = 404
+
+
+class ConflictError(ServiceError):
+    status = 409
+
+
 def error_body(
     status_code: int, message: str | None = None, details: list[dict[str, str]] | None = None
 ) -> dict[str, Any]:
@@ -91,6 +118,9 @@ def _flatten(detail: Any, field: str = "") -> Iterator[dict[str, str]]:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ServiceError):
+        body = error_body(exc.status, exc.message, exc.details)
+        return Response(body, status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -45,3 +45,43 @@ def api_as(tenant):
         return http
 
     return make
+
+
+# -- the leak-hunting data set: two tenants, DE/FR/US/null customers ----------------------------
+
+READER = ("customer.customer_read",)
+DE_READER = ("customer.customer_read--DE",)
+DE_FR_READER = ("customer.customer_read--DE", "customer.customer_read--FR")
+DE_MANAGER = ("customer.customer_manage--DE",)
+DE_RESTRICTION_MANAGER = ("customer.customer_manage--DE", "restriction.restriction_manage--DE")
+MANAGER = ("customer.customer_manage", "restriction.restriction_manage")
+
+
+@pytest.fixture
+def world(tenant, other_tenant):
+    """Customers DE1, FR1, US1, NULL1 (with an address and an account each) in ``acme``, and
+    OT-DE1 in ``globex``: every principal's view of them shows a leak if there is one."""
+    from tests.factories import AccountFactory, AddressFactory, CustomerFactory
+
+    customers = {}
+    for key, restriction in [("DE1", "DE"), ("FR1", "FR"), ("US1", "US"), ("NULL1", None)]:
+        customer = CustomerFactory(
+            tenant=tenant,
+            customer_number=key,
+            first_name=f"First{key}",
+            last_name=f"Last{key}",
+            contact_email=f"{key.lower()}@example.com",
+            restriction=restriction,
+        )
+        AddressFactory(customer=customer, contact_name=f"Contact{key}", is_default=True)
+        AccountFactory(customer=customer, email=f"{key.lower()}@example.com")
+        customers[key] = customer
+    customers["OT-DE1"] = CustomerFactory(
+        tenant=other_tenant,
+        customer_number="OT-DE1",
+        first_name="FirstOT",
+        last_name="LastOT",
+        contact_email="ot-de1@example.com",
+        restriction="DE",
+    )
+    return customers

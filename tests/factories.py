@@ -75,3 +75,36 @@ class EmployeeFactory(DjangoModelFactory):
     def access_groups(self, create, extracted, **kwargs):
         if create and extracted:
             self.access_groups.set(extracted)
+
+
+class CustomerFactory(DjangoModelFactory):
+    class Meta:
+        model = "customers.Customer"
+
+    tenant = factory.SubFactory(TenantFactory)
+    customer_number = factory.Sequence(lambda n: f"C{n:06d}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    contact_email = factory.LazyAttribute(lambda o: f"{o.customer_number.lower()}@example.com")
+    restriction = None
+
+
+class AddressFactory(DjangoModelFactory):
+    class Meta:
+        model = "customers.Address"
+
+    customer = factory.SubFactory(CustomerFactory)
+    tenant = factory.LazyAttribute(lambda o: o.customer.tenant)
+    contact_name = factory.Faker("name")
+    street = factory.Faker("street_name")
+    city = factory.Faker("city")
+    country = "DE"
+
+
+class AccountFactory(DjangoModelFactory):
+    class Meta:
+        model = "customers.Account"
+
+    customer = factory.SubFactory(CustomerFactory)
+    tenant = factory.LazyAttribute(lambda o: o.customer.tenant)
+    email = factory.LazyAttribute(lambda o: o.customer.contact_email or "x@example.com")

@@ -1,0 +1,320 @@
+"""Shapes of the customer JSON (Emporix camelCase). Serializers validate and shape; the
+services decide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from customers.models import CUSTOMER_NUMBER_PATTERN, Address, Customer, CustomerType
+from customers.services import ADDRESS_DEFAULTS, PROFILE_DEFAULTS, UNSET
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    type = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    status = serializers.IntegerField()
+    type = serializers.CharField()
+    message = serializers.CharField()
+    details = ErrorDetailSerializer(many=True, required=False)
+
+
+class ResourceIdSerializer(serializers.Serializer):
+    id = serializers.CharField()
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Refuses unknown top-level fields (400); ``ignored_fields`` are read-only and dropped."""
+
+    ignored_fields: frozenset[str] = frozenset()
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = set(data) - set(self.fields) - self.ignored_fields
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [f"Unknown field {name!r}."] for name in sorted(unknown)}
+                )
+        return super().to_internal_value(data)
+
+
+def _text(max_length: int, **kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=max_length, required=False, allow_null=True, allow_blank=True, **kwargs
+    )
+
+
+# -- addresses ----------------------------------------------------------------------------------
+
+ADDRESS_FIELD_NAMES = {
+    "contactName": "contact_name",
+    "companyName": "company_name",
+    "street": "street",
+    "streetNumber": "street_number",
+    "streetAppendix": "street_appendix",
+    "extraLine1": "extra_line1",
+    "extraLine2": "extra_line2",
+    "extraLine3": "extra_line3",
+    "extraLine4": "extra_line4",
+    "zipCode": "zip_code",
+    "city": "city",
+    "country": "country",
+    "state": "state",
+    "contactPhone": "contact_phone",
+    "tags": "tags",
+    "isDefault": "is_default",
+}
+
+
+class AddressSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="address_id", read_only=True)
+    contactName = serializers.CharField(source="contact_name")
+    companyName = serializers.CharField(source="company_name", allow_null=True)
+    streetNumber = serializers.CharField(source="street_number", allow_null=True)
+    streetAppendix = serializers.CharField(source="street_appendix", allow_null=True)
+    extraLine1 = serializers.CharField(source="extra_line1", allow_null=True)
+    extraLine2 = serializers.CharField(source="extra_line2", allow_null=True)
+    extraLine3 = serializers.CharField(source="extra_line3", allow_null=True)
+    extraLine4 = serializers.CharField(source="extra_line4", allow_null=True)
+    zipCode = serializers.CharField(source="zip_code", allow_null=True)
+    contactPhone = serializers.CharField(source="contact_phone", allow_null=True)
+    tags = serializers.ListField(child=serializers.CharField())
+    isDefault = serializers.BooleanField(source="is_default")
+
+    class Meta:
+        model = Address
+        fields = ["id", *ADDRESS_FIELD_NAMES]
+
+
+class AddressInputSerializer(StrictInputSerializer):
+    ignored_fields = frozenset({"id", "metadata"})
+
+    contactName = serializers.CharField(max_length=255)
+    companyName = _text(255)
+    street = _text(255)
+    streetNumber = _text(64)
+    streetAppendix = _text(255)
+    extraLine1 = _text(255)
+    extraLine2 = _text(255)
+    extraLine3 = _text(255)
+    extraLine4 = _text(255)
+    zipCode = _text(32)
+    city = _text(255)
+    country = serializers.RegexField(
+        r"^[A-Z]{2}\Z",
+        error_messages={"invalid": "country must be a two-letter ISO 3166 code such as 'DE'."},
+    )
+    state = _text(255)
+    contactPhone = _text(64)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, allow_null=True, max_length=50
+    )
+    isDefault = serializers.BooleanField(required=False, allow_null=True)
+
+    def model_fields(self) -> dict[str, Any]:
+        fields = {}
+        for name, value in self.validated_data.items():
+            field = ADDRESS_FIELD_NAMES[name]
+            fields[field] = ADDRESS_DEFAULTS.get(field) if value is None else value
+        return fields
+
+
+# -- customers ----------------------------------------------------------------------------------
+
+PROFILE_FIELD_NAMES = {
+    "title": "title",
+    "firstName": "first_name",
+    "middleName": "middle_name",
+    "lastName": "last_name",
+    "contactEmail": "contact_email",
+    "contactPhone": "contact_phone",
+    "company": "company",
+    "preferredLanguage": "preferred_language",
+    "preferredCurrency": "preferred_currency",
+    "preferredSite": "preferred_site",
+    "type": "type",
+    "photoUrl": "photo_url",
+    "active": "active",
+    "onHold": "on_hold",
+    "mixins": "mixins",
+}
+
+
+class B2BSerializer(serializers.Serializer):
+    companyRegistrationId = serializers.CharField(
+        source="b2b_company_registration_id", allow_null=True, required=False, max_length=255
+    )
+
+
+class MetadataSerializer(serializers.Serializer):
+    version = serializers.IntegerField(read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    modifiedAt = serializers.DateTimeField(source="modified_at", read_only=True)
+    mixins = serializers.DictField(source="metadata_mixins", read_only=True)
+
+
+class AccountSerializer(serializers.Serializer):
+    id = serializers.EmailField(source="email")
+
+
+class CustomerSerializer(serializers.Serializer):
+    """The response shape. ``addresses``, ``accounts`` and ``mixins`` appear only when expanded
+    (context ``expand``); they read the prefetched relations, so a page costs constant queries."""
+
+    id = serializers.CharField(source="customer_number")
+    customerNumber = serializers.CharField(source="customer_number")
+    title = serializers.CharField(allow_null=True)
+    firstName = serializers.CharField(source="first_name", allow_null=True)
+    middleName = serializers.CharField(source="middle_name", allow_null=True)
+    lastName = serializers.CharField(source="last_name", allow_null=True)
+    contactEmail = serializers.EmailField(source="contact_email", allow_null=True)
+    contactPhone = serializers.CharField(source="contact_phone", allow_null=True)
+    company = serializers.CharField(allow_null=True)
+    preferredLanguage = serializers.CharField(source="preferred_language")
+    preferredCurrency = serializers.CharField(source="preferred_currency")
+    preferredSite = serializers.CharField(source="preferred_site")
+    type = serializers.ChoiceField(CustomerType.choices)
+    photoUrl = serializers.URLField(source="photo_url", allow_null=True)
+    active = serializers.BooleanField()
+    onHold = serializers.BooleanField(source="on_hold")
+    b2b = B2BSerializer(source="*")
+    businessModel = serializers.ChoiceField(["B2B", "B2C"], source="business_model")
+    restriction = serializers.CharField(allow_null=True)
+    metadata = MetadataSerializer(source="*")
+    metadataCreatedAt = serializers.DateTimeField(source="created_at")
+    defaultAddress = serializers.SerializerMethodField()
+    addresses = serializers.SerializerMethodField()
+    accounts = serializers.SerializerMethodField()
+    mixins = serializers.SerializerMethodField()
+
+    _EXPANDABLE = ("addresses", "accounts", "mixins")
+
+    @extend_schema_field(AddressSerializer(allow_null=True))
+    def get_defaultAddress(self, customer: Customer):
+        defaults = getattr(customer, "default_addresses", None)
+        if defaults is None:
+            defaults = [a for a in customer.addresses.all() if a.is_default]
+        return AddressSerializer(defaults[0]).data if defaults else None
+
+    @extend_schema_field(AddressSerializer(many=True))
+    def get_addresses(self, customer: Customer):
+        if "addresses" not in self.context.get("expand", ()):
+            return UNSET
+        return AddressSerializer(customer.addresses.all(), many=True).data
+
+    @extend_schema_field(AccountSerializer(many=True))
+    def get_accounts(self, customer: Customer):
+        if "accounts" not in self.context.get("expand", ()):
+            return UNSET
+        return [{"id": account.email} for account in customer.accounts.all()]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_mixins(self, customer: Customer):
+        if "mixins" not in self.context.get("expand", ()):
+            return UNSET
+        return customer.mixins
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        for name in self._EXPANDABLE:
+            if data[name] is UNSET:
+                del data[name]
+        return data
+
+
+class MetadataInputSerializer(StrictInputSerializer):
+    ignored_fields = frozenset({"createdAt", "modifiedAt"})
+
+    version = serializers.IntegerField(required=False, min_value=1)
+    mixins = serializers.DictField(required=False, allow_null=True)
+
+
+class B2BInputSerializer(StrictInputSerializer):
+    companyRegistrationId = _text(255)
+
+
+class CustomerInputSerializer(StrictInputSerializer):
+    """Create, upsert and patch bodies. Null resets a field to its default (merge-patch)."""
+
+    ignored_fields = frozenset(
+        {"businessModel", "metadataCreatedAt", "accounts", "addresses", "defaultAddress"}
+    )
+
+    id = serializers.RegexField(
+        CUSTOMER_NUMBER_PATTERN,
+        required=False,
+        error_messages={"invalid": "id is 1 to 66 letters, digits, '_' or '-'."},
+    )
+    customerNumber = serializers.RegexField(CUSTOMER_NUMBER_PATTERN, required=False)
+    password = serializers.CharField(
+        required=False, write_only=True, max_length=128, style={"input_type": "password"}
+    )
+    title = _text(64)
+    firstName = _text(255)
+    middleName = _text(255)
+    lastName = _text(255)
+    contactEmail = serializers.EmailField(required=False, allow_null=True, max_length=254)
+    contactPhone = _text(64)
+    company = _text(255)
+    preferredLanguage = serializers.RegexField(
+        r"^[a-z]{2}([_-][A-Z]{2})?\Z", required=False, allow_null=True
+    )
+    preferredCurrency = serializers.RegexField(
+        r"^[A-Z]{3}\Z",
+        required=False,
+        allow_null=True,
+        error_messages={"invalid": "preferredCurrency is an ISO 4217 code such as 'EUR'."},
+    )
+    preferredSite = serializers.CharField(max_length=64, required=False, allow_null=True)
+    type = serializers.ChoiceField(CustomerType.choices, required=False, allow_null=True)
+    photoUrl = serializers.URLField(max_length=2048, required=False, allow_null=True)
+    active = serializers.BooleanField(required=False, allow_null=True)
+    onHold = serializers.BooleanField(required=False, allow_null=True)
+    b2b = B2BInputSerializer(required=False, allow_null=True)
+    restriction = serializers.CharField(max_length=64, required=False, allow_null=True)
+    metadata = MetadataInputSerializer(required=False)
+    mixins = serializers.DictField(required=False, allow_null=True)
+
+    def model_fields(self) -> dict[str, Any]:
+        """Profile fields in model names; null becomes the field's default."""
+        data = self.validated_data
+        fields = {}
+        for name, field in PROFILE_FIELD_NAMES.items():
+            if name in data:
+                value = data[name]
+                fields[field] = PROFILE_DEFAULTS[field] if value is None else value
+        if "b2b" in data:
+            b2b = data["b2b"] or {}
+            fields["b2b_company_registration_id"] = b2b.get("companyRegistrationId")
+        metadata = data.get("metadata") or {}
+        if "mixins" in metadata:
+            fields["metadata_mixins"] = metadata["mixins"] or {}
+        return fields
+
+    def requested_restriction(self):
+        return self.validated_data.get("restriction", UNSET)
+
+    def expected_version(self) -> int | None:
+        return (self.validated_data.get("metadata") or {}).get("version")
+
+    def requested_number(self) -> str | None:
+        data = self.validated_data
+        number, alias = data.get("id"), data.get("customerNumber")
+        if number and alias and number != alias:
+            raise serializers.ValidationError({"id": ["id and customerNumber differ."]})
+        return number or alias
+
+
+class AccountInputSerializer(StrictInputSerializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class SearchInputSerializer(StrictInputSerializer):
+    q = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)

@@ -1,0 +1,469 @@
+"""Customer and address endpoints (SPEC §4.2, §4.3). Thin: parse, call a queryset or a service,
+shape. Scoping is owned by :class:`accounts.api.TenantApiView`."""
+
+from __future__ import annotations
+
+from django.db import DatabaseError, transaction
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+
+from accounts.api import TenantApiView, can_manage, can_read
+from config.errors import DoesNotExist, InvalidInput
+from customers import services
+from customers.api.serializers import (
+    AccountInputSerializer,
+    AddressInputSerializer,
+    AddressSerializer,
+    CustomerInputSerializer,
+    CustomerSerializer,
+    ErrorSerializer,
+    ResourceIdSerializer,
+    SearchInputSerializer,
+)
+from customers.models import Address, Customer
+from customers.query import QuerySyntaxError, compile_query, compile_sort
+
+EXPAND_VALUES = {"addresses", "accounts"}
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 60
+
+
+class MergePatchParser(JSONParser):
+    media_type = "application/merge-patch+json"
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
+
+
+READ_ERRORS = errors(400, 401, 403)
+ID_RESPONSE = ResourceIdSerializer
+
+LIST_PARAMETERS = [
+    OpenApiParameter("q", str, description="Emporix query language, e.g. `lastName:~^Sm`."),
+    OpenApiParameter("sort", str, description="`field[:asc|desc]`, comma-separated."),
+    OpenApiParameter("pageNumber", int, description="1-based page number (default 1)."),
+    OpenApiParameter("pageSize", int, description="1 to 1000 (default 60)."),
+    OpenApiParameter("expand", str, description="`addresses`, `accounts`, `mixin:*`."),
+    OpenApiParameter(
+        "X-Total-Count",
+        bool,
+        OpenApiParameter.HEADER,
+        description="`true`: the response carries the number of visible matching customers.",
+    ),
+]
+CUSTOMER_NUMBER_PARAMETERS = [OpenApiParameter("customerNumber", str, OpenApiParameter.PATH)]
+
+
+def parse_expand(text: str | None) -> frozenset[str]:
+    expand = set()
+    for value in (item.strip() for item in (text or "").split(",")):
+        if not value:
+            continue
+        if value in EXPAND_VALUES:
+            expand.add(value)
+        elif value.startswith("mixin:"):
+            expand.add("mixins")
+        else:
+            raise InvalidInput(f"Unknown expand value {value!r}.", field="expand")
+    return frozenset(expand)
+
+
+def parse_positive(request, name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
+        limit = f" and at most {maximum}" if maximum else ""
+        raise InvalidInput(f"{name} must be a whole number of at least 1{limit}.", field=name)
+    return int(raw)
+
+
+def with_relations(queryset, expand: frozenset[str]):
+    """Constant queries per page: default addresses always, the rest when expanded."""
+    prefetches = [
+        Prefetch(
+            "addresses",
+            queryset=Address.objects.filter(is_default=True),
+            to_attr="default_addresses",
+        )
+    ]
+    if "addresses" in expand:
+        prefetches.append("addresses")
+    if "accounts" in expand:
+        prefetches.append("accounts")
+    return queryset.prefetch_related(*prefetches)
+
+
+def customer_json(customer: Customer, expand: frozenset[str] = frozenset()) -> dict:
+    return CustomerSerializer(customer, context={"expand": expand}).data
+
+
+class CustomerApiView(TenantApiView):
+    parser_classes = [JSONParser]
+
+    def scoped_queryset(self, principal):
+        return Customer.objects.visible_to(principal)
+
+    def list_response(self, request, q_text: str | None) -> Response:
+        expand = parse_expand(request.query_params.get("expand"))
+        page_number = parse_positive(request, "pageNumber", 1)
+        page_size = parse_positive(request, "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        try:
+            condition = compile_query(q_text or "")
+            order = compile_sort(request.query_params.get("sort", ""))
+        except QuerySyntaxError as exc:
+            raise InvalidInput(str(exc), field="q") from exc
+        queryset = self.get_queryset().filter(condition).order_by(*order)
+        offset = (page_number - 1) * page_size
+        page = with_relations(queryset, expand)[offset : offset + page_size]
+        headers = {}
+        try:
+            with transaction.atomic():  # an engine-level regex error must not poison the request
+                customers = list(page)
+                if request.headers.get("X-Total-Count", "").lower() == "true":
+                    headers["X-Total-Count"] = str(queryset.count())
+        except DatabaseError as exc:
+            raise InvalidInput(
+                "The query cannot be evaluated (invalid regular expression?).", field="q"
+            ) from exc
+        data = [customer_json(customer, expand) for customer in customers]
+        return Response(data, headers=headers)
+
+
+class CustomerCollectionApi(CustomerApiView):
+    required_scope = {"GET": can_read, "POST": can_manage}
+
+    @extend_schema(
+        operation_id="listCustomers",
+        tags=["Customers"],
+        parameters=LIST_PARAMETERS,
+        responses={200: CustomerSerializer(many=True), **READ_ERRORS},
+    )
+    def get(self, request, tenant):
+        return self.list_response(request, request.query_params.get("q"))
+
+    @extend_schema(
+        operation_id="createCustomer",
+        tags=["Customers"],
+        request=CustomerInputSerializer,
+        parameters=[OpenApiParameter("sendPasswordResetNotifications", bool)],
+        responses={201: ID_RESPONSE, **errors(400, 401, 403, 409)},
+    )
+    def post(self, request, tenant):
+        body = CustomerInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        customer = services.customer_create(
+            actor=self.principal,
+            fields=body.model_fields(),
+            restriction=body.requested_restriction(),
+            customer_number=body.requested_number(),
+            password=body.validated_data.get("password"),
+            send_password_reset=request.query_params.get(
+                "sendPasswordResetNotifications", "true"
+            ).lower()
+            != "false",
+        )
+        return Response(
+            {"id": customer.customer_number},
+            status=status.HTTP_201_CREATED,
+            headers={"Location": self.customer_location(customer.customer_number)},
+        )
+
+    def customer_location(self, number: str) -> str:
+        return self.request.build_absolute_uri(
+            f"/customer/{self.principal.tenant_code}/customers/{number}"
+        )
+
+
+class CustomerSearchApi(CustomerApiView):
+    required_scope = {"POST": can_read}
+
+    @extend_schema(
+        operation_id="searchCustomers",
+        tags=["Customers"],
+        parameters=[p for p in LIST_PARAMETERS if p.name != "q"],
+        request=SearchInputSerializer,
+        responses={200: CustomerSerializer(many=True), **READ_ERRORS},
+    )
+    def post(self, request, tenant):
+        if not isinstance(request.data, dict):
+            raise InvalidInput('The body must be a JSON object such as {"q": "..."}.')
+        q_text = request.data.get("q", "")
+        if not isinstance(q_text, str):
+            raise InvalidInput("q must be a string.", field="q")
+        return self.list_response(request, q_text)
+
+
+class CustomerDetailApi(CustomerApiView):
+    required_scope = {"GET": can_read, "PUT": can_manage, "PATCH": can_manage, "DELETE": can_manage}
+    parser_classes = [JSONParser, MergePatchParser]
+
+    @extend_schema(
+        operation_id="getCustomer",
+        tags=["Customers"],
+        parameters=[OpenApiParameter("expand", str)],
+        responses={200: CustomerSerializer, **errors(400, 401, 403, 404)},
+    )
+    def get(self, request, tenant, customer_number):
+        expand = parse_expand(request.query_params.get("expand"))
+        customer = (
+            with_relations(self.get_queryset(), expand)
+            .filter(customer_number=customer_number)
+            .first()
+        )
+        if customer is None:
+            raise DoesNotExist(services.NOT_FOUND_MESSAGE)
+        return Response(customer_json(customer, expand))
+
+    @extend_schema(
+        operation_id="upsertCustomer",
+        tags=["Customers"],
+        request=CustomerInputSerializer,
+        responses={201: ID_RESPONSE, 204: None, **errors(400, 401, 403, 409)},
+    )
+    def put(self, request, tenant, customer_number):
+        body = self.validated_body(request, customer_number)
+        if self.get_queryset().filter(customer_number=customer_number).exists():
+            services.customer_update(
+                actor=self.principal,
+                customer_number=customer_number,
+                fields=body.model_fields(),
+                restriction=body.requested_restriction(),
+                expected_version=body.expected_version(),
+                replace=True,
+            )
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        customer = services.customer_create(
+            actor=self.principal,
+            fields=body.model_fields(),
+            restriction=body.requested_restriction(),
+            customer_number=customer_number,
+            password=body.validated_data.get("password"),
+        )
+        return Response({"id": customer.customer_number}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="patchCustomer",
+        tags=["Customers"],
+        request=CustomerInputSerializer,
+        responses={200: CustomerSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    def patch(self, request, tenant, customer_number):
+        body = self.validated_body(request, customer_number, partial=True)
+        customer = services.customer_update(
+            actor=self.principal,
+            customer_number=customer_number,
+            fields=body.model_fields(),
+            restriction=body.requested_restriction(),
+            expected_version=body.expected_version(),
+        )
+        return Response(customer_json(customer))
+
+    @extend_schema(
+        operation_id="deleteCustomer",
+        tags=["Customers"],
+        responses={202: None, **errors(401, 403, 404)},
+    )
+    def delete(self, request, tenant, customer_number):
+        services.customer_delete(actor=self.principal, customer_number=customer_number)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def validated_body(self, request, customer_number, partial=False) -> CustomerInputSerializer:
+        body = CustomerInputSerializer(data=request.data, partial=partial)
+        body.is_valid(raise_exception=True)
+        if "password" in body.validated_data and partial:
+            raise ValidationError({"password": ["The password cannot be changed here."]})
+        requested = body.requested_number()
+        if requested is not None and requested != customer_number:
+            raise ValidationError({"id": ["The customer number cannot be changed."]})
+        return body
+
+
+class CustomerAccountApi(CustomerApiView):
+    required_scope = {"POST": can_manage}
+
+    @extend_schema(
+        operation_id="assignCustomerAccount",
+        tags=["Customers"],
+        request=AccountInputSerializer,
+        responses={201: ID_RESPONSE, **errors(400, 401, 403, 404, 409)},
+    )
+    def post(self, request, tenant, customer_number):
+        body = AccountInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.account_assign(
+            actor=self.principal,
+            customer_number=customer_number,
+            email=body.validated_data["email"],
+        )
+        return Response({"id": customer_number}, status=status.HTTP_201_CREATED)
+
+
+# -- addresses ----------------------------------------------------------------------------------
+
+
+class AddressApiView(CustomerApiView):
+    """Addresses are reached through their customer, so the customer filter scopes them."""
+
+    def visible_customer(self, customer_number: str) -> Customer:
+        customer = self.get_queryset().filter(customer_number=customer_number).first()
+        if customer is None:
+            raise DoesNotExist(services.NOT_FOUND_MESSAGE)
+        return customer
+
+    def visible_address(self, customer_number: str, address_id: str) -> Address:
+        address = (
+            self.visible_customer(customer_number).addresses.filter(address_id=address_id).first()
+        )
+        if address is None:
+            raise DoesNotExist("Address not found.")
+        return address
+
+
+class AddressCollectionApi(AddressApiView):
+    required_scope = {"GET": can_read, "POST": can_manage}
+
+    @extend_schema(
+        operation_id="listAddresses",
+        tags=["Addresses"],
+        responses={200: AddressSerializer(many=True), **errors(401, 403, 404)},
+    )
+    def get(self, request, tenant, customer_number):
+        customer = self.visible_customer(customer_number)
+        return Response(AddressSerializer(customer.addresses.all(), many=True).data)
+
+    @extend_schema(
+        operation_id="createAddress",
+        tags=["Addresses"],
+        request=AddressInputSerializer,
+        responses={201: ID_RESPONSE, **errors(400, 401, 403, 404)},
+    )
+    def post(self, request, tenant, customer_number):
+        body = AddressInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        address = services.address_create(
+            actor=self.principal, customer_number=customer_number, fields=body.model_fields()
+        )
+        return Response({"id": address.address_id}, status=status.HTTP_201_CREATED)
+
+
+class AddressDetailApi(AddressApiView):
+    required_scope = {"GET": can_read, "PUT": can_manage, "PATCH": can_manage, "DELETE": can_manage}
+    parser_classes = [JSONParser, MergePatchParser]
+
+    @extend_schema(
+        operation_id="getAddress",
+        tags=["Addresses"],
+        responses={200: AddressSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request, tenant, customer_number, address_id):
+        return Response(AddressSerializer(self.visible_address(customer_number, address_id)).data)
+
+    @extend_schema(
+        operation_id="upsertAddress",
+        tags=["Addresses"],
+        request=AddressInputSerializer,
+        responses={201: ID_RESPONSE, 204: None, **errors(400, 401, 403, 404)},
+    )
+    def put(self, request, tenant, customer_number, address_id):
+        body = AddressInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        customer = self.visible_customer(customer_number)
+        if customer.addresses.filter(address_id=address_id).exists():
+            services.address_update(
+                actor=self.principal,
+                customer_number=customer_number,
+                address_id=address_id,
+                fields=body.model_fields(),
+                replace=True,
+            )
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        if not services.ADDRESS_ID_PATTERN.match(address_id):
+            raise InvalidInput(
+                "An address id is 1 to 66 letters, digits, '_' or '-'.", field="addressId"
+            )
+        address = services.address_create(
+            actor=self.principal,
+            customer_number=customer_number,
+            fields=body.model_fields(),
+            address_id=address_id,
+        )
+        return Response({"id": address.address_id}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="patchAddress",
+        tags=["Addresses"],
+        request=AddressInputSerializer,
+        responses={200: AddressSerializer, **errors(400, 401, 403, 404)},
+    )
+    def patch(self, request, tenant, customer_number, address_id):
+        body = AddressInputSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        address = services.address_update(
+            actor=self.principal,
+            customer_number=customer_number,
+            address_id=address_id,
+            fields=body.model_fields(),
+            replace=False,
+        )
+        return Response(AddressSerializer(address).data)
+
+    @extend_schema(
+        operation_id="deleteAddress",
+        tags=["Addresses"],
+        responses={204: None, **errors(401, 403, 404)},
+    )
+    def delete(self, request, tenant, customer_number, address_id):
+        services.address_delete(
+            actor=self.principal, customer_number=customer_number, address_id=address_id
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AddressTagsApi(AddressApiView):
+    required_scope = {"POST": can_manage, "DELETE": can_manage}
+
+    def tags(self, request) -> list[str]:
+        tags = [t.strip() for t in request.query_params.get("tags", "").split(",") if t.strip()]
+        if not tags:
+            raise InvalidInput("Give the tags as ?tags=A,B.", field="tags")
+        return tags
+
+    @extend_schema(
+        operation_id="addAddressTags",
+        tags=["Addresses"],
+        request=None,
+        parameters=[OpenApiParameter("tags", str, required=True)],
+        responses={204: None, **errors(400, 401, 403, 404)},
+    )
+    def post(self, request, tenant, customer_number, address_id):
+        services.address_tags_change(
+            actor=self.principal,
+            customer_number=customer_number,
+            address_id=address_id,
+            tags=self.tags(request),
+            add=True,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        operation_id="removeAddressTags",
+        tags=["Addresses"],
+        request=None,
+        parameters=[OpenApiParameter("tags", str, required=True)],
+        responses={204: None, **errors(400, 401, 403, 404)},
+    )
+    def delete(self, request, tenant, customer_number, address_id):
+        services.address_tags_change(
+            actor=self.principal,
+            customer_number=customer_number,
+            address_id=address_id,
+            tags=self.tags(request),
+            add=False,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import secrets
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+
+from customers.querysets import CustomerQuerySet
+from tenancy.models import Tenant
+from tenancy.validators import RESTRICTION_MAX_LENGTH
+
+CUSTOMER_NUMBER_PATTERN = r"^[A-Za-z0-9_-]{1,66}\Z"
+validate_customer_number = RegexValidator(
+    CUSTOMER_NUMBER_PATTERN,
+    "A customer number is 1 to 66 letters, digits, '_' or '-'.",
+    code="invalid_customer_number",
+)
+# Generated numbers: 10 characters from an alphabet without look-alikes, random (not sequential).
+_NUMBER_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+def generate_customer_number() -> str:
+    return "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(10))
+
+
+def generate_address_id() -> str:
+    return secrets.token_hex(5)
+
+
+class CustomerType(models.TextChoices):
+    CUSTOMER = "CUSTOMER"
+    CONTACT = "CONTACT"
+
+
+class Customer(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="customers")
+    customer_number = models.CharField(max_length=66, validators=[validate_customer_number])
+    title = models.CharField(max_length=64, null=True, blank=True)
+    first_name = models.CharField(max_length=255, null=True, blank=True)
+    middle_name = models.CharField(max_length=255, null=True, blank=True)
+    last_name = models.CharField(max_length=255, null=True, blank=True)
+    contact_email = models.EmailField(max_length=254, null=True, blank=True)
+    contact_phone = models.CharField(max_length=64, null=True, blank=True)
+    company = models.CharField(max_length=255, null=True, blank=True)
+    preferred_language = models.CharField(max_length=16, default="en_US")
+    preferred_currency = models.CharField(max_length=3, default="USD")
+    preferred_site = models.CharField(max_length=64, default="main")
+    type = models.CharField(max_length=16, choices=CustomerType.choices, default="CUSTOMER")
+    photo_url = models.URLField(max_length=2048, null=True, blank=True)
+    active = models.BooleanField(default=True)
+    on_hold = models.BooleanField(default=False)
+    b2b_company_registration_id = models.CharField(max_length=255, null=True, blank=True)
+    # Changed only by customers.services (audited, R8); null = visible to unsuffixed scopes only.
+    restriction = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+    mixins = models.JSONField(default=dict, blank=True)
+    metadata_mixins = models.JSONField(default=dict, blank=True)
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "customer_number"], name="customer_unique_number_per_tenant"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "restriction", "id"], name="customer_restriction_idx"),
+            models.Index("tenant", Lower("contact_email"), name="customer_email_ci_idx"),
+            models.Index(fields=["tenant", "last_name", "id"], name="customer_last_name_idx"),
+            models.Index(fields=["tenant", "created_at", "id"], name="customer_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        name = " ".join(part for part in (self.first_name, self.last_name) if part)
+        return f"{self.customer_number} {name}".strip()
+
+    @property
+    def business_model(self) -> str:
+        return "B2B" if self.b2b_company_registration_id else "B2C"
+
+
+class Address(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="addresses")
+    address_id = models.CharField(max_length=66, default=generate_address_id)
+    contact_name = models.CharField(max_length=255)
+    company_name = models.CharField(max_length=255, null=True, blank=True)
+    street = models.CharField(max_length=255, null=True, blank=True)
+    street_number = models.CharField(max_length=64, null=True, blank=True)
+    street_appendix = models.CharField(max_length=255, null=True, blank=True)
+    extra_line1 = models.CharField(max_length=255, null=True, blank=True)
+    extra_line2 = models.CharField(max_length=255, null=True, blank=True)
+    extra_line3 = models.CharField(max_length=255, null=True, blank=True)
+    extra_line4 = models.CharField(max_length=255, null=True, blank=True)
+    zip_code = models.CharField(max_length=32, null=True, blank=True)
+    city = models.CharField(max_length=255, null=True, blank=True)
+    country = models.CharField(max_length=2)
+    state = models.CharField(max_length=255, null=True, blank=True)
+    contact_phone = models.CharField(max_length=64, null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name_plural = "addresses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "address_id"], name="address_unique_id_per_customer"
+            ),
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=models.Q(is_default=True),
+                name="address_one_default_per_customer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_name}, {self.city or ''} {self.country}".strip()
+
+
+class Account(models.Model):
+    """A login e-mail of a customer profile; the e-mail is unique per tenant (stored lower-case)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="accounts")
+    email = models.EmailField(max_length=254)
+    password = models.CharField(max_length=256, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "email"], name="account_unique_email")
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Channel(models.TextChoices):
+    API = "api"
+    ADMIN = "admin"
+    COMMAND = "command"
+    IMPORT = "import"
+
+
+class RestrictionChange(models.Model):
+    """Audit of every change of a customer's restriction (R8); written by the services only."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.SET_NULL, null=True, related_name="restriction_changes"
+    )
+    customer_number = models.CharField(max_length=66)
+    old_value = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
+    new_value = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
+    actor_kind = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=150)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        indexes = [models.Index(fields=["customer", "-changed_at"], name="restriction_change_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_number}: {self.old_value} -> {self.new_value}"
