@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import models
+from django.db.models import Prefetch
 
 from accounts.scopes import Coverage
 
@@ -43,3 +44,17 @@ class CustomerQuerySet(models.QuerySet):
         return _covered(
             self.manageable_by(principal), principal.tenant_id, principal.grants.assignable()
         )
+
+    def with_relations(self, expand: frozenset[str] = frozenset()) -> CustomerQuerySet:
+        """Constant queries per page: default addresses always, the rest when expanded."""
+        from customers.models import Address
+
+        prefetches: list[Prefetch | str] = [
+            Prefetch(
+                "addresses",
+                queryset=Address.objects.filter(is_default=True),
+                to_attr="default_addresses",
+            )
+        ]
+        prefetches += [relation for relation in ("addresses", "accounts") if relation in expand]
+        return self.prefetch_related(*prefetches)

@@ -221,7 +221,7 @@ def customer_create(
         raise InvalidInput(f"{customer_number!r} is reserved.", field="id")
     elif Customer.objects.filter(tenant=tenant, customer_number=customer_number).exists():
         # The documented exception to R2: a taken number is a conflict, whoever holds it.
-        raise ConflictError(f"Customer number {customer_number!r} is already taken.", field="id")
+        raise ConflictError("The customer number is already taken.", field="id")
 
     customer = Customer(
         tenant=tenant, customer_number=customer_number, restriction=restriction, **values
@@ -232,7 +232,7 @@ def customer_create(
         with transaction.atomic():
             customer.save()
     except IntegrityError as exc:
-        raise ConflictError(f"Customer number {customer_number!r} is already taken.") from exc
+        raise ConflictError("The customer number is already taken.") from exc
 
     login_email = account_email or customer.contact_email
     if login_email:

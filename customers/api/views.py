@@ -4,7 +4,6 @@ shape. Scoping is owned by :class:`accounts.api.TenantApiView`."""
 from __future__ import annotations
 
 from django.db import DatabaseError, transaction
-from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -83,22 +82,6 @@ def parse_positive(request, name: str, default: int, maximum: int | None = None)
     return int(raw)
 
 
-def with_relations(queryset, expand: frozenset[str]):
-    """Constant queries per page: default addresses always, the rest when expanded."""
-    prefetches = [
-        Prefetch(
-            "addresses",
-            queryset=Address.objects.filter(is_default=True),
-            to_attr="default_addresses",
-        )
-    ]
-    if "addresses" in expand:
-        prefetches.append("addresses")
-    if "accounts" in expand:
-        prefetches.append("accounts")
-    return queryset.prefetch_related(*prefetches)
-
-
 def customer_json(customer: Customer, expand: frozenset[str] = frozenset()) -> dict:
     return CustomerSerializer(customer, context={"expand": expand}).data
 
@@ -120,7 +103,7 @@ class CustomerApiView(TenantApiView):
             raise InvalidInput(str(exc), field="q") from exc
         queryset = self.get_queryset().filter(condition).order_by(*order)
         offset = (page_number - 1) * page_size
-        page = with_relations(queryset, expand)[offset : offset + page_size]
+        page = queryset.with_relations(expand)[offset : offset + page_size]
         headers = {}
         try:
             with transaction.atomic():  # an engine-level regex error must not poison the request
@@ -212,7 +195,8 @@ class CustomerDetailApi(CustomerApiView):
     def get(self, request, tenant, customer_number):
         expand = parse_expand(request.query_params.get("expand"))
         customer = (
-            with_relations(self.get_queryset(), expand)
+            self.get_queryset()
+            .with_relations(expand)
             .filter(customer_number=customer_number)
             .first()
         )
