@@ -1,0 +1,96 @@
+import pytest
+
+from customers.models import Address
+from tests.conftest import MANAGER, READER
+from tests.factories import AddressFactory, CustomerFactory
+
+pytestmark = pytest.mark.django_db
+BASE = "/customer/acme/customers/C1/addresses"
+ADDRESS = {
+    "contactName": "Jo Doe",
+    "street": "Main",
+    "city": "Berlin",
+    "country": "DE",
+    "tags": ["BILLING"],
+}
+
+
+@pytest.fixture
+def customer(tenant):
+    return CustomerFactory(tenant=tenant, customer_number="C1")
+
+
+@pytest.fixture
+def manager(api_as):
+    return api_as(*MANAGER)
+
+
+def test_first_address_is_default_and_a_new_default_replaces_it(customer, manager):
+    first = manager.post(BASE, ADDRESS, format="json")
+    assert first.status_code == 201
+    second = manager.post(BASE, {**ADDRESS, "isDefault": True}, format="json")
+    listed = manager.get(BASE).json()
+    defaults = {a["id"]: a["isDefault"] for a in listed}
+    assert defaults == {first.json()["id"]: False, second.json()["id"]: True}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"country": "DE"}, "contactName"),
+        ({**ADDRESS, "country": "Germany"}, "country"),
+        ({**ADDRESS, "planet": "Earth"}, "planet"),
+    ],
+)
+def test_invalid_address_is_400(customer, manager, body, field):
+    response = manager.post(BASE, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["details"][0]["field"] == field
+    assert not Address.objects.exists()
+
+
+def test_get_put_patch_delete(customer, manager):
+    address_id = manager.post(BASE, ADDRESS, format="json").json()["id"]
+    url = f"{BASE}/{address_id}"
+    assert manager.get(url).json()["contactName"] == "Jo Doe"
+    assert (
+        manager.put(url, {"contactName": "Al", "country": "FR"}, format="json").status_code == 204
+    )
+    replaced = manager.get(url).json()
+    assert (replaced["contactName"], replaced["city"], replaced["tags"]) == ("Al", None, [])
+    patched = manager.patch(url, {"city": "Paris"}, format="json")
+    assert patched.status_code == 200
+    assert (patched.json()["contactName"], patched.json()["city"]) == ("Al", "Paris")
+    assert manager.delete(url).status_code == 204
+    assert manager.get(url).status_code == 404
+
+
+def test_put_creates_with_the_given_id(customer, manager):
+    response = manager.put(f"{BASE}/home-1", ADDRESS, format="json")
+    assert response.status_code == 201
+    assert response.json() == {"id": "home-1"}
+
+
+def test_tags_are_added_and_removed(customer, manager):
+    address = AddressFactory(customer=customer, tags=["A"])
+    url = f"{BASE}/{address.address_id}/tags"
+    assert manager.post(f"{url}?tags=B,C,A").status_code == 204
+    address.refresh_from_db()
+    assert address.tags == ["A", "B", "C"]
+    assert manager.delete(f"{url}?tags=A,C").status_code == 204
+    address.refresh_from_db()
+    assert address.tags == ["B"]
+    assert manager.post(url).status_code == 400
+
+
+def test_reader_reads_but_cannot_write(customer, api_as):
+    AddressFactory(customer=customer)
+    reader = api_as(*READER)
+    assert len(reader.get(BASE).json()) == 1
+    assert reader.post(BASE, ADDRESS, format="json").status_code == 403
+
+
+def test_address_of_another_customer_is_404(tenant, customer, manager):
+    other = AddressFactory(customer=CustomerFactory(tenant=tenant, customer_number="C2"))
+    assert manager.get(f"{BASE}/{other.address_id}").status_code == 404
+    assert manager.delete(f"{BASE}/{other.address_id}").status_code == 404
