@@ -6,7 +6,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
-from customers.querysets import CustomerQuerySet
+from customers.querysets import CustomerQuerySet, CustomerRelatedQuerySet
 from tenancy.models import Tenant
 from tenancy.validators import RESTRICTION_MAX_LENGTH
 
@@ -107,6 +107,8 @@ class Address(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
 
+    objects = CustomerRelatedQuerySet.as_manager()
+
     class Meta:
         ordering = ["pk"]
         verbose_name_plural = "addresses"
@@ -133,6 +135,8 @@ class Account(models.Model):
     email = models.EmailField(max_length=254)
     password = models.CharField(max_length=256, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CustomerRelatedQuerySet.as_manager()
 
     class Meta:
         ordering = ["pk"]

@@ -58,3 +58,12 @@ class CustomerQuerySet(models.QuerySet):
         ]
         prefetches += [relation for relation in ("addresses", "accounts") if relation in expand]
         return self.prefetch_related(*prefetches)
+
+
+class CustomerRelatedQuerySet(models.QuerySet):
+    """Addresses and accounts: visible exactly when their customer is (the same filter)."""
+
+    def visible_to(self, principal: Principal | None) -> models.QuerySet:
+        from customers.models import Customer
+
+        return self.filter(customer__in=Customer.objects.visible_to(principal))

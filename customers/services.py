@@ -324,6 +324,17 @@ def customer_delete(*, actor: Principal, customer_number: str) -> None:
 
 
 @transaction.atomic
+def customer_delete_many(*, actor: Principal, customers: QuerySet[Customer]) -> int:
+    """Delete a selection (admin bulk action): all of it is manageable, or nothing happens."""
+    selection = customers.visible_to(actor)
+    if selection.count() != selection.manageable_by(actor).count():
+        raise NotPermitted("Some selected customers are outside your manage scope.")
+    count = selection.count()
+    selection.delete()
+    return count
+
+
+@transaction.atomic
 def account_assign(*, actor: Principal, customer_number: str, email: str) -> Account:
     customer = _locked_visible(actor, customer_number)
     _require_manageable(actor, customer.restriction, resulting=False)

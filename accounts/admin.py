@@ -1,0 +1,307 @@
+"""Access groups, employees and API clients. Platform superusers manage every tenant; an
+employee holding ``tenant.tenant_manage`` manages only their own tenant and can never grant a
+scope or restriction beyond their own grants."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.core.exceptions import ValidationError
+
+from accounts.admin_principal import admin_principal, is_platform_superuser
+from accounts.models import AccessGroup, ApiClient, Employee
+from accounts.scopes import Grants, InvalidScope, parse_scopes, split_scope_string
+from accounts.services import api_client_rotate_secret
+
+
+class ScopeListField(forms.CharField):
+    """Scopes typed space- or comma-separated, stored as a list."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return " ".join(value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return split_scope_string(text.replace(",", " "))
+
+
+class TenantAdministrationAdmin(admin.ModelAdmin):
+    """Superusers: every tenant. Tenant administrators: their own tenant only."""
+
+    def _principal(self, request):
+        principal = admin_principal(request)
+        if principal is not None and principal.grants.can_manage_tenant():
+            return principal
+        return None
+
+    def _allowed(self, request) -> bool:
+        return is_platform_superuser(request) or self._principal(request) is not None
+
+    def has_module_permission(self, request):
+        return self._allowed(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request)
+
+    def has_add_permission(self, request):
+        return self._allowed(request)
+
+    def has_change_permission(self, request, obj=None):
+        if not self._allowed(request):
+            return False
+        # A tenant administrator may not take over an identity more powerful than themselves
+        # (a new password or secret would hand them its grants).
+        principal = self._principal(request)
+        return (
+            obj is None or principal is None or principal.grants.covers_grants(self.grants_of(obj))
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+    def grants_of(self, obj) -> Grants:
+        return obj.grants()
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if is_platform_superuser(request):
+            return queryset
+        principal = self._principal(request)
+        if principal is None:
+            return queryset.none()
+        return queryset.filter(tenant_id=principal.tenant_id)
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        from django.http import Http404
+
+        raise Http404("Not found.")
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if not is_platform_superuser(request):
+            exclude.append("tenant")
+        return exclude
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and is_platform_superuser(request) and "tenant" not in readonly:
+            readonly.append("tenant")
+        return readonly
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.admin_principal = self._principal(request)
+        return form
+
+    def save_model(self, request, obj, form, change):
+        principal = self._principal(request)
+        if principal is not None:
+            obj.tenant_id = principal.tenant_id
+        super().save_model(request, obj, form, change)
+
+
+class NoEscalationForm(forms.ModelForm):
+    """Refuses grants beyond the administrator's own (tenant administrators only)."""
+
+    admin_principal = None
+
+    def _tenant(self):
+        if self.admin_principal is not None:
+            from tenancy.models import Tenant
+
+            return Tenant.objects.get(pk=self.admin_principal.tenant_id)
+        return self.cleaned_data.get("tenant") or getattr(self.instance, "tenant", None)
+
+    def check_within_own_grants(self, wanted: Grants, field: str) -> None:
+        principal = self.admin_principal
+        if principal is not None and not principal.grants.covers_grants(wanted):
+            self.add_error(field, "You cannot grant scopes or restrictions beyond your own.")
+
+    def _post_clean(self):
+        if self.admin_principal is not None:
+            self.instance.tenant_id = self.admin_principal.tenant_id
+        super()._post_clean()
+
+
+class AccessGroupForm(NoEscalationForm):
+    scopes = ScopeListField(help_text="Unsuffixed scopes, space-separated.")
+    restrictions = ScopeListField(
+        required=False, help_text="Empty: the scopes cover every customer. Otherwise e.g. DE FR."
+    )
+
+    class Meta:
+        model = AccessGroup
+        fields = ["tenant", "name", "scopes", "restrictions"]
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            group = AccessGroup(
+                scopes=cleaned.get("scopes") or [], restrictions=cleaned.get("restrictions") or []
+            )
+            wanted = Grants.from_scopes(group.granted_scopes())
+        except InvalidScope as exc:
+            raise ValidationError({"scopes": str(exc)}) from exc
+        self.check_within_own_grants(wanted, "scopes")
+        return cleaned
+
+
+@admin.register(AccessGroup)
+class AccessGroupAdmin(TenantAdministrationAdmin):
+    form = AccessGroupForm
+    list_display = ["name", "tenant", "scopes", "restrictions"]
+    search_fields = ["name"]
+    list_filter = ["tenant"]
+
+    def grants_of(self, obj) -> Grants:
+        return Grants.from_scopes(obj.granted_scopes())
+
+
+class ApiClientForm(NoEscalationForm):
+    scopes = ScopeListField(
+        help_text="Space-separated; suffixes allowed, e.g. customer.customer_read--DE."
+    )
+
+    class Meta:
+        model = ApiClient
+        fields = ["tenant", "name", "scopes", "is_active"]
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            wanted = Grants.from_scopes(parse_scopes(cleaned.get("scopes") or []))
+        except InvalidScope as exc:
+            raise ValidationError({"scopes": str(exc)}) from exc
+        self.check_within_own_grants(wanted, "scopes")
+        return cleaned
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(TenantAdministrationAdmin):
+    form = ApiClientForm
+    list_display = ["name", "client_id", "tenant", "is_active", "created_at"]
+    list_filter = ["is_active", "tenant"]
+    search_fields = ["name", "client_id"]
+    readonly_fields = ["client_id", "created_at"]
+    actions = ["rotate_secret", "deactivate"]
+
+    def save_model(self, request, obj, form, change):
+        secret = None if change else obj.rotate_secret()
+        super().save_model(request, obj, form, change)
+        if secret is not None:
+            self.message_user(
+                request,
+                f"Client {obj.client_id} created. Its secret is shown only this once: {secret}",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Rotate secret (shows the new secret once)")
+    def rotate_secret(self, request, queryset):
+        for client in queryset:
+            if not self.has_change_permission(request, client):
+                self.message_user(
+                    request,
+                    f"{client.client_id}: beyond your own grants; not rotated.",
+                    messages.ERROR,
+                )
+                continue
+            secret = api_client_rotate_secret(client=client)
+            self.message_user(
+                request, f"New secret for {client.client_id}: {secret}", messages.WARNING
+            )
+
+    @admin.action(description="Deactivate (tokens stop working at once)")
+    def deactivate(self, request, queryset):
+        count = queryset.filter(is_active=True).update(is_active=False)
+        self.message_user(request, f"Deactivated {count} API client(s).", messages.SUCCESS)
+
+
+class EmployeeCreationForm(NoEscalationForm, UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = Employee
+        fields = ["username", "tenant"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.admin_principal is None and not cleaned.get("tenant"):
+            self.add_error("tenant", "An employee belongs to a tenant.")
+        return cleaned
+
+
+class EmployeeChangeForm(NoEscalationForm, UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = Employee
+        fields = [
+            "username",
+            "password",
+            "tenant",
+            "first_name",
+            "last_name",
+            "email",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+            "access_groups",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        groups = cleaned.get("access_groups")
+        if groups is not None:
+            wanted = Grants.from_scopes(s for group in groups for s in group.granted_scopes())
+            self.check_within_own_grants(wanted, "access_groups")
+        if not cleaned.get("is_superuser", self.instance.is_superuser) and not (
+            cleaned.get("tenant") or self.instance.tenant_id or self.admin_principal
+        ):
+            self.add_error(None, "An employee who is not a superuser belongs to a tenant.")
+        return cleaned
+
+
+@admin.register(Employee)
+class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
+    form = EmployeeChangeForm
+    add_form = EmployeeCreationForm
+    list_display = ["username", "tenant", "email", "is_staff", "is_active"]
+    list_filter = ["is_active", "is_staff", "tenant"]
+    filter_horizontal = ["access_groups"]
+    fieldsets = [
+        (None, {"fields": ["username", "password", "tenant"]}),
+        ("Person", {"fields": ["first_name", "last_name", "email"]}),
+        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "access_groups"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (None, {"fields": ["username", "tenant", "password1", "password2"]}),
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if is_platform_superuser(request):
+            return fieldsets
+        hidden = {"tenant", "is_superuser"}
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
+            for name, options in fieldsets
+        ]
+
+    def get_exclude(self, request, obj=None):
+        exclude = super().get_exclude(request, obj)
+        if not is_platform_superuser(request):
+            exclude = [*exclude, "is_superuser", "user_permissions", "groups"]
+        return exclude
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["last_login", "date_joined"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "access_groups":
+            principal = self._principal(request)
+            queryset = AccessGroup.objects.all()
+            if principal is not None:
+                queryset = queryset.filter(tenant_id=principal.tenant_id)
+            kwargs["queryset"] = queryset
+        return super().formfield_for_manytomany(db_field, request, **kwargs)

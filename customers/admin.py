@@ -1,0 +1,540 @@
+"""The back office for customers: the same querysets and services as the API (SPEC §5).
+
+``RestrictionAwareModelAdmin`` owns every read path (queryset, object lookup, history, delete
+confirmation, autocomplete, filters, counts) through ``Customer.objects.visible_to`` and every
+write through :mod:`customers.services`. Platform superusers see every tenant.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+
+from accounts.admin_principal import admin_principal, is_platform_superuser, principal_in_tenant
+from accounts.principal import Principal
+from config.errors import ServiceError
+from customers import services
+from customers.models import Account, Address, Channel, Customer, RestrictionChange
+from tenancy.models import Restriction, Site
+
+NONE_VALUE = "__none__"
+NONE_LABEL = "— none —"
+
+
+def _tenant_restrictions(request) -> list[str]:
+    principal = admin_principal(request)
+    codes = Restriction.objects.order_by("code").values_list("code", flat=True).distinct()
+    if principal is not None:
+        codes = codes.filter(tenant_id=principal.tenant_id)
+    return list(codes)
+
+
+class RestrictionAwareModelAdmin(admin.ModelAdmin):
+    """Base for admins of customers and what hangs off them. Subclasses give
+    ``scoped_queryset(request, principal)`` and ``restriction_of(obj)``."""
+
+    def scoped_queryset(self, request, principal: Principal) -> QuerySet:
+        return self.model._default_manager.none()
+
+    def restriction_of(self, obj) -> str | None:
+        return obj.restriction
+
+    def get_queryset(self, request):
+        if is_platform_superuser(request):
+            return super().get_queryset(request)
+        principal = admin_principal(request)
+        if principal is None:
+            return self.model._default_manager.none()
+        return self.scoped_queryset(request, principal)
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Out of scope and nonexistent answer the same: 404 (R2).
+        raise Http404("Not found.")
+
+    def _grants(self, request):
+        principal = admin_principal(request)
+        return principal.grants if principal is not None else None
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        if is_platform_superuser(request):
+            return True
+        grants = self._grants(request)
+        return grants is not None and not grants.readable().is_empty
+
+    def has_add_permission(self, request):
+        if is_platform_superuser(request):
+            return True
+        grants = self._grants(request)
+        return grants is not None and not grants.manageable().is_empty
+
+    def has_change_permission(self, request, obj=None):
+        if is_platform_superuser(request):
+            return True
+        grants = self._grants(request)
+        if grants is None or grants.manageable().is_empty:
+            return False
+        return obj is None or grants.manageable().covers(self.restriction_of(obj))
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """Foreign-key choices go through the filter too: only manageable customers."""
+        if db_field.related_model is Customer and not is_platform_superuser(request):
+            kwargs["queryset"] = Customer.objects.manageable_by(admin_principal(request))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_assign_restriction_permission(self, request):
+        if is_platform_superuser(request):
+            return True
+        grants = self._grants(request)
+        return grants is not None and not grants.assignable().is_empty
+
+
+class ParentScopedInline:
+    """Inline permissions follow the parent customer (already scoped by the parent admin)."""
+
+    parent_admin_class = RestrictionAwareModelAdmin
+
+    def has_view_permission(self, request, obj=None):
+        return RestrictionAwareModelAdmin.has_view_permission(self, request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return RestrictionAwareModelAdmin.has_change_permission(self, request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return RestrictionAwareModelAdmin.has_change_permission(self, request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return RestrictionAwareModelAdmin.has_change_permission(self, request, obj)
+
+    def _grants(self, request):
+        return RestrictionAwareModelAdmin._grants(self, request)
+
+    def restriction_of(self, obj):
+        return obj.restriction
+
+
+class ReadOnlyInline(ParentScopedInline):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AddressInline(ParentScopedInline, admin.TabularInline):
+    model = Address
+    extra = 0
+    fields = [
+        "address_id",
+        "contact_name",
+        "street",
+        "street_number",
+        "zip_code",
+        "city",
+        "country",
+        "tags",
+        "is_default",
+    ]
+    readonly_fields = ["address_id"]
+
+
+class AccountInline(ReadOnlyInline, admin.TabularInline):
+    model = Account
+    extra = 0
+    fields = ["email", "created_at"]
+    readonly_fields = fields
+    verbose_name = "login account"
+
+
+class RestrictionHistoryInline(ReadOnlyInline, admin.TabularInline):
+    model = RestrictionChange
+    extra = 0
+    fields = ["changed_at", "old_value", "new_value", "actor_kind", "actor_id", "channel"]
+    readonly_fields = fields
+    ordering = ["-changed_at", "-pk"]
+    verbose_name = "restriction change"
+    verbose_name_plural = "restriction history (newest first)"
+
+
+class RestrictionListFilter(admin.SimpleListFilter):
+    """Offers only the values the employee may read (never hints at others)."""
+
+    title = "restriction"
+    parameter_name = "restriction"
+
+    def lookups(self, request, model_admin):
+        principal = admin_principal(request)
+        codes = _tenant_restrictions(request)
+        if principal is None or principal.grants.readable().everything:
+            return [(NONE_VALUE, NONE_LABEL), *[(code, code) for code in codes]]
+        readable = principal.grants.readable().restrictions
+        return [(code, code) for code in codes if code in readable]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == NONE_VALUE:
+            return queryset.filter(restriction__isnull=True)
+        if value:
+            return queryset.filter(restriction=value)
+        return queryset
+
+
+class PreferredSiteListFilter(admin.SimpleListFilter):
+    title = "preferred site"
+    parameter_name = "preferred_site"
+
+    def lookups(self, request, model_admin):
+        principal = admin_principal(request)
+        sites = Site.objects.order_by("code").values_list("code", flat=True).distinct()
+        if principal is not None:
+            sites = sites.filter(tenant_id=principal.tenant_id)
+        return [(code, code) for code in sites]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(preferred_site=self.value()) if self.value() else queryset
+
+
+class AssignRestrictionForm(forms.Form):
+    restriction = forms.ChoiceField(label="New restriction")
+
+
+@admin.register(Customer)
+class CustomerAdmin(RestrictionAwareModelAdmin):
+    list_display = [
+        "customer_number",
+        "full_name",
+        "contact_email",
+        "restriction",
+        "preferred_site",
+        "active",
+        "created_at",
+    ]
+    list_display_links = ["customer_number", "full_name"]
+    search_fields = ["customer_number", "first_name", "last_name", "contact_email"]
+    list_filter = [RestrictionListFilter, "active", PreferredSiteListFilter]
+    list_per_page = 50
+    show_full_result_count = True
+    ordering = ["-created_at", "-pk"]
+    inlines = [AddressInline, AccountInline, RestrictionHistoryInline]
+    actions = ["assign_restriction", "delete_selected_customers"]
+    fieldsets = [
+        (None, {"fields": ["tenant", "customer_number", "restriction"]}),
+        (
+            "Profile",
+            {
+                "fields": [
+                    "title",
+                    "first_name",
+                    "middle_name",
+                    "last_name",
+                    "company",
+                    "contact_email",
+                    "contact_phone",
+                    "photo_url",
+                    "type",
+                ]
+            },
+        ),
+        (
+            "Preferences",
+            {
+                "fields": [
+                    "preferred_site",
+                    "preferred_language",
+                    "preferred_currency",
+                    "active",
+                    "on_hold",
+                    "b2b_company_registration_id",
+                ]
+            },
+        ),
+        ("Metadata", {"fields": ["version", "created_at", "modified_at"]}),
+    ]
+
+    def scoped_queryset(self, request, principal):
+        return Customer.objects.visible_to(principal)
+
+    @admin.display(description="name", ordering="last_name")
+    def full_name(self, obj):
+        return " ".join(p for p in (obj.first_name, obj.last_name) if p) or "—"
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # replaced by the service-backed action below
+        return actions
+
+    # -- the form ------------------------------------------------------------------------------
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if is_platform_superuser(request):
+            return fieldsets
+        first = dict(fieldsets[0][1])
+        first["fields"] = [f for f in first["fields"] if f != "tenant"]
+        return [(None, first), *fieldsets[1:]]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = ["version", "created_at", "modified_at"]
+        if obj is not None:
+            readonly += ["tenant", "customer_number"]
+        if not self._can_set_restriction(request, obj):
+            readonly.append("restriction")
+        return readonly
+
+    def _can_set_restriction(self, request, obj) -> bool:
+        if is_platform_superuser(request):
+            return True
+        grants = self._grants(request)
+        if grants is None or grants.assignable().is_empty:
+            return False
+        return obj is None or grants.assignable().covers(obj.restriction)
+
+    def restriction_choices(self, request, obj) -> list[tuple[str, str]]:
+        """Only values the employee may assign, plus the current value (unchanged)."""
+        principal = admin_principal(request)
+        codes = _tenant_restrictions(request)
+        if principal is None:  # platform superuser
+            allowed, none_allowed = codes, True
+        else:
+            assignable = principal.grants.assignable()
+            manageable = principal.grants.manageable()
+            allowed = [c for c in codes if assignable.covers(c) and manageable.covers(c)]
+            none_allowed = assignable.everything and manageable.everything
+        current = obj.restriction if obj is not None else None
+        choices = []
+        if obj is None:
+            choices.append(("", "— default (SPEC R5) —"))
+        if none_allowed or (obj is not None and current is None):
+            choices.append((NONE_VALUE, NONE_LABEL))
+        choices += [(code, code) for code in allowed]
+        if current is not None and current not in allowed:
+            choices.append((current, current))
+        return choices
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if "restriction" in form.base_fields:
+            form.base_fields["restriction"] = forms.ChoiceField(
+                choices=self.restriction_choices(request, obj),
+                required=False,
+                initial=(obj.restriction or NONE_VALUE) if obj is not None else "",
+            )
+        principal = admin_principal(request)
+        if "preferred_site" in form.base_fields and principal is not None:
+            sites = Site.objects.filter(tenant_id=principal.tenant_id).order_by("code")
+            form.base_fields["preferred_site"] = forms.ChoiceField(
+                choices=[(s, s) for s in sites.values_list("code", flat=True)], initial="main"
+            )
+        if "customer_number" in form.base_fields:
+            form.base_fields["customer_number"].required = False
+            form.base_fields["customer_number"].help_text = "Leave empty to generate one."
+        return form
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceError as exc:  # the service refused: nothing was saved (atomic)
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    # -- writes go through the services --------------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        tenant = obj.tenant if obj.tenant_id else request.user.tenant
+        actor = principal_in_tenant(request, tenant)
+        data = form.cleaned_data
+        profile = {name: data[name] for name in services.PROFILE_DEFAULTS if name in data}
+        raw_restriction = data.get("restriction", "")
+        restriction = None if raw_restriction == NONE_VALUE else raw_restriction
+        if change:
+            saved = services.customer_update(
+                actor=actor,
+                customer_number=obj.customer_number,
+                fields={
+                    name: value for name, value in profile.items() if name in form.changed_data
+                },
+                restriction=restriction if "restriction" in form.changed_data else services.UNSET,
+                channel=Channel.ADMIN,
+            )
+        else:
+            saved = services.customer_create(
+                actor=actor,
+                fields=profile,
+                restriction=restriction if raw_restriction else services.UNSET,
+                customer_number=data.get("customer_number") or None,
+                send_password_reset=False,
+                channel=Channel.ADMIN,
+            )
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Address:
+            return super().save_formset(request, form, formset, change)
+        customer = form.instance
+        actor = principal_in_tenant(request, customer.tenant)
+        formset.save(commit=False)
+        number = customer.customer_number
+        for address in formset.deleted_objects:
+            services.address_delete(
+                actor=actor, customer_number=number, address_id=address.address_id
+            )
+        for address, changed in formset.changed_objects:
+            services.address_update(
+                actor=actor,
+                customer_number=number,
+                address_id=address.address_id,
+                fields={name: getattr(address, name) for name in changed},
+                replace=False,
+            )
+        for address in formset.new_objects:
+            fields = {
+                name: getattr(address, name)
+                for name in AddressInline.fields
+                if name != "address_id"
+            }
+            services.address_create(actor=actor, customer_number=number, fields=fields)
+
+    def delete_model(self, request, obj):
+        services.customer_delete(
+            actor=principal_in_tenant(request, obj.tenant), customer_number=obj.customer_number
+        )
+
+    # -- actions -------------------------------------------------------------------------------
+
+    @admin.action(description="Delete selected customers", permissions=["delete"])
+    def delete_selected_customers(self, request, queryset):
+        deleted = 0
+        try:
+            for tenant_id in queryset.values_list("tenant_id", flat=True).distinct():
+                tenant_customers = queryset.filter(tenant_id=tenant_id)
+                tenant = tenant_customers.first().tenant
+                deleted += services.customer_delete_many(
+                    actor=principal_in_tenant(request, tenant), customers=tenant_customers
+                )
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
+        self.message_user(request, f"Deleted {deleted} customer(s).", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Assign restriction…", permissions=["assign_restriction"])
+    def assign_restriction(self, request, queryset):
+        form = AssignRestrictionForm(request.POST if "restriction" in request.POST else None)
+        form.fields["restriction"].choices = [
+            choice for choice in self.restriction_choices(request, None) if choice[0]
+        ]
+        if form.is_valid():
+            raw = form.cleaned_data["restriction"]
+            target = None if raw == NONE_VALUE else raw
+            if request.POST.get("confirm") == "yes":
+                return self._apply_assignment(request, queryset, target)
+            moves = Counter(queryset.values_list("restriction", flat=True))
+            summary = sorted(
+                ((old or NONE_LABEL, count) for old, count in moves.items() if old != target),
+            )
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Assign restriction",
+                "opts": self.opts,
+                "queryset": queryset,
+                "form": form,
+                "target_label": target or NONE_LABEL,
+                "moves": summary,
+                "changing": sum(count for _, count in summary),
+                "unchanged": moves.get(target, 0),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "confirming": True,
+            }
+        else:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Assign restriction",
+                "opts": self.opts,
+                "queryset": queryset,
+                "form": form,
+                "count": queryset.count(),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "confirming": False,
+            }
+        return TemplateResponse(
+            request, "admin/customers/customer/assign_restriction.html", context
+        )
+
+    def _apply_assignment(self, request, queryset, target):
+        result_changed = result_matched = 0
+        try:
+            for tenant_id in queryset.values_list("tenant_id", flat=True).distinct():
+                tenant_customers = queryset.filter(tenant_id=tenant_id)
+                result = services.restriction_assign(
+                    actor=principal_in_tenant(request, tenant_customers.first().tenant),
+                    customers=tenant_customers,
+                    value=target,
+                    channel=Channel.ADMIN,
+                )
+                result_changed += result.changed
+                result_matched += result.matched
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
+        self.message_user(
+            request,
+            f"Restriction {target or NONE_LABEL} assigned: {result_changed} changed, "
+            f"{result_matched - result_changed} already had it.",
+            messages.SUCCESS,
+        )
+        return None
+
+
+@admin.register(Account)
+class AccountAdmin(RestrictionAwareModelAdmin):
+    """Login accounts, reached through their customer's visibility."""
+
+    list_display = ["email", "customer", "created_at"]
+    search_fields = ["email"]
+    autocomplete_fields = ["customer"]
+    fields = ["email", "customer"]
+
+    def scoped_queryset(self, request, principal):
+        return Account.objects.visible_to(principal)
+
+    def restriction_of(self, obj):
+        return obj.customer.restriction
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        customer = form.cleaned_data["customer"]
+        saved = services.account_assign(
+            actor=principal_in_tenant(request, customer.tenant),
+            customer_number=customer.customer_number,
+            email=form.cleaned_data["email"],
+        )
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,62 @@
+"""Tenants are managed by platform superusers (valid restrictions, sites, sync setting)."""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+
+from accounts.admin_principal import is_platform_superuser
+from tenancy.models import Restriction, Site, Tenant
+from tenancy.services import ensure_restriction_unused
+
+
+class RestrictionInlineFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        for form in self.forms:
+            # R6: a value in use cannot be removed (or renamed away) from the tenant's list.
+            removed = getattr(form, "cleaned_data", {}).get("DELETE") or (
+                form.instance.pk and "code" in form.changed_data
+            )
+            if removed and form.instance.pk:
+                original = Restriction.objects.get(pk=form.instance.pk).code
+                try:
+                    ensure_restriction_unused(tenant_id=self.instance.pk, code=original)
+                except ValidationError as exc:
+                    raise ValidationError(exc.messages) from exc
+
+
+class RestrictionInline(admin.TabularInline):
+    model = Restriction
+    formset = RestrictionInlineFormSet
+    extra = 1
+    fields = ["code", "name"]
+
+
+class SiteInline(admin.TabularInline):
+    model = Site
+    extra = 1
+    fields = ["code", "name"]
+
+
+class SuperuserOnlyAdmin(admin.ModelAdmin):
+    def has_module_permission(self, request):
+        return is_platform_superuser(request)
+
+    def has_view_permission(self, request, obj=None):
+        return is_platform_superuser(request)
+
+    def has_add_permission(self, request):
+        return is_platform_superuser(request)
+
+    def has_change_permission(self, request, obj=None):
+        return is_platform_superuser(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return is_platform_superuser(request)
+
+
+@admin.register(Tenant)
+class TenantAdmin(SuperuserOnlyAdmin):
+    list_display = ["code", "name", "sync_restrictions_with_sites", "created_at"]
+    search_fields = ["code", "name"]
+    inlines = [RestrictionInline, SiteInline]

@@ -1,0 +1,177 @@
+"""The admin through Django's test client: same rules as the API (SPEC §5)."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from customers.models import Customer, RestrictionChange
+from tests.factories import EmployeeFactory
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = "/admin/customers/customer/"
+
+
+def change_url(number):
+    return reverse(
+        "admin:customers_customer_change", args=[Customer.objects.get(customer_number=number).pk]
+    )
+
+
+def listed_numbers(response):
+    return set(
+        re.findall(
+            r'<th class="field-customer_number"><a [^>]*>([^<]+)</a>', response.content.decode()
+        )
+    )
+
+
+def test_de_agent_sees_exactly_the_de_customers(world, de_agent, client):
+    client.force_login(de_agent)
+    response = client.get(CHANGELIST)
+    assert response.status_code == 200
+    assert listed_numbers(response) == {"DE1"}
+    assert "1 customer" in response.content.decode()
+
+
+def test_search_and_filters_never_reveal_other_restrictions(world, de_agent, client):
+    client.force_login(de_agent)
+    assert listed_numbers(client.get(CHANGELIST, {"q": "fr1@example.com"})) == set()
+    assert listed_numbers(client.get(CHANGELIST, {"restriction": "FR"})) == set()
+    filters = client.get(CHANGELIST).content.decode()
+    assert "?restriction=FR" not in filters
+    assert "?restriction=__none__" not in filters
+    assert "?restriction=DE" in filters
+
+
+@pytest.mark.parametrize("page", ["change", "history", "delete"])
+def test_out_of_scope_pages_are_404(world, de_agent, client, page):
+    client.force_login(de_agent)
+    pk = world["FR1"].pk
+    assert client.get(f"{CHANGELIST}{pk}/{page}/").status_code == 404
+    assert client.get(f"{CHANGELIST}999999/{page}/").status_code == 404
+
+
+def test_restriction_is_read_only_without_restriction_manage(world, de_agent, client):
+    client.force_login(de_agent)
+    page = client.get(change_url("DE1")).content.decode()
+    assert 'name="restriction"' not in page
+    assert 'name="first_name"' in page
+
+
+def test_restriction_choices_offer_only_assignable_values(world, de_restriction_agent, client):
+    client.force_login(de_restriction_agent)
+    page = client.get(change_url("DE1")).content.decode()
+    select = re.search(r'<select name="restriction".*?</select>', page, re.S).group(0)
+    assert re.findall(r'<option value="([^"]*)"', select) == ["DE"]
+
+
+def test_saving_goes_through_the_service_and_is_audited(world, restriction_manager, client):
+    client.force_login(restriction_manager)
+    customer = world["DE1"]
+    form = client.get(change_url("DE1")).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None}
+    data.update(
+        {
+            "restriction": "FR",
+            "first_name": "Renamed",
+            "preferred_site": "main",
+            "addresses-TOTAL_FORMS": "0",
+            "addresses-INITIAL_FORMS": "0",
+            "accounts-TOTAL_FORMS": "0",
+            "accounts-INITIAL_FORMS": "0",
+            "restriction_changes-TOTAL_FORMS": "0",
+            "restriction_changes-INITIAL_FORMS": "0",
+        }
+    )
+    data.pop("mixins", None)
+    data.pop("metadata_mixins", None)
+    response = client.post(change_url("DE1"), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    customer.refresh_from_db()
+    assert (customer.restriction, customer.first_name, customer.version) == ("FR", "Renamed", 2)
+    change = RestrictionChange.objects.get(customer=customer)
+    assert (change.old_value, change.new_value, change.channel, change.actor_id) == (
+        "DE",
+        "FR",
+        "admin",
+        str(restriction_manager.pk),
+    )
+
+
+def test_read_only_without_a_manage_scope(world, employee, client):
+    reader = employee("reader", (["customer.customer_read"], ["DE"]))
+    client.force_login(reader)
+    page = client.get(change_url("DE1")).content.decode()
+    assert 'name="first_name"' not in page
+    assert "Add customer" not in client.get(CHANGELIST).content.decode()
+    assert client.post(change_url("DE1"), {"first_name": "X"}).status_code == 403
+
+
+def test_assign_action_confirms_with_numbers_then_moves(world, restriction_manager, client):
+    client.force_login(restriction_manager)
+    pks = [str(world[n].pk) for n in ("DE1", "FR1", "NULL1")]
+    base = {"action": "assign_restriction", "_selected_action": pks}
+    first = client.post(CHANGELIST, base)
+    assert "Assign a restriction to 3 selected customers" in first.content.decode()
+    preview = client.post(CHANGELIST, {**base, "restriction": "US"})
+    moves = preview.context["moves"]
+    assert dict(moves) == {"DE": 1, "FR": 1, "— none —": 1}
+    assert preview.context["changing"] == 3
+    assert Customer.objects.filter(restriction="US").count() == 1
+    done = client.post(CHANGELIST, {**base, "restriction": "US", "confirm": "yes"})
+    assert done.status_code == 302
+    assert Customer.objects.filter(restriction="US", tenant=world["DE1"].tenant).count() == 4
+    assert RestrictionChange.objects.filter(channel="admin", new_value="US").count() == 3
+
+
+def test_assign_action_is_absent_without_restriction_manage(world, de_agent, client):
+    client.force_login(de_agent)
+    assert "assign_restriction" not in client.get(CHANGELIST).content.decode()
+
+
+def test_restricted_assigner_cannot_move_foreign_customers(world, de_restriction_agent, client):
+    client.force_login(de_restriction_agent)
+    # FR1 is invisible, so selecting it selects nothing: DE1 alone stays DE.
+    response = client.post(
+        CHANGELIST,
+        {
+            "action": "assign_restriction",
+            "restriction": "DE",
+            "confirm": "yes",
+            "_selected_action": [world["FR1"].pk],
+        },
+    )
+    assert response.status_code in {200, 302}
+    assert Customer.objects.get(customer_number="FR1").restriction == "FR"
+
+
+def test_autocomplete_is_scoped(world, de_agent, client):
+    client.force_login(de_agent)
+    response = client.get(
+        "/admin/autocomplete/",
+        {
+            "app_label": "customers",
+            "model_name": "account",
+            "field_name": "customer",
+            "term": "Last",
+        },
+    )
+    assert response.status_code == 200
+    assert [r["text"] for r in response.json()["results"]] == ["DE1 FirstDE1 LastDE1"]
+
+
+def test_superuser_sees_every_tenant(world, client):
+    root = EmployeeFactory(tenant=None, is_superuser=True, username="root")
+    client.force_login(root)
+    assert listed_numbers(client.get(CHANGELIST)) == {"DE1", "FR1", "US1", "NULL1", "OT-DE1"}
+
+
+def test_employee_without_staff_cannot_log_in(world, employee, client):
+    employee("outsider", (["customer.customer_read"], []), is_staff=False)
+    response = client.post(
+        "/admin/login/", {"username": "outsider", "password": "correct-horse-battery"}
+    )
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+    assert client.get(CHANGELIST).status_code == 302

@@ -1,0 +1,122 @@
+import pytest
+
+from accounts.models import AccessGroup, ApiClient, Employee
+from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_tenant_admin_cannot_grant_a_scope_they_lack(tenant, tenant_admin, client):
+    client.force_login(tenant_admin)
+    response = client.post(
+        "/admin/accounts/accessgroup/add/",
+        {
+            "name": "movers",
+            "scopes": "customer.customer_read restriction.restriction_manage",
+            "restrictions": "",
+        },
+    )
+    assert response.status_code == 200
+    assert "beyond your own" in response.content.decode()
+    assert not AccessGroup.objects.filter(name="movers").exists()
+    ok = client.post(
+        "/admin/accounts/accessgroup/add/",
+        {"name": "readers-de", "scopes": "customer.customer_read", "restrictions": "DE"},
+    )
+    assert ok.status_code == 302
+    assert AccessGroup.objects.get(name="readers-de").tenant == tenant
+
+
+def test_tenant_admin_cannot_create_a_more_powerful_api_client(tenant, tenant_admin, client):
+    client.force_login(tenant_admin)
+    response = client.post(
+        "/admin/accounts/apiclient/add/",
+        {"name": "too-strong", "scopes": "customer.customer_manage", "is_active": "on"},
+    )
+    assert "beyond your own" in response.content.decode()
+    assert not ApiClient.objects.filter(name="too-strong").exists()
+
+
+def test_api_client_secret_is_shown_once_and_works(tenant, tenant_admin, client):
+    client.force_login(tenant_admin)
+    response = client.post(
+        "/admin/accounts/apiclient/add/",
+        {"name": "shop", "scopes": "customer.customer_read--DE", "is_active": "on"},
+        follow=True,
+    )
+    message = next(str(m) for m in response.context["messages"])
+    secret = message.rsplit(": ", 1)[1]
+    assert ApiClient.objects.get(name="shop").check_secret(secret)
+    assert secret not in client.get("/admin/accounts/apiclient/").content.decode()
+
+
+def test_deactivate_action_revokes_at_once(tenant, tenant_admin, client, api_as):
+    http = api_as("customer.customer_read")
+    assert http.get("/customer/acme/customers").status_code == 200
+    client.force_login(tenant_admin)
+    client.post(
+        "/admin/accounts/apiclient/",
+        {"action": "deactivate", "_selected_action": [http.api_client.pk]},
+    )
+    assert http.get("/customer/acme/customers").status_code == 401
+
+
+def test_tenant_admin_sees_only_their_tenant(tenant, other_tenant, tenant_admin, client):
+    ApiClientFactory(tenant=other_tenant, name="foreign-client")
+    AccessGroupFactory(tenant=other_tenant, name="foreign-group")
+    EmployeeFactory(tenant=other_tenant, username="foreign-employee")
+    client.force_login(tenant_admin)
+    for url in [
+        "/admin/accounts/apiclient/",
+        "/admin/accounts/accessgroup/",
+        "/admin/accounts/employee/",
+    ]:
+        assert "foreign" not in client.get(url).content.decode()
+    foreign = Employee.objects.get(username="foreign-employee")
+    assert client.get(f"/admin/accounts/employee/{foreign.pk}/change/").status_code == 404
+    assert client.get("/admin/tenancy/tenant/").status_code == 403
+
+
+def test_tenant_admin_cannot_take_over_a_stronger_employee(tenant, tenant_admin, employee, client):
+    boss = employee("boss", (["customer.customer_manage"], []))
+    client.force_login(tenant_admin)
+    page = client.get(f"/admin/accounts/employee/{boss.pk}/change/").content.decode()
+    assert 'name="username"' not in page  # read-only
+
+
+def test_employee_without_tenant_manage_cannot_open_identity_admin(tenant, de_agent, client):
+    client.force_login(de_agent)
+    assert client.get("/admin/accounts/apiclient/").status_code == 403
+
+
+def test_superuser_removing_a_restriction_in_use_is_refused_with_count(world, client, tenant):
+    root = EmployeeFactory(tenant=None, is_superuser=True, username="root")
+    client.force_login(root)
+    restrictions = list(tenant.restrictions.order_by("pk"))
+    sites = list(tenant.sites.order_by("pk"))
+    data = {
+        "code": "acme",
+        "name": "Acme",
+        "restrictions-TOTAL_FORMS": str(len(restrictions)),
+        "restrictions-INITIAL_FORMS": str(len(restrictions)),
+        "sites-TOTAL_FORMS": str(len(sites)),
+        "sites-INITIAL_FORMS": str(len(sites)),
+    }
+    for i, r in enumerate(restrictions):
+        data.update(
+            {
+                f"restrictions-{i}-id": r.pk,
+                f"restrictions-{i}-code": r.code,
+                f"restrictions-{i}-tenant": tenant.pk,
+            }
+        )
+        if r.code == "FR":
+            data[f"restrictions-{i}-DELETE"] = "on"
+    for i, s in enumerate(sites):
+        data.update(
+            {f"sites-{i}-id": s.pk, f"sites-{i}-code": s.code, f"sites-{i}-tenant": tenant.pk}
+        )
+    response = client.post(f"/admin/tenancy/tenant/{tenant.pk}/change/", data)
+    assert response.status_code == 200
+    assert "still carried by 1 customer" in response.content.decode()
+    assert tenant.restrictions.filter(code="FR").exists()

@@ -1,0 +1,63 @@
+"""The generic leak test for the back office: every registered admin (changelist with search and
+filters, add, change, history, delete of every object, autocomplete) walked as DE-only employees;
+no identifier of an invisible customer may appear."""
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from tests.customers.test_leaks import forbidden_strings
+
+pytestmark = pytest.mark.django_db
+LISTING_QUERIES = [
+    "",
+    "?q=Last",
+    "?q=fr1%40exam",
+    "?restriction=FR",
+    "?restriction=__none__",
+    "?o=-2",
+    "?all=",
+]
+
+
+def admin_urls():
+    for model, model_admin in admin.site._registry.items():
+        info = (model._meta.app_label, model._meta.model_name)
+        changelist = reverse("admin:{}_{}_changelist".format(*info))
+        for query in LISTING_QUERIES:
+            yield changelist + query
+        yield reverse("admin:{}_{}_add".format(*info))
+        for pk in model._default_manager.values_list("pk", flat=True):
+            for view in ("change", "history", "delete"):
+                yield reverse(f"admin:{info[0]}_{info[1]}_{view}", args=[pk])
+        for field in getattr(model_admin, "autocomplete_fields", []):
+            for term in ("", "Last", "fr1", "example"):
+                yield (
+                    f"/admin/autocomplete/?app_label={info[0]}&model_name={info[1]}"
+                    f"&field_name={field}&term={term}"
+                )
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        [(["customer.customer_read"], ["DE"])],
+        [
+            (["customer.customer_read", "customer.customer_manage"], ["DE"]),
+            (["restriction.restriction_manage"], ["DE"]),
+        ],
+        [(["customer.customer_manage"], ["DE"]), (["tenant.tenant_manage"], [])],
+    ],
+    ids=["de-reader", "de-restriction-manager", "de-manager-tenant-admin"],
+)
+def test_no_admin_page_reveals_an_invisible_customer(world, employee, client, groups):
+    client.force_login(employee("walker", *groups))
+    forbidden = forbidden_strings(world)
+    urls = list(dict.fromkeys(admin_urls()))
+    assert len(urls) > 50
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code in {200, 302, 403, 404}, url
+        text = response.content.decode()
+        leaked = {s for s in forbidden if s in text}
+        assert not leaked, (url, leaked)
