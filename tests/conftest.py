@@ -1,8 +1,13 @@
 import pytest
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, issue_token
 from tests.factories import ApiClientFactory, TenantFactory
+
+# Timing-based deadlines make property tests flaky on a loaded CI machine; correctness is the point.
+hypothesis_settings.register_profile("project", deadline=None)
+hypothesis_settings.load_profile("project")
 
 
 @pytest.fixture(autouse=True)
