@@ -11,6 +11,7 @@ from collections import Counter
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -149,6 +150,9 @@ class AddressInline(ParentScopedInline, admin.TabularInline):
         "is_default",
     ]
     readonly_fields = ["address_id"]
+    formfield_overrides = {
+        models.JSONField: {"widget": forms.TextInput(attrs={"size": 18})},
+    }
 
 
 class AccountInline(ReadOnlyInline, admin.TabularInline):

@@ -1,0 +1,165 @@
+"""The back office in a real browser: Debian's Chromium driven by Playwright against a live
+server. Screenshots of each key page land in artifacts/screenshots/ (git-ignored)."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from customers.models import Customer, RestrictionChange
+from tests.factories import CustomerFactory, EmployeeFactory
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+PASSWORD = "correct-horse-battery"
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+    # between browser steps are plain synchronous code.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def login(page, username):
+    page.goto("/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r"/admin/$"))
+
+
+def shot(page, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def listed(page):
+    return set(page.locator("#result_list th.field-customer_number a").all_inner_texts())
+
+
+@pytest.fixture
+def more_de(world, tenant):
+    for number in ("DE2", "DE3"):
+        CustomerFactory(
+            tenant=tenant, customer_number=number, restriction="DE", last_name=f"Last{number}"
+        )
+
+
+def test_de_agent_sees_exactly_the_de_customers_and_nothing_else(page, de_agent, world, more_de):
+    login(page, "de_agent")
+    page.goto("/admin/customers/customer/")
+    assert listed(page) == {"DE1", "DE2", "DE3"}
+    assert "3 customers" in page.locator(".paginator").inner_text()
+    shot(page, "01-de-agent-changelist")
+
+    page.fill("#searchbar", "fr1@example.com")
+    page.press("#searchbar", "Enter")
+    page.wait_for_load_state()
+    assert listed(page) == set()
+    assert "0 customers" in page.locator(".paginator").inner_text()
+    shot(page, "02-de-agent-search-fr-email")
+
+    response = page.goto(f"/admin/customers/customer/{world['FR1'].pk}/change/")
+    assert response.status == 404
+    shot(page, "03-de-agent-fr-change-url-404")
+
+
+def test_restriction_field_is_read_only_for_the_de_agent(page, de_agent, world):
+    login(page, "de_agent")
+    page.goto(f"/admin/customers/customer/{world['DE1'].pk}/change/")
+    assert page.locator("select[name=restriction]").count() == 0
+    assert page.locator(".field-restriction .readonly").inner_text() == "DE"
+    shot(page, "04-de-agent-restriction-read-only")
+
+
+def test_restriction_choice_offers_only_de_with_restriction_manage_de(
+    page, de_restriction_agent, world
+):
+    login(page, "de_boss")
+    page.goto(f"/admin/customers/customer/{world['DE1'].pk}/change/")
+    options = page.locator("select[name=restriction] option").all_inner_texts()
+    assert options == ["DE"]
+    shot(page, "05-restriction-choice-de-only")
+
+
+def test_bulk_assign_confirms_moves_and_records_history(page, restriction_manager, world, more_de):
+    login(page, "mover")
+    page.goto("/admin/customers/customer/?o=1")
+    for number in ("DE1", "DE2", "FR1", "NULL1"):
+        row = page.locator("#result_list tr", has=page.locator(f"a:text-is('{number}')"))
+        row.locator("input.action-select").check()
+    page.select_option("select[name=action]", "assign_restriction")
+    page.click("button[name=index]")
+    page.select_option("select[name=restriction]", "US")
+    page.click("#preview-assign")
+    assert page.locator("#target").inner_text() == "US"
+    rows = {
+        tuple(cells.locator("td").all_inner_texts()[::2])
+        for cells in page.locator("#moves tbody tr").all()
+    }
+    assert rows == {("DE", "2"), ("FR", "1"), ("— none —", "1")}
+    shot(page, "06-bulk-assign-confirmation")
+    page.click("#confirm-assign")
+    page.wait_for_url(re.compile(r"/admin/customers/customer/"))
+    assert "4 changed" in page.locator(".messagelist").inner_text()
+    shot(page, "07-bulk-assign-done")
+
+    assert set(
+        Customer.objects.filter(restriction="US").values_list("customer_number", flat=True)
+    ) == {"US1", "DE1", "DE2", "FR1", "NULL1"}
+    assert RestrictionChange.objects.filter(channel="admin").count() == 4
+    page.goto(f"/admin/customers/customer/{world['DE1'].pk}/change/")
+    history = page.locator("#restriction_changes-group").inner_text()
+    assert "DE" in history and "US" in history and str(restriction_manager.pk) in history
+    assert "Admin" in history  # the channel
+    shot(page, "08-restriction-history")
+
+
+def test_superuser_sees_every_tenants_customers(page, world):
+    EmployeeFactory(tenant=None, is_superuser=True, username="root")
+    login(page, "root")
+    page.goto("/admin/customers/customer/")
+    assert listed(page) == {"DE1", "FR1", "US1", "NULL1", "OT-DE1"}
+    shot(page, "09-superuser-all-tenants")
+
+
+def test_tenant_admin_cannot_grant_a_scope_they_lack(page, tenant_admin):
+    login(page, "tadmin")
+    page.goto("/admin/accounts/accessgroup/add/")
+    page.fill("#id_name", "movers")
+    page.fill("#id_scopes", "customer.customer_read restriction.restriction_manage")
+    page.click("input[name=_save]")
+    assert "beyond your own" in page.locator(".errorlist").first.inner_text()
+    shot(page, "10-tenant-admin-escalation-refused")
