@@ -363,13 +363,14 @@ def restriction_assign(
     channel: str,
     batch_size: int = 2000,
     dry_run: bool = False,
-    on_batch: Callable[[int], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> AssignmentResult:
     """Set ``value`` on every customer of ``customers`` (R4, R6, R8), in keyset batches.
 
     Each batch is one transaction: the rows are locked, one set-based ``UPDATE`` changes those
     not already carrying ``value``, and one bulk insert writes their audit rows. An interrupted
     run leaves whole batches; running again finishes the job (already-set rows are unchanged).
+    ``on_batch(matched, changed)`` is called after each committed batch.
     """
     if batch_size < 1:
         raise InvalidInput("The batch size must be at least 1.", field="batch_size")
@@ -409,7 +410,7 @@ def restriction_assign(
         changed += len(changing)
         batches += 1
         if on_batch is not None:
-            on_batch(len(rows))
+            on_batch(len(rows), len(changing))
     return AssignmentResult(matched, changed, batches)
 
 
