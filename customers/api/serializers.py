@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.hashers import identify_hasher
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -318,3 +319,31 @@ class AccountInputSerializer(StrictInputSerializer):
 
 class SearchInputSerializer(StrictInputSerializer):
     q = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+
+class ImportAccountSerializer(StrictInputSerializer):
+    email = serializers.EmailField(max_length=254)
+    passwordHash = serializers.CharField(required=False, max_length=256)
+
+    def validate_passwordHash(self, value: str) -> str:
+        try:
+            identify_hasher(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(
+                "passwordHash is not a hash this service can verify (use a Django hasher "
+                "format such as pbkdf2_sha256$...)."
+            ) from exc
+        return value
+
+
+class CustomerImportItemSerializer(CustomerInputSerializer):
+    account = ImportAccountSerializer(required=False)
+
+
+class ImportResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    id = serializers.CharField(required=False)
+    code = serializers.IntegerField()
+    status = serializers.CharField()
+    message = serializers.CharField(required=False)
+    details = ErrorDetailSerializer(many=True, required=False)

@@ -6,6 +6,7 @@ from customers.api import views
 urlpatterns = [
     path("customers", views.CustomerCollectionApi.as_view(), name="customer-list"),
     path("customers/search", views.CustomerSearchApi.as_view(), name="customer-search"),
+    path("customers/import", views.CustomerImportApi.as_view(), name="customer-import"),
     path(
         "customers/<str:customer_number>", views.CustomerDetailApi.as_view(), name="customer-detail"
     ),

@@ -3,6 +3,8 @@ shape. Scoping is owned by :class:`accounts.api.TenantApiView`."""
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from django.db import DatabaseError, transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -10,20 +12,28 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from accounts.api import TenantApiView, can_manage, can_read
-from config.errors import DoesNotExist, InvalidInput
+from accounts.api import TenantApiView, can_import, can_manage, can_read
+from config.errors import (
+    DoesNotExist,
+    InvalidInput,
+    ServiceError,
+    api_exception_handler,
+    error_body,
+)
 from customers import services
 from customers.api.serializers import (
     AccountInputSerializer,
     AddressInputSerializer,
     AddressSerializer,
+    CustomerImportItemSerializer,
     CustomerInputSerializer,
     CustomerSerializer,
     ErrorSerializer,
+    ImportResultSerializer,
     ResourceIdSerializer,
     SearchInputSerializer,
 )
-from customers.models import Address, Customer
+from customers.models import Address, Channel, Customer
 from customers.query import QuerySyntaxError, compile_query, compile_sort
 
 EXPAND_VALUES = {"addresses", "accounts"}
@@ -286,6 +296,65 @@ class CustomerAccountApi(CustomerApiView):
             email=body.validated_data["email"],
         )
         return Response({"id": customer_number}, status=status.HTTP_201_CREATED)
+
+
+class CustomerImportApi(CustomerApiView):
+    """Bulk import (SPEC §4.2): items are independent; each goes through the create service."""
+
+    required_scope = {"POST": can_import}
+    max_items = 200
+
+    @extend_schema(
+        operation_id="importCustomers",
+        tags=["Customers"],
+        request=CustomerImportItemSerializer(many=True),
+        responses={207: ImportResultSerializer(many=True), **errors(400, 401, 403)},
+    )
+    def post(self, request, tenant):
+        items = request.data
+        if not isinstance(items, list):
+            raise InvalidInput("The body must be a JSON array of customers.")
+        if len(items) > self.max_items:
+            raise InvalidInput(f"At most {self.max_items} customers per import; nothing imported.")
+        results = [self.import_one(index, item) for index, item in enumerate(items)]
+        return Response(results, status=status.HTTP_207_MULTI_STATUS)
+
+    def import_one(self, index: int, item) -> dict:
+        body = CustomerImportItemSerializer(data=item)
+        try:
+            body.is_valid(raise_exception=True)
+            account = body.validated_data.get("account") or {}
+            customer = services.customer_create(
+                actor=self.principal,
+                fields=body.model_fields(),
+                restriction=body.requested_restriction(),
+                customer_number=body.requested_number(),
+                password=body.validated_data.get("password"),
+                account_email=account.get("email"),
+                account_password_hash=account.get("passwordHash"),
+                send_password_reset=False,
+                channel=Channel.IMPORT,
+            )
+        except ValidationError as exc:
+            error = api_exception_handler(exc, {}).data
+        except ServiceError as exc:
+            error = error_body(exc.status, exc.message, exc.details)
+        else:
+            return {
+                "index": index,
+                "id": customer.customer_number,
+                "code": 201,
+                "status": HTTPStatus(201).phrase,
+            }
+        result = {
+            "index": index,
+            "code": error["status"],
+            "status": HTTPStatus(error["status"]).phrase,
+            "message": error["message"],
+        }
+        if error.get("details"):
+            result["details"] = error["details"]
+        return result
 
 
 # -- addresses ----------------------------------------------------------------------------------

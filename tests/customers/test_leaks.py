@@ -15,6 +15,13 @@ pytestmark = pytest.mark.django_db
 NUMBERS = ["DE1", "FR1", "US1", "NULL1", "OT-DE1", "NOPE"]
 BODIES = {
     "customer-list": [{"firstName": "Probe", "restriction": "FR"}, {"firstName": "Probe"}],
+    "customer-import": [
+        [
+            {"firstName": "Probe", "restriction": "FR"},
+            {"id": "FR1"},
+            {"contactEmail": "fr1@example.com"},
+        ]
+    ],
     "customer-search": [{"q": ""}, {"q": "restriction:(FR,US)"}, {"q": "lastName:~Last"}],
     "customer-detail": [{"firstName": "Probe", "restriction": "FR"}, {"restriction": None}],
     "customer-account": [{"email": "leak-probe@example.com"}],
@@ -69,8 +76,8 @@ def concrete_urls(route, addresses):
 
 @pytest.mark.parametrize(
     "scopes",
-    [DE_READER, DE_MANAGER, DE_RESTRICTION_MANAGER],
-    ids=["de-reader", "de-manager", "de-restriction-manager"],
+    [DE_READER, DE_MANAGER, DE_RESTRICTION_MANAGER, (*DE_MANAGER, "customer.import_manage")],
+    ids=["de-reader", "de-manager", "de-restriction-manager", "de-importer"],
 )
 def test_no_response_reveals_an_invisible_customer(world, api_as, scopes):
     http = api_as(*scopes)
