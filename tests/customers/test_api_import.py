@@ -10,21 +10,30 @@ URL = "/customer/acme/customers/import"
 
 @pytest.fixture
 def importer(api_as):
-    return api_as("customer.import_manage", "customer.customer_manage",
-                  "restriction.restriction_manage")
+    return api_as(
+        "customer.import_manage", "customer.customer_manage", "restriction.restriction_manage"
+    )
 
 
 def test_items_are_independent_and_answered_by_index(tenant, importer):
     CustomerFactory(tenant=tenant, customer_number="TAKEN")
     hashed = make_password("imported-pass")
-    response = importer.post(URL, [
-        {"id": "I1", "firstName": "Ok", "restriction": "DE",
-         "account": {"email": "I1@example.com", "passwordHash": hashed}},
-        {"id": "TAKEN"},
-        {"firstName": "Bad", "shoeSize": 3},
-        {"restriction": "JP"},
-        {"account": {"email": "x@example.com", "passwordHash": "plaintext"}},
-    ], format="json")
+    response = importer.post(
+        URL,
+        [
+            {
+                "id": "I1",
+                "firstName": "Ok",
+                "restriction": "DE",
+                "account": {"email": "I1@example.com", "passwordHash": hashed},
+            },
+            {"id": "TAKEN"},
+            {"firstName": "Bad", "shoeSize": 3},
+            {"restriction": "JP"},
+            {"account": {"email": "x@example.com", "passwordHash": "plaintext"}},
+        ],
+        format="json",
+    )
     assert response.status_code == 207
     results = response.json()
     assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
@@ -40,13 +49,21 @@ def test_items_are_independent_and_answered_by_index(tenant, importer):
 
 
 def test_a_de_restricted_importer_cannot_import_fr_customers(tenant, api_as):
-    http = api_as("customer.import_manage", "customer.customer_manage--DE",
-                  "restriction.restriction_manage--DE")
-    results = http.post(URL, [{"id": "A", "restriction": "FR"}, {"id": "B", "restriction": "DE"},
-                              {"id": "C"}], format="json").json()
+    http = api_as(
+        "customer.import_manage",
+        "customer.customer_manage--DE",
+        "restriction.restriction_manage--DE",
+    )
+    results = http.post(
+        URL,
+        [{"id": "A", "restriction": "FR"}, {"id": "B", "restriction": "DE"}, {"id": "C"}],
+        format="json",
+    ).json()
     assert [r["code"] for r in results] == [403, 201, 201]
     assert dict(Customer.objects.values_list("customer_number", "restriction")) == {
-        "B": "DE", "C": "DE"}
+        "B": "DE",
+        "C": "DE",
+    }
 
 
 def test_more_than_200_items_imports_nothing(tenant, importer):

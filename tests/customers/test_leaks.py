@@ -19,7 +19,7 @@ BODIES = {
         [
             {"firstName": "Probe", "restriction": "FR"},
             {"id": "FR1"},
-            {"contactEmail": "fr1@example.com"},
+            {"contactEmail": "leak-probe2@example.com"},
         ]
     ],
     "customer-search": [{"q": ""}, {"q": "restriction:(FR,US)"}, {"q": "lastName:~Last"}],
