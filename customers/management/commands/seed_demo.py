@@ -6,6 +6,8 @@ from django.db import transaction
 
 from accounts.models import AccessGroup, ApiClient, Employee
 from accounts.services import api_client_create, api_client_rotate_secret
+from config.commands import bad_input
+from customers.demo import seed_customers
 from tenancy.models import Restriction, Site, Tenant
 
 TENANT = "demo"
@@ -84,7 +86,9 @@ class Command(BaseCommand):
         self.report(secrets, created)
 
     def seed_customers(self, tenant, count: int) -> int:
-        return 0
+        if count < 0:
+            raise bad_input("--customers must be 0 or more.")
+        return seed_customers(tenant, count)
 
     def report(self, secrets, created: int) -> None:
         write = self.stdout.write

@@ -1,0 +1,78 @@
+import io
+import re
+from urllib.parse import urlencode
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from accounts.models import AccessGroup, Employee
+from customers.models import Account, Address, Customer, RestrictionChange
+
+pytestmark = pytest.mark.django_db
+
+
+def seed(*args):
+    out = io.StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_builds_a_usable_tenant_and_prints_a_working_token_request():
+    output = seed("--customers", "400")
+    assert set(AccessGroup.objects.values_list("name", flat=True)) == {
+        "de-agents",
+        "fr-agents",
+        "restriction-managers",
+        "admins",
+    }
+    assert set(Employee.objects.values_list("username", flat=True)) == {
+        "admin",
+        "de_agent",
+        "fr_agent",
+    }
+    assert Customer.objects.count() == 400
+    spread = set(Customer.objects.values_list("restriction", flat=True))
+    assert spread == {"DE", "FR", "US", None}
+    assert Address.objects.exists() and Account.objects.exists()
+    assert (
+        RestrictionChange.objects.count()
+        == Customer.objects.exclude(restriction__isnull=True).count()
+    )
+    assert "admin" in output and "demo-admin-pass" in output
+
+    curl = re.search(r"client_id=(\S+) -d client_secret=(\S+)", output)
+    response = APIClient().post(
+        "/oauth/token",
+        urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": curl.group(1),
+                "client_secret": curl.group(2),
+            }
+        ),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    token = response.json()["access_token"]
+    http = APIClient()
+    http.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    listed = http.get("/customer/demo/customers", HTTP_X_TOTAL_COUNT="true")
+    assert listed["X-Total-Count"] == "400"
+
+
+def test_seed_demo_runs_again_and_adds_more():
+    seed("--customers", "10")
+    seed("--customers", "15")
+    assert Customer.objects.count() == 25
+    assert Employee.objects.count() == 3
+
+
+def test_de_agent_sees_only_de_demo_customers():
+    seed("--customers", "200")
+    de_agent = Employee.objects.get(username="de_agent")
+    assert de_agent.check_password("demo-de-pass")
+    assert de_agent.scope_strings() == [
+        "customer.customer_manage--DE",
+        "customer.customer_read--DE",
+    ]
