@@ -37,4 +37,4 @@ format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format .
 
 bench: $(VENV)/.dev-installed
-	$(PY) bench/bulk_assign.py --customers $(BENCH_CUSTOMERS)
+	$(PY) bench/bulk_assign.py --customers $(BENCH_CUSTOMERS) --write-docs

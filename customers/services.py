@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -391,27 +391,99 @@ def restriction_assign(
     matched = changed = batches = 0
     last_pk = 0
     ordered = selection.order_by("pk")
+    assign_batch = _assign_batch_in_one_statement if _one_statement_batches() else _assign_batch
     while True:
         with transaction.atomic():
             batch = ordered.filter(pk__gt=last_pk)
-            if not dry_run:
-                batch = batch.select_for_update()
-            rows = list(batch.values_list("pk", "customer_number", "restriction")[:batch_size])
-            if not rows:
-                break
-            last_pk = rows[-1][0]
-            changing = [row for row in rows if row[2] != value]
-            if changing and not dry_run:
-                Customer.objects.filter(pk__in=[row[0] for row in changing]).update(
-                    restriction=value, version=F("version") + 1, modified_at=timezone.now()
+            if dry_run:
+                batch_matched, batch_changed, batch_last = _count_batch(batch, value, batch_size)
+            else:
+                batch_matched, batch_changed, batch_last = assign_batch(
+                    batch.select_for_update(), value, batch_size, actor, channel
                 )
-                _audit(actor, channel, changing, value)
-        matched += len(rows)
-        changed += len(changing)
+        if not batch_matched:
+            break
+        last_pk = batch_last
+        matched += batch_matched
+        changed += batch_changed
         batches += 1
         if on_batch is not None:
-            on_batch(len(rows), len(changing))
+            on_batch(batch_matched, batch_changed)
     return AssignmentResult(matched, changed, batches)
+
+
+def _one_statement_batches() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _count_batch(batch: QuerySet, value, batch_size: int) -> tuple[int, int, int | None]:
+    rows = list(batch.values_list("pk", "restriction")[:batch_size])
+    if not rows:
+        return 0, 0, None
+    return len(rows), sum(1 for _, old in rows if old != value), rows[-1][0]
+
+
+def _assign_batch(
+    batch: QuerySet, value, batch_size: int, actor: Principal, channel: str
+) -> tuple[int, int, int | None]:
+    """Portable: lock and read the batch, one UPDATE of the rows that change, one audit insert."""
+    rows = list(batch.values_list("pk", "customer_number", "restriction")[:batch_size])
+    if not rows:
+        return 0, 0, None
+    changing = [row for row in rows if row[2] != value]
+    if changing:
+        Customer.objects.filter(pk__in=[row[0] for row in changing]).update(
+            restriction=value, version=F("version") + 1, modified_at=timezone.now()
+        )
+        _audit(actor, channel, changing, value)
+    return len(rows), len(changing), rows[-1][0]
+
+
+def _assign_batch_in_one_statement(
+    batch: QuerySet, value, batch_size: int, actor: Principal, channel: str
+) -> tuple[int, int, int | None]:
+    """PostgreSQL: the same three steps as :func:`_assign_batch` in one statement (data-modifying
+    CTEs), so no row travels to Python. The batch query itself is the ORM's, scoping included."""
+    select_sql, select_params = batch.values_list("pk", "customer_number", "restriction")[
+        :batch_size
+    ].query.sql_with_params()
+    customers = Customer._meta.db_table
+    audit = RestrictionChange._meta.db_table
+    sql = f"""
+        WITH batch (id, customer_number, restriction) AS ({select_sql}),
+        changed AS (
+            UPDATE {customers} AS c
+               SET restriction = %s, version = c.version + 1, modified_at = %s
+              FROM batch
+             WHERE c.id = batch.id AND batch.restriction IS DISTINCT FROM %s
+         RETURNING c.id, batch.customer_number, batch.restriction AS old_value
+        ),
+        audited AS (
+            INSERT INTO {audit} (tenant_id, customer_id, customer_number, old_value, new_value,
+                                 actor_kind, actor_id, channel, changed_at)
+            SELECT %s, id, customer_number, old_value, %s, %s, %s, %s, %s FROM changed
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM audited),
+               (SELECT max(id) FROM batch)
+    """  # noqa: S608 - table names come from the models; every value is a parameter
+    now = timezone.now()
+    params = (
+        *select_params,
+        value,
+        now,
+        value,
+        actor.tenant_id,
+        value,
+        actor.kind,
+        actor.id,
+        channel,
+        now,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        matched, changed, last_pk = cursor.fetchone()
+    return matched, changed, last_pk
 
 
 # -- addresses ----------------------------------------------------------------------------------

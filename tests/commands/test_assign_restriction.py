@@ -207,16 +207,22 @@ def test_restricted_actor_cannot_assign_beyond_their_scope(crowd, tenant):
 
 
 def test_interrupted_run_leaves_whole_batches_and_a_rerun_finishes(crowd, tenant):
-    real_audit = services._audit
     calls = {"n": 0}
+    real_batch = services._assign_batch_in_one_statement
+    if not services._one_statement_batches():
+        real_batch = services._assign_batch
 
-    def failing_audit(*args, **kwargs):
+    def failing_batch(*args, **kwargs):
+        result = real_batch(*args, **kwargs)  # the batch's writes happen ...
         calls["n"] += 1
         if calls["n"] == 3:
-            raise RuntimeError("power cut")
-        return real_audit(*args, **kwargs)
+            raise RuntimeError("power cut")  # ... and are rolled back with its transaction
+        return result
 
-    with mock.patch.object(services, "_audit", failing_audit), pytest.raises(RuntimeError):
+    with (
+        mock.patch.object(services, real_batch.__name__, failing_batch),
+        pytest.raises(RuntimeError),
+    ):
         call_command(
             "assign_restriction",
             "--tenant",
@@ -243,18 +249,21 @@ def test_interrupted_run_leaves_whole_batches_and_a_rerun_finishes(crowd, tenant
 
 
 def test_keyboard_interrupt_reports_progress_and_exits_130(crowd, tenant):
-    real_audit = services._audit
     calls = {"n": 0}
+    real_batch = services._assign_batch_in_one_statement
+    if not services._one_statement_batches():
+        real_batch = services._assign_batch
 
-    def on_batch_interrupt(*args, **kwargs):
+    def interrupted_batch(*args, **kwargs):
+        result = real_batch(*args, **kwargs)
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # Ctrl-C during the second batch
-        return real_audit(*args, **kwargs)
+        return result
 
     out = io.StringIO()
     with (
-        mock.patch.object(services, "_audit", on_batch_interrupt),
+        mock.patch.object(services, real_batch.__name__, interrupted_batch),
         pytest.raises(CommandError) as info,
     ):
         call_command(
