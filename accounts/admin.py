@@ -155,7 +155,7 @@ class AccessGroupAdmin(TenantAdministrationAdmin):
     form = AccessGroupForm
     list_display = ["name", "tenant", "scopes", "restrictions"]
     search_fields = ["name"]
-    list_filter = ["tenant"]
+    list_filter = [("tenant", admin.RelatedOnlyFieldListFilter)]
 
     def grants_of(self, obj) -> Grants:
         return Grants.from_scopes(obj.granted_scopes())
@@ -184,7 +184,7 @@ class ApiClientForm(NoEscalationForm):
 class ApiClientAdmin(TenantAdministrationAdmin):
     form = ApiClientForm
     list_display = ["name", "client_id", "tenant", "is_active", "created_at"]
-    list_filter = ["is_active", "tenant"]
+    list_filter = ["is_active", ("tenant", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "client_id"]
     readonly_fields = ["client_id", "created_at"]
     actions = ["rotate_secret", "deactivate"]
@@ -266,7 +266,7 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
     form = EmployeeChangeForm
     add_form = EmployeeCreationForm
     list_display = ["username", "tenant", "email", "is_staff", "is_active"]
-    list_filter = ["is_active", "is_staff", "tenant"]
+    list_filter = ["is_active", "is_staff", ("tenant", admin.RelatedOnlyFieldListFilter)]
     filter_horizontal = ["access_groups"]
     fieldsets = [
         (None, {"fields": ["username", "password", "tenant"]}),
