@@ -57,6 +57,13 @@ class RestrictionAwareModelAdmin(admin.ModelAdmin):
         # Out of scope and nonexistent answer the same: 404 (R2).
         raise Http404("Not found.")
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceError as exc:  # the service refused; its transaction saved nothing
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
     def _grants(self, request):
         principal = admin_principal(request)
         return principal.grants if principal is not None else None
@@ -347,13 +354,6 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
             form.base_fields["customer_number"].help_text = "Leave empty to generate one."
         return form
 
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ServiceError as exc:  # the service refused: nothing was saved (atomic)
-            self.message_user(request, exc.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
     # -- writes go through the services --------------------------------------------------------
 
     def save_model(self, request, obj, form, change):
@@ -513,6 +513,7 @@ class AccountAdmin(RestrictionAwareModelAdmin):
     search_fields = ["email"]
     autocomplete_fields = ["customer"]
     fields = ["email", "customer"]
+    list_select_related = ["customer"]
 
     def scoped_queryset(self, request, principal):
         return Account.objects.visible_to(principal)
@@ -532,13 +533,6 @@ class AccountAdmin(RestrictionAwareModelAdmin):
         )
         obj.pk = saved.pk
         obj.refresh_from_db()
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ServiceError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -175,3 +175,33 @@ def test_employee_without_staff_cannot_log_in(world, employee, client):
     assert response.status_code == 200
     assert "_auth_user_id" not in client.session
     assert client.get(CHANGELIST).status_code == 302
+
+
+def test_crafted_restriction_outside_the_choices_changes_nothing(
+    world, de_restriction_agent, client
+):
+    client.force_login(de_restriction_agent)
+    form = client.get(change_url("DE1")).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None}
+    for prefix in ("addresses", "accounts", "restriction_changes"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    data.pop("mixins", None)
+    data.pop("metadata_mixins", None)
+    response = client.post(change_url("DE1"), {**data, "restriction": "FR"})
+    assert response.status_code == 200
+    assert "restriction" in response.context["adminform"].form.errors
+    assert Customer.objects.get(customer_number="DE1").restriction == "DE"
+    assert not RestrictionChange.objects.exists()
+
+
+@pytest.mark.parametrize("extra", [0, 45])
+def test_changelist_costs_constant_queries(
+    world, tenant, de_agent, client, extra, django_assert_num_queries
+):
+    from tests.factories import CustomerFactory
+
+    CustomerFactory.create_batch(extra, tenant=tenant, restriction="DE")
+    client.force_login(de_agent)
+    with django_assert_num_queries(11):  # the same for 1 and 46 rows
+        response = client.get(CHANGELIST)
+    assert len(listed_numbers(response)) == extra + 1

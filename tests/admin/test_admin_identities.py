@@ -71,7 +71,9 @@ def test_tenant_admin_sees_only_their_tenant(tenant, other_tenant, tenant_admin,
         "/admin/accounts/accessgroup/",
         "/admin/accounts/employee/",
     ]:
-        assert "foreign" not in client.get(url).content.decode()
+        page = client.get(url).content.decode()
+        assert "foreign" not in page
+        assert "globex" not in page  # not even the other tenant's code in a filter
     foreign = Employee.objects.get(username="foreign-employee")
     assert client.get(f"/admin/accounts/employee/{foreign.pk}/change/").status_code == 404
     assert client.get("/admin/tenancy/tenant/").status_code == 403
