@@ -17,6 +17,8 @@ LISTING_QUERIES = [
     "?restriction=__none__",
     "?o=-2",
     "?all=",
+    "?_facets=True",
+    "?_facets=True&restriction=FR",
 ]
 
 
