@@ -478,45 +478,34 @@ class AddressDetailApi(AddressApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+TAGS_SCHEMA = {
+    "tags": ["Addresses"],
+    "request": None,
+    "parameters": [OpenApiParameter("tags", str, required=True)],
+    "responses": {204: None, **errors(400, 401, 403, 404)},
+}
+
+
 class AddressTagsApi(AddressApiView):
     required_scope = {"POST": can_manage, "DELETE": can_manage}
 
-    def tags(self, request) -> list[str]:
+    @extend_schema(operation_id="addAddressTags", **TAGS_SCHEMA)
+    def post(self, request, tenant, customer_number, address_id):
+        return self.change_tags(request, customer_number, address_id, add=True)
+
+    @extend_schema(operation_id="removeAddressTags", **TAGS_SCHEMA)
+    def delete(self, request, tenant, customer_number, address_id):
+        return self.change_tags(request, customer_number, address_id, add=False)
+
+    def change_tags(self, request, customer_number, address_id, *, add: bool) -> Response:
         tags = [t.strip() for t in request.query_params.get("tags", "").split(",") if t.strip()]
         if not tags:
             raise InvalidInput("Give the tags as ?tags=A,B.", field="tags")
-        return tags
-
-    @extend_schema(
-        operation_id="addAddressTags",
-        tags=["Addresses"],
-        request=None,
-        parameters=[OpenApiParameter("tags", str, required=True)],
-        responses={204: None, **errors(400, 401, 403, 404)},
-    )
-    def post(self, request, tenant, customer_number, address_id):
         services.address_tags_change(
             actor=self.principal,
             customer_number=customer_number,
             address_id=address_id,
-            tags=self.tags(request),
-            add=True,
-        )
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(
-        operation_id="removeAddressTags",
-        tags=["Addresses"],
-        request=None,
-        parameters=[OpenApiParameter("tags", str, required=True)],
-        responses={204: None, **errors(400, 401, 403, 404)},
-    )
-    def delete(self, request, tenant, customer_number, address_id):
-        services.address_tags_change(
-            actor=self.principal,
-            customer_number=customer_number,
-            address_id=address_id,
-            tags=self.tags(request),
-            add=False,
+            tags=tags,
+            add=add,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -206,37 +206,45 @@ def test_restricted_actor_cannot_assign_beyond_their_scope(crowd, tenant):
     assert (result["matched"], result["changed"]) == (2, 0)
 
 
-def test_interrupted_run_leaves_whole_batches_and_a_rerun_finishes(crowd, tenant):
+def fail_in_batch(number: int, error: BaseException):
+    """Raise ``error`` inside batch ``number``'s transaction, after its writes (so they roll
+    back), whichever batch implementation this database uses."""
+    real = (
+        services._assign_batch_in_one_statement
+        if services._one_statement_batches()
+        else services._assign_batch
+    )
     calls = {"n": 0}
-    real_batch = services._assign_batch_in_one_statement
-    if not services._one_statement_batches():
-        real_batch = services._assign_batch
 
-    def failing_batch(*args, **kwargs):
-        result = real_batch(*args, **kwargs)  # the batch's writes happen ...
+    def batch(*args, **kwargs):
+        result = real(*args, **kwargs)
         calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("power cut")  # ... and are rolled back with its transaction
+        if calls["n"] == number:
+            raise error
         return result
 
-    with (
-        mock.patch.object(services, real_batch.__name__, failing_batch),
-        pytest.raises(RuntimeError),
-    ):
-        call_command(
-            "assign_restriction",
-            "--tenant",
-            "acme",
-            "--restriction",
-            "US",
-            "--all",
-            "--batch-size",
-            "4",
-            stdout=io.StringIO(),
-        )
-    changed_now = {number for number, value in restrictions(tenant).items() if value == "US"} - {
-        f"US{i}" for i in range(5)
-    }
+    return mock.patch.object(services, real.__name__, batch)
+
+
+def assign_all_to_us(batch_size: int, stdout=None):
+    call_command(
+        "assign_restriction",
+        "--tenant",
+        "acme",
+        "--restriction",
+        "US",
+        "--all",
+        "--batch-size",
+        str(batch_size),
+        stdout=stdout or io.StringIO(),
+    )
+
+
+def test_interrupted_run_leaves_whole_batches_and_a_rerun_finishes(crowd, tenant):
+    with fail_in_batch(3, RuntimeError("power cut")), pytest.raises(RuntimeError):
+        assign_all_to_us(batch_size=4)
+    already_us = {f"US{i}" for i in range(5)}
+    changed_now = {n for n, value in restrictions(tenant).items() if value == "US"} - already_us
     # Two whole batches of 4 committed (none of the first 8 rows carried US), the third rolled back.
     assert len(changed_now) == 8
     audited = set(RestrictionChange.objects.values_list("customer_number", flat=True))
@@ -249,34 +257,9 @@ def test_interrupted_run_leaves_whole_batches_and_a_rerun_finishes(crowd, tenant
 
 
 def test_keyboard_interrupt_reports_progress_and_exits_130(crowd, tenant):
-    calls = {"n": 0}
-    real_batch = services._assign_batch_in_one_statement
-    if not services._one_statement_batches():
-        real_batch = services._assign_batch
-
-    def interrupted_batch(*args, **kwargs):
-        result = real_batch(*args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # Ctrl-C during the second batch
-        return result
-
     out = io.StringIO()
-    with (
-        mock.patch.object(services, real_batch.__name__, interrupted_batch),
-        pytest.raises(CommandError) as info,
-    ):
-        call_command(
-            "assign_restriction",
-            "--tenant",
-            "acme",
-            "--restriction",
-            "US",
-            "--all",
-            "--batch-size",
-            "10",
-            stdout=out,
-        )
+    with fail_in_batch(2, KeyboardInterrupt()), pytest.raises(CommandError) as info:
+        assign_all_to_us(batch_size=10, stdout=out)
     assert info.value.returncode == 130
-    assert SUMMARY.search(out.getvalue()).group(2) == "10"
+    assert SUMMARY.search(out.getvalue()).group(2) == "10"  # changed= the first batch only
     assert RestrictionChange.objects.count() == 10
