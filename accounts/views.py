@@ -106,6 +106,8 @@ class TokenApi(APIView):
     )
     def post(self, request):
         try:
+            if any("\x00" in value for value in request.data.values()):
+                raise OAuthError("invalid_request", "Parameters must not contain NUL characters.")
             grant_type = request.data.get("grant_type")
             if not grant_type:
                 raise OAuthError("invalid_request", "grant_type is required.")

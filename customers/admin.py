@@ -57,6 +57,10 @@ class RestrictionAwareModelAdmin(admin.ModelAdmin):
         # Out of scope and nonexistent answer the same: 404 (R2).
         raise Http404("Not found.")
 
+    def get_search_results(self, request, queryset, search_term):
+        # PostgreSQL refuses NUL in text parameters; nothing stored can contain one anyway.
+        return super().get_search_results(request, queryset, search_term.replace("\x00", ""))
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)

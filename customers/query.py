@@ -225,6 +225,8 @@ def compile_query(text: str) -> Q:
     """Parse ``q`` and return the ``Q`` filter (visibility is applied separately, R1)."""
     if len(text) > MAX_QUERY_LENGTH:
         raise QuerySyntaxError(f"The query is longer than {MAX_QUERY_LENGTH} characters")
+    if "\x00" in text:
+        raise QuerySyntaxError("The query contains a NUL character", text.index("\x00"))
     scanner = _Scanner(text)
     result = Q()
     terms = 0

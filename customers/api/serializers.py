@@ -27,6 +27,24 @@ class ErrorSerializer(serializers.Serializer):
     details = ErrorDetailSerializer(many=True, required=False)
 
 
+def reject_nul_characters(value) -> None:
+    """JSON stored as-is (mixins) must not carry NUL, which PostgreSQL's jsonb refuses."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            raise serializers.ValidationError("NUL characters are not allowed.")
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _json_object(**kwargs) -> serializers.DictField:
+    return serializers.DictField(validators=[reject_nul_characters], **kwargs)
+
+
 class ResourceIdSerializer(serializers.Serializer):
     id = serializers.CharField()
 
@@ -234,7 +252,7 @@ class MetadataInputSerializer(StrictInputSerializer):
     ignored_fields = frozenset({"createdAt", "modifiedAt"})
 
     version = serializers.IntegerField(required=False, min_value=1)
-    mixins = serializers.DictField(required=False, allow_null=True)
+    mixins = _json_object(required=False, allow_null=True)
 
 
 class B2BInputSerializer(StrictInputSerializer):
@@ -281,7 +299,7 @@ class CustomerInputSerializer(StrictInputSerializer):
     b2b = B2BInputSerializer(required=False, allow_null=True)
     restriction = serializers.CharField(max_length=64, required=False, allow_null=True)
     metadata = MetadataInputSerializer(required=False)
-    mixins = serializers.DictField(required=False, allow_null=True)
+    mixins = _json_object(required=False, allow_null=True)
 
     def model_fields(self) -> dict[str, Any]:
         """Profile fields in model names; null becomes the field's default."""

@@ -1,6 +1,23 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from customers.api import views
+from customers.models import CUSTOMER_NUMBER_PATTERN
+
+
+class IdentifierConverter:
+    """Customer numbers and address ids: anything else cannot exist, so it is a plain 404."""
+
+    regex = CUSTOMER_NUMBER_PATTERN.removeprefix("^").removesuffix("\\Z")
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(IdentifierConverter, "identifier")
+
 
 # `search` and `import` are reserved customer numbers, so their routes come first.
 urlpatterns = [
@@ -8,25 +25,27 @@ urlpatterns = [
     path("customers/search", views.CustomerSearchApi.as_view(), name="customer-search"),
     path("customers/import", views.CustomerImportApi.as_view(), name="customer-import"),
     path(
-        "customers/<str:customer_number>", views.CustomerDetailApi.as_view(), name="customer-detail"
+        "customers/<identifier:customer_number>",
+        views.CustomerDetailApi.as_view(),
+        name="customer-detail",
     ),
     path(
-        "customers/<str:customer_number>/accounts/internal",
+        "customers/<identifier:customer_number>/accounts/internal",
         views.CustomerAccountApi.as_view(),
         name="customer-account",
     ),
     path(
-        "customers/<str:customer_number>/addresses",
+        "customers/<identifier:customer_number>/addresses",
         views.AddressCollectionApi.as_view(),
         name="address-list",
     ),
     path(
-        "customers/<str:customer_number>/addresses/<str:address_id>",
+        "customers/<identifier:customer_number>/addresses/<identifier:address_id>",
         views.AddressDetailApi.as_view(),
         name="address-detail",
     ),
     path(
-        "customers/<str:customer_number>/addresses/<str:address_id>/tags",
+        "customers/<identifier:customer_number>/addresses/<identifier:address_id>/tags",
         views.AddressTagsApi.as_view(),
         name="address-tags",
     ),

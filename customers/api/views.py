@@ -82,11 +82,15 @@ def parse_expand(text: str | None) -> frozenset[str]:
     return frozenset(expand)
 
 
+MAX_PAGE_NUMBER = 10_000_000
+
+
 def parse_positive(request, name: str, default: int, maximum: int | None = None) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
+    valid = raw.isascii() and raw.isdigit() and len(raw) <= 12
+    if not valid or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
         limit = f" and at most {maximum}" if maximum else ""
         raise InvalidInput(f"{name} must be a whole number of at least 1{limit}.", field=name)
     return int(raw)
@@ -104,7 +108,7 @@ class CustomerApiView(TenantApiView):
 
     def list_response(self, request, q_text: str | None) -> Response:
         expand = parse_expand(request.query_params.get("expand"))
-        page_number = parse_positive(request, "pageNumber", 1)
+        page_number = parse_positive(request, "pageNumber", 1, MAX_PAGE_NUMBER)
         page_size = parse_positive(request, "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         try:
             condition = compile_query(q_text or "")

@@ -3,6 +3,7 @@ method as DE-only principals against a data set with FR/US/null customers and an
 No identifier of an invisible customer may appear in any response body or header."""
 
 import json
+import re
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -68,10 +69,9 @@ def forbidden_strings(world):
 def concrete_urls(route, addresses):
     for number in NUMBERS:
         for address_id in {addresses.get(number, "none"), addresses["FR1"], addresses["DE1"]}:
-            url = "/" + route.replace("<str:tenant>", "acme")
-            url = url.replace("<str:customer_number>", number)
-            url = url.replace("<str:address_id>", address_id)
-            yield url
+            values = {"tenant": "acme", "customer_number": number, "address_id": address_id}
+            # Any converter: <str:tenant>, <identifier:customer_number>, ...
+            yield "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m, v=values: v[m.group(1)], route)
 
 
 @pytest.mark.parametrize(
