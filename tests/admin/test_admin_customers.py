@@ -205,3 +205,68 @@ def test_changelist_costs_constant_queries(
     with django_assert_num_queries(11):  # the same for 1 and 46 rows
         response = client.get(CHANGELIST)
     assert len(listed_numbers(response)) == extra + 1
+
+
+def inline_management(**totals):
+    data = {}
+    for prefix in ("addresses", "accounts", "restriction_changes"):
+        data[f"{prefix}-TOTAL_FORMS"] = str(totals.get(prefix, 0))
+        data[f"{prefix}-INITIAL_FORMS"] = "0"
+    return data
+
+
+def test_adding_a_customer_with_an_address_goes_through_the_services(tenant, de_agent, client):
+    client.force_login(de_agent)
+    response = client.post(
+        "/admin/customers/customer/add/",
+        {
+            "first_name": "Added",
+            "last_name": "Person",
+            "preferred_site": "main",
+            "preferred_language": "en_US",
+            "preferred_currency": "EUR",
+            "type": "CUSTOMER",
+            "active": "on",
+            **inline_management(addresses=1),
+            "addresses-0-contact_name": "Home",
+            "addresses-0-country": "DE",
+            "addresses-0-city": "Berlin",
+            "addresses-0-tags": "[]",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    customer = Customer.objects.get(first_name="Added")
+    assert customer.restriction == "DE"  # R5: the agent's single manage value
+    assert len(customer.customer_number) == 10
+    assert list(customer.addresses.values_list("contact_name", "is_default")) == [("Home", True)]
+    change = RestrictionChange.objects.get(customer=customer)
+    assert (change.old_value, change.new_value, change.channel) == (None, "DE", "admin")
+
+
+def test_bulk_delete_action_deletes_only_within_scope(world, de_agent, client):
+    client.force_login(de_agent)
+    response = client.post(
+        CHANGELIST,
+        {
+            "action": "delete_selected_customers",
+            "_selected_action": [world["DE1"].pk, world["FR1"].pk],
+        },
+    )
+    assert response.status_code == 302
+    assert not Customer.objects.filter(customer_number="DE1").exists()
+    assert Customer.objects.filter(customer_number="FR1").exists()
+
+
+def test_account_admin_assigns_through_the_service(world, de_agent, client):
+    client.force_login(de_agent)
+    response = client.post(
+        "/admin/customers/account/add/",
+        {"email": "Second@Example.com", "customer": world["DE1"].pk},
+    )
+    assert response.status_code == 302
+    assert world["DE1"].accounts.filter(email="second@example.com").exists()
+    foreign = client.post(
+        "/admin/customers/account/add/", {"email": "third@example.com", "customer": world["FR1"].pk}
+    )
+    assert foreign.status_code == 200
+    assert "customer" in foreign.context["adminform"].form.errors
