@@ -35,6 +35,24 @@ def _tenant_restrictions(request) -> list[str]:
     return list(codes)
 
 
+def may(request, right: str, restriction: str | object | None = services.UNSET) -> bool:
+    """Whether the session's employee holds ``right`` ("read", "manage", "assign"), over
+    ``restriction`` when given. Platform superusers hold everything."""
+    if is_platform_superuser(request):
+        return True
+    principal = admin_principal(request)
+    if principal is None:
+        return False
+    coverage = {
+        "read": principal.grants.readable,
+        "manage": principal.grants.manageable,
+        "assign": principal.grants.assignable,
+    }[right]()
+    if restriction is services.UNSET:
+        return not coverage.is_empty
+    return coverage.covers(restriction)
+
+
 class RestrictionAwareModelAdmin(admin.ModelAdmin):
     """Base for admins of customers and what hangs off them. Subclasses give
     ``scoped_queryset(request, principal)`` and ``restriction_of(obj)``."""
@@ -68,32 +86,19 @@ class RestrictionAwareModelAdmin(admin.ModelAdmin):
             self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
-    def _grants(self, request):
-        principal = admin_principal(request)
-        return principal.grants if principal is not None else None
-
     def has_module_permission(self, request):
-        return self.has_view_permission(request)
+        return may(request, "read")
 
     def has_view_permission(self, request, obj=None):
-        if is_platform_superuser(request):
-            return True
-        grants = self._grants(request)
-        return grants is not None and not grants.readable().is_empty
+        return may(request, "read")
 
     def has_add_permission(self, request):
-        if is_platform_superuser(request):
-            return True
-        grants = self._grants(request)
-        return grants is not None and not grants.manageable().is_empty
+        return may(request, "manage")
 
     def has_change_permission(self, request, obj=None):
-        if is_platform_superuser(request):
-            return True
-        grants = self._grants(request)
-        if grants is None or grants.manageable().is_empty:
-            return False
-        return obj is None or grants.manageable().covers(self.restriction_of(obj))
+        if obj is None:
+            return may(request, "manage")
+        return may(request, "manage", self.restriction_of(obj))
 
     def has_delete_permission(self, request, obj=None):
         return self.has_change_permission(request, obj)
@@ -105,34 +110,25 @@ class RestrictionAwareModelAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_assign_restriction_permission(self, request):
-        if is_platform_superuser(request):
-            return True
-        grants = self._grants(request)
-        return grants is not None and not grants.assignable().is_empty
+        return may(request, "assign")
 
 
 class ParentScopedInline:
-    """Inline permissions follow the parent customer (already scoped by the parent admin)."""
-
-    parent_admin_class = RestrictionAwareModelAdmin
+    """Inline permissions follow the parent customer ``obj`` (already scoped by its admin)."""
 
     def has_view_permission(self, request, obj=None):
-        return RestrictionAwareModelAdmin.has_view_permission(self, request, obj)
+        return may(request, "read")
 
     def has_add_permission(self, request, obj=None):
-        return RestrictionAwareModelAdmin.has_change_permission(self, request, obj)
+        return self.has_change_permission(request, obj)
 
     def has_change_permission(self, request, obj=None):
-        return RestrictionAwareModelAdmin.has_change_permission(self, request, obj)
+        if obj is None:
+            return may(request, "manage")
+        return may(request, "manage", obj.restriction)
 
     def has_delete_permission(self, request, obj=None):
-        return RestrictionAwareModelAdmin.has_change_permission(self, request, obj)
-
-    def _grants(self, request):
-        return RestrictionAwareModelAdmin._grants(self, request)
-
-    def restriction_of(self, obj):
-        return obj.restriction
+        return self.has_change_permission(request, obj)
 
 
 class ReadOnlyInline(ParentScopedInline):
@@ -305,17 +301,10 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
         readonly = ["version", "created_at", "modified_at"]
         if obj is not None:
             readonly += ["tenant", "customer_number"]
-        if not self._can_set_restriction(request, obj):
+        can_set = may(request, "assign") if obj is None else may(request, "assign", obj.restriction)
+        if not can_set:
             readonly.append("restriction")
         return readonly
-
-    def _can_set_restriction(self, request, obj) -> bool:
-        if is_platform_superuser(request):
-            return True
-        grants = self._grants(request)
-        if grants is None or grants.assignable().is_empty:
-            return False
-        return obj is None or grants.assignable().covers(obj.restriction)
 
     def restriction_choices(self, request, obj) -> list[tuple[str, str]]:
         """Only values the employee may assign, plus the current value (unchanged)."""
