@@ -238,6 +238,7 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
     list_filter = [RestrictionListFilter, "active", PreferredSiteListFilter]
     list_per_page = 50
     show_full_result_count = True
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     ordering = ["-created_at", "-pk"]
     inlines = [AddressInline, AccountInline, RestrictionHistoryInline]
     actions = ["assign_restriction", "delete_selected_customers"]
