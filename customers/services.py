@@ -32,7 +32,8 @@ from customers.models import (
     generate_address_id,
     generate_customer_number,
 )
-from tenancy.models import Restriction, Site, Tenant
+from tenancy.models import Site, Tenant
+from tenancy.services import restriction_hold
 
 
 class _Unset:
@@ -74,10 +75,7 @@ NOT_FOUND_MESSAGE = "Customer not found."
 
 def _require_valid_restriction(tenant_id: int, value: str | None) -> None:
     """R6: null or one of the tenant's valid restrictions."""
-    if (
-        value is not None
-        and not Restriction.objects.filter(tenant_id=tenant_id, code=value).exists()
-    ):
+    if value is not None and not restriction_hold(tenant_id=tenant_id, code=value):
         raise InvalidInput(
             f"Restriction {value!r} is not one of the tenant's valid restrictions.",
             field="restriction",
@@ -253,9 +251,8 @@ def customer_create(
 
 def _default_restriction(actor: Principal, tenant: Tenant, preferred_site: str) -> str | None:
     """R5: the preferred site when synced and valid, else the caller's single manage value."""
-    if (
-        tenant.sync_restrictions_with_sites
-        and Restriction.objects.filter(tenant=tenant, code=preferred_site).exists()
+    if tenant.sync_restrictions_with_sites and restriction_hold(
+        tenant_id=tenant.pk, code=preferred_site
     ):
         return preferred_site
     return actor.grants.manageable().single_restriction
@@ -394,6 +391,8 @@ def restriction_assign(
     assign_batch = _assign_batch_in_one_statement if _one_statement_batches() else _assign_batch
     while True:
         with transaction.atomic():
+            # Re-held in every batch: the value cannot leave the tenant's list mid-run (R6).
+            _require_valid_restriction(actor.tenant_id, value)
             batch = ordered.filter(pk__gt=last_pk)
             if dry_run:
                 batch_matched, batch_changed, batch_last = _count_batch(batch, value, batch_size)

@@ -1,12 +1,13 @@
 """Tenants are managed by platform superusers (valid restrictions, sites, sync setting)."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 
 from accounts.admin_principal import is_platform_superuser
 from tenancy.models import Restriction, Site, Tenant
-from tenancy.services import ensure_restriction_unused
+from tenancy.services import ensure_restriction_unused, restriction_remove
 
 
 class RestrictionInlineFormSet(forms.BaseInlineFormSet):
@@ -60,3 +61,21 @@ class TenantAdmin(SuperuserOnlyAdmin):
     list_display = ["code", "name", "sync_restrictions_with_sites", "created_at"]
     search_fields = ["code", "name"]
     inlines = [RestrictionInline, SiteInline]
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Restriction:
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)
+        for restriction in formset.deleted_objects:
+            # Locks and re-counts: a customer assigned since the form was validated still wins.
+            restriction_remove(tenant=form.instance, code=restriction.code)
+        for restriction in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
+            restriction.save()
+        return None
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:  # raised inside the view's transaction: nothing saved
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())

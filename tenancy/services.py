@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from tenancy.models import Restriction, Site, Tenant
 
@@ -51,7 +51,30 @@ def ensure_restriction_unused(*, tenant_id: int, code: str) -> None:
         )
 
 
+def restriction_hold(*, tenant_id: int, code: str) -> bool:
+    """Whether ``code`` is one of the tenant's valid restrictions (R6).
+
+    On PostgreSQL the restriction's row stays share-locked until the caller's transaction ends,
+    so a concurrent :func:`restriction_remove` waits for the write that relies on it and then
+    counts its customers. (SQLite serialises writers anyway.)
+    """
+    if connection.vendor != "postgresql":
+        return Restriction.objects.filter(tenant_id=tenant_id, code=code).exists()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Restriction._meta.db_table} "  # noqa: S608 - the model's table
+            "WHERE tenant_id = %s AND code = %s FOR SHARE",
+            [tenant_id, code],
+        )
+        return cursor.fetchone() is not None
+
+
 @transaction.atomic
 def restriction_remove(*, tenant: Tenant, code: str) -> None:
+    """R6: remove a value from the tenant's list, refused while customers carry it. The row lock
+    makes writers that assign the value finish (or wait) first, so the count is final."""
+    locked = list(Restriction.objects.select_for_update().filter(tenant=tenant, code=code))
+    if not locked:
+        return
     ensure_restriction_unused(tenant_id=tenant.pk, code=code)
-    Restriction.objects.filter(tenant=tenant, code=code).delete()
+    Restriction.objects.filter(pk__in=[r.pk for r in locked]).delete()
