@@ -28,39 +28,39 @@ def principal_from_claims(claims: TokenClaims) -> Principal | None:
     grants = Grants.from_strings(claims.scopes)
     if claims.subject.startswith(CLIENT_SUBJECT_PREFIX):
         client_id = claims.subject.removeprefix(CLIENT_SUBJECT_PREFIX)
-        tenant_id = (
+        row = (
             ApiClient.objects.filter(
                 client_id=client_id, is_active=True, tenant__code=claims.tenant
             )
-            .values_list("tenant_id", flat=True)
+            .values_list("tenant_id", "name")
             .first()
         )
-        if tenant_id is None:
+        if row is None:
             return None
-        return Principal(tenant_id, claims.tenant, grants, API_CLIENT, client_id)
+        return Principal(row[0], claims.tenant, grants, API_CLIENT, client_id, row[1])
     if claims.subject.startswith(EMPLOYEE_SUBJECT_PREFIX):
         employee_id = claims.subject.removeprefix(EMPLOYEE_SUBJECT_PREFIX)
-        if not employee_id.isdigit():
+        if not (employee_id.isascii() and employee_id.isdigit()):
             return None
-        tenant_id = (
-            Tenant.objects.filter(
-                code=claims.tenant, employees__pk=employee_id, employees__is_active=True
-            )
-            .values_list("pk", flat=True)
+        row = (
+            Employee.objects.filter(pk=employee_id, is_active=True)
+            .values_list("tenant_id", "tenant__code", "is_superuser", "username")
             .first()
         )
-        if tenant_id is None:
-            tenant_id = _superuser_tenant(employee_id, claims.tenant)
-        if tenant_id is None:
+        if row is None:
             return None
-        return Principal(tenant_id, claims.tenant, grants, EMPLOYEE, employee_id)
+        tenant_id, tenant_code, is_superuser, username = row
+        if tenant_code != claims.tenant:
+            if not is_superuser:
+                return None
+            # A platform superuser's token names the tenant it was issued for.
+            tenant_id = (
+                Tenant.objects.filter(code=claims.tenant).values_list("pk", flat=True).first()
+            )
+            if tenant_id is None:
+                return None
+        return Principal(tenant_id, claims.tenant, grants, EMPLOYEE, employee_id, username)
     return None
-
-
-def _superuser_tenant(employee_id: str, tenant_code: str) -> int | None:
-    if not Employee.objects.filter(pk=employee_id, is_active=True, is_superuser=True).exists():
-        return None
-    return Tenant.objects.filter(code=tenant_code).values_list("pk", flat=True).first()
 
 
 class BearerTokenAuthentication(BaseAuthentication):

@@ -18,6 +18,7 @@ class Principal:
     grants: Grants
     kind: str
     id: str
+    name: str = ""  # human-readable, for audit records: username, client name, operator
 
     # DRF treats ``request.user`` as authenticated through this attribute.
     is_authenticated = True
@@ -27,9 +28,16 @@ class Principal:
         """The employee acting in ``tenant`` (superusers may act in any tenant)."""
         if not employee.is_superuser and employee.tenant_id != tenant.pk:
             raise ValueError("An employee acts only in their own tenant.")
-        return cls(tenant.pk, tenant.code, employee.grants(), EMPLOYEE, str(employee.pk))
+        return cls(
+            tenant.pk,
+            tenant.code,
+            employee.grants(),
+            EMPLOYEE,
+            str(employee.pk),
+            employee.username,
+        )
 
     @classmethod
     def operator(cls, tenant, name: str = "operator") -> Principal:
         """An unrestricted operator running a management command."""
-        return cls(tenant.pk, tenant.code, Grants.everything(), OPERATOR, name)
+        return cls(tenant.pk, tenant.code, Grants.everything(), OPERATOR, name, name)

@@ -173,7 +173,15 @@ class AccountInline(ReadOnlyInline, admin.TabularInline):
 class RestrictionHistoryInline(ReadOnlyInline, admin.TabularInline):
     model = RestrictionChange
     extra = 0
-    fields = ["changed_at", "old_value", "new_value", "actor_kind", "actor_id", "channel"]
+    fields = [
+        "changed_at",
+        "old_value",
+        "new_value",
+        "actor_name",
+        "actor_kind",
+        "actor_id",
+        "channel",
+    ]
     readonly_fields = fields
     ordering = ["-changed_at", "-pk"]
     verbose_name = "restriction change"

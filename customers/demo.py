@@ -131,6 +131,7 @@ def _related(tenant, customers, rng, pools) -> None:
                     new_value=customer.restriction,
                     actor_kind="operator",
                     actor_id="seed_demo",
+                    actor_name="seed_demo",
                     channel=Channel.COMMAND,
                 )
             )

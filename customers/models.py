@@ -167,6 +167,7 @@ class RestrictionChange(models.Model):
     new_value = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
     actor_kind = models.CharField(max_length=16)
     actor_id = models.CharField(max_length=150)
+    actor_name = models.CharField(max_length=150, blank=True)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

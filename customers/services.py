@@ -122,6 +122,7 @@ def _audit(
             new_value=new,
             actor_kind=actor.kind,
             actor_id=actor.id,
+            actor_name=actor.name,
             channel=channel,
         )
         for customer_id, number, old in changes
@@ -459,8 +460,8 @@ def _assign_batch_in_one_statement(
         ),
         audited AS (
             INSERT INTO {audit} (tenant_id, customer_id, customer_number, old_value, new_value,
-                                 actor_kind, actor_id, channel, changed_at)
-            SELECT %s, id, customer_number, old_value, %s, %s, %s, %s, %s FROM changed
+                                 actor_kind, actor_id, actor_name, channel, changed_at)
+            SELECT %s, id, customer_number, old_value, %s, %s, %s, %s, %s, %s FROM changed
             RETURNING 1
         )
         SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM audited),
@@ -476,6 +477,7 @@ def _assign_batch_in_one_statement(
         value,
         actor.kind,
         actor.id,
+        actor.name,
         channel,
         now,
     )

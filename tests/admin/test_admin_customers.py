@@ -97,6 +97,7 @@ def test_saving_goes_through_the_service_and_is_audited(world, restriction_manag
         "admin",
         str(restriction_manager.pk),
     )
+    assert change.actor_name == "mover"
 
 
 def test_read_only_without_a_manage_scope(world, employee, client):

@@ -65,9 +65,9 @@ def test_all_assigns_audits_and_reports(crowd, tenant, other_tenant):
     assert Customer.objects.get(customer_number="X1").restriction is None
     audit = RestrictionChange.objects.all()
     assert audit.count() == 20
-    assert set(audit.values_list("channel", "actor_kind", "actor_id", "new_value")) == {
-        ("command", "operator", "operator", "DE")
-    }
+    assert set(
+        audit.values_list("channel", "actor_kind", "actor_id", "actor_name", "new_value")
+    ) == {("command", "operator", "operator", "operator", "DE")}
     assert dict(audit.filter(customer_number="FR0").values_list("old_value", "new_value")) == {
         "FR": "DE"
     }

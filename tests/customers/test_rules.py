@@ -289,13 +289,13 @@ def test_r8_every_restriction_change_is_recorded(world, api_as):
     changes = list(
         RestrictionChange.objects.filter(customer_number="NEW1")
         .order_by("pk")
-        .values_list("old_value", "new_value", "actor_kind", "actor_id", "channel")
+        .values_list("old_value", "new_value", "actor_kind", "actor_id", "actor_name", "channel")
     )
-    client_id = http.api_client.client_id
+    who = ("api_client", http.api_client.client_id, http.api_client.name)
     assert changes == [
-        (None, "US", "api_client", client_id, "api"),
-        ("US", "FR", "api_client", client_id, "api"),
-        ("FR", "DE", "api_client", client_id, "api"),
+        (None, "US", *who, "api"),
+        ("US", "FR", *who, "api"),
+        ("FR", "DE", *who, "api"),
     ]
 
 
