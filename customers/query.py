@@ -21,8 +21,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import CharField, Q
+from django.db.models.functions import Lower
 from django.utils.dateparse import parse_datetime
+
+CharField.register_lookup(Lower)  # enables `field__lower` (EmailField is a CharField)
 
 MAX_QUERY_LENGTH = 5000
 MAX_TERMS = 50
@@ -287,8 +290,10 @@ def _condition(name: str, spec: FieldSpec, condition: Condition) -> Q:
 
     value = _typed(name, spec, literal)
     if condition.operator == "=":
-        lookup = "iexact" if spec.kind == "text_ci" else "exact"
-        return Q(**{f"{spec.lookup}__{lookup}": value})
+        if spec.kind == "text_ci":
+            # LOWER(column) = lower(value): matches the (tenant, LOWER(contact_email)) index.
+            return Q(**{f"{spec.lookup}__lower__exact": value.lower()})
+        return Q(**{f"{spec.lookup}__exact": value})
     if spec.kind not in {"int", "datetime"}:
         raise QuerySyntaxError(
             f"Comparison operators apply to numbers and dates, not {name!r}", literal.position

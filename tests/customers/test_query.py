@@ -27,7 +27,7 @@ from tests.factories import CustomerFactory
         ("lastName:(~van der)", Q(last_name__regex="van der")),
         ("lastName:(~(a|b)c)", Q(last_name__regex="(a|b)c")),
         ("contactEmail:~EXAMPLE", Q(contact_email__iregex="EXAMPLE")),
-        ("contactEmail:A@B.com", Q(contact_email__iexact="A@B.com")),
+        ("contactEmail:A@B.com", Q(contact_email__lower__exact="a@b.com")),
         ("metadata.version:>3", Q(version__gt=3)),
         ("metadata.version:<=3", Q(version__lte=3)),
         ("active:true", Q(active__exact=True)),
