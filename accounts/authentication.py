@@ -1,7 +1,8 @@
 """Bearer-token authentication: a verified JWT becomes a :class:`Principal`.
 
 R9 (immediate revocation) costs one indexed query per request: the token's API client or employee
-is looked up and must still be active (and still belong to the token's tenant).
+is looked up and must still be active (and still belong to the token's tenant); the same query
+brings its current scopes, which limit the token's.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from accounts.models import ApiClient, Employee
+from accounts.models import AccessGroup, ApiClient, Employee, grants_of_groups
 from accounts.principal import API_CLIENT, EMPLOYEE, Principal
 from accounts.scopes import Grants
 from accounts.tokens import (
@@ -25,42 +26,70 @@ INVALID_TOKEN_MESSAGE = "The access token is invalid, expired or revoked."  # no
 
 
 def principal_from_claims(claims: TokenClaims) -> Principal | None:
-    grants = Grants.from_strings(claims.scopes)
+    """The token's principal, or None when it no longer qualifies (R9).
+
+    One indexed query fetches the principal with its current scopes, so the token's scopes are
+    limited at once to what the client or employee still holds (a scope removed in the admin
+    stops working on the next request, not when the token expires).
+    """
+    token_grants = Grants.from_strings(claims.scopes)
     if claims.subject.startswith(CLIENT_SUBJECT_PREFIX):
         client_id = claims.subject.removeprefix(CLIENT_SUBJECT_PREFIX)
         row = (
             ApiClient.objects.filter(
                 client_id=client_id, is_active=True, tenant__code=claims.tenant
             )
-            .values_list("tenant_id", "name")
+            .values_list("tenant_id", "name", "scopes")
             .first()
         )
         if row is None:
             return None
-        return Principal(row[0], claims.tenant, grants, API_CLIENT, client_id, row[1])
+        tenant_id, name, scopes = row
+        grants = token_grants & Grants.from_strings(scopes)
+        return Principal(tenant_id, claims.tenant, grants, API_CLIENT, client_id, name)
     if claims.subject.startswith(EMPLOYEE_SUBJECT_PREFIX):
         employee_id = claims.subject.removeprefix(EMPLOYEE_SUBJECT_PREFIX)
         if not (employee_id.isascii() and employee_id.isdigit()):
             return None
-        row = (
-            Employee.objects.filter(pk=employee_id, is_active=True)
-            .values_list("tenant_id", "tenant__code", "is_superuser", "username")
-            .first()
-        )
-        if row is None:
-            return None
-        tenant_id, tenant_code, is_superuser, username = row
-        if tenant_code != claims.tenant:
-            if not is_superuser:
-                return None
-            # A platform superuser's token names the tenant it was issued for.
-            tenant_id = (
-                Tenant.objects.filter(code=claims.tenant).values_list("pk", flat=True).first()
-            )
-            if tenant_id is None:
-                return None
-        return Principal(tenant_id, claims.tenant, grants, EMPLOYEE, employee_id, username)
+        return _employee_principal(claims, employee_id, token_grants)
     return None
+
+
+def _employee_principal(claims: TokenClaims, employee_id: str, token_grants: Grants):
+    # One row per access group (LEFT JOIN), or one row with no group.
+    rows = list(
+        Employee.objects.filter(pk=employee_id, is_active=True).values_list(
+            "tenant_id",
+            "tenant__code",
+            "is_superuser",
+            "username",
+            "access_groups__tenant_id",
+            "access_groups__scopes",
+            "access_groups__restrictions",
+        )
+    )
+    if not rows:
+        return None
+    tenant_id, tenant_code, is_superuser, username = rows[0][:4]
+    if is_superuser:
+        current = Grants.everything()
+    else:
+        groups = [
+            AccessGroup(scopes=scopes, restrictions=restrictions)
+            for _, _, _, _, group_tenant, scopes, restrictions in rows
+            if group_tenant is not None and group_tenant == tenant_id
+        ]
+        current = grants_of_groups(groups)
+    if tenant_code != claims.tenant:
+        if not is_superuser:
+            return None
+        # A platform superuser's token names the tenant it was issued for.
+        tenant_id = Tenant.objects.filter(code=claims.tenant).values_list("pk", flat=True).first()
+        if tenant_id is None:
+            return None
+    return Principal(
+        tenant_id, claims.tenant, token_grants & current, EMPLOYEE, employee_id, username
+    )
 
 
 class BearerTokenAuthentication(BaseAuthentication):

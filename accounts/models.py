@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -82,6 +83,11 @@ class AccessGroup(models.Model):
         return [Scope(base, r) for base in bases for r in self.restrictions]
 
 
+def grants_of_groups(groups: Iterable[AccessGroup]) -> Grants:
+    """An employee's grants: the union over their access groups."""
+    return Grants.from_scopes(scope for group in groups for scope in group.granted_scopes())
+
+
 class Employee(AbstractUser):
     """A back-office user bound to one tenant; platform superusers have no tenant."""
 
@@ -102,8 +108,7 @@ class Employee(AbstractUser):
     def grants(self) -> Grants:
         if self.is_superuser:
             return Grants.everything()
-        groups = self.access_groups.filter(tenant_id=self.tenant_id)
-        return Grants.from_scopes(scope for group in groups for scope in group.granted_scopes())
+        return grants_of_groups(self.access_groups.filter(tenant_id=self.tenant_id))
 
     def scope_strings(self) -> list[str]:
         return self.grants().scope_strings()

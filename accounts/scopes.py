@@ -48,6 +48,13 @@ class Coverage:
             return EVERYTHING
         return Coverage(restrictions=self.restrictions | other.restrictions)
 
+    def __and__(self, other: Coverage) -> Coverage:
+        if self.everything:
+            return other
+        if other.everything:
+            return self
+        return Coverage(restrictions=self.restrictions & other.restrictions)
+
     @property
     def is_empty(self) -> bool:
         return not self.everything and not self.restrictions
@@ -135,6 +142,11 @@ class Grants:
     @classmethod
     def everything(cls) -> Grants:
         return cls({name: EVERYTHING for name in KNOWN_SCOPES})
+
+    def __and__(self, other: Grants) -> Grants:
+        """What both hold: a token's scopes limited to what its principal still holds."""
+        both = {name: self._get(name) & other._get(name) for name in self.coverage}
+        return Grants({name: coverage for name, coverage in both.items() if not coverage.is_empty})
 
     def _get(self, name: str) -> Coverage:
         return self.coverage.get(name, NOTHING)

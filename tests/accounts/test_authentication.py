@@ -173,3 +173,39 @@ def test_base_view_refuses_overrides_of_owned_methods():
         class Sneaky(TenantApiView):
             def get_queryset(self):
                 return None
+
+
+def test_a_scope_removed_from_a_client_stops_working_at_once(tenant):
+    client = ApiClientFactory(
+        tenant=tenant, scopes=["customer.customer_read", "customer.customer_manage"]
+    )
+    http = bearer_client(token_for(client))
+    assert http.post(URL, {}, format="json").status_code == 200
+    client.scopes = ["customer.customer_read"]
+    client.save()
+    assert http.post(URL, {}, format="json").status_code == 403
+    assert http.get(URL).json()["scopes"] == ["customer.customer_read"]
+
+
+def test_leaving_an_access_group_takes_effect_at_once(tenant):
+    readers = AccessGroupFactory(
+        tenant=tenant, scopes=["customer.customer_read"], restrictions=["DE"]
+    )
+    managers = AccessGroupFactory(tenant=tenant, scopes=["customer.customer_manage"])
+    employee = EmployeeFactory(tenant=tenant, access_groups=[readers, managers])
+    token = issue_token(
+        subject=f"employee:{employee.pk}", tenant_code="acme", scopes=employee.scope_strings()
+    ).access_token
+    http = bearer_client(token)
+    assert http.post(URL, {}, format="json").status_code == 200
+    employee.access_groups.remove(managers)
+    assert http.post(URL, {}, format="json").status_code == 403
+    assert http.get(URL).json()["scopes"] == ["customer.customer_read--DE"]
+
+
+def test_a_token_never_gains_scopes_added_after_it_was_issued(tenant):
+    client = ApiClientFactory(tenant=tenant, scopes=["customer.customer_read"])
+    http = bearer_client(token_for(client))
+    client.scopes = ["customer.customer_read", "customer.customer_manage"]
+    client.save()
+    assert http.post(URL, {}, format="json").status_code == 403

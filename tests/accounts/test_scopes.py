@@ -136,3 +136,15 @@ def test_covers_grants_means_every_covered_value_is_held(held, wanted):
             for value in [None, "DE", "FR", "US", "eu-1", "X_Y"]:
                 if coverage.covers(value):
                     assert held_grants._get(name).covers(value)
+
+
+@given(
+    st.lists(scope_texts, max_size=8), st.lists(scope_texts, max_size=8), st.none() | restrictions
+)
+def test_intersection_covers_what_both_cover(left, right, restriction):
+    a, b = Grants.from_strings(left), Grants.from_strings(right)
+    both = a & b
+    for name in KNOWN_SCOPES:
+        assert both._get(name).covers(restriction) == (
+            a._get(name).covers(restriction) and b._get(name).covers(restriction)
+        )
