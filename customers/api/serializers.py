@@ -236,9 +236,16 @@ class CustomerSerializer(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_mixins(self, customer: Customer):
-        if "mixins" not in self.context.get("expand", ()):
+        names = {
+            value.removeprefix("mixin:")
+            for value in self.context.get("expand", ())
+            if value.startswith("mixin:")
+        }
+        if not names:
             return UNSET
-        return customer.mixins
+        if "*" in names:
+            return customer.mixins
+        return {name: value for name, value in customer.mixins.items() if name in names}
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

@@ -75,8 +75,8 @@ def parse_expand(text: str | None) -> frozenset[str]:
             continue
         if value in EXPAND_VALUES:
             expand.add(value)
-        elif value.startswith("mixin:"):
-            expand.add("mixins")
+        elif value.startswith("mixin:") and len(value) > len("mixin:"):
+            expand.add(value)  # "mixin:*" or "mixin:NAME"
         else:
             raise InvalidInput(f"Unknown expand value {value!r}.", field="expand")
     return frozenset(expand)

@@ -85,6 +85,13 @@ def test_expand_adds_addresses_accounts_and_mixins(tenant, reader):
     assert expanded["mixins"] == {"a": 1}
 
 
+def test_expand_named_mixins_only(tenant, reader):
+    CustomerFactory(tenant=tenant, customer_number="E2", mixins={"loyalty": {"tier": 1}, "x": 2})
+    body = reader.get(f"{BASE}/E2", {"expand": "mixin:loyalty,mixin:absent"}).json()
+    assert body["mixins"] == {"loyalty": {"tier": 1}}
+    assert reader.get(f"{BASE}/E2", {"expand": "mixin:"}).status_code == 400
+
+
 @pytest.mark.parametrize("size", [5, 60])
 def test_a_page_costs_the_same_number_of_queries_whatever_its_size(tenant, reader, size):
     for customer in CustomerFactory.create_batch(60, tenant=tenant):
