@@ -32,6 +32,8 @@ class ScopeListField(forms.CharField):
 class TenantAdministrationAdmin(admin.ModelAdmin):
     """Superusers: every tenant. Tenant administrators: their own tenant only."""
 
+    list_select_related = ["tenant"]
+
     def _principal(self, request):
         principal = admin_principal(request)
         if principal is not None and principal.grants.can_manage_tenant():

@@ -1,4 +1,6 @@
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AccessGroup, ApiClient, Employee
 from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
@@ -122,3 +124,25 @@ def test_superuser_removing_a_restriction_in_use_is_refused_with_count(world, cl
     assert response.status_code == 200
     assert "still carried by 1 customer" in response.content.decode()
     assert tenant.restrictions.filter(code="FR").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/admin/accounts/apiclient/", "/admin/accounts/accessgroup/", "/admin/accounts/employee/"],
+)
+def test_identity_lists_cost_constant_queries(tenant, client, url):
+    root = EmployeeFactory(tenant=None, is_superuser=True, username="root")
+    client.force_login(root)
+    for _ in range(3):
+        ApiClientFactory(tenant=tenant)
+        AccessGroupFactory(tenant=tenant)
+        EmployeeFactory(tenant=tenant)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    for _ in range(20):
+        ApiClientFactory(tenant=tenant)
+        AccessGroupFactory(tenant=tenant)
+        EmployeeFactory(tenant=tenant)
+    with CaptureQueriesContext(connection) as many:
+        client.get(url)
+    assert len(many) == len(few)
