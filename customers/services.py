@@ -206,6 +206,9 @@ def customer_create(
     tenant = Tenant.objects.get(pk=actor.tenant_id)
     values = {**PROFILE_DEFAULTS, **fields}
     _require_valid_site(tenant.pk, values["preferred_site"])
+    login_email = account_email or values["contact_email"]
+    if password and not login_email:
+        raise InvalidInput("A password needs a contactEmail for the account.", field="password")
 
     if restriction is UNSET:
         restriction = _default_restriction(actor, tenant, values["preferred_site"])
@@ -233,7 +236,6 @@ def customer_create(
     except IntegrityError as exc:
         raise ConflictError("The customer number is already taken.") from exc
 
-    login_email = account_email or customer.contact_email
     if login_email:
         _account_create(
             actor=actor,
@@ -243,8 +245,6 @@ def customer_create(
             password_hash=account_password_hash,
             send_password_reset=send_password_reset,
         )
-    elif password:
-        raise InvalidInput("A password needs a contactEmail for the account.", field="password")
     if restriction is not None:
         _audit(actor, channel, [(customer.pk, customer.customer_number, None)], restriction)
     return customer
@@ -325,9 +325,9 @@ def customer_delete(*, actor: Principal, customer_number: str) -> None:
 def customer_delete_many(*, actor: Principal, customers: QuerySet[Customer]) -> int:
     """Delete a selection (admin bulk action): all of it is manageable, or nothing happens."""
     selection = customers.visible_to(actor)
-    if selection.count() != selection.manageable_by(actor).count():
-        raise NotPermitted("Some selected customers are outside your manage scope.")
     count = selection.count()
+    if count != selection.manageable_by(actor).count():
+        raise NotPermitted("Some selected customers are outside your manage scope.")
     selection.delete()
     return count
 
