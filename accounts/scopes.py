@@ -167,11 +167,6 @@ class Grants:
     def can_manage_tenant(self) -> bool:
         return self._get(TENANT_MANAGE).everything
 
-    def can_assign(self, old: str | None, new: str | None) -> bool:
-        """R4: moving from ``old`` to ``new`` needs both values covered."""
-        assignable = self.assignable()
-        return assignable.covers(old) and assignable.covers(new)
-
     def covers_grants(self, other: Grants) -> bool:
         """True when every right of ``other`` is also held here (no privilege escalation)."""
         for name, wanted in other.coverage.items():

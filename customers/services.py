@@ -8,7 +8,6 @@ rows itself (R8).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +43,6 @@ class _Unset:
 UNSET: Any = _Unset()  # "not in the request", as opposed to an explicit null
 
 RESERVED_CUSTOMER_NUMBERS = frozenset({"search", "import"})
-ADDRESS_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,66}\Z")
 
 # Profile fields a client may set, with the value a replacing upsert returns them to.
 PROFILE_DEFAULTS: dict[str, Any] = {

@@ -65,7 +65,6 @@ LIST_PARAMETERS = [
         description="`true`: the response carries the number of visible matching customers.",
     ),
 ]
-CUSTOMER_NUMBER_PARAMETERS = [OpenApiParameter("customerNumber", str, OpenApiParameter.PATH)]
 
 
 def parse_expand(text: str | None) -> frozenset[str]:
@@ -440,10 +439,6 @@ class AddressDetailApi(AddressApiView):
                 replace=True,
             )
             return Response(status=status.HTTP_204_NO_CONTENT)
-        if not services.ADDRESS_ID_PATTERN.match(address_id):
-            raise InvalidInput(
-                "An address id is 1 to 66 letters, digits, '_' or '-'.", field="addressId"
-            )
         address = services.address_create(
             actor=self.principal,
             customer_number=customer_number,

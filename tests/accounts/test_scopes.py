@@ -78,15 +78,6 @@ def test_unknown_scopes_are_ignored_when_lenient():
     assert grants.readable().restrictions == {"DE"}
 
 
-def test_restriction_manage_needs_old_and_new_covered():
-    grants = Grants.from_strings(["restriction.restriction_manage--DE"])
-    assert grants.can_assign("DE", "DE")
-    assert not grants.can_assign("DE", "FR")
-    assert not grants.can_assign(None, "DE")
-    assert not grants.can_assign("DE", None)
-    assert Grants.from_strings([RESTRICTION_MANAGE]).can_assign(None, "FR")
-
-
 def test_single_restriction():
     assert (
         Grants.from_strings(["customer.customer_manage--DE"]).manageable().single_restriction
