@@ -27,11 +27,14 @@ NONE_VALUE = "__none__"
 NONE_LABEL = "— none —"
 
 
-def _tenant_restrictions(request) -> list[str]:
+def _tenant_restrictions(request, tenant_id: int | None = None) -> list[str]:
+    """The employee's tenant's valid restrictions (a superuser: ``tenant_id``'s, or all)."""
     principal = admin_principal(request)
-    codes = Restriction.objects.order_by("code").values_list("code", flat=True).distinct()
     if principal is not None:
-        codes = codes.filter(tenant_id=principal.tenant_id)
+        tenant_id = principal.tenant_id
+    codes = Restriction.objects.order_by("code").values_list("code", flat=True).distinct()
+    if tenant_id is not None:
+        codes = codes.filter(tenant_id=tenant_id)
     return list(codes)
 
 
@@ -318,7 +321,7 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
     def restriction_choices(self, request, obj) -> list[tuple[str, str]]:
         """Only values the employee may assign, plus the current value (unchanged)."""
         principal = admin_principal(request)
-        codes = _tenant_restrictions(request)
+        codes = _tenant_restrictions(request, obj.tenant_id if obj is not None else None)
         if principal is None:  # platform superuser
             allowed, none_allowed = codes, True
         else:
