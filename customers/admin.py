@@ -541,3 +541,35 @@ class AccountAdmin(RestrictionAwareModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(RestrictionChange)
+class RestrictionChangeAdmin(RestrictionAwareModelAdmin):
+    """The audit log (R8), read-only, limited to customers the employee may read."""
+
+    list_display = [
+        "changed_at",
+        "customer_number",
+        "old_value",
+        "new_value",
+        "actor_name",
+        "actor_kind",
+        "channel",
+    ]
+    list_filter = ["channel", "actor_kind"]
+    search_fields = ["customer_number", "actor_name"]
+    date_hierarchy = "changed_at"
+    ordering = ["-changed_at", "-pk"]
+    show_full_result_count = False
+
+    def scoped_queryset(self, request, principal):
+        return RestrictionChange.objects.visible_to(principal)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -171,6 +171,9 @@ class RestrictionChange(models.Model):
     channel = models.CharField(max_length=16, choices=Channel.choices)
     changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    # visible_to: rows of customers the principal may read (a deleted customer's rows: none).
+    objects = CustomerRelatedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-changed_at", "-pk"]
         indexes = [models.Index(fields=["customer", "-changed_at"], name="restriction_change_idx")]

@@ -271,3 +271,22 @@ def test_account_admin_assigns_through_the_service(world, de_agent, client):
     )
     assert foreign.status_code == 200
     assert "customer" in foreign.context["adminform"].form.errors
+
+
+def test_audit_log_lists_only_visible_customers_changes(world, de_agent, client):
+    for customer in world.values():
+        RestrictionChange.objects.create(
+            tenant=customer.tenant,
+            customer=customer,
+            customer_number=customer.customer_number,
+            old_value=None,
+            new_value=customer.restriction,
+            actor_kind="operator",
+            actor_id="seed",
+            actor_name="seed",
+            channel="command",
+        )
+    client.force_login(de_agent)
+    page = client.get("/admin/customers/restrictionchange/").content.decode()
+    numbers = set(re.findall(r'<td class="field-customer_number">([^<]+)</td>', page))
+    assert numbers == {"DE1"}
