@@ -14,6 +14,7 @@ from accounts.admin_principal import admin_principal, is_platform_superuser
 from accounts.models import AccessGroup, ApiClient, Employee
 from accounts.scopes import Grants, InvalidScope, parse_scopes, split_scope_string
 from accounts.services import api_client_rotate_secret
+from config.admin import ScopedAdminMixin
 
 
 class ScopeListField(forms.CharField):
@@ -29,7 +30,7 @@ class ScopeListField(forms.CharField):
         return split_scope_string(text.replace(",", " "))
 
 
-class TenantAdministrationAdmin(admin.ModelAdmin):
+class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Superusers: every tenant. Tenant administrators: their own tenant only."""
 
     list_select_related = ["tenant"]
@@ -76,11 +77,6 @@ class TenantAdministrationAdmin(admin.ModelAdmin):
         if principal is None:
             return queryset.none()
         return queryset.filter(tenant_id=principal.tenant_id)
-
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
-        from django.http import Http404
-
-        raise Http404("Not found.")
 
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])

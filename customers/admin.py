@@ -13,11 +13,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
-from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from accounts.admin_principal import admin_principal, is_platform_superuser, principal_in_tenant
 from accounts.principal import Principal
+from config.admin import ScopedAdminMixin
 from config.errors import ServiceError
 from customers import services
 from customers.models import Account, Address, Channel, Customer, RestrictionChange
@@ -56,7 +56,7 @@ def may(request, right: str, restriction: str | object | None = services.UNSET) 
     return coverage.covers(restriction)
 
 
-class RestrictionAwareModelAdmin(admin.ModelAdmin):
+class RestrictionAwareModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Base for admins of customers and what hangs off them. Subclasses give
     ``scoped_queryset(request, principal)`` and ``restriction_of(obj)``."""
 
@@ -74,20 +74,9 @@ class RestrictionAwareModelAdmin(admin.ModelAdmin):
             return self.model._default_manager.none()
         return self.scoped_queryset(request, principal)
 
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
-        # Out of scope and nonexistent answer the same: 404 (R2).
-        raise Http404("Not found.")
-
     def get_search_results(self, request, queryset, search_term):
         # PostgreSQL refuses NUL in text parameters; nothing stored can contain one anyway.
         return super().get_search_results(request, queryset, search_term.replace("\x00", ""))
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ServiceError as exc:  # the service refused; its transaction saved nothing
-            self.message_user(request, exc.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     def has_module_permission(self, request):
         return may(request, "read")

@@ -1,11 +1,11 @@
 """Tenants are managed by platform superusers (valid restrictions, sites, sync setting)."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
 
 from accounts.admin_principal import is_platform_superuser
+from config.admin import ScopedAdminMixin
 from tenancy.models import Restriction, Site, Tenant
 from tenancy.services import ensure_restriction_unused, restriction_remove
 
@@ -39,7 +39,7 @@ class SiteInline(admin.TabularInline):
     fields = ["code", "name"]
 
 
-class SuperuserOnlyAdmin(admin.ModelAdmin):
+class SuperuserOnlyAdmin(ScopedAdminMixin, admin.ModelAdmin):
     def has_module_permission(self, request):
         return is_platform_superuser(request)
 
@@ -72,10 +72,3 @@ class TenantAdmin(SuperuserOnlyAdmin):
         for restriction in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
             restriction.save()
         return None
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ValidationError as exc:  # raised inside the view's transaction: nothing saved
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())

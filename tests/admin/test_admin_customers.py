@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from customers.models import Customer, RestrictionChange
+from customers.models import Address, Customer, RestrictionChange
 from tests.factories import EmployeeFactory
 
 pytestmark = pytest.mark.django_db
@@ -290,3 +290,29 @@ def test_audit_log_lists_only_visible_customers_changes(world, de_agent, client)
     page = client.get("/admin/customers/restrictionchange/").content.decode()
     numbers = set(re.findall(r'<td class="field-customer_number">([^<]+)</td>', page))
     assert numbers == {"DE1"}
+
+
+def test_a_service_refusal_is_shown_as_a_message_and_saves_nothing(tenant, de_agent, client):
+    tenant.sync_restrictions_with_sites = True  # R5 would make the new customer FR ...
+    tenant.save()
+    client.force_login(de_agent)
+    response = client.post(
+        "/admin/customers/customer/add/",
+        {
+            "first_name": "Refused",
+            "preferred_site": "FR",
+            "preferred_language": "en_US",
+            "preferred_currency": "EUR",
+            "type": "CUSTOMER",
+            "active": "on",
+            **inline_management(addresses=1),
+            "addresses-0-contact_name": "Home",
+            "addresses-0-country": "DE",
+            "addresses-0-tags": "[]",
+        },
+        follow=True,
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("does not cover the resulting restriction" in m for m in messages)  # ... R3
+    assert not Customer.objects.filter(first_name="Refused").exists()
+    assert not Address.objects.exists()
