@@ -3,6 +3,7 @@ shape. Scoping is owned by :class:`accounts.api.TenantApiView`."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from http import HTTPStatus
 
 from django.db import DatabaseError, transaction
@@ -101,12 +102,16 @@ def customer_json(customer: Customer, expand: frozenset[str] = frozenset()) -> d
 
 class CustomerApiView(TenantApiView):
     parser_classes = [JSONParser]
+    not_found_message = services.NOT_FOUND_MESSAGE
+
+    @cached_property
+    def expand(self) -> frozenset[str]:
+        return parse_expand(self.request.query_params.get("expand"))
 
     def scoped_queryset(self, principal):
-        return Customer.objects.visible_to(principal)
+        return Customer.objects.visible_to(principal).with_relations(self.expand)
 
     def list_response(self, request, q_text: str | None) -> Response:
-        expand = parse_expand(request.query_params.get("expand"))
         page_number = parse_positive(request, "pageNumber", 1, MAX_PAGE_NUMBER)
         page_size = parse_positive(request, "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         try:
@@ -116,7 +121,7 @@ class CustomerApiView(TenantApiView):
             raise InvalidInput(str(exc), field="q") from exc
         queryset = self.get_queryset().filter(condition).order_by(*order)
         offset = (page_number - 1) * page_size
-        page = queryset.with_relations(expand)[offset : offset + page_size]
+        page = queryset[offset : offset + page_size]
         headers = {}
         try:
             with transaction.atomic():  # an engine-level regex error must not poison the request
@@ -127,7 +132,7 @@ class CustomerApiView(TenantApiView):
             raise InvalidInput(
                 "The query cannot be evaluated (invalid regular expression?).", field="q"
             ) from exc
-        data = [customer_json(customer, expand) for customer in customers]
+        data = [customer_json(customer, self.expand) for customer in customers]
         return Response(data, headers=headers)
 
 
@@ -206,16 +211,8 @@ class CustomerDetailApi(CustomerApiView):
         responses={200: CustomerSerializer, **errors(400, 401, 403, 404)},
     )
     def get(self, request, tenant, customer_number):
-        expand = parse_expand(request.query_params.get("expand"))
-        customer = (
-            self.get_queryset()
-            .with_relations(expand)
-            .filter(customer_number=customer_number)
-            .first()
-        )
-        if customer is None:
-            raise DoesNotExist(services.NOT_FOUND_MESSAGE)
-        return Response(customer_json(customer, expand))
+        customer = self.get_object(customer_number=customer_number)
+        return Response(customer_json(customer, self.expand))
 
     @extend_schema(
         operation_id="upsertCustomer",
@@ -367,10 +364,7 @@ class AddressApiView(CustomerApiView):
     """Addresses are reached through their customer, so the customer filter scopes them."""
 
     def visible_customer(self, customer_number: str) -> Customer:
-        customer = self.get_queryset().filter(customer_number=customer_number).first()
-        if customer is None:
-            raise DoesNotExist(services.NOT_FOUND_MESSAGE)
-        return customer
+        return self.get_object(customer_number=customer_number)
 
     def visible_address(self, customer_number: str, address_id: str) -> Address:
         address = (
