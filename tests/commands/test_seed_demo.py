@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
 from accounts.models import AccessGroup, Employee
@@ -61,11 +62,18 @@ def test_seed_demo_builds_a_usable_tenant_and_prints_a_working_token_request():
     assert listed["X-Total-Count"] == "400"
 
 
-def test_seed_demo_runs_again_and_adds_more():
+def test_seed_demo_runs_again_and_tops_up():
     seed("--customers", "10")
+    assert "(0 customers added)" in seed("--customers", "10")
     seed("--customers", "15")
-    assert Customer.objects.count() == 25
+    assert Customer.objects.count() == 15
     assert Employee.objects.count() == 3
+
+
+def test_negative_count_is_refused():
+    with pytest.raises(CommandError, match="0 or more") as info:
+        seed("--customers", "-1")
+    assert info.value.returncode == 2
 
 
 def test_de_agent_sees_only_de_demo_customers():

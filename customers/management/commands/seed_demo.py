@@ -8,6 +8,7 @@ from accounts.models import AccessGroup, ApiClient, Employee
 from accounts.services import api_client_create, api_client_rotate_secret
 from config.commands import bad_input
 from customers.demo import seed_customers
+from customers.models import Customer
 from tenancy.models import Restriction, Site, Tenant
 
 TENANT = "demo"
@@ -48,7 +49,12 @@ class Command(BaseCommand):
     help = "Seed the demo tenant: restrictions, sites, groups, employees, API clients, customers."
 
     def add_arguments(self, parser):
-        parser.add_argument("--customers", type=int, default=0, help="Customers to add.")
+        parser.add_argument(
+            "--customers",
+            type=int,
+            default=0,
+            help="The demo tenant ends up with at least this many customers.",
+        )
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -86,9 +92,11 @@ class Command(BaseCommand):
         self.report(secrets, created)
 
     def seed_customers(self, tenant, count: int) -> int:
+        """Top the demo tenant up to ``count`` customers (running again adds none)."""
         if count < 0:
             raise bad_input("--customers must be 0 or more.")
-        return seed_customers(tenant, count)
+        missing = count - Customer.objects.filter(tenant=tenant).count()
+        return seed_customers(tenant, missing) if missing > 0 else 0
 
     def report(self, secrets, created: int) -> None:
         write = self.stdout.write
