@@ -61,7 +61,6 @@ class HoldsRequiredScope(BasePermission):
 
 
 class TenantApiView(APIView):
-    authentication_classes = [BearerTokenAuthentication]
     required_scope: dict[str, Callable[[Grants], bool]] = {}
 
     _owned = frozenset(
@@ -89,6 +88,9 @@ class TenantApiView(APIView):
         undeclared = handlers - set(cls.required_scope)
         if undeclared:
             raise TypeError(f"{cls.__name__} declares no required_scope for {sorted(undeclared)}.")
+
+    def get_authenticators(self):
+        return [BearerTokenAuthentication()]
 
     def get_permissions(self):
         return [IsAuthenticated(), TenantMatchesToken(), HoldsRequiredScope()]
