@@ -70,3 +70,21 @@ def test_nul_in_token_requests_is_400(db, data):
 def test_nul_in_admin_search_is_harmless(tenant, client):
     client.force_login(EmployeeFactory(tenant=None, is_superuser=True))
     assert client.get("/admin/customers/customer/", {"q": "a\x00b"}).status_code == 200
+
+
+def test_pathologically_nested_json_is_400(manager):
+    deep = "[" * 100_000 + "]" * 100_000
+    response = manager.generic("POST", BASE, deep, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["type"] == "validation_failure"
+
+
+def test_mixins_nested_deeper_than_32_levels_are_400(manager):
+    deep = '{"mixins": ' + '{"a":' * 40 + "1" + "}" * 40 + "}"
+    response = manager.generic("POST", BASE, deep, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["details"][0]["field"] == "mixins"
+    shallow = '{"mixins": ' + '{"a":' * 20 + "1" + "}" * 20 + "}"
+    assert (
+        manager.generic("POST", BASE, shallow, content_type="application/json").status_code == 201
+    )

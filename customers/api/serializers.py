@@ -27,22 +27,28 @@ class ErrorSerializer(serializers.Serializer):
     details = ErrorDetailSerializer(many=True, required=False)
 
 
-def reject_nul_characters(value) -> None:
-    """JSON stored as-is (mixins) must not carry NUL, which PostgreSQL's jsonb refuses."""
-    stack = [value]
+MAX_JSON_DEPTH = 32
+
+
+def validate_stored_json(value) -> None:
+    """JSON stored as-is (mixins): no NUL (PostgreSQL's jsonb refuses it) and at most
+    ``MAX_JSON_DEPTH`` levels, so it can always be rendered back."""
+    stack = [(value, 1)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise serializers.ValidationError(f"Nested deeper than {MAX_JSON_DEPTH} levels.")
         if isinstance(item, str) and "\x00" in item:
             raise serializers.ValidationError("NUL characters are not allowed.")
         if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend((child, depth + 1) for child in item)
 
 
 def _json_object(**kwargs) -> serializers.DictField:
-    return serializers.DictField(validators=[reject_nul_characters], **kwargs)
+    return serializers.DictField(validators=[validate_stored_json], **kwargs)
 
 
 class ResourceIdSerializer(serializers.Serializer):

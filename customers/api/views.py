@@ -10,7 +10,6 @@ from django.db import DatabaseError, transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from accounts.api import TenantApiView, can_import, can_manage, can_read
@@ -21,6 +20,7 @@ from config.errors import (
     api_exception_handler,
     error_body,
 )
+from config.parsers import JSONParser, MergePatchParser
 from customers import services
 from customers.api.serializers import (
     AccountInputSerializer,
@@ -40,10 +40,6 @@ from customers.query import QuerySyntaxError, compile_query, compile_sort
 EXPAND_VALUES = {"addresses", "accounts"}
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 60
-
-
-class MergePatchParser(JSONParser):
-    media_type = "application/merge-patch+json"
 
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
