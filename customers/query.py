@@ -30,6 +30,7 @@ CharField.register_lookup(Lower)  # enables `field__lower` (EmailField is a Char
 MAX_QUERY_LENGTH = 5000
 MAX_TERMS = 50
 MAX_REGEX_LENGTH = 256
+MAX_SORT_FIELDS = 5
 
 _FIELD_CHARS = re.compile(r"[A-Za-z0-9_.]")
 _MIXIN_PATH = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*\Z")
@@ -381,5 +382,7 @@ def compile_sort(text: str) -> list[str]:
         if direction not in {"", "asc", "desc"}:
             raise QuerySyntaxError(f"Unknown sort direction {direction!r} for {name!r}")
         order.append(f"-{lookup}" if direction == "desc" else lookup)
+        if len(order) > MAX_SORT_FIELDS:
+            raise QuerySyntaxError(f"At most {MAX_SORT_FIELDS} sort fields")
     order.append("pk")
     return order

@@ -43,6 +43,8 @@ class _Unset:
 UNSET: Any = _Unset()  # "not in the request", as opposed to an explicit null
 
 RESERVED_CUSTOMER_NUMBERS = frozenset({"search", "import"})
+MAX_TAGS = 50  # per address; the same limits as the address body
+MAX_TAG_LENGTH = 64
 
 # Profile fields a client may set, with the value a replacing upsert returns them to.
 PROFILE_DEFAULTS: dict[str, Any] = {
@@ -573,7 +575,11 @@ def address_tags_change(
         raise DoesNotExist("Address not found.")
     current = list(address.tags)
     if add:
+        if any(len(tag) > MAX_TAG_LENGTH for tag in tags):
+            raise InvalidInput(f"A tag is at most {MAX_TAG_LENGTH} characters.", field="tags")
         address.tags = current + [tag for tag in dict.fromkeys(tags) if tag not in current]
+        if len(address.tags) > MAX_TAGS:
+            raise InvalidInput(f"An address has at most {MAX_TAGS} tags.", field="tags")
     else:
         address.tags = [tag for tag in current if tag not in tags]
     address.save(update_fields=["tags", "modified_at"])

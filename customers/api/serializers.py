@@ -11,7 +11,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.models import CUSTOMER_NUMBER_PATTERN, Address, Customer, CustomerType
-from customers.services import ADDRESS_DEFAULTS, PROFILE_DEFAULTS, UNSET
+from customers.services import (
+    ADDRESS_DEFAULTS,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    PROFILE_DEFAULTS,
+    UNSET,
+)
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -139,7 +145,10 @@ class AddressInputSerializer(StrictInputSerializer):
     state = _text(255)
     contactPhone = _text(64)
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, allow_null=True, max_length=50
+        child=serializers.CharField(max_length=MAX_TAG_LENGTH),
+        required=False,
+        allow_null=True,
+        max_length=MAX_TAGS,
     )
     isDefault = serializers.BooleanField(required=False, allow_null=True)
 

@@ -94,3 +94,13 @@ def test_address_of_another_customer_is_404(tenant, customer, manager):
     other = AddressFactory(customer=CustomerFactory(tenant=tenant, customer_number="C2"))
     assert manager.get(f"{BASE}/{other.address_id}").status_code == 404
     assert manager.delete(f"{BASE}/{other.address_id}").status_code == 404
+
+
+def test_tag_limits(customer, manager):
+    address = AddressFactory(customer=customer, tags=[])
+    url = f"{BASE}/{address.address_id}/tags"
+    assert manager.post(f"{url}?tags={'x' * 65}").status_code == 400
+    many = ",".join(f"t{i}" for i in range(51))
+    assert manager.post(f"{url}?tags={many}").status_code == 400
+    address.refresh_from_db()
+    assert address.tags == []

@@ -217,3 +217,9 @@ def test_regex_the_database_rejects_is_a_400(people, api_as):
         assert http.get(BASE).status_code == 200
     else:
         assert {c["id"] for c in response.json()} == {"P1", "P3"}
+
+
+def test_sort_accepts_at_most_five_fields():
+    assert len(compile_sort("lastName,firstName,company,title,type")) == 6
+    with pytest.raises(QuerySyntaxError, match="At most 5 sort fields"):
+        compile_sort(",".join(["lastName"] * 6))
