@@ -234,7 +234,13 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
         "created_at",
     ]
     list_display_links = ["customer_number", "full_name"]
-    search_fields = ["customer_number", "first_name", "last_name", "contact_email"]
+    # Exact number (its unique index); names and e-mail through the pg_trgm indexes (ILIKE).
+    search_fields = [
+        "customer_number__exact",
+        "first_name__ilike",
+        "last_name__ilike",
+        "contact_email__ilike",
+    ]
     list_filter = [RestrictionListFilter, "active", PreferredSiteListFilter]
     list_per_page = 50
     show_full_result_count = True
