@@ -90,3 +90,13 @@ def world(tenant, other_tenant):
         restriction="DE",
     )
     return customers
+
+
+@pytest.fixture
+def audited_world(world):
+    """``world`` with an audit row for every customer's initial restriction."""
+    from tests.factories import RestrictionChangeFactory
+
+    for customer in world.values():
+        RestrictionChangeFactory(customer=customer, new_value=customer.restriction)
+    return world

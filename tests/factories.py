@@ -108,3 +108,18 @@ class AccountFactory(DjangoModelFactory):
     customer = factory.SubFactory(CustomerFactory)
     tenant = factory.LazyAttribute(lambda o: o.customer.tenant)
     email = factory.LazyAttribute(lambda o: o.customer.contact_email or "x@example.com")
+
+
+class RestrictionChangeFactory(DjangoModelFactory):
+    class Meta:
+        model = "customers.RestrictionChange"
+
+    customer = factory.SubFactory(CustomerFactory)
+    tenant = factory.LazyAttribute(lambda o: o.customer.tenant)
+    customer_number = factory.LazyAttribute(lambda o: o.customer.customer_number)
+    old_value = None
+    new_value = "DE"
+    actor_kind = "operator"
+    actor_id = "seed"
+    actor_name = "seed"
+    channel = "command"

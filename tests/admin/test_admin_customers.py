@@ -18,6 +18,21 @@ def change_url(number):
     )
 
 
+def inline_management(**totals):
+    data = {}
+    for prefix in ("addresses", "accounts", "restriction_changes"):
+        data[f"{prefix}-TOTAL_FORMS"] = str(totals.get(prefix, 0))
+        data[f"{prefix}-INITIAL_FORMS"] = "0"
+    return data
+
+
+def change_form_data(client, number, **changes):
+    """The change form of ``number`` as the browser would post it, with ``changes`` applied."""
+    form = client.get(change_url(number)).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None}
+    return {**data, **inline_management(), **changes}
+
+
 def listed_numbers(response):
     return set(
         re.findall(
@@ -69,23 +84,7 @@ def test_restriction_choices_offer_only_assignable_values(world, de_restriction_
 def test_saving_goes_through_the_service_and_is_audited(world, restriction_manager, client):
     client.force_login(restriction_manager)
     customer = world["DE1"]
-    form = client.get(change_url("DE1")).context["adminform"].form
-    data = {name: value for name, value in form.initial.items() if value is not None}
-    data.update(
-        {
-            "restriction": "FR",
-            "first_name": "Renamed",
-            "preferred_site": "main",
-            "addresses-TOTAL_FORMS": "0",
-            "addresses-INITIAL_FORMS": "0",
-            "accounts-TOTAL_FORMS": "0",
-            "accounts-INITIAL_FORMS": "0",
-            "restriction_changes-TOTAL_FORMS": "0",
-            "restriction_changes-INITIAL_FORMS": "0",
-        }
-    )
-    data.pop("mixins", None)
-    data.pop("metadata_mixins", None)
+    data = change_form_data(client, "DE1", restriction="FR", first_name="Renamed")
     response = client.post(change_url("DE1"), data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     customer.refresh_from_db()
@@ -182,13 +181,7 @@ def test_crafted_restriction_outside_the_choices_changes_nothing(
     world, de_restriction_agent, client
 ):
     client.force_login(de_restriction_agent)
-    form = client.get(change_url("DE1")).context["adminform"].form
-    data = {name: value for name, value in form.initial.items() if value is not None}
-    for prefix in ("addresses", "accounts", "restriction_changes"):
-        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
-    data.pop("mixins", None)
-    data.pop("metadata_mixins", None)
-    response = client.post(change_url("DE1"), {**data, "restriction": "FR"})
+    response = client.post(change_url("DE1"), change_form_data(client, "DE1", restriction="FR"))
     assert response.status_code == 200
     assert "restriction" in response.context["adminform"].form.errors
     assert Customer.objects.get(customer_number="DE1").restriction == "DE"
@@ -206,14 +199,6 @@ def test_changelist_costs_constant_queries(
     with django_assert_num_queries(11):  # the same for 1 and 46 rows
         response = client.get(CHANGELIST)
     assert len(listed_numbers(response)) == extra + 1
-
-
-def inline_management(**totals):
-    data = {}
-    for prefix in ("addresses", "accounts", "restriction_changes"):
-        data[f"{prefix}-TOTAL_FORMS"] = str(totals.get(prefix, 0))
-        data[f"{prefix}-INITIAL_FORMS"] = "0"
-    return data
 
 
 def test_adding_a_customer_with_an_address_goes_through_the_services(tenant, de_agent, client):
@@ -273,19 +258,7 @@ def test_account_admin_assigns_through_the_service(world, de_agent, client):
     assert "customer" in foreign.context["adminform"].form.errors
 
 
-def test_audit_log_lists_only_visible_customers_changes(world, de_agent, client):
-    for customer in world.values():
-        RestrictionChange.objects.create(
-            tenant=customer.tenant,
-            customer=customer,
-            customer_number=customer.customer_number,
-            old_value=None,
-            new_value=customer.restriction,
-            actor_kind="operator",
-            actor_id="seed",
-            actor_name="seed",
-            channel="command",
-        )
+def test_audit_log_lists_only_visible_customers_changes(audited_world, de_agent, client):
     client.force_login(de_agent)
     page = client.get("/admin/customers/restrictionchange/").content.decode()
     numbers = set(re.findall(r'<td class="field-customer_number">([^<]+)</td>', page))
