@@ -2,7 +2,6 @@
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 
 from accounts.admin_principal import is_platform_superuser
 from config.admin import ScopedAdminMixin
@@ -19,11 +18,7 @@ class RestrictionInlineFormSet(forms.BaseInlineFormSet):
                 form.instance.pk and "code" in form.changed_data
             )
             if removed and form.instance.pk:
-                original = Restriction.objects.get(pk=form.instance.pk).code
-                try:
-                    ensure_restriction_unused(tenant_id=self.instance.pk, code=original)
-                except ValidationError as exc:
-                    raise ValidationError(exc.messages) from exc
+                ensure_restriction_unused(tenant_id=self.instance.pk, code=form.initial["code"])
 
 
 class RestrictionInline(admin.TabularInline):

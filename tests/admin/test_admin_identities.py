@@ -93,7 +93,10 @@ def test_employee_without_tenant_manage_cannot_open_identity_admin(tenant, de_ag
     assert client.get("/admin/accounts/apiclient/").status_code == 403
 
 
-def test_superuser_removing_a_restriction_in_use_is_refused_with_count(world, client, tenant):
+@pytest.mark.parametrize("change", ["delete", "rename"])
+def test_superuser_removing_a_restriction_in_use_is_refused_with_count(
+    world, client, tenant, change
+):
     root = EmployeeFactory(tenant=None, is_superuser=True, username="root")
     client.force_login(root)
     restrictions = list(tenant.restrictions.order_by("pk"))
@@ -114,8 +117,10 @@ def test_superuser_removing_a_restriction_in_use_is_refused_with_count(world, cl
                 f"restrictions-{i}-tenant": tenant.pk,
             }
         )
-        if r.code == "FR":
+        if r.code == "FR" and change == "delete":
             data[f"restrictions-{i}-DELETE"] = "on"
+        elif r.code == "FR":
+            data[f"restrictions-{i}-code"] = "FRANCE"
     for i, s in enumerate(sites):
         data.update(
             {f"sites-{i}-id": s.pk, f"sites-{i}-code": s.code, f"sites-{i}-tenant": tenant.pk}
@@ -124,6 +129,7 @@ def test_superuser_removing_a_restriction_in_use_is_refused_with_count(world, cl
     assert response.status_code == 200
     assert "still carried by 1 customer" in response.content.decode()
     assert tenant.restrictions.filter(code="FR").exists()
+    assert not tenant.restrictions.filter(code="FRANCE").exists()
 
 
 @pytest.mark.parametrize(
