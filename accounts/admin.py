@@ -8,11 +8,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
-from django.core.exceptions import ValidationError
 
 from accounts.admin_principal import admin_principal, is_platform_superuser
-from accounts.models import AccessGroup, ApiClient, Employee
-from accounts.scopes import Grants, InvalidScope, parse_scopes, split_scope_string
+from accounts.models import AccessGroup, ApiClient, Employee, grants_of_groups
+from accounts.scopes import Grants, split_scope_string
 from accounts.services import api_client_rotate_secret
 from config.admin import ScopedAdminMixin
 
@@ -106,18 +105,25 @@ class NoEscalationForm(forms.ModelForm):
     """Refuses grants beyond the administrator's own (tenant administrators only)."""
 
     admin_principal = None
+    grants_field = "scopes"
 
-    def _tenant(self):
-        if self.admin_principal is not None:
-            from tenancy.models import Tenant
+    def requested_grants(self, cleaned_data) -> Grants | None:
+        """What saving this form would grant; None when it grants nothing."""
+        return None
 
-            return Tenant.objects.get(pk=self.admin_principal.tenant_id)
-        return self.cleaned_data.get("tenant") or getattr(self.instance, "tenant", None)
-
-    def check_within_own_grants(self, wanted: Grants, field: str) -> None:
+    def clean(self):
+        cleaned_data = super().clean()
+        wanted = self.requested_grants(cleaned_data)
         principal = self.admin_principal
-        if principal is not None and not principal.grants.covers_grants(wanted):
-            self.add_error(field, "You cannot grant scopes or restrictions beyond your own.")
+        if (
+            wanted is not None
+            and principal is not None
+            and not principal.grants.covers_grants(wanted)
+        ):
+            self.add_error(
+                self.grants_field, "You cannot grant scopes or restrictions beyond your own."
+            )
+        return cleaned_data
 
     def _post_clean(self):
         if self.admin_principal is not None:
@@ -135,17 +141,11 @@ class AccessGroupForm(NoEscalationForm):
         model = AccessGroup
         fields = ["tenant", "name", "scopes", "restrictions"]
 
-    def clean(self):
-        cleaned = super().clean()
-        try:
-            group = AccessGroup(
-                scopes=cleaned.get("scopes") or [], restrictions=cleaned.get("restrictions") or []
-            )
-            wanted = Grants.from_scopes(group.granted_scopes())
-        except InvalidScope as exc:
-            raise ValidationError({"scopes": str(exc)}) from exc
-        self.check_within_own_grants(wanted, "scopes")
-        return cleaned
+    def requested_grants(self, cleaned_data) -> Grants:
+        return AccessGroup(
+            scopes=cleaned_data.get("scopes") or [],
+            restrictions=cleaned_data.get("restrictions") or [],
+        ).grants()
 
 
 @admin.register(AccessGroup)
@@ -154,9 +154,6 @@ class AccessGroupAdmin(TenantAdministrationAdmin):
     list_display = ["name", "tenant", "scopes", "restrictions"]
     search_fields = ["name"]
     list_filter = [("tenant", admin.RelatedOnlyFieldListFilter)]
-
-    def grants_of(self, obj) -> Grants:
-        return Grants.from_scopes(obj.granted_scopes())
 
 
 class ApiClientForm(NoEscalationForm):
@@ -168,14 +165,8 @@ class ApiClientForm(NoEscalationForm):
         model = ApiClient
         fields = ["tenant", "name", "scopes", "is_active"]
 
-    def clean(self):
-        cleaned = super().clean()
-        try:
-            wanted = Grants.from_scopes(parse_scopes(cleaned.get("scopes") or []))
-        except InvalidScope as exc:
-            raise ValidationError({"scopes": str(exc)}) from exc
-        self.check_within_own_grants(wanted, "scopes")
-        return cleaned
+    def requested_grants(self, cleaned_data) -> Grants:
+        return ApiClient(scopes=cleaned_data.get("scopes") or []).grants()
 
 
 @admin.register(ApiClient)
@@ -231,6 +222,8 @@ class EmployeeCreationForm(NoEscalationForm, UserCreationForm):
 
 
 class EmployeeChangeForm(NoEscalationForm, UserChangeForm):
+    grants_field = "access_groups"
+
     class Meta(UserChangeForm.Meta):
         model = Employee
         fields = [
@@ -246,12 +239,12 @@ class EmployeeChangeForm(NoEscalationForm, UserChangeForm):
             "access_groups",
         ]
 
+    def requested_grants(self, cleaned_data) -> Grants | None:
+        groups = cleaned_data.get("access_groups")
+        return None if groups is None else grants_of_groups(groups)
+
     def clean(self):
         cleaned = super().clean()
-        groups = cleaned.get("access_groups")
-        if groups is not None:
-            wanted = Grants.from_scopes(s for group in groups for s in group.granted_scopes())
-            self.check_within_own_grants(wanted, "access_groups")
         if not cleaned.get("is_superuser", self.instance.is_superuser) and not (
             cleaned.get("tenant") or self.instance.tenant_id or self.admin_principal
         ):

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from accounts.scopes import Grants, InvalidScope, Scope, parse_scope, parse_scopes
+from accounts.scopes import SUFFIX_SEPARATOR, Grants, InvalidScope, parse_scopes
 from tenancy.models import Tenant
 
 
@@ -76,16 +76,20 @@ class AccessGroup(models.Model):
                     }
                 )
 
-    def granted_scopes(self) -> list[Scope]:
-        bases = [parse_scope(scope).base for scope in self.scopes]
+    def scope_strings(self) -> list[str]:
+        """The scopes the group grants: each base scope, suffixed by each restriction if any."""
         if not self.restrictions:
-            return [Scope(base) for base in bases]
-        return [Scope(base, r) for base in bases for r in self.restrictions]
+            return list(self.scopes)
+        return [f"{base}{SUFFIX_SEPARATOR}{r}" for base in self.scopes for r in self.restrictions]
+
+    def grants(self) -> Grants:
+        # Lenient like a token: an invalid string grants nothing (clean() reports it).
+        return Grants.from_strings(self.scope_strings())
 
 
 def grants_of_groups(groups: Iterable[AccessGroup]) -> Grants:
     """An employee's grants: the union over their access groups."""
-    return Grants.from_scopes(scope for group in groups for scope in group.granted_scopes())
+    return Grants.from_strings(text for group in groups for text in group.scope_strings())
 
 
 class Employee(AbstractUser):

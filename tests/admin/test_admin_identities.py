@@ -152,3 +152,26 @@ def test_identity_lists_cost_constant_queries(tenant, client, url):
     with CaptureQueriesContext(connection) as many:
         client.get(url)
     assert len(many) == len(few)
+
+
+def test_tenant_admin_cannot_give_an_employee_a_stronger_group(tenant, tenant_admin, client):
+    strong = AccessGroupFactory(
+        tenant=tenant, name="movers", scopes=["restriction.restriction_manage"]
+    )
+    weak = AccessGroupFactory(tenant=tenant, name="readers", scopes=["customer.customer_read"])
+    clerk = EmployeeFactory(tenant=tenant, username="clerk", access_groups=[weak])
+    client.force_login(tenant_admin)
+    url = f"/admin/accounts/employee/{clerk.pk}/change/"
+    data = {
+        "username": "clerk",
+        "is_active": "on",
+        "is_staff": "on",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
+    refused = client.post(url, {**data, "access_groups": [weak.pk, strong.pk]})
+    assert refused.status_code == 200
+    assert "beyond your own" in refused.content.decode()
+    assert list(clerk.access_groups.all()) == [weak]
+    allowed = client.post(url, {**data, "access_groups": [weak.pk]})
+    assert allowed.status_code == 302, allowed.context["adminform"].form.errors
