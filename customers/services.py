@@ -353,6 +353,28 @@ class AssignmentResult:
         return self.matched - self.changed
 
 
+def restriction_assign_check(
+    *, actor: Principal, customers: QuerySet[Customer], value: str | None
+) -> QuerySet[Customer]:
+    """Every refusal :func:`restriction_assign` can give, before it changes anything: R6 for
+    ``value``, R4 for ``value`` and for every selected customer. Returns the selection to move.
+    Callers that assign several values (one per selection) check them all first."""
+    _require_valid_restriction(actor.tenant_id, value)
+    grants = actor.grants
+    if not grants.assignable().covers(value) or not grants.manageable().covers(value):
+        raise NotPermitted(f"You may not assign the restriction {value!r}.")
+    selection = customers.filter(tenant_id=actor.tenant_id)
+    if grants.assignable().everything and grants.manageable().everything:
+        return selection
+    movable = selection.assignable_by(actor)
+    blocked = selection.count() - movable.count()
+    if blocked:
+        raise NotPermitted(
+            f"{blocked} selected customer(s) carry a restriction you may not change."
+        )
+    return movable
+
+
 def restriction_assign(
     *,
     actor: Principal,
@@ -372,20 +394,7 @@ def restriction_assign(
     """
     if batch_size < 1:
         raise InvalidInput("The batch size must be at least 1.", field="batch_size")
-    _require_valid_restriction(actor.tenant_id, value)
-    grants = actor.grants
-    if not grants.assignable().covers(value) or not grants.manageable().covers(value):
-        raise NotPermitted(f"You may not assign the restriction {value!r}.")
-    selection = customers.filter(tenant_id=actor.tenant_id)
-    if not (grants.assignable().everything and grants.manageable().everything):
-        movable = selection.assignable_by(actor)
-        blocked = selection.count() - movable.count()
-        if blocked:
-            raise NotPermitted(
-                f"{blocked} selected customer(s) carry a restriction you may not change."
-            )
-        selection = movable
-
+    selection = restriction_assign_check(actor=actor, customers=customers, value=value)
     matched = changed = batches = 0
     last_pk = 0
     ordered = selection.order_by("pk")

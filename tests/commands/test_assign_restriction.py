@@ -263,3 +263,28 @@ def test_keyboard_interrupt_reports_progress_and_exits_130(crowd, tenant):
     assert info.value.returncode == 130
     assert SUMMARY.search(out.getvalue()).group(2) == "10"  # changed= the first batch only
     assert RestrictionChange.objects.count() == 10
+
+
+def test_from_preferred_site_checks_every_target_before_changing_anything(tenant):
+    CustomerFactory(tenant=tenant, customer_number="TO-DE", restriction="US", preferred_site="DE")
+    CustomerFactory(tenant=tenant, customer_number="TO-FR", restriction="US", preferred_site="FR")
+    group = AccessGroupFactory(
+        tenant=tenant,
+        restrictions=["DE", "US"],
+        scopes=[
+            "customer.customer_read",
+            "customer.customer_manage",
+            "restriction.restriction_manage",
+        ],
+    )
+    EmployeeFactory(tenant=tenant, username="de_us_boss", access_groups=[group])
+    # DE (assignable) would be applied first; FR is not assignable, so nothing may change.
+    fails(
+        "--tenant",
+        "acme",
+        "--from-preferred-site",
+        "--actor",
+        "de_us_boss",
+        message="may not assign the restriction 'FR'",
+    )
+    assert restrictions(tenant) == {"TO-DE": "US", "TO-FR": "US"}

@@ -19,7 +19,11 @@ from config.commands import bad_input
 from config.errors import ServiceError
 from customers.models import Channel, Customer
 from customers.query import QuerySyntaxError, compile_query
-from customers.services import AssignmentResult, restriction_assign
+from customers.services import (
+    AssignmentResult,
+    restriction_assign,
+    restriction_assign_check,
+)
 from tenancy.models import Tenant
 
 FILE_CHUNK = 10_000
@@ -68,8 +72,15 @@ class Command(BaseCommand):
         targets = self.targets(options, valid)
         selections = list(self.selections(actor, options))
 
+        plan = self.plan(selections, targets)
+        try:  # every refusal before the first change (several targets with --from-preferred-site)
+            for selection, value in plan:
+                restriction_assign_check(actor=actor, customers=selection, value=value)
+        except ServiceError as exc:
+            raise bad_input(exc.message) from exc
+
         counted = {"matched": 0, "changed": 0, "batches": 0}
-        total = sum(selection.count() for selection, _ in self.plan(selections, targets))
+        total = sum(selection.count() for selection, _ in plan)
         progress = tqdm(
             total=total, unit="customer", file=sys.stderr, disable=not sys.stderr.isatty()
         )
@@ -81,7 +92,7 @@ class Command(BaseCommand):
             progress.update(matched)
 
         try:
-            for selection, value in self.plan(selections, targets):
+            for selection, value in plan:
                 restriction_assign(
                     actor=actor,
                     customers=selection,
