@@ -55,6 +55,8 @@ def client_credentials_from(request) -> tuple[str | None, str | None]:
             decoded = base64.b64decode(auth[6:].strip(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise OAuthError("invalid_client", "Malformed Basic credentials.", 401) from exc
+        if "\x00" in decoded:
+            raise OAuthError("invalid_request", "Credentials must not contain NUL characters.")
         client_id, _, secret = decoded.partition(":")
         return client_id, secret
     return request.data.get("client_id"), request.data.get("client_secret")

@@ -88,3 +88,17 @@ def test_mixins_nested_deeper_than_32_levels_are_400(manager):
     assert (
         manager.generic("POST", BASE, shallow, content_type="application/json").status_code == 201
     )
+
+
+def test_nul_in_basic_credentials_is_400(db):
+    import base64
+
+    basic = base64.b64encode(b"a\x00:b").decode()
+    response = APIClient().post(
+        "/oauth/token",
+        "grant_type=client_credentials",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=f"Basic {basic}",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
