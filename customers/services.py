@@ -584,8 +584,10 @@ def address_tags_change(
         raise DoesNotExist("Address not found.")
     current = list(address.tags)
     if add:
-        if any(len(tag) > MAX_TAG_LENGTH for tag in tags):
-            raise InvalidInput(f"A tag is at most {MAX_TAG_LENGTH} characters.", field="tags")
+        if any(len(tag) > MAX_TAG_LENGTH or "\x00" in tag for tag in tags):
+            raise InvalidInput(
+                f"A tag is at most {MAX_TAG_LENGTH} characters, without NUL.", field="tags"
+            )
         address.tags = current + [tag for tag in dict.fromkeys(tags) if tag not in current]
         if len(address.tags) > MAX_TAGS:
             raise InvalidInput(f"An address has at most {MAX_TAGS} tags.", field="tags")

@@ -100,6 +100,7 @@ def test_tag_limits(customer, manager):
     address = AddressFactory(customer=customer, tags=[])
     url = f"{BASE}/{address.address_id}/tags"
     assert manager.post(f"{url}?tags={'x' * 65}").status_code == 400
+    assert manager.post(f"{url}?tags=a%00b").status_code == 400
     many = ",".join(f"t{i}" for i in range(51))
     assert manager.post(f"{url}?tags={many}").status_code == 400
     address.refresh_from_db()
