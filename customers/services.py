@@ -141,6 +141,12 @@ def _locked_visible(actor: Principal, customer_number: str) -> Customer:
     return customer
 
 
+def _locked_manageable_customer(actor: Principal, customer_number: str) -> Customer:
+    customer = _locked_visible(actor, customer_number)
+    _require_manageable(actor, customer.restriction, resulting=False)
+    return customer
+
+
 def _normalise_email(email: str) -> str:
     return email.strip().lower()
 
@@ -316,9 +322,7 @@ def customer_update(
 
 @transaction.atomic
 def customer_delete(*, actor: Principal, customer_number: str) -> None:
-    customer = _locked_visible(actor, customer_number)
-    _require_manageable(actor, customer.restriction, resulting=False)
-    customer.delete()
+    _locked_manageable_customer(actor, customer_number).delete()
 
 
 @transaction.atomic
@@ -334,8 +338,7 @@ def customer_delete_many(*, actor: Principal, customers: QuerySet[Customer]) -> 
 
 @transaction.atomic
 def account_assign(*, actor: Principal, customer_number: str, email: str) -> Account:
-    customer = _locked_visible(actor, customer_number)
-    _require_manageable(actor, customer.restriction, resulting=False)
+    customer = _locked_manageable_customer(actor, customer_number)
     return _account_create(actor=actor, customer=customer, email=email)
 
 
@@ -514,12 +517,6 @@ ADDRESS_DEFAULTS: dict[str, Any] = {
     "tags": [],
     "is_default": False,
 }
-
-
-def _locked_manageable_customer(actor: Principal, customer_number: str) -> Customer:
-    customer = _locked_visible(actor, customer_number)
-    _require_manageable(actor, customer.restriction, resulting=False)
-    return customer
 
 
 def _make_sole_default(customer: Customer, address: Address) -> None:
