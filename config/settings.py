@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "django_tasks",
+    "django_tasks_db",
     "tenancy",
     "accounts",
     "customers",
@@ -133,6 +135,22 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "no-reply@customers.lo
 PASSWORD_RESET_URL = os.environ.get(
     "PASSWORD_RESET_URL", "http://127.0.0.1:8000/reset-password?token={token}"
 )
+
+# Background work (bulk jobs started in the back office, password-reset e-mails) goes through
+# Django's Tasks API. The database backend needs no extra server; ``manage.py db_worker`` runs it.
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+# A back-office selection larger than this runs as a background job instead of in the request.
+BULK_JOB_THRESHOLD = int(os.environ.get("BULK_JOB_THRESHOLD", "5000"))
+# Customers per transaction in a background job; pause between batches (seconds) to leave room
+# for other traffic; a running job whose worker stayed silent this long may be resumed.
+BULK_JOB_BATCH_SIZE = int(os.environ.get("BULK_JOB_BATCH_SIZE", "2000"))
+BULK_JOB_BATCH_PAUSE = float(os.environ.get("BULK_JOB_BATCH_PAUSE", "0"))
+BULK_JOB_STALE_SECONDS = int(os.environ.get("BULK_JOB_STALE_SECONDS", "300"))
 
 ACCESS_TOKEN_LIFETIME = timedelta(seconds=int(os.environ.get("ACCESS_TOKEN_LIFETIME", "3600")))
 JWT_ISSUER = os.environ.get("JWT_ISSUER", "customer-restrictions")

@@ -7,21 +7,24 @@ write through :mod:`customers.services`. Platform superusers see every tenant.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.db import models
-from django.db.models import QuerySet
+from django.db import models, transaction
+from django.db.models import Count, QuerySet
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.admin_principal import admin_principal, is_platform_superuser, principal_in_tenant
 from accounts.principal import Principal
 from config.admin import ScopedAdminMixin
 from config.errors import ServiceError
 from customers import services
-from customers.models import Account, Address, Channel, Customer, RestrictionChange
-from tenancy.models import Restriction, Site
+from customers.admin_jobs import assignment_summary, jobs_start
+from customers.models import Account, Address, Channel, Customer, JobKind, RestrictionChange
+from tenancy.models import Restriction, Site, Tenant
 
 NONE_VALUE = "__none__"
 NONE_LABEL = "— none —"
@@ -418,89 +421,169 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
         )
 
     # -- actions -------------------------------------------------------------------------------
+    # Both actions confirm first, then run in the request up to BULK_JOB_THRESHOLD customers and
+    # as a background job (customers.admin_jobs) above it, through the same services.
 
-    @admin.action(description="Delete selected customers", permissions=["delete"])
+    def _per_tenant(self, request, queryset) -> list[tuple[Principal, QuerySet]]:
+        """The selection split by tenant (one tenant for employees), with the actor there."""
+        tenant_ids = sorted(queryset.order_by().values_list("tenant_id", flat=True).distinct())
+        tenants = Tenant.objects.in_bulk(tenant_ids)
+        return [
+            (principal_in_tenant(request, tenants[pk]), queryset.filter(tenant_id=pk))
+            for pk in tenant_ids
+        ]
+
+    def _action_context(self, request, queryset, action: str, **extra):
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "action": action,
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "as_job": extra.get("count", 0) > settings.BULK_JOB_THRESHOLD,
+            **extra,
+        }
+
+    def _started_jobs_message(self, request, jobs) -> None:
+        total = sum(job.total for job in jobs)
+        self.message_user(
+            request,
+            format_html(
+                "Started a background job for {} customers. Follow it on the "
+                '<a href="{}">Jobs</a> page.',
+                total,
+                reverse("admin:customers_job_changelist"),
+            ),
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Delete selected customers…", permissions=["delete"])
     def delete_selected_customers(self, request, queryset):
-        deleted = 0
+        selection = queryset.order_by()
         try:
-            for tenant_id in queryset.values_list("tenant_id", flat=True).distinct():
-                tenant_customers = queryset.filter(tenant_id=tenant_id)
-                tenant = tenant_customers.first().tenant
-                deleted += services.customer_delete_many(
-                    actor=principal_in_tenant(request, tenant), customers=tenant_customers
-                )
+            for actor, customers in self._per_tenant(request, selection):
+                services.customer_delete_check(actor=actor, customers=customers)
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return None
-        self.message_user(request, f"Deleted {deleted} customer(s).", messages.SUCCESS)
-        return None
-
-    @admin.action(description="Assign restriction…", permissions=["assign_restriction"])
-    def assign_restriction(self, request, queryset):
-        form = AssignRestrictionForm(request.POST if "restriction" in request.POST else None)
-        form.fields["restriction"].choices = [
-            choice for choice in self.restriction_choices(request, None) if choice[0]
-        ]
-        if form.is_valid():
-            raw = form.cleaned_data["restriction"]
-            target = None if raw == NONE_VALUE else raw
-            if request.POST.get("confirm") == "yes":
-                return self._apply_assignment(request, queryset, target)
-            moves = Counter(queryset.values_list("restriction", flat=True))
-            summary = sorted(
-                ((old or NONE_LABEL, count) for old, count in moves.items() if old != target),
+        count = selection.count()
+        if request.POST.get("post") != "yes":
+            context = self._action_context(
+                request,
+                queryset,
+                "delete_selected_customers",
+                title="Delete customers",
+                count=count,
+                addresses=selection.aggregate(n=Count("addresses"))["n"],
+                accounts=selection.aggregate(n=Count("accounts"))["n"],
             )
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Assign restriction",
-                "opts": self.opts,
-                "queryset": queryset,
-                "form": form,
-                "target_label": target or NONE_LABEL,
-                "moves": summary,
-                "changing": sum(count for _, count in summary),
-                "unchanged": moves.get(target, 0),
-                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-                "select_across": request.POST.get("select_across", "0"),
-                "confirming": True,
-            }
-        else:
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Assign restriction",
-                "opts": self.opts,
-                "queryset": queryset,
-                "form": form,
-                "count": queryset.count(),
-                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-                "select_across": request.POST.get("select_across", "0"),
-                "confirming": False,
-            }
-        return TemplateResponse(
-            request, "admin/customers/customer/assign_restriction.html", context
-        )
-
-    def _apply_assignment(self, request, queryset, target):
-        result_changed = result_matched = 0
+            return TemplateResponse(
+                request, "admin/customers/customer/delete_selected_confirmation.html", context
+            )
+        if count > settings.BULK_JOB_THRESHOLD:
+            self._started_jobs_message(
+                request,
+                jobs_start(
+                    request,
+                    kind=JobKind.DELETE_CUSTOMERS,
+                    selections=self._per_tenant(request, selection),
+                ),
+            )
+            return None
+        deleted = 0
         try:
-            for tenant_id in queryset.values_list("tenant_id", flat=True).distinct():
-                tenant_customers = queryset.filter(tenant_id=tenant_id)
-                result = services.restriction_assign(
-                    actor=principal_in_tenant(request, tenant_customers.first().tenant),
-                    customers=tenant_customers,
-                    value=target,
-                    channel=Channel.ADMIN,
-                )
-                result_changed += result.changed
-                result_matched += result.matched
+            with transaction.atomic():
+                for actor, customers in self._per_tenant(request, selection):
+                    self.log_deletions(request, customers)
+                    deleted += services.customer_delete_many(actor=actor, customers=customers)
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return None
         self.message_user(
+            request, f"Deleted {deleted} customer{pluralize(deleted)}.", messages.SUCCESS
+        )
+        return None
+
+    @admin.action(description="Assign restriction…", permissions=["assign_restriction"])
+    def assign_restriction(self, request, queryset):
+        selection = queryset.order_by()
+        form = AssignRestrictionForm(request.POST if "restriction" in request.POST else None)
+        form.fields["restriction"].choices = [
+            ("", "— choose —"),
+            *(choice for choice in self.restriction_choices(request, None) if choice[0]),
+        ]
+        if not form.is_valid():
+            context = self._action_context(
+                request,
+                queryset,
+                "assign_restriction",
+                title="Assign restriction",
+                form=form,
+                count=selection.count(),
+                confirming=False,
+            )
+            return TemplateResponse(
+                request, "admin/customers/customer/assign_restriction.html", context
+            )
+        raw = form.cleaned_data["restriction"]
+        target = None if raw == NONE_VALUE else raw
+        try:
+            for actor, customers in self._per_tenant(request, selection):
+                services.restriction_assign_check(actor=actor, customers=customers, value=target)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
+        counts = dict(
+            selection.values_list("restriction").annotate(n=Count("pk")).values_list(
+                "restriction", "n"
+            )
+        )
+        count = sum(counts.values())
+        if request.POST.get("confirm") == "yes":
+            if count > settings.BULK_JOB_THRESHOLD:
+                self._started_jobs_message(
+                    request,
+                    jobs_start(
+                        request,
+                        kind=JobKind.ASSIGN_RESTRICTION,
+                        selections=self._per_tenant(request, selection),
+                        target=target,
+                    ),
+                )
+                return None
+            return self._apply_assignment(request, selection, target)
+        moves = sorted((old or NONE_LABEL, n) for old, n in counts.items() if old != target)
+        context = self._action_context(
             request,
-            f"Restriction {target or NONE_LABEL} assigned: {result_changed} changed, "
-            f"{result_matched - result_changed} already had it.",
-            messages.SUCCESS,
+            queryset,
+            "assign_restriction",
+            title="Assign restriction",
+            form=form,
+            count=count,
+            confirming=True,
+            target_label=target or NONE_LABEL,
+            moves=moves,
+            changing=sum(n for _, n in moves),
+            unchanged=counts.get(target, 0),
+        )
+        return TemplateResponse(
+            request, "admin/customers/customer/assign_restriction.html", context
+        )
+
+    def _apply_assignment(self, request, selection, target):
+        changed = matched = 0
+        try:
+            for actor, customers in self._per_tenant(request, selection):
+                result = services.restriction_assign(
+                    actor=actor, customers=customers, value=target, channel=Channel.ADMIN
+                )
+                changed += result.changed
+                matched += result.matched
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
+        self.message_user(
+            request, assignment_summary(target, changed, matched - changed), messages.SUCCESS
         )
         return None
 

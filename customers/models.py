@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
-from customers.querysets import CustomerQuerySet, CustomerRelatedQuerySet
+from customers.querysets import CustomerQuerySet, CustomerRelatedQuerySet, JobQuerySet
 from tenancy.models import Tenant
 from tenancy.validators import RESTRICTION_MAX_LENGTH
 
@@ -180,3 +181,73 @@ class RestrictionChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_number}: {self.old_value} -> {self.new_value}"
+
+
+class JobKind(models.TextChoices):
+    ASSIGN_RESTRICTION = "assign_restriction", "Assign restriction"
+    DELETE_CUSTOMERS = "delete_customers", "Delete customers"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Job(models.Model):
+    """A back-office bulk action too large for one request, run by a task worker in batches.
+
+    ``last_pk`` is the keyset position of the last committed batch, so a job whose worker died
+    resumes where it stopped; ``run_token`` names the run that owns the job right now.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32, choices=JobKind.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    requested_by_name = models.CharField(max_length=150)
+    target = models.CharField(
+        max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True, help_text="New restriction."
+    )
+    selection = models.JSONField(help_text="Selected ids, or the changelist query of 'all'.")
+    selection_label = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    total = models.PositiveBigIntegerField(default=0)
+    done = models.PositiveBigIntegerField(default=0)
+    changed = models.PositiveBigIntegerField(default=0)
+    last_pk = models.BigIntegerField(default=0)
+    message = models.TextField(blank=True)
+    run_token = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="job_tenant_created_idx")]
+
+    def __str__(self) -> str:
+        what = self.get_kind_display()
+        if self.kind == JobKind.ASSIGN_RESTRICTION:
+            what = f"{what} {self.target or 'none'}"
+        return f"{what} · {self.selection_label}"
+
+
+class JobRestriction(models.Model):
+    """A restriction a job touches (its selection's values and its target): a job is visible
+    only to those who may read every one of them."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="restrictions")
+    restriction = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "restriction"], name="job_restriction_unique"
+            )
+        ]

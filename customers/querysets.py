@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import models
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch, Q
 
 from accounts.scopes import Coverage
 
@@ -17,13 +17,18 @@ if TYPE_CHECKING:
     from accounts.principal import Principal
 
 
+def covered_condition(coverage: Coverage, field: str = "restriction") -> Q:
+    """:meth:`Coverage.covers` as SQL: every value for ``everything``, else the listed values
+    (never null). An empty coverage matches nothing."""
+    if coverage.everything:
+        return Q()
+    return Q(**{f"{field}__in": sorted(coverage.restrictions)})
+
+
 def _covered(queryset: models.QuerySet, tenant_id: int | None, coverage: Coverage):
     if tenant_id is None or coverage.is_empty:
         return queryset.none()
-    queryset = queryset.filter(tenant_id=tenant_id)
-    if coverage.everything:
-        return queryset
-    return queryset.filter(restriction__in=sorted(coverage.restrictions))
+    return queryset.filter(covered_condition(coverage), tenant_id=tenant_id)
 
 
 class CustomerQuerySet(models.QuerySet):
@@ -67,3 +72,26 @@ class CustomerRelatedQuerySet(models.QuerySet):
         from customers.models import Customer
 
         return self.filter(customer__in=Customer.objects.visible_to(principal))
+
+
+class JobQuerySet(models.QuerySet):
+    def visible_to(self, principal: Principal | None, *, employee_id: int | None) -> models.QuerySet:
+        """Background jobs of the principal's tenant that ``employee_id`` started (or any, for a
+        tenant administrator), and only those whose every involved restriction the principal
+        may read: a job never reveals a selection its viewer could not see."""
+        if principal is None:
+            return self.none()
+        readable = principal.grants.readable()
+        if readable.is_empty:
+            return self.none()
+        jobs = self.filter(tenant_id=principal.tenant_id)
+        if not principal.grants.can_manage_tenant():
+            jobs = jobs.filter(requested_by_id=employee_id)
+        if readable.everything:
+            return jobs
+        from customers.models import JobRestriction
+
+        uncovered = JobRestriction.objects.filter(job=OuterRef("pk")).exclude(
+            covered_condition(readable)
+        )
+        return jobs.filter(~Exists(uncovered))

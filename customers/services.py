@@ -325,15 +325,27 @@ def customer_delete(*, actor: Principal, customer_number: str) -> None:
     _locked_manageable_customer(actor, customer_number).delete()
 
 
+def customer_delete_check(*, actor: Principal, customers: QuerySet[Customer]) -> QuerySet:
+    """The visible part of a selection, refused whole when any of it is not manageable (R3)."""
+    selection = customers.visible_to(actor)
+    if actor.grants.manageable().everything:
+        return selection
+    blocked = selection.count() - selection.manageable_by(actor).count()
+    if blocked:
+        raise NotPermitted(
+            f"{blocked} selected customer{'s are' if blocked != 1 else ' is'} outside your "
+            "manage scope; nothing was deleted."
+        )
+    return selection
+
+
 @transaction.atomic
 def customer_delete_many(*, actor: Principal, customers: QuerySet[Customer]) -> int:
-    """Delete a selection (admin bulk action): all of it is manageable, or nothing happens."""
-    selection = customers.visible_to(actor)
-    count = selection.count()
-    if count != selection.manageable_by(actor).count():
-        raise NotPermitted("Some selected customers are outside your manage scope.")
-    selection.delete()
-    return count
+    """Delete a selection with its addresses and accounts: all of it, or nothing. Returns the
+    number of customers deleted."""
+    selection = customer_delete_check(actor=actor, customers=customers)
+    _, per_model = selection.delete()
+    return per_model.get(Customer._meta.label, 0)
 
 
 @transaction.atomic
@@ -378,6 +390,38 @@ def restriction_assign_check(
     return movable
 
 
+BatchStep = Callable[[int], tuple[int, int, int | None]]
+BatchHook = Callable[[int, int, int], None]
+
+
+def run_in_batches(
+    step: BatchStep,
+    *,
+    after_pk: int = 0,
+    in_batch: BatchHook | None = None,
+    on_batch: BatchHook | None = None,
+) -> AssignmentResult:
+    """Run ``step(last_pk) -> (matched, changed, new_last_pk)`` in one transaction per batch
+    until it matches nothing. ``in_batch(matched, changed, last_pk)`` runs inside each batch's
+    transaction (progress that must commit with the batch), ``on_batch`` after its commit."""
+    matched = changed = batches = 0
+    last_pk = after_pk
+    while True:
+        with transaction.atomic():
+            batch_matched, batch_changed, batch_last = step(last_pk)
+            if batch_matched and in_batch is not None:
+                in_batch(batch_matched, batch_changed, batch_last)
+        if not batch_matched:
+            break
+        last_pk = batch_last
+        matched += batch_matched
+        changed += batch_changed
+        batches += 1
+        if on_batch is not None:
+            on_batch(batch_matched, batch_changed, batch_last)
+    return AssignmentResult(matched, changed, batches)
+
+
 def restriction_assign(
     *,
     actor: Principal,
@@ -386,42 +430,32 @@ def restriction_assign(
     channel: str,
     batch_size: int = 2000,
     dry_run: bool = False,
-    on_batch: Callable[[int, int], None] | None = None,
+    after_pk: int = 0,
+    in_batch: BatchHook | None = None,
+    on_batch: BatchHook | None = None,
 ) -> AssignmentResult:
     """Set ``value`` on every customer of ``customers`` (R4, R6, R8), in keyset batches.
 
     Each batch is one transaction: the rows are locked, one set-based ``UPDATE`` changes those
     not already carrying ``value``, and one bulk insert writes their audit rows. An interrupted
-    run leaves whole batches; running again finishes the job (already-set rows are unchanged).
-    ``on_batch(matched, changed)`` is called after each committed batch.
+    run leaves whole batches; running again (or from ``after_pk``, the last batch's position)
+    finishes the job: already-set rows are counted as unchanged.
     """
     if batch_size < 1:
         raise InvalidInput("The batch size must be at least 1.", field="batch_size")
     selection = restriction_assign_check(actor=actor, customers=customers, value=value)
-    matched = changed = batches = 0
-    last_pk = 0
     ordered = selection.order_by("pk")
     assign_batch = _assign_batch_in_one_statement if _one_statement_batches() else _assign_batch
-    while True:
-        with transaction.atomic():
-            # Re-held in every batch: the value cannot leave the tenant's list mid-run (R6).
-            _require_valid_restriction(actor.tenant_id, value)
-            batch = ordered.filter(pk__gt=last_pk)
-            if dry_run:
-                batch_matched, batch_changed, batch_last = _count_batch(batch, value, batch_size)
-            else:
-                batch_matched, batch_changed, batch_last = assign_batch(
-                    batch.select_for_update(), value, batch_size, actor, channel
-                )
-        if not batch_matched:
-            break
-        last_pk = batch_last
-        matched += batch_matched
-        changed += batch_changed
-        batches += 1
-        if on_batch is not None:
-            on_batch(batch_matched, batch_changed)
-    return AssignmentResult(matched, changed, batches)
+
+    def step(last_pk: int) -> tuple[int, int, int | None]:
+        # Re-held in every batch: the value cannot leave the tenant's list mid-run (R6).
+        _require_valid_restriction(actor.tenant_id, value)
+        batch = ordered.filter(pk__gt=last_pk)
+        if dry_run:
+            return _count_batch(batch, value, batch_size)
+        return assign_batch(batch.select_for_update(), value, batch_size, actor, channel)
+
+    return run_in_batches(step, after_pk=after_pk, in_batch=in_batch, on_batch=on_batch)
 
 
 def _one_statement_batches() -> bool:

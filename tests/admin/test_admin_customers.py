@@ -236,6 +236,7 @@ def test_bulk_delete_action_deletes_only_within_scope(world, de_agent, client):
         {
             "action": "delete_selected_customers",
             "_selected_action": [world["DE1"].pk, world["FR1"].pk],
+            "post": "yes",
         },
     )
     assert response.status_code == 302

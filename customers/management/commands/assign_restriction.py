@@ -85,7 +85,7 @@ class Command(BaseCommand):
             total=total, unit="customer", file=sys.stderr, disable=not sys.stderr.isatty()
         )
 
-        def on_batch(matched: int, changed: int) -> None:
+        def on_batch(matched: int, changed: int, _last_pk: int) -> None:
             counted["matched"] += matched
             counted["changed"] += changed
             counted["batches"] += 1

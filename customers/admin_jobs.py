@@ -1,0 +1,343 @@
+"""Back-office bulk actions that outgrow one request run as background jobs.
+
+A selection above ``settings.BULK_JOB_THRESHOLD`` customers is not processed in the request: the
+confirmation stores a :class:`~customers.models.Job` (the selection as the ids ticked, or as the
+changelist query behind "select all") and enqueues :func:`run_job` through Django's Tasks API.
+The worker rebuilds the selection with the same admin queryset code the page used, for the
+requester as they are *now* (a deactivated employee's queued job changes nothing), and runs the
+same services as the in-request action in audited, atomic batches. Progress commits with each
+batch, so a worker killed mid-job leaves whole batches only and the job can be resumed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.models import DELETION, LogEntry
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.http import QueryDict
+from django.test import RequestFactory
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django_tasks import task
+
+from accounts.admin_principal import admin_principal, is_platform_superuser
+from accounts.principal import Principal
+from config.admin import ScopedAdminMixin
+from config.errors import NotPermitted, ServiceError
+from customers import services
+from customers.models import Channel, Customer, Job, JobKind, JobRestriction, JobStatus
+
+logger = logging.getLogger(__name__)
+
+# Changelist parameters that choose a page, not a selection.
+_PAGE_PARAMETERS = {"p", "all", "_changelist_filters"}
+
+
+class JobTakenOver(Exception):
+    """Another run owns the job now (it was resumed while this one was still going)."""
+
+
+def selection_spec(request, queryset: QuerySet) -> tuple[dict, str]:
+    """How a job finds its customers again: the ids ticked, or the changelist's query for
+    "select all" (the same search and filters, applied by the same admin code)."""
+    if request.POST.get("select_across") == "1":
+        query = {k: v for k, v in request.GET.lists() if k not in _PAGE_PARAMETERS}
+        text = urlencode(query, doseq=True)
+        return {"changelist": text}, f"all customers matching “{text}”" if text else (
+            "all customers"
+        )
+    ids = sorted(queryset.values_list("pk", flat=True))
+    return {"ids": ids}, f"{len(ids)} selected customer{'s' if len(ids) != 1 else ''}"
+
+
+def jobs_start(
+    request,
+    *,
+    kind: str,
+    selections: list[tuple[Principal, QuerySet]],
+    target: str | None = None,
+) -> list[Job]:
+    """One job per tenant of the selection, enqueued when the request's transaction commits."""
+    jobs = []
+    for actor, customers in selections:
+        spec, label = selection_spec(request, customers)
+        involved = set(customers.order_by().values_list("restriction", flat=True).distinct())
+        if kind == JobKind.ASSIGN_RESTRICTION:
+            involved.add(target)
+        with transaction.atomic():
+            job = Job.objects.create(
+                tenant_id=actor.tenant_id,
+                kind=kind,
+                requested_by=request.user,
+                requested_by_name=request.user.get_username(),
+                target=target,
+                selection=spec,
+                selection_label=label[:500],
+                total=customers.count(),
+            )
+            JobRestriction.objects.bulk_create(
+                JobRestriction(job=job, restriction=value) for value in involved
+            )
+            _enqueue(job)
+        jobs.append(job)
+    return jobs
+
+
+def _enqueue(job: Job) -> None:
+    transaction.on_commit(lambda: run_job.enqueue(job.pk))
+
+
+@task()
+def run_job(job_id: int) -> str:
+    return job_run(job_id)
+
+
+def job_run(job_id: int) -> str:
+    """Claim a queued job and run it to the end; returns the job's final status."""
+    token = secrets.token_hex(8)
+    now = timezone.now()
+    claimed = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, run_token=token, heartbeat_at=now, message=""
+    )
+    if not claimed:
+        return "not claimed"
+    Job.objects.filter(pk=job_id, started_at__isnull=True).update(started_at=now)
+    job = Job.objects.select_related("tenant", "requested_by").get(pk=job_id)
+    try:
+        message = _execute(job, token)
+        status = JobStatus.SUCCEEDED
+    except JobTakenOver:
+        return "taken over"
+    except ServiceError as exc:
+        message, status = exc.message, JobStatus.FAILED
+    except Exception:  # recorded on the job for the staff, the details in the log
+        logger.exception("Background job %s failed", job_id)
+        message, status = "The job stopped on an unexpected error; resume it to retry.", (
+            JobStatus.FAILED
+        )
+    Job.objects.filter(pk=job_id, run_token=token).update(
+        status=status, message=message, finished_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    return status
+
+
+def _requester(job: Job) -> Principal:
+    """The requester as they are now (R9): a deactivated or demoted employee runs nothing."""
+    employee = job.requested_by
+    if employee is None or not (employee.is_active and employee.is_staff):
+        raise NotPermitted(
+            "The employee who started this job no longer has access; nothing more was changed."
+        )
+    try:
+        return Principal.for_employee(employee, job.tenant)
+    except ValueError as exc:
+        raise NotPermitted("The employee who started this job left its tenant.") from exc
+
+
+def job_selection(job: Job) -> QuerySet:
+    """The job's customers, found by the customer admin's own queryset (and, for "select all",
+    its changelist search and filters) for the requester: the same code as the page."""
+    model_admin = admin.site._registry[Customer]
+    request = RequestFactory().get(
+        reverse("admin:customers_customer_changelist"),
+        QueryDict(job.selection.get("changelist", "")),
+    )
+    request.user = job.requested_by
+    if "ids" in job.selection:
+        customers = model_admin.get_queryset(request).filter(pk__in=job.selection["ids"])
+    else:
+        changelist = model_admin.get_changelist_instance(request)
+        customers = changelist.get_queryset(request)
+    return customers.filter(tenant_id=job.tenant_id)
+
+
+def _execute(job: Job, token: str) -> str:
+    actor = _requester(job)
+    customers = job_selection(job)
+
+    def record(matched: int, changed: int, last_pk: int) -> None:
+        updated = Job.objects.filter(pk=job.pk, run_token=token).update(
+            done=F("done") + matched,
+            changed=F("changed") + changed,
+            last_pk=last_pk,
+            heartbeat_at=timezone.now(),
+        )
+        if not updated:
+            raise JobTakenOver
+
+    def pause(*_) -> None:
+        if settings.BULK_JOB_BATCH_PAUSE:
+            time.sleep(settings.BULK_JOB_BATCH_PAUSE)
+
+    batch_size = settings.BULK_JOB_BATCH_SIZE
+    if job.kind == JobKind.ASSIGN_RESTRICTION:
+        services.restriction_assign(
+            actor=actor,
+            customers=customers,
+            value=job.target,
+            channel=Channel.ADMIN,
+            batch_size=batch_size,
+            after_pk=job.last_pk,
+            in_batch=record,
+            on_batch=pause,
+        )
+    else:
+        _delete_in_batches(job, actor, customers, batch_size, record, pause)
+    job.refresh_from_db(fields=["done", "changed"])
+    if job.kind == JobKind.ASSIGN_RESTRICTION:
+        return assignment_summary(job.target, job.changed, job.done - job.changed)
+    return f"Deleted {job.changed} customer{'s' if job.changed != 1 else ''}."
+
+
+def _delete_in_batches(job, actor, customers, batch_size, record, pause) -> None:
+    services.customer_delete_check(actor=actor, customers=customers)
+    ordered = customers.order_by("pk").only("pk", "customer_number", "first_name", "last_name")
+
+    def step(last_pk: int) -> tuple[int, int, int | None]:
+        batch = list(ordered.filter(pk__gt=last_pk).select_for_update()[:batch_size])
+        if not batch:
+            return 0, 0, None
+        LogEntry.objects.log_actions(job.requested_by_id, batch, DELETION)
+        deleted = services.customer_delete_many(
+            actor=actor, customers=customers.filter(pk__in=[c.pk for c in batch])
+        )
+        return len(batch), deleted, batch[-1].pk
+
+    services.run_in_batches(step, after_pk=job.last_pk, in_batch=record, on_batch=pause)
+
+
+def assignment_summary(target: str | None, changed: int, unchanged: int) -> str:
+    return (
+        f"Restriction {target or '— none —'} assigned: {changed} changed, "
+        f"{unchanged} already had it."
+    )
+
+
+def job_resumable(job: Job) -> bool:
+    """Failed jobs, and queued or running jobs whose worker has been silent too long."""
+    if job.status == JobStatus.FAILED:
+        return True
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        last_sign = job.heartbeat_at or job.created_at
+        stale = timedelta(seconds=settings.BULK_JOB_STALE_SECONDS)
+        return last_sign <= timezone.now() - stale
+    return False
+
+
+def job_resume(job: Job) -> bool:
+    """Queue the job again from its last committed batch; False when it may not be resumed."""
+    if not job_resumable(job):
+        return False
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job.pk, status=job.status, run_token=job.run_token).update(
+            status=JobStatus.QUEUED, run_token="", heartbeat_at=timezone.now()
+        )
+        if updated:
+            _enqueue(job)
+    return bool(updated)
+
+
+@admin.register(Job)
+class JobAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """The Jobs page: read-only, each employee's own jobs (a tenant administrator: the
+    tenant's), and only jobs whose every restriction the viewer may read."""
+
+    list_display = [
+        "created_at",
+        "description",
+        "requested_by_name",
+        "status",
+        "progress",
+        "message",
+    ]
+    list_filter = ["status", "kind"]
+    ordering = ["-created_at", "-pk"]
+    actions = ["resume"]
+    fields = [
+        "description",
+        "requested_by_name",
+        "status",
+        "progress",
+        "message",
+        "created_at",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+    change_form_template = "admin/customers/job/change_form.html"
+    change_list_template = "admin/customers/job/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        active = self.get_queryset(request).filter(
+            status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+        )
+        return super().changelist_view(
+            request, {**(extra_context or {}), "refresh": active.exists()}
+        )
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("tenant")
+        if is_platform_superuser(request):
+            return queryset
+        return queryset.visible_to(admin_principal(request), employee_id=request.user.pk)
+
+    def has_module_permission(self, request):
+        principal = admin_principal(request)
+        return is_platform_superuser(request) or (
+            principal is not None and not principal.grants.readable().is_empty
+        )
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_resume_permission(self, request):
+        return self.has_module_permission(request)
+
+    @admin.display(description="job")
+    def description(self, obj):
+        return str(obj)
+
+    @admin.display(description="progress")
+    def progress(self, obj):
+        return format_html(
+            '<progress value="{}" max="{}"></progress> <span class="job-progress">{}/{}</span>',
+            min(obj.done, obj.total),
+            max(obj.total, 1),
+            obj.done,
+            obj.total,
+        )
+
+    @admin.action(description="Resume (finish the remaining customers)", permissions=["resume"])
+    def resume(self, request, queryset):
+        resumed = skipped = 0
+        for job in queryset.filter(~Q(status=JobStatus.SUCCEEDED)):
+            if job_resume(job):
+                resumed += 1
+            else:
+                skipped += 1
+        skipped += queryset.filter(status=JobStatus.SUCCEEDED).count()
+        self.message_user(
+            request,
+            f"Resumed {resumed} job{'s' if resumed != 1 else ''}; {skipped} could not be resumed "
+            "(finished, or still running).",
+            messages.SUCCESS if resumed else messages.WARNING,
+        )
