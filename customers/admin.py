@@ -534,9 +534,9 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
             self.message_user(request, exc.message, messages.ERROR)
             return None
         counts = dict(
-            selection.values_list("restriction").annotate(n=Count("pk")).values_list(
-                "restriction", "n"
-            )
+            selection.values_list("restriction")
+            .annotate(n=Count("pk"))
+            .values_list("restriction", "n")
         )
         count = sum(counts.values())
         if request.POST.get("confirm") == "yes":

@@ -121,8 +121,9 @@ def job_run(job_id: int) -> str:
         message, status = exc.message, JobStatus.FAILED
     except Exception:  # recorded on the job for the staff, the details in the log
         logger.exception("Background job %s failed", job_id)
-        message, status = "The job stopped on an unexpected error; resume it to retry.", (
-            JobStatus.FAILED
+        message, status = (
+            "The job stopped on an unexpected error; resume it to retry.",
+            (JobStatus.FAILED),
         )
     Job.objects.filter(pk=job_id, run_token=token).update(
         status=status, message=message, finished_at=timezone.now(), heartbeat_at=timezone.now()
@@ -278,9 +279,7 @@ class JobAdmin(ScopedAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/customers/job/change_list.html"
 
     def changelist_view(self, request, extra_context=None):
-        active = self.get_queryset(request).filter(
-            status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
-        )
+        active = self.get_queryset(request).filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
         return super().changelist_view(
             request, {**(extra_context or {}), "refresh": active.exists()}
         )

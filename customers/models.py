@@ -247,7 +247,8 @@ class JobRestriction(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["job", "restriction"], name="job_restriction_unique"
-            )
+            models.UniqueConstraint(fields=["job", "restriction"], name="job_restriction_unique")
         ]
+
+    def __str__(self) -> str:
+        return self.restriction or "— none —"

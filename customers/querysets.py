@@ -75,7 +75,9 @@ class CustomerRelatedQuerySet(models.QuerySet):
 
 
 class JobQuerySet(models.QuerySet):
-    def visible_to(self, principal: Principal | None, *, employee_id: int | None) -> models.QuerySet:
+    def visible_to(
+        self, principal: Principal | None, *, employee_id: int | None
+    ) -> models.QuerySet:
         """Background jobs of the principal's tenant that ``employee_id`` started (or any, for a
         tenant administrator), and only those whose every involved restriction the principal
         may read: a job never reveals a selection its viewer could not see."""

@@ -81,9 +81,7 @@ def test_delete_confirms_with_counts_then_deletes_logs_and_says_so(
     assert logged.count() == expected
 
 
-def test_delete_with_a_customer_outside_the_manage_scope_deletes_nothing(
-    crowd, employee, client
-):
+def test_delete_with_a_customer_outside_the_manage_scope_deletes_nothing(crowd, employee, client):
     # Reads everything, manages DE only: a selection with FR customers is refused whole.
     reader = employee(
         "reader",
@@ -102,9 +100,7 @@ def test_delete_with_a_customer_outside_the_manage_scope_deletes_nothing(
 @pytest.mark.parametrize(
     ("which", "changed", "unchanged"), [("two", 0, 2), ("sixty", 30, 30), ("all", 40, 30)]
 )
-def test_assign_reports_exact_counts(
-    crowd, restriction_manager, client, which, changed, unchanged
-):
+def test_assign_reports_exact_counts(crowd, restriction_manager, client, which, changed, unchanged):
     client.force_login(restriction_manager)
     pks, across = selections(crowd)[which]
     form = post_action(client, "assign_restriction", pks, across)
@@ -113,10 +109,9 @@ def test_assign_reports_exact_counts(
     assert preview.context["changing"] == changed
     assert preview.context["unchanged"] == unchanged
 
-    done = post_action(
-        client, "assign_restriction", pks, across, restriction="DE", confirm="yes"
-    )
-    assert texts(done) == [f"Restriction DE assigned: {changed} changed, {unchanged} already had it."]
+    done = post_action(client, "assign_restriction", pks, across, restriction="DE", confirm="yes")
+    message = f"Restriction DE assigned: {changed} changed, {unchanged} already had it."
+    assert texts(done) == [message]
     assert RestrictionChange.objects.filter(new_value="DE", channel="admin").count() == changed
     assert Customer.objects.filter(restriction="DE").count() == 30 + changed
 
@@ -138,9 +133,7 @@ def test_select_all_follows_the_changelist_filter(crowd, restriction_manager, cl
     assert Customer.objects.filter(restriction="DE").count() == 30
 
 
-def test_assign_costs_the_same_queries_for_2_and_60_customers(
-    crowd, restriction_manager, client
-):
+def test_assign_costs_the_same_queries_for_2_and_60_customers(crowd, restriction_manager, client):
     client.force_login(restriction_manager)
     counts = []
     for pks in ([c.pk for c in crowd[30:32]], [c.pk for c in crowd[:60]]):
