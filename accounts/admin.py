@@ -8,12 +8,22 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.template.defaultfilters import pluralize
 
 from accounts.admin_principal import admin_principal, is_platform_superuser
 from accounts.models import AccessGroup, ApiClient, Employee, grants_of_groups
 from accounts.scopes import Grants, split_scope_string
-from accounts.services import api_client_rotate_secret
+from accounts.services import (
+    EMPLOYEE_EDITABLE_FIELDS,
+    api_client_create,
+    api_client_deactivate,
+    api_client_rotate_secret,
+    api_client_update,
+    employee_create,
+    employee_update,
+)
 from config.admin import ScopedAdminMixin
+from tenancy.models import Tenant
 
 
 class ScopeListField(forms.CharField):
@@ -100,6 +110,18 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
             obj.tenant_id = principal.tenant_id
         super().save_model(request, obj, form, change)
 
+    def tenant_for_new(self, request, form):
+        """A tenant administrator's own tenant; the tenant a superuser chose."""
+        principal = self._principal(request)
+        return principal.tenant_id if principal is not None else form.cleaned_data["tenant"].pk
+
+    def allowed_objects(self, request, queryset) -> tuple[list, int]:
+        """The selected objects this administrator may act on (the change page's check), and
+        how many were left out."""
+        objects = list(queryset)
+        allowed = [obj for obj in objects if self.has_change_permission(request, obj)]
+        return allowed, len(objects) - len(allowed)
+
 
 class NoEscalationForm(forms.ModelForm):
     """Refuses grants beyond the administrator's own (tenant administrators only)."""
@@ -179,34 +201,55 @@ class ApiClientAdmin(TenantAdministrationAdmin):
     actions = ["rotate_secret", "deactivate"]
 
     def save_model(self, request, obj, form, change):
-        secret = None if change else obj.rotate_secret()
-        super().save_model(request, obj, form, change)
-        if secret is not None:
-            self.message_user(
-                request,
-                f"Client {obj.client_id} created. Its secret is shown only this once: {secret}",
-                messages.WARNING,
+        data = form.cleaned_data
+        if change:
+            api_client_update(
+                client=obj, name=data["name"], scopes=data["scopes"], is_active=data["is_active"]
             )
+            return
+        created = api_client_create(
+            tenant=Tenant.objects.get(pk=self.tenant_for_new(request, form)),
+            name=data["name"],
+            scopes=data["scopes"],
+        )
+        obj.pk = created.client.pk
+        obj.refresh_from_db()
+        self.message_user(
+            request,
+            f"Client {obj.client_id} created. Its secret is shown only this once: {created.secret}",
+            messages.WARNING,
+        )
 
     @admin.action(description="Rotate secret (shows the new secret once)")
     def rotate_secret(self, request, queryset):
-        for client in queryset:
-            if not self.has_change_permission(request, client):
-                self.message_user(
-                    request,
-                    f"{client.client_id}: beyond your own grants; not rotated.",
-                    messages.ERROR,
-                )
-                continue
+        allowed, refused = self.allowed_objects(request, queryset)
+        for client in allowed:
             secret = api_client_rotate_secret(client=client)
             self.message_user(
                 request, f"New secret for {client.client_id}: {secret}", messages.WARNING
             )
+        if refused:
+            self.message_user(
+                request,
+                f"{refused} API client{pluralize(refused)} beyond your own grants: not rotated.",
+                messages.ERROR,
+            )
 
     @admin.action(description="Deactivate (tokens stop working at once)")
     def deactivate(self, request, queryset):
-        count = queryset.filter(is_active=True).update(is_active=False)
-        self.message_user(request, f"Deactivated {count} API client(s).", messages.SUCCESS)
+        allowed, refused = self.allowed_objects(request, queryset)
+        deactivated = sum(api_client_deactivate(client=client) for client in allowed)
+        self.message_user(
+            request,
+            f"Deactivated {deactivated} API client{pluralize(deactivated)}.",
+            messages.SUCCESS,
+        )
+        if refused:
+            self.message_user(
+                request,
+                f"{refused} API client{pluralize(refused)} beyond your own grants: left unchanged.",
+                messages.ERROR,
+            )
 
 
 class EmployeeCreationForm(NoEscalationForm, UserCreationForm):
@@ -287,6 +330,32 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["last_login", "date_joined"]
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            created = employee_create(
+                tenant=Tenant.objects.get(pk=self.tenant_for_new(request, form)),
+                username=data["username"],
+                password=data["password1"],
+                groups=[],
+            )
+            obj.pk = created.pk
+            obj.refresh_from_db()
+            return
+        groups = data.get("access_groups")
+        employee_update(
+            employee=obj,
+            fields={
+                name: data[name] for name in form.changed_data if name in EMPLOYEE_EDITABLE_FIELDS
+            },
+            access_groups=list(groups) if "access_groups" in form.changed_data else None,
+        )
+
+    def save_related(self, request, form, formsets, change):
+        # Access groups were saved by employee_update; only inline formsets remain.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "access_groups":

@@ -43,14 +43,31 @@ def api_client_rotate_secret(*, client: ApiClient) -> str:
     return secret
 
 
+@transaction.atomic
+def api_client_update(*, client: ApiClient, name: str, scopes: list[str], is_active: bool) -> None:
+    others = ApiClient.objects.filter(tenant_id=client.tenant_id, name=name).exclude(pk=client.pk)
+    if others.exists():
+        raise ValidationError(f"An API client named {name!r} already exists.")
+    client.name, client.scopes, client.is_active = name, scopes, is_active
+    client.full_clean(exclude=["client_id", "secret_hash"])
+    client.save(update_fields=["name", "scopes", "is_active"])
+
+
+def api_client_deactivate(*, client: ApiClient) -> bool:
+    """R9: a deactivated client's tokens fail authentication on their next request. Returns
+    whether the client was active."""
+    if not client.is_active:
+        return False
+    client.is_active = False
+    client.save(update_fields=["is_active"])
+    return True
+
+
 def api_client_revoke(*, client_id: str) -> ApiClient:
-    """R9: a deactivated client's tokens fail authentication on their next request."""
     client = ApiClient.objects.filter(client_id=client_id).first()
     if client is None:
         raise ValidationError(f"Unknown API client {client_id!r}.")
-    if client.is_active:
-        client.is_active = False
-        client.save(update_fields=["is_active"])
+    api_client_deactivate(client=client)
     return client
 
 
@@ -116,3 +133,27 @@ def employee_create(
     employee.save()
     employee.access_groups.set([access_group_resolve(tenant=tenant, spec=g) for g in groups])
     return employee
+
+
+EMPLOYEE_EDITABLE_FIELDS = frozenset(
+    {"username", "first_name", "last_name", "email", "is_active", "is_staff", "is_superuser"}
+)
+
+
+@transaction.atomic
+def employee_update(
+    *, employee: Employee, fields: dict, access_groups: list[AccessGroup] | None = None
+) -> None:
+    """Change an employee's profile, status and access groups (never the tenant or password:
+    those have their own paths)."""
+    unknown = set(fields) - EMPLOYEE_EDITABLE_FIELDS
+    if unknown:
+        raise ValidationError(f"Not editable here: {', '.join(sorted(unknown))}.")
+    for name, value in fields.items():
+        setattr(employee, name, value)
+    employee.full_clean(exclude=["password"])
+    employee.save()
+    if access_groups is not None:
+        if any(group.tenant_id != employee.tenant_id for group in access_groups):
+            raise ValidationError("Access groups belong to the employee's own tenant.")
+        employee.access_groups.set(access_groups)

@@ -266,7 +266,9 @@ def test_audit_log_lists_only_visible_customers_changes(audited_world, de_agent,
     assert numbers == {"DE1"}
 
 
-def test_a_service_refusal_is_shown_as_a_message_and_saves_nothing(tenant, de_agent, client):
+def test_a_service_refusal_reshows_the_form_with_the_error_and_saves_nothing(
+    tenant, de_agent, client
+):
     tenant.sync_restrictions_with_sites = True  # R5 would make the new customer FR ...
     tenant.save()
     client.force_login(de_agent)
@@ -284,9 +286,14 @@ def test_a_service_refusal_is_shown_as_a_message_and_saves_nothing(tenant, de_ag
             "addresses-0-country": "DE",
             "addresses-0-tags": "[]",
         },
-        follow=True,
     )
-    messages = [str(m) for m in response.context["messages"]]
-    assert any("does not cover the resulting restriction" in m for m in messages)  # ... R3
+    assert response.status_code == 200  # the form again, not a redirect
+    form = response.context["adminform"].form
+    assert form.non_field_errors() == [
+        "Your manage scope does not cover the resulting restriction."  # ... R3
+    ]
+    page = response.content.decode()
+    assert 'value="Refused"' in page  # what was typed is still there
+    assert 'value="Home"' in page
     assert not Customer.objects.filter(first_name="Refused").exists()
     assert not Address.objects.exists()

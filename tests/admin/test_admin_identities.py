@@ -175,3 +175,66 @@ def test_tenant_admin_cannot_give_an_employee_a_stronger_group(tenant, tenant_ad
     assert list(clerk.access_groups.all()) == [weak]
     allowed = client.post(url, {**data, "access_groups": [weak.pk]})
     assert allowed.status_code == 302, allowed.context["adminform"].form.errors
+
+
+def test_tenant_admin_cannot_deactivate_or_rotate_a_stronger_client(
+    tenant, tenant_admin, client, api_as
+):
+    weaker = api_as("customer.customer_read--DE")
+    stronger = api_as("customer.customer_manage")
+    secret_hash = stronger.api_client.secret_hash
+    client.force_login(tenant_admin)
+    selected = [weaker.api_client.pk, stronger.api_client.pk]
+    response = client.post(
+        "/admin/accounts/apiclient/",
+        {"action": "deactivate", "_selected_action": selected},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]] == [
+        "Deactivated 1 API client.",
+        "1 API client beyond your own grants: left unchanged.",
+    ]
+    stronger.api_client.refresh_from_db()
+    assert stronger.api_client.is_active
+    assert stronger.get("/customer/acme/customers").status_code == 200
+    assert weaker.get("/customer/acme/customers").status_code == 401
+
+    client.post(
+        "/admin/accounts/apiclient/",
+        {"action": "rotate_secret", "_selected_action": [stronger.api_client.pk]},
+    )
+    stronger.api_client.refresh_from_db()
+    assert stronger.api_client.secret_hash == secret_hash
+
+
+def test_a_duplicate_client_name_reshows_the_form_with_the_services_error(
+    tenant, tenant_admin, client
+):
+    ApiClientFactory(tenant=tenant, name="shop")
+    client.force_login(tenant_admin)
+    response = client.post(
+        "/admin/accounts/apiclient/add/",
+        {"name": "shop", "scopes": "customer.customer_read", "is_active": "on"},
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.non_field_errors()
+    assert errors == ["An API client named 'shop' already exists in acme."]
+    assert ApiClient.objects.filter(name="shop").count() == 1
+
+
+def test_employee_created_in_the_admin_goes_through_the_service(tenant, tenant_admin, client):
+    client.force_login(tenant_admin)
+    response = client.post(
+        "/admin/accounts/employee/add/",
+        {"username": "newbie", "password1": "a-long-passphrase", "password2": "a-long-passphrase"},
+    )
+    assert response.status_code == 302
+    created = Employee.objects.get(username="newbie")
+    assert created.tenant == tenant
+    assert created.check_password("a-long-passphrase")
+    short = client.post(
+        "/admin/accounts/employee/add/",
+        {"username": "shorty", "password1": "abc", "password2": "abc"},
+    )
+    assert short.status_code == 200
+    assert not Employee.objects.filter(username="shorty").exists()
