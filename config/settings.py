@@ -100,6 +100,12 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The test database is a file beside the database, not in memory, so that a real task
+    # worker started by the tests (another process) can open it too.
+    _sqlite_path = Path(DATABASES["default"]["NAME"])
+    _test_path = _sqlite_path.with_name(f"test_{_sqlite_path.name}")
+    DATABASES["default"]["TEST"] = {"NAME": str(_test_path)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.Employee"
@@ -131,6 +137,7 @@ EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))  # seconds; a task waits, not a request
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "no-reply@customers.local")
 PASSWORD_RESET_URL = os.environ.get(
     "PASSWORD_RESET_URL", "http://127.0.0.1:8000/reset-password?token={token}"

@@ -12,16 +12,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.core import signing
-from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.principal import Principal
 from config.errors import ConflictError, DoesNotExist, InvalidInput, NotPermitted
+from customers.mail import send_password_reset_email
 from customers.models import (
     Account,
     Address,
@@ -174,21 +172,8 @@ def _account_create(
     except IntegrityError as exc:  # a concurrent request took the e-mail
         raise ConflictError(f"An account with e-mail {email!r} already exists.") from exc
     if send_password_reset and not hashed:
-        transaction.on_commit(lambda: send_password_reset_email(account))
+        transaction.on_commit(lambda: send_password_reset_email.enqueue(account.pk))
     return account
-
-
-def send_password_reset_email(account: Account) -> None:
-    token = signing.dumps({"account": account.pk}, salt="customers.password-reset")
-    send_mail(
-        subject="Set your password",
-        message=(
-            "An account was created for you. Choose your password here:\n\n"
-            f"{settings.PASSWORD_RESET_URL.format(token=token)}\n"
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[account.email],
-    )
 
 
 # -- customers ----------------------------------------------------------------------------------

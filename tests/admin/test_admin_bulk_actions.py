@@ -9,6 +9,7 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from customers.admin_jobs import job_run
 from customers.models import Account, Address, Customer, Job, JobStatus, RestrictionChange
 from tests.factories import AccountFactory, AddressFactory, CustomerFactory
 
@@ -182,3 +183,57 @@ def test_a_big_delete_becomes_a_job_with_log_entries(
     assert job.message == "Deleted 70 customers."
     assert not Customer.objects.exists()
     assert LogEntry.objects.filter(action_flag=DELETION).count() == 70
+
+
+def test_a_revoked_employees_queued_job_changes_nothing(
+    crowd, restriction_manager, client, settings
+):
+    settings.BULK_JOB_THRESHOLD = 20
+    client.force_login(restriction_manager)
+    pks, across = selections(crowd)["all"]
+    post_action(client, "assign_restriction", pks, across, restriction="US", confirm="yes")
+    job = Job.objects.get()
+    assert job.status == JobStatus.QUEUED  # enqueued only when the request commits
+    restriction_manager.is_active = False
+    restriction_manager.save()
+
+    assert job_run(job.pk) == JobStatus.FAILED
+    job.refresh_from_db()
+    assert "no longer has access" in job.message
+    assert not Customer.objects.filter(restriction="US").exists()
+
+
+def test_jobs_page_shows_each_viewer_only_the_jobs_they_may_see(
+    crowd, restriction_manager, employee, other_tenant, client, settings
+):
+    settings.BULK_JOB_THRESHOLD = 0
+    client.force_login(restriction_manager)
+    post_action(client, "assign_restriction", [crowd[0].pk], restriction="US", confirm="yes")
+    post_action(client, "assign_restriction", [crowd[1].pk], restriction="DE", confirm="yes")
+    post_action(
+        client, "assign_restriction", [crowd[2].pk, crowd[3].pk], restriction="DE", confirm="yes"
+    )
+    de_to_us, de_to_de, _ = Job.objects.order_by("pk")
+
+    def listed(user):
+        client.force_login(user)
+        page = client.get("/admin/customers/job/")
+        return set(page.context["cl"].result_list) if page.status_code == 200 else set()
+
+    everyone_admin = employee("boss", (["customer.customer_read", "tenant.tenant_manage"], []))
+    de_admin = employee(
+        "de-boss", (["customer.customer_read"], ["DE"]), (["tenant.tenant_manage"], [])
+    )
+    colleague = employee("colleague", (["customer.customer_read"], []))
+    foreign = employee("foreign", (["customer.customer_read", "tenant.tenant_manage"], []))
+    foreign.tenant = other_tenant
+    foreign.save()
+
+    assert len(listed(restriction_manager)) == 3  # their own
+    assert len(listed(everyone_admin)) == 3  # the tenant's
+    assert listed(de_admin) == set(Job.objects.exclude(pk=de_to_us.pk))  # never a US selection
+    assert de_to_de in listed(de_admin)
+    assert listed(colleague) == set()  # not theirs, not an administrator
+    assert listed(foreign) == set()  # another tenant
+    client.force_login(de_admin)
+    assert client.get(f"/admin/customers/job/{de_to_us.pk}/change/").status_code == 404

@@ -8,6 +8,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
+from customers.models import Job, JobKind, JobRestriction
 from tests.customers.test_leaks import forbidden_strings
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +58,21 @@ def admin_urls():
 )
 def test_no_admin_page_reveals_an_invisible_customer(audited_world, employee, client, groups):
     world = audited_world
-    client.force_login(employee("walker", *groups))
+    walker = employee("walker", *groups)
+    # A job of the walker's own over customers they cannot see (as if their grants shrank since).
+    job = Job.objects.create(
+        tenant=world["FR1"].tenant,
+        kind=JobKind.ASSIGN_RESTRICTION,
+        requested_by=walker,
+        requested_by_name="walker",
+        target="US",
+        selection={"ids": [world[n].pk for n in ("FR1", "US1", "NULL1")]},
+        selection_label="FR1 US1 NULL1",
+    )
+    JobRestriction.objects.bulk_create(
+        JobRestriction(job=job, restriction=value) for value in ("FR", "US", None)
+    )
+    client.force_login(walker)
     forbidden = forbidden_strings(world)
     urls = list(dict.fromkeys(admin_urls()))
     assert len(urls) > 50

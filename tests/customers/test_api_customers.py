@@ -204,6 +204,19 @@ def test_contact_email_creates_an_account_and_sends_a_reset_mail(
     assert "reset-password?token=" in mailoutbox[0].body
 
 
+def test_a_mail_server_that_is_down_never_fails_the_created_customer(
+    tenant, manager, settings, django_capture_on_commit_callbacks, caplog
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2
+    with django_capture_on_commit_callbacks(execute=True):
+        response = manager.post(BASE, {"contactEmail": "down@example.com"}, format="json")
+    assert response.status_code == 201
+    number = response.json()["id"]
+    assert Customer.objects.filter(customer_number=number).exists()
+    assert f"Password-reset e-mail for customer {number} not sent" in caplog.text
+
+
 def test_no_mail_when_notifications_are_off_or_a_password_is_given(
     tenant, manager, mailoutbox, django_capture_on_commit_callbacks
 ):

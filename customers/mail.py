@@ -1,0 +1,45 @@
+"""E-mails to customers, sent by a background task after the request has committed, so a mail
+server that is slow or down never fails (or holds) the request that created the account."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import send_mail
+from django_tasks import task
+
+from customers.models import Account
+
+logger = logging.getLogger(__name__)
+
+PASSWORD_RESET_SALT = "customers.password-reset"  # noqa: S105 - a namespace, not a secret
+
+
+@task()
+def send_password_reset_email(account_id: int) -> bool:
+    """Mail the account a link to choose its password; False when the account is gone or the
+    mail could not be sent (logged with the customer number; the task is not retried)."""
+    account = Account.objects.select_related("customer").filter(pk=account_id).first()
+    if account is None:
+        return False
+    token = signing.dumps({"account": account.pk}, salt=PASSWORD_RESET_SALT)
+    try:
+        send_mail(
+            subject="Set your password",
+            message=(
+                "An account was created for you. Choose your password here:\n\n"
+                f"{settings.PASSWORD_RESET_URL.format(token=token)}\n"
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[account.email],
+        )
+    except OSError as exc:  # smtplib's errors and socket timeouts are OSErrors
+        logger.warning(
+            "Password-reset e-mail for customer %s not sent: %s",
+            account.customer.customer_number,
+            exc,
+        )
+        return False
+    return True
