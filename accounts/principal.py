@@ -38,6 +38,17 @@ class Principal:
         )
 
     @classmethod
+    def for_api_client(cls, client) -> Principal:
+        return cls(
+            client.tenant_id,
+            client.tenant.code,
+            client.grants(),
+            API_CLIENT,
+            client.client_id,
+            client.name,
+        )
+
+    @classmethod
     def operator(cls, tenant, name: str = "operator") -> Principal:
         """An unrestricted operator running a management command."""
         return cls(tenant.pk, tenant.code, Grants.everything(), OPERATOR, name, name)

@@ -14,7 +14,7 @@ from django.db import models, transaction
 from django.db.models import Count, QuerySet
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts.admin_principal import admin_principal, is_platform_superuser, principal_in_tenant
@@ -22,6 +22,7 @@ from accounts.principal import Principal
 from config.admin import ScopedAdminMixin
 from config.errors import ServiceError
 from customers import services
+from customers.admin_access import explain_access_view, may_explain
 from customers.admin_jobs import assignment_summary, jobs_start
 from customers.models import Account, Address, Channel, Customer, JobKind, RestrictionChange
 from tenancy.models import Restriction, Site, Tenant
@@ -287,6 +288,17 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
 
     def scoped_queryset(self, request, principal):
         return Customer.objects.visible_to(principal)
+
+    def get_urls(self):
+        explain = self.admin_site.admin_view(lambda request: explain_access_view(request, self))
+        return [
+            path("explain-access/", explain, name="customers_explain_access"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {**(extra_context or {}), "can_explain_access": may_explain(request)}
+        return super().changelist_view(request, extra)
 
     @admin.display(description="name", ordering="last_name")
     def full_name(self, obj):

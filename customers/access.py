@@ -1,0 +1,122 @@
+"""The access explainer: may this employee or API client read, manage, or change the restriction
+of a customer (or of customers carrying a restriction value), and why.
+
+The verdict comes from the enforcement code itself: for a customer, the same querysets every
+read and write goes through (``visible_to``, ``manageable_by``, ``assignable_by``); for a bare
+value, the same :class:`~accounts.scopes.Coverage` those querysets are built from. The reasons
+name the access groups (or, for an API client, the scope strings) whose grants cover the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from accounts.models import AccessGroup, ApiClient, Employee
+from accounts.principal import Principal
+from accounts.scopes import Coverage, Grants
+from customers.models import Customer
+
+NO_RESTRICTION = "no restriction"
+
+# right -> (label, the coverage it needs from a Grants, the queryset that enforces it)
+RIGHTS: dict[str, tuple[str, list[Callable[[Grants], Coverage]], str]] = {
+    "read": ("read it", [Grants.readable], "visible_to"),
+    "manage": ("manage it (change, delete)", [Grants.manageable], "manageable_by"),
+    "assign": (
+        "change its restriction",
+        [Grants.manageable, Grants.assignable],
+        "assignable_by",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    right: str
+    label: str
+    allowed: bool
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    subject: str
+    target: str
+    verdicts: list[Verdict]
+
+
+def _sources(identity: Employee | ApiClient) -> list[tuple[str, Grants]]:
+    """Where the identity's grants come from, one entry per access group or scope string."""
+    if isinstance(identity, ApiClient):
+        return [(f"scope {text}", Grants.from_strings([text])) for text in identity.scopes]
+    if identity.is_superuser:
+        return [("platform superuser (every scope in every tenant)", Grants.everything())]
+    groups = AccessGroup.objects.filter(employees=identity, tenant_id=identity.tenant_id)
+    return [
+        (f"access group “{group.name}” ({' '.join(group.scope_strings())})", group.grants())
+        for group in groups.order_by("name")
+    ]
+
+
+def principal_of(identity: Employee | ApiClient, tenant) -> Principal:
+    if isinstance(identity, ApiClient):
+        return Principal.for_api_client(identity)
+    return Principal.for_employee(identity, tenant)
+
+
+def explain_access(
+    *,
+    identity: Employee | ApiClient,
+    tenant,
+    customer: Customer | None = None,
+    restriction: str | None = None,
+) -> Explanation:
+    """Explain ``identity``'s rights over ``customer`` (found by the caller through their own
+    visibility) or, without one, over customers whose restriction is ``restriction``."""
+    principal = principal_of(identity, tenant)
+    value = customer.restriction if customer is not None else restriction
+    inactive = not getattr(identity, "is_active", True)
+    sources = _sources(identity)
+    verdicts = []
+    for right, (label, needs, queryset_method) in RIGHTS.items():
+        if customer is not None:
+            enforced = getattr(Customer.objects, queryset_method)(principal)
+            allowed = enforced.filter(pk=customer.pk).exists()
+        else:
+            allowed = all(need(principal.grants).covers(value) for need in needs)
+        reasons = []
+        for need in needs:
+            granting = [name for name, grants in sources if need(grants).covers(value)]
+            scope = _scope_name(need)
+            if granting:
+                reasons.append(f"{scope} covering it: " + "; ".join(granting))
+            elif value is None:
+                reasons.append(
+                    f"no unsuffixed {scope}: customers with no restriction are covered only by "
+                    "scopes without a suffix"
+                )
+            else:
+                reasons.append(f"no {scope} covers {value}")
+        if inactive:
+            allowed = False
+            reasons.insert(0, "deactivated: nothing is allowed")
+        verdicts.append(Verdict(right, label, allowed, reasons))
+    if customer is not None:
+        target = f"customer {customer.customer_number} (restriction {value or NO_RESTRICTION})"
+    else:
+        target = f"customers with restriction {value or NO_RESTRICTION}"
+    subject = (
+        f"API client {identity.name} ({identity.client_id})"
+        if isinstance(identity, ApiClient)
+        else f"employee {identity.username}"
+    )
+    return Explanation(subject, target, verdicts)
+
+
+def _scope_name(need: Callable[[Grants], Coverage]) -> str:
+    return {
+        Grants.readable: "customer.customer_read or customer.customer_manage",
+        Grants.manageable: "customer.customer_manage",
+        Grants.assignable: "restriction.restriction_manage",
+    }[need]

@@ -1,0 +1,176 @@
+"""The access explainer: every rule outcome, the same verdicts as enforcement, and no customer
+revealed that the asking administrator could not see."""
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from customers.access import explain_access
+from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
+
+pytestmark = pytest.mark.django_db
+EXPLAIN = "/admin/customers/customer/explain-access/"
+
+
+@pytest.fixture
+def staff(tenant):
+    def make(username, *groups, **fields):
+        access_groups = [
+            AccessGroupFactory(tenant=tenant, name=name, scopes=scopes, restrictions=restrictions)
+            for name, scopes, restrictions in groups
+        ]
+        return EmployeeFactory(
+            tenant=tenant, username=username, access_groups=access_groups, **fields
+        )
+
+    return make
+
+
+def answers(explanation):
+    return {verdict.right: verdict.allowed for verdict in explanation.verdicts}
+
+
+def reasons(explanation, right):
+    return " | ".join(next(v for v in explanation.verdicts if v.right == right).reasons)
+
+
+def test_unsuffixed_read_covers_every_customer_and_names_the_group(world, tenant, staff):
+    reader = staff("reader", ("readers", ["customer.customer_read"], []))
+    for key in ("DE1", "NULL1"):
+        explanation = explain_access(identity=reader, tenant=tenant, customer=world[key])
+        assert answers(explanation) == {"read": True, "manage": False, "assign": False}
+        assert "access group “readers” (customer.customer_read)" in reasons(explanation, "read")
+
+
+def test_suffixed_scopes_cover_only_their_values_and_never_null(world, tenant, staff):
+    de = staff("de", ("de-team", ["customer.customer_read", "customer.customer_manage"], ["DE"]))
+    assert answers(explain_access(identity=de, tenant=tenant, customer=world["DE1"])) == {
+        "read": True,
+        "manage": True,
+        "assign": False,
+    }
+    fr = explain_access(identity=de, tenant=tenant, customer=world["FR1"])
+    assert answers(fr) == {"read": False, "manage": False, "assign": False}
+    assert "no customer.customer_manage covers FR" in reasons(fr, "manage")
+    null = explain_access(identity=de, tenant=tenant, customer=world["NULL1"])
+    assert not any(answers(null).values())
+    assert "covered only by scopes without a suffix" in reasons(null, "read")
+
+
+def test_the_union_wins_read_everything_manage_de(world, tenant, staff):
+    mixed = staff(
+        "mixed",
+        ("readers", ["customer.customer_read"], []),
+        ("de-managers", ["customer.customer_manage"], ["DE"]),
+    )
+    assert answers(explain_access(identity=mixed, tenant=tenant, customer=world["FR1"])) == {
+        "read": True,
+        "manage": False,
+        "assign": False,
+    }
+    de = explain_access(identity=mixed, tenant=tenant, customer=world["DE1"])
+    assert answers(de)["manage"] is True
+    assert "“de-managers”" in reasons(de, "manage")
+
+
+def test_changing_the_restriction_needs_manage_and_restriction_manage(world, tenant, staff):
+    only_rm = staff("only-rm", ("movers", ["restriction.restriction_manage"], ["DE"]))
+    explanation = explain_access(identity=only_rm, tenant=tenant, customer=world["DE1"])
+    assert answers(explanation)["assign"] is False
+    assert "no customer.customer_manage covers DE" in reasons(explanation, "assign")
+    both = staff(
+        "both",
+        ("de-managers", ["customer.customer_manage"], ["DE"]),
+        ("de-movers", ["restriction.restriction_manage"], ["DE"]),
+    )
+    explanation = explain_access(identity=both, tenant=tenant, customer=world["DE1"])
+    assert answers(explanation)["assign"] is True
+    assert "“de-movers”" in reasons(explanation, "assign")
+
+
+def test_api_clients_are_explained_by_their_scope_strings(world, tenant):
+    client = ApiClientFactory(tenant=tenant, scopes=["customer.customer_read--FR"])
+    explanation = explain_access(identity=client, tenant=tenant, customer=world["FR1"])
+    assert answers(explanation)["read"] is True
+    assert "scope customer.customer_read--FR" in reasons(explanation, "read")
+
+
+def test_deactivated_identities_may_do_nothing(world, tenant, staff):
+    gone = staff("gone", ("readers", ["customer.customer_read"], []), is_active=False)
+    explanation = explain_access(identity=gone, tenant=tenant, customer=world["DE1"])
+    assert not any(answers(explanation).values())
+    assert "deactivated" in reasons(explanation, "read")
+
+
+def test_a_value_gets_the_same_verdict_as_a_customer_carrying_it(world, tenant, staff):
+    """The value path (Coverage) and the customer path (the enforcing querysets) agree."""
+    identities = [
+        staff("a", ("g1", ["customer.customer_read"], [])),
+        staff("b", ("g2", ["customer.customer_manage"], ["DE", "FR"])),
+        staff(
+            "c",
+            ("g3", ["customer.customer_manage"], []),
+            ("g4", ["restriction.restriction_manage"], ["US"]),
+        ),
+        ApiClientFactory(tenant=tenant, scopes=["customer.customer_manage--US"]),
+    ]
+    for identity in identities:
+        for key in ("DE1", "FR1", "US1", "NULL1"):
+            customer = world[key]
+            by_customer = explain_access(identity=identity, tenant=tenant, customer=customer)
+            by_value = explain_access(
+                identity=identity, tenant=tenant, restriction=customer.restriction
+            )
+            assert answers(by_customer) == answers(by_value), (identity, key)
+
+
+def test_the_page_never_reveals_a_customer_the_administrator_cannot_see(
+    world, tenant, staff, client
+):
+    admin = staff(
+        "de-admin",
+        ("de-readers", ["customer.customer_read"], ["DE"]),
+        ("admins", ["tenant.tenant_manage"], []),
+        is_staff=True,
+    )
+    subject = staff("subject", ("everything", ["customer.customer_read"], []))
+    client.force_login(admin)
+    hidden = client.get(EXPLAIN, {"identity": f"employee:{subject.pk}", "customer_number": "FR1"})
+    missing = client.get(
+        EXPLAIN, {"identity": f"employee:{subject.pk}", "customer_number": "NOPE1"}
+    )
+    assert hidden.context["form"].errors == missing.context["form"].errors
+    assert hidden.context["explanation"] is None
+    assert "FirstFR1" not in hidden.content.decode()
+
+    shown = client.get(EXPLAIN, {"identity": f"employee:{subject.pk}", "customer_number": "DE1"})
+    page = shown.content.decode()
+    assert "employee subject and customer DE1 (restriction DE)" in page
+    assert "access group “everything”" in page
+
+
+def test_only_administrators_may_open_the_explainer(world, staff, client):
+    agent = staff("agent", ("readers", ["customer.customer_read"], []), is_staff=True)
+    client.force_login(agent)
+    assert client.get(EXPLAIN).status_code == 403
+    assert "Explain access" not in client.get("/admin/customers/customer/").content.decode()
+
+
+def test_the_command_explains_and_refuses_bad_input(world, tenant, staff, capsys):
+    staff("de", ("de-team", ["customer.customer_read"], ["DE"]))
+    call_command("explain_access", "--tenant", "acme", "--employee", "de", "--customer", "FR1")
+    out = capsys.readouterr().out
+    assert "employee de and customer FR1 (restriction FR):" in out
+    assert "may read it: no" in out
+    assert "no customer.customer_read or customer.customer_manage covers FR" in out
+    call_command("explain_access", "--tenant", "acme", "--employee", "de", "--restriction", "DE")
+    assert "may read it: yes" in capsys.readouterr().out
+    for arguments in (
+        ["--tenant", "nope", "--employee", "de", "--customer", "DE1"],
+        ["--tenant", "acme", "--employee", "nobody", "--customer", "DE1"],
+        ["--tenant", "acme", "--employee", "de", "--customer", "OT-DE1"],  # another tenant's
+        ["--tenant", "acme", "--employee", "de", "--restriction", "XX"],
+    ):
+        with pytest.raises(CommandError) as refused:
+            call_command("explain_access", *arguments)
+        assert refused.value.returncode == 2
