@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.contrib.auth.models import Group
 from django.template.defaultfilters import pluralize
 
 from accounts.admin_principal import admin_principal, is_platform_superuser
@@ -24,6 +25,10 @@ from accounts.services import (
 )
 from config.admin import ScopedAdminMixin
 from tenancy.models import Tenant
+
+# Access groups (scopes and restrictions) are how employees get rights; Django's permission
+# groups play no part here and would only confuse staff.
+admin.site.unregister(Group)
 
 
 class ScopeListField(forms.CharField):

@@ -1,4 +1,4 @@
-"""The base class of every tenant API view: authentication, tenant match (R7) and scopes.
+"""The base class of every tenant API view: authentication, tenant match and scopes.
 
 Subclasses declare ``required_scope`` (per HTTP method) and ``scoped_queryset(principal)``; the
 methods that enforce the rules are owned here and cannot be overridden (checked at class
@@ -40,7 +40,7 @@ SCOPE_NAMES: dict[Callable[[Grants], bool], str] = {
 
 
 class TenantMatchesToken(BasePermission):
-    """R7: the path's tenant must be the token's tenant; the answer reveals nothing more."""
+    """The path's tenant must be the token's tenant; the answer reveals nothing more."""
 
     message = "The access token is not valid for this tenant."
 

@@ -1,6 +1,6 @@
 """Bearer-token authentication: a verified JWT becomes a :class:`Principal`.
 
-R9 (immediate revocation) costs one indexed query per request: the token's API client or employee
+Immediate revocation costs one indexed query per request: the token's API client or employee
 is looked up and must still be active (and still belong to the token's tenant); the same query
 brings its current scopes, which limit the token's.
 """
@@ -26,7 +26,7 @@ INVALID_TOKEN_MESSAGE = "The access token is invalid, expired or revoked."  # no
 
 
 def principal_from_claims(claims: TokenClaims) -> Principal | None:
-    """The token's principal, or None when it no longer qualifies (R9).
+    """The token's principal, or None when it no longer qualifies (immediate revocation).
 
     One indexed query fetches the principal with its current scopes, so the token's scopes are
     limited at once to what the client or employee still holds (a scope removed in the admin

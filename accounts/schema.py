@@ -1,5 +1,5 @@
 """OpenAPI: the bearer token as an OAuth2 client-credentials scheme listing every scope, and
-each operation's required scope (SPEC §4.5)."""
+each operation's required scope."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 

@@ -1,4 +1,4 @@
-"""Scope strings and the grants they add up to (SPEC §2). Pure Python, no Django.
+"""Scope strings and the grants they add up to. Pure Python, no Django.
 
 A scope is ``base`` or ``base--SUFFIX``. An unsuffixed scope covers every customer of the tenant,
 null restriction included; suffixed scopes cover exactly the restrictions named by their suffixes;
@@ -130,7 +130,7 @@ class Grants:
 
     @classmethod
     def from_strings(cls, texts: Iterable[str]) -> Grants:
-        """Lenient: unknown or malformed strings are ignored (SPEC §2 rule 5, token use)."""
+        """Lenient: unknown or malformed strings are ignored (token use)."""
         scopes = []
         for text in texts:
             try:
@@ -152,7 +152,7 @@ class Grants:
         return self.coverage.get(name, NOTHING)
 
     def readable(self) -> Coverage:
-        # customer_manage grants everything customer_read grants (SPEC §2).
+        # customer_manage grants everything customer_read grants.
         return self._get(CUSTOMER_READ) | self._get(CUSTOMER_MANAGE)
 
     def manageable(self) -> Coverage:

@@ -54,7 +54,7 @@ def api_client_update(*, client: ApiClient, name: str, scopes: list[str], is_act
 
 
 def api_client_deactivate(*, client: ApiClient) -> bool:
-    """R9: a deactivated client's tokens fail authentication on their next request. Returns
+    """A deactivated client's tokens fail authentication on their next request. Returns
     whether the client was active."""
     if not client.is_active:
         return False

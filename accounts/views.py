@@ -1,4 +1,4 @@
-"""``POST /oauth/token`` (SPEC §4.1): client credentials and the employee password grant."""
+"""``POST /oauth/token``: client credentials and the employee password grant."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class OAuthError(Exception):
 
 
 def oauth_error_response(exc: OAuthError) -> Response:
-    # RFC 6749 §5.2 fields, plus the service's error body (SPEC §4.4) for uniform handling.
+    # RFC 6749 §5.2 fields, plus the service's error body for uniform handling.
     body = {"error": exc.error, "error_description": exc.description}
     body.update(error_body(exc.status, exc.description))
     headers = {"WWW-Authenticate": 'Basic realm="oauth"'} if exc.status == 401 else {}

@@ -9,7 +9,7 @@ _REFUSAL_ATTRIBUTE = "_admin_refusal"
 
 
 class ScopedAdminMixin:
-    """An object outside the user's scope answers 404 exactly like a missing one (R2), and a
+    """An object outside the user's scope answers 404 exactly like a missing one, and a
     refusal raised while saving (a service's, or a last-moment validation's) re-shows the form
     with that error and what was typed; the view's transaction has saved nothing."""
 

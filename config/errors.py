@@ -1,4 +1,4 @@
-"""One error model for the API (SPEC §4.4).
+"""One error model for the API.
 
 Every error under ``/customer/`` and ``/oauth/`` has the body
 ``{"status", "type", "message", "details"?}``: DRF exceptions are shaped by

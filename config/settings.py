@@ -1,4 +1,4 @@
-"""Settings, read from the environment only (SPEC §7).
+"""Settings, read from the environment only.
 
 Every value has a development default so a fresh clone runs with no configuration; with
 ``DEBUG`` off the process refuses to start while any development secret is still in use.
@@ -122,7 +122,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-# SPEC §4.4: bodies over 10 MB are refused with 413 (enforced in config.errors).
+# Bodies over 10 MB are refused with 413 (enforced in config.errors).
 MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 

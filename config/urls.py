@@ -4,6 +4,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import TokenApi
 
+admin.site.site_header = "Customer Service back office"
+admin.site.site_title = "Customer Service"
+admin.site.index_title = "Customers, access and background jobs"
+admin.site.site_url = None  # there is no public site to view: the API is for integrations
+
 urlpatterns = [
     path("oauth/token", TokenApi.as_view(), name="oauth-token"),
     path("customer/<str:tenant>/", include("customers.api.urls")),

@@ -1,4 +1,4 @@
-"""The back office for customers: the same querysets and services as the API (SPEC §5).
+"""The back office for customers: the same querysets and services as the API.
 
 ``RestrictionAwareModelAdmin`` owns every read path (queryset, object lookup, history, delete
 confirmation, autocomplete, filters, counts) through ``Customer.objects.visible_to`` and every
@@ -169,15 +169,8 @@ class AccountInline(ReadOnlyInline, admin.TabularInline):
 class RestrictionHistoryInline(ReadOnlyInline, admin.TabularInline):
     model = RestrictionChange
     extra = 0
-    fields = [
-        "changed_at",
-        "old_value",
-        "new_value",
-        "actor_name",
-        "actor_kind",
-        "actor_id",
-        "channel",
-    ]
+    # Each row reads as a sentence (the change's own text), with its time beside it.
+    fields = ["changed_at"]
     readonly_fields = fields
     ordering = ["-changed_at", "-pk"]
     verbose_name = "restriction change"
@@ -244,6 +237,7 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
         "first_name__ilike",
         "last_name__ilike",
         "contact_email__ilike",
+        "company__ilike",
     ]
     list_filter = [RestrictionListFilter, "active", PreferredSiteListFilter]
     list_per_page = 50
@@ -288,6 +282,19 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
 
     def scoped_queryset(self, request, principal):
         return Customer.objects.visible_to(principal)
+
+    def get_list_display(self, request):
+        if is_platform_superuser(request):  # customers of every tenant side by side
+            return [self.list_display[0], "tenant", *self.list_display[1:]]
+        return self.list_display
+
+    def get_list_filter(self, request):
+        if is_platform_superuser(request):
+            return [("tenant", admin.RelatedOnlyFieldListFilter), *self.list_filter]
+        return self.list_filter
+
+    def get_list_select_related(self, request):
+        return ["tenant"] if is_platform_superuser(request) else False
 
     def get_urls(self):
         explain = self.admin_site.admin_view(lambda request: explain_access_view(request, self))
@@ -342,7 +349,7 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
         current = obj.restriction if obj is not None else None
         choices = []
         if obj is None:
-            choices.append(("", "— default (SPEC R5) —"))
+            choices.append(("", "— default for new customers —"))
         if none_allowed or (obj is not None and current is None):
             choices.append((NONE_VALUE, NONE_LABEL))
         choices += [(code, code) for code in allowed]
@@ -635,7 +642,7 @@ class AccountAdmin(RestrictionAwareModelAdmin):
 
 @admin.register(RestrictionChange)
 class RestrictionChangeAdmin(RestrictionAwareModelAdmin):
-    """The audit log (R8), read-only, limited to customers the employee may read."""
+    """The audit log, read-only, limited to customers the employee may read."""
 
     list_display = [
         "changed_at",

@@ -132,7 +132,7 @@ def job_run(job_id: int) -> str:
 
 
 def _requester(job: Job) -> Principal:
-    """The requester as they are now (R9): a deactivated or demoted employee runs nothing."""
+    """The requester as they are now: a deactivated or demoted employee runs nothing."""
     employee = job.requested_by
     if employee is None or not (employee.is_active and employee.is_staff):
         raise NotPermitted(

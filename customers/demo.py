@@ -2,7 +2,7 @@
 written with ``bulk_create`` in large batches (100 000 customers seed in seconds on SQLite).
 
 Demo seeding creates customers directly instead of one service call per row; it writes the same
-audit rows the create service writes for an initial restriction (R8), under the actor
+audit rows the create service writes for an initial restriction, under the actor
 ``seed_demo``.
 """
 

@@ -52,7 +52,7 @@ class Customer(models.Model):
     active = models.BooleanField(default=True)
     on_hold = models.BooleanField(default=False)
     b2b_company_registration_id = models.CharField(max_length=255, null=True, blank=True)
-    # Changed only by customers.services (audited, R8); null = visible to unsuffixed scopes only.
+    # Changed only by customers.services (audited); null = visible to unsuffixed scopes only.
     restriction = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -156,8 +156,16 @@ class Channel(models.TextChoices):
     IMPORT = "import"
 
 
+CHANNEL_PHRASES = {
+    Channel.API: "through the API",
+    Channel.ADMIN: "in the back office",
+    Channel.COMMAND: "by a management command",
+    Channel.IMPORT: "by an import",
+}
+
+
 class RestrictionChange(models.Model):
-    """Audit of every change of a customer's restriction (R8); written by the services only."""
+    """Audit of every change of a customer's restriction; written by the services only."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey(
@@ -180,7 +188,15 @@ class RestrictionChange(models.Model):
         indexes = [models.Index(fields=["customer", "-changed_at"], name="restriction_change_idx")]
 
     def __str__(self) -> str:
-        return f"{self.customer_number}: {self.old_value} -> {self.new_value}"
+        return f"{self.customer_number}: {self.sentence()}"
+
+    def sentence(self) -> str:
+        """The change as staff read it: "From no restriction to DE, by mover (employee), in the
+        admin"."""
+        old = self.old_value or "no restriction"
+        new = self.new_value or "no restriction"
+        who = f"{self.actor_name or self.actor_id} ({self.actor_kind.replace('_', ' ')})"
+        return f"From {old} to {new}, by {who}, {CHANNEL_PHRASES.get(self.channel, self.channel)}"
 
 
 class JobKind(models.TextChoices):

@@ -1,4 +1,4 @@
-"""The Emporix query language (``q``, SPEC §4.2) compiled to Django ``Q`` objects.
+"""The Emporix query language (``q``) compiled to Django ``Q`` objects.
 
 A hand-written scanner and recursive-descent parser: the grammar is small, and owning it gives
 exact error positions and no dependency. Grammar (terms are ANDed)::
@@ -226,7 +226,7 @@ class _Scanner:
 
 
 def compile_query(text: str) -> Q:
-    """Parse ``q`` and return the ``Q`` filter (visibility is applied separately, R1)."""
+    """Parse ``q`` and return the ``Q`` filter (visibility is applied separately)."""
     if len(text) > MAX_QUERY_LENGTH:
         raise QuerySyntaxError(f"The query is longer than {MAX_QUERY_LENGTH} characters")
     if "\x00" in text:

@@ -1,4 +1,4 @@
-"""The one restriction filter (SPEC R1). Every read path starts here; writes check through it.
+"""The one restriction filter. Every read path starts here; writes check through it.
 
 Fail closed: no principal, or a principal without the right, gets ``.none()``. Null
 restrictions are reachable only through an unsuffixed (``everything``) grant.

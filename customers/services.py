@@ -1,9 +1,9 @@
-"""The one write path for customers (SPEC R3-R8).
+"""The one write path for customers.
 
 API views, the admin, the import endpoint and the management commands call these functions;
 nothing else writes a customer or its restriction. Each one is atomic, checks the principal's
 grants through the querysets of :mod:`customers.querysets`, and writes the RestrictionChange audit
-rows itself (R8).
+rows itself.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ NOT_FOUND_MESSAGE = "Customer not found."
 
 
 def _require_valid_restriction(tenant_id: int, value: str | None) -> None:
-    """R6: null or one of the tenant's valid restrictions."""
+    """Valid restrictions: null or one of the tenant's valid restrictions."""
     if value is not None and not restriction_hold(tenant_id=tenant_id, code=value):
         raise InvalidInput(
             f"Restriction {value!r} is not one of the tenant's valid restrictions.",
@@ -91,14 +91,14 @@ def _require_valid_site(tenant_id: int, site: str) -> None:
 
 
 def _require_manageable(actor: Principal, restriction: str | None, *, resulting: bool) -> None:
-    """R3: a manage scope covering the current (or resulting) restriction."""
+    """Manage coverage: a manage scope covering the current (or resulting) restriction."""
     if not actor.grants.manageable().covers(restriction):
         what = "the resulting" if resulting else "this customer's"
         raise NotPermitted(f"Your manage scope does not cover {what} restriction.")
 
 
 def _require_assignable(actor: Principal, *values: str | None) -> None:
-    """R4: restriction.restriction_manage covering the old and the new value (on create: the
+    """restriction.restriction_manage covering the old and the new value (on create: the
     new value only)."""
     assignable = actor.grants.assignable()
     if not all(assignable.covers(value) for value in values):
@@ -135,7 +135,7 @@ def _locked_visible(actor: Principal, customer_number: str) -> Customer:
         .first()
     )
     if customer is None:
-        raise DoesNotExist(NOT_FOUND_MESSAGE)  # R2: same answer whether invisible or absent
+        raise DoesNotExist(NOT_FOUND_MESSAGE)  # same answer: invisible or absent
     return customer
 
 
@@ -192,7 +192,7 @@ def customer_create(
     send_password_reset: bool = True,
     channel: str = Channel.API,
 ) -> Customer:
-    """Create a customer (R3-R6, R8). A ``contactEmail`` (or ``account_email``) creates an
+    """Create a customer. A ``contactEmail`` (or ``account_email``) creates an
     account; the caller's manage scope must cover the resulting restriction."""
     tenant = Tenant.objects.get(pk=actor.tenant_id)
     values = {**PROFILE_DEFAULTS, **fields}
@@ -213,7 +213,7 @@ def customer_create(
     elif customer_number in RESERVED_CUSTOMER_NUMBERS:
         raise InvalidInput(f"{customer_number!r} is reserved.", field="id")
     elif Customer.objects.filter(tenant=tenant, customer_number=customer_number).exists():
-        # The documented exception to R2: a taken number is a conflict, whoever holds it.
+        # The one documented existence oracle: a taken number is a conflict, whoever holds it.
         raise ConflictError("The customer number is already taken.", field="id")
 
     customer = Customer(
@@ -242,7 +242,8 @@ def customer_create(
 
 
 def _default_restriction(actor: Principal, tenant: Tenant, preferred_site: str) -> str | None:
-    """R5: the preferred site when synced and valid, else the caller's single manage value."""
+    """Default on create: the preferred site when synced and valid, else the caller's single
+    manage value."""
     if tenant.sync_restrictions_with_sites and restriction_hold(
         tenant_id=tenant.pk, code=preferred_site
     ):
@@ -311,7 +312,7 @@ def customer_delete(*, actor: Principal, customer_number: str) -> None:
 
 
 def customer_delete_check(*, actor: Principal, customers: QuerySet[Customer]) -> QuerySet:
-    """The visible part of a selection, refused whole when any of it is not manageable (R3)."""
+    """The visible part of a selection, refused whole when any of it is not manageable."""
     selection = customers.visible_to(actor)
     if actor.grants.manageable().everything:
         return selection
@@ -356,8 +357,9 @@ class AssignmentResult:
 def restriction_assign_check(
     *, actor: Principal, customers: QuerySet[Customer], value: str | None
 ) -> QuerySet[Customer]:
-    """Every refusal :func:`restriction_assign` can give, before it changes anything: R6 for
-    ``value``, R4 for ``value`` and for every selected customer. Returns the selection to move.
+    """Every refusal :func:`restriction_assign` can give, before it changes anything: validity
+    and restriction_manage for ``value`` and for every selected customer. Returns the selection
+    to move.
     Callers that assign several values (one per selection) check them all first."""
     _require_valid_restriction(actor.tenant_id, value)
     grants = actor.grants
@@ -419,7 +421,7 @@ def restriction_assign(
     in_batch: BatchHook | None = None,
     on_batch: BatchHook | None = None,
 ) -> AssignmentResult:
-    """Set ``value`` on every customer of ``customers`` (R4, R6, R8), in keyset batches.
+    """Set ``value`` on every customer of ``customers`` (checked and audited), in keyset batches.
 
     Each batch is one transaction: the rows are locked, one set-based ``UPDATE`` changes those
     not already carrying ``value``, and one bulk insert writes their audit rows. An interrupted
@@ -433,7 +435,7 @@ def restriction_assign(
     assign_batch = _assign_batch_in_one_statement if _one_statement_batches() else _assign_batch
 
     def step(last_pk: int) -> tuple[int, int, int | None]:
-        # Re-held in every batch: the value cannot leave the tenant's list mid-run (R6).
+        # Re-held in every batch: the value cannot leave the tenant's list mid-run.
         _require_valid_restriction(actor.tenant_id, value)
         batch = ordered.filter(pk__gt=last_pk)
         if dry_run:

@@ -13,7 +13,7 @@ class RestrictionInlineFormSet(forms.BaseInlineFormSet):
     def clean(self):
         super().clean()
         for form in self.forms:
-            # R6: a value in use cannot be removed (or renamed away) from the tenant's list.
+            # A value in use cannot be removed (or renamed away) from the tenant's list.
             removed = getattr(form, "cleaned_data", {}).get("DELETE") or (
                 form.instance.pk and "code" in form.changed_data
             )

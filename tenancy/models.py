@@ -41,7 +41,7 @@ class Site(models.Model):
 
 
 class Restriction(models.Model):
-    """One value of the tenant's list of valid restrictions (SPEC §1)."""
+    """One value of the tenant's list of valid restrictions."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="restrictions")
     code = models.CharField(

@@ -42,7 +42,7 @@ def restriction_in_use_count(*, tenant_id: int, code: str) -> int:
 
 
 def ensure_restriction_unused(*, tenant_id: int, code: str) -> None:
-    """R6: a value still carried by customers cannot leave the tenant's list."""
+    """Valid restrictions: a value still carried by customers cannot leave the tenant's list."""
     count = restriction_in_use_count(tenant_id=tenant_id, code=code)
     if count:
         raise ValidationError(
@@ -52,7 +52,7 @@ def ensure_restriction_unused(*, tenant_id: int, code: str) -> None:
 
 
 def restriction_hold(*, tenant_id: int, code: str) -> bool:
-    """Whether ``code`` is one of the tenant's valid restrictions (R6).
+    """Whether ``code`` is one of the tenant's valid restrictions (valid restrictions).
 
     On PostgreSQL the restriction's row stays share-locked until the caller's transaction ends,
     so a concurrent :func:`restriction_remove` waits for the write that relies on it and then
@@ -71,7 +71,7 @@ def restriction_hold(*, tenant_id: int, code: str) -> bool:
 
 @transaction.atomic
 def restriction_remove(*, tenant: Tenant, code: str) -> None:
-    """R6: remove a value from the tenant's list, refused while customers carry it. The row lock
+    """Remove a value from the tenant's list, refused while customers carry it. The row lock
     makes writers that assign the value finish (or wait) first, so the count is final."""
     locked = list(Restriction.objects.select_for_update().filter(tenant=tenant, code=code))
     if not locked:

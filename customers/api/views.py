@@ -1,4 +1,4 @@
-"""Customer and address endpoints (SPEC §4.2, §4.3). Thin: parse, call a queryset or a service,
+"""Customer and address endpoints. Thin: parse, call a queryset or a service,
 shape. Scoping is owned by :class:`accounts.api.TenantApiView`."""
 
 from __future__ import annotations
@@ -295,7 +295,7 @@ class CustomerAccountApi(CustomerApiView):
 
 
 class CustomerImportApi(CustomerApiView):
-    """Bulk import (SPEC §4.2): items are independent; each goes through the create service."""
+    """Bulk import: items are independent; each goes through the create service."""
 
     required_scope = {"POST": can_import}
     max_items = 200

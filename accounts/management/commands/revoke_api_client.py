@@ -6,7 +6,7 @@ from config.commands import bad_input
 
 
 class Command(BaseCommand):
-    help = "Deactivate an API client; its tokens stop working at once (R9)."
+    help = "Deactivate an API client; its tokens stop working at once (immediate revocation)."
 
     def add_arguments(self, parser):
         parser.add_argument("client_id")

@@ -1,4 +1,4 @@
-"""Bulk restriction assignment (SPEC §6): validate everything, then keyset batches through
+"""Bulk restriction assignment: validate everything, then keyset batches through
 ``customers.services.restriction_assign`` (one UPDATE and one audit insert per batch)."""
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ class Command(BaseCommand):
             raise bad_input(f"{path} lists no customer numbers.")
         chunks = [numbers[i : i + FILE_CHUNK] for i in range(0, len(numbers), FILE_CHUNK)]
         missing: list[str] = []
-        for chunk in chunks:  # invisible numbers count as missing (R2)
+        for chunk in chunks:  # invisible numbers count as missing (no existence oracle)
             found = set(
                 base.filter(customer_number__in=chunk).values_list("customer_number", flat=True)
             )

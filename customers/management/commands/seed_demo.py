@@ -1,4 +1,4 @@
-"""A demo tenant to click through and call (SPEC §6). Safe to run again: it keeps what exists
+"""A demo tenant to click through and call. Safe to run again: it keeps what exists
 and issues fresh secrets for the demo API clients."""
 
 from django.core.management.base import BaseCommand

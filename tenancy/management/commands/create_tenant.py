@@ -10,7 +10,7 @@ def comma_list(value: str) -> list[str]:
 
 
 class Command(BaseCommand):
-    help = "Create a tenant with its valid restrictions and sites (SPEC §6)."
+    help = "Create a tenant with its valid restrictions and sites."
 
     def add_arguments(self, parser):
         parser.add_argument("code")
