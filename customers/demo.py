@@ -11,8 +11,9 @@ from __future__ import annotations
 import random
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from django.db import transaction
 from faker import Faker
 
 from customers.models import (
@@ -48,8 +49,15 @@ class _Pools:
             }
 
 
-def seed_customers(tenant: Tenant, count: int, *, seed: int = 2026) -> int:
-    """Add ``count`` customers spread over the tenant's restrictions and null."""
+def seed_customers(
+    tenant: Tenant,
+    count: int,
+    *,
+    seed: int = 2026,
+    on_batch: Callable[[int], object] | None = None,
+) -> int:
+    """Add ``count`` customers spread over the tenant's restrictions and null, committing each
+    batch (an interrupted run keeps whole batches; running again tops up the rest)."""
     rng = random.Random(seed + Customer.objects.filter(tenant=tenant).count())  # noqa: S311
     pools = _Pools(seed)
     restrictions = [*tenant.restrictions.values_list("code", flat=True), None]
@@ -59,9 +67,12 @@ def seed_customers(tenant: Tenant, count: int, *, seed: int = 2026) -> int:
     for start in range(0, count, BATCH):
         size = min(BATCH, count - start)
         customers = list(_customers(tenant, size, rng, pools, restrictions, sites, taken))
-        Customer.objects.bulk_create(customers, batch_size=1000)
-        _related(tenant, customers, rng, pools)
+        with transaction.atomic():
+            Customer.objects.bulk_create(customers, batch_size=1000)
+            _related(tenant, customers, rng, pools)
         created += size
+        if on_batch is not None:
+            on_batch(size)
     return created
 
 

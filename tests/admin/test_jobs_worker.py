@@ -1,47 +1,29 @@
 """Background jobs run by a real ``db_worker`` process against the test database: one runs to
 completion; one is killed mid-job, leaves whole batches only, and is resumed to the end."""
 
-import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from customers.models import Customer, Job, JobStatus, RestrictionChange
 from tests.factories import CustomerFactory
+from tests.processes import environment, manage
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parents[2]
 CHANGELIST = "/admin/customers/customer/"
 
 
-def test_database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-test_database_url.__test__ = False  # a helper, not a test
-
-
-def start_worker(*arguments: str, **environment: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": test_database_url(),
-        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
-        **environment,
-    }
-    command = [sys.executable, "manage.py", "db_worker", "--no-reload", "--no-startup-delay"]
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
-        [*command, "--interval", "0.1", *arguments],
-        cwd=ROOT,
-        env=env,
+def start_worker(*arguments: str, **settings_environment: str) -> subprocess.Popen:
+    return manage(
+        "db_worker",
+        "--no-reload",
+        "--no-startup-delay",
+        "--interval",
+        "0.1",
+        *arguments,
+        env=environment(TASKS_BACKEND="django_tasks_db.DatabaseBackend", **settings_environment),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -1,5 +1,6 @@
 import io
 import re
+import subprocess
 from urllib.parse import urlencode
 
 import pytest
@@ -9,6 +10,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import AccessGroup, Employee
 from customers.models import Account, Address, Customer, RestrictionChange
+from tests.processes import manage
 
 pytestmark = pytest.mark.django_db
 
@@ -25,12 +27,14 @@ def test_seed_demo_builds_a_usable_tenant_and_prints_a_working_token_request():
         "de-agents",
         "fr-agents",
         "restriction-managers",
+        "de-fr-movers",
         "admins",
     }
     assert set(Employee.objects.values_list("username", flat=True)) == {
         "admin",
         "de_agent",
         "fr_agent",
+        "mover",
     }
     assert Customer.objects.count() == 400
     spread = set(Customer.objects.values_list("restriction", flat=True))
@@ -67,7 +71,7 @@ def test_seed_demo_runs_again_and_tops_up():
     assert "(0 customers added)" in seed("--customers", "10")
     seed("--customers", "15")
     assert Customer.objects.count() == 15
-    assert Employee.objects.count() == 3
+    assert Employee.objects.count() == 4
 
 
 def test_negative_count_is_refused():
@@ -84,3 +88,27 @@ def test_de_agent_sees_only_de_demo_customers():
         "customer.customer_manage--DE",
         "customer.customer_read--DE",
     ]
+
+
+def test_the_demo_mover_can_move_de_and_fr_customers_between_the_two_only():
+    seed("--customers", "200")
+    mover = Employee.objects.get(username="mover")
+    grants = mover.grants()
+    assert grants.manageable().restrictions == {"DE", "FR"}
+    assert grants.assignable().restrictions == {"DE", "FR"}
+    assert mover.check_password("demo-mover-pass")
+    assert Employee.objects.get(username="admin").grants().can_manage_tenant()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_survives_its_output_being_closed():
+    seeding = manage(
+        "seed_demo", "--customers", "30", stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    seeding.stdout.close()  # the reader is gone before anything is written (``| head -0``)
+    _, stderr = seeding.communicate(timeout=120)
+    assert seeding.returncode == 0, stderr.decode()
+    assert b"Traceback" not in stderr
+    assert b"Exception ignored" not in stderr
+    assert Customer.objects.filter(tenant__code="demo").count() == 30
+    assert Employee.objects.filter(username="mover").exists()

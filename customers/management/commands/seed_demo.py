@@ -1,8 +1,12 @@
 """A demo tenant to click through and call. Safe to run again: it keeps what exists
 and issues fresh secrets for the demo API clients."""
 
+import os
+import sys
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from tqdm import tqdm
 
 from accounts.models import AccessGroup, ApiClient, Employee
 from accounts.services import api_client_create, api_client_rotate_secret
@@ -17,6 +21,11 @@ GROUPS = {
     "de-agents": (["customer.customer_read", "customer.customer_manage"], ["DE"]),
     "fr-agents": (["customer.customer_read", "customer.customer_manage"], ["FR"]),
     "restriction-managers": (["restriction.restriction_manage"], []),
+    # Manages DE and FR customers and may move them between the two (not to US, not to none).
+    "de-fr-movers": (
+        ["customer.customer_read", "customer.customer_manage", "restriction.restriction_manage"],
+        ["DE", "FR"],
+    ),
     "admins": (
         [
             "customer.customer_read",
@@ -30,9 +39,10 @@ GROUPS = {
 }
 # Demo-only passwords, printed on purpose; never use seed_demo on a production database.
 EMPLOYEES = {
-    "admin": ("demo-admin-pass", ["admins"]),
-    "de_agent": ("demo-de-pass", ["de-agents"]),
-    "fr_agent": ("demo-fr-pass", ["fr-agents"]),
+    "admin": ("demo-admin-pass", ["admins"], "tenant administrator: everything in demo"),
+    "de_agent": ("demo-de-pass", ["de-agents"], "reads and manages DE customers"),
+    "fr_agent": ("demo-fr-pass", ["fr-agents"], "reads and manages FR customers"),
+    "mover": ("demo-mover-pass", ["de-fr-movers"], "manages DE and FR, moves between them"),
 }
 CLIENTS = {
     "demo-unrestricted": [
@@ -56,8 +66,21 @@ class Command(BaseCommand):
             help="The demo tenant ends up with at least this many customers.",
         )
 
-    @transaction.atomic
     def handle(self, *args, **options):
+        if options["customers"] < 0:
+            raise bad_input("--customers must be 0 or more.")
+        with transaction.atomic():
+            tenant, secrets = self.seed_access()
+        created = self.seed_customers(tenant, options["customers"])
+        try:
+            self.report(secrets, created)
+            self.stdout.flush()  # a closed reader shows here, not at interpreter exit
+        except BrokenPipeError:
+            # The reader went away (``seed_demo | head -1``): what was seeded stays committed;
+            # send the rest of the output nowhere so the exit-time flush cannot fail either.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+    def seed_access(self):
         tenant, _ = Tenant.objects.get_or_create(
             code=TENANT, defaults={"name": "Demo Tenant", "sync_restrictions_with_sites": True}
         )
@@ -71,7 +94,7 @@ class Command(BaseCommand):
             )[0]
             for name, (scopes, restrictions) in GROUPS.items()
         }
-        for username, (password, group_names) in EMPLOYEES.items():
+        for username, (password, group_names, _) in EMPLOYEES.items():
             employee, _ = Employee.objects.get_or_create(
                 username=username, defaults={"tenant": tenant, "is_staff": True}
             )
@@ -87,24 +110,24 @@ class Command(BaseCommand):
             else:
                 secret = api_client_rotate_secret(client=client)
             secrets[name] = (client.client_id, secret)
-
-        created = self.seed_customers(tenant, options["customers"])
-        self.report(secrets, created)
+        return tenant, secrets
 
     def seed_customers(self, tenant, count: int) -> int:
-        """Top the demo tenant up to ``count`` customers (running again adds none)."""
-        if count < 0:
-            raise bad_input("--customers must be 0 or more.")
+        """Top the demo tenant up to ``count`` customers (running again adds none), one
+        committed batch at a time, with a progress bar on a terminal."""
         missing = count - Customer.objects.filter(tenant=tenant).count()
-        return seed_customers(tenant, missing) if missing > 0 else 0
+        if missing <= 0:
+            return 0
+        with tqdm(total=missing, unit="customer", file=sys.stderr, disable=None) as progress:
+            return seed_customers(tenant, missing, on_batch=progress.update)
 
     def report(self, secrets, created: int) -> None:
         write = self.stdout.write
         write(f"Demo tenant '{TENANT}' ready ({created} customers added).")
         write("")
         write("Admin (http://127.0.0.1:8000/admin/):")
-        for username, (password, groups) in EMPLOYEES.items():
-            write(f"  {username:10} / {password:16} groups: {', '.join(groups)}")
+        for username, (password, _, role) in EMPLOYEES.items():
+            write(f"  {username:10} / {password:16} {role}")
         write("")
         write("API clients (secrets are new on every run):")
         for name, (client_id, secret) in secrets.items():
