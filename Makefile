@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEMO_CUSTOMERS ?= 2000
+DEMO_CUSTOMERS ?= 6000
 BENCH_CUSTOMERS ?= 1000000
 
 .PHONY: run test install dev-install lint format bench

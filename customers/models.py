@@ -223,7 +223,7 @@ class Job(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    requested_by_name = models.CharField(max_length=150)
+    requested_by_name = models.CharField("started by", max_length=150)
     target = models.CharField(
         max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True, help_text="New restriction."
     )

@@ -3,12 +3,14 @@ server. Screenshots of each key page land in artifacts/screenshots/ (git-ignored
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from customers.models import Customer, RestrictionChange
 from tests.factories import CustomerFactory, EmployeeFactory
+from tests.processes import environment, manage
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -162,3 +164,87 @@ def test_tenant_admin_cannot_grant_a_scope_they_lack(page, tenant_admin):
     page.click("input[name=_save]")
     assert "beyond your own" in page.locator(".errorlist").first.inner_text()
     shot(page, "10-tenant-admin-escalation-refused")
+
+
+def test_select_all_assign_becomes_a_job_and_shows_progress_to_completion(
+    page, restriction_manager, tenant, settings
+):
+    from playwright.sync_api import expect
+
+    CustomerFactory.create_batch(60, tenant=tenant, restriction="DE")
+    settings.BULK_JOB_THRESHOLD = 20
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    login(page, "mover")
+    page.goto("/admin/customers/customer/")
+    page.check("#action-toggle")
+    page.click(".actions .question a")  # "Select all 60 customers"
+    page.select_option("select[name=action]", "assign_restriction")
+    page.click("button[name=index]")
+    page.select_option("select[name=restriction]", "FR")
+    page.click("#preview-assign")
+    assert "runs as a background job" in page.locator("#runs-as-job").inner_text()
+    assert page.locator("#moves .count").all_inner_texts() == ["60"]
+    shot(page, "11-select-all-assign-as-a-job")
+    page.click("#confirm-assign")
+    message = page.locator(".messagelist").inner_text()
+    assert "Started a background job for 60 customers" in message
+
+    worker = manage(
+        "db_worker",
+        "--no-reload",
+        "--no-startup-delay",
+        "--interval",
+        "0.1",
+        "--batch",
+        env=environment(
+            TASKS_BACKEND="django_tasks_db.DatabaseBackend",
+            BULK_JOB_BATCH_SIZE="5",
+            BULK_JOB_BATCH_PAUSE="0.4",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        page.click(".messagelist a")  # to the Jobs page, which refreshes itself while running
+        status = page.locator("td.field-status")
+        expect(status).to_have_text("Running", timeout=30_000)
+        shot(page, "12-job-in-progress")
+        expect(status).to_have_text("Succeeded", timeout=60_000)
+        assert "60/60" in page.locator("td.field-progress").inner_text()
+        assert "60 changed, 0 already had it" in page.locator("td.field-message").inner_text()
+        shot(page, "13-job-done")
+    finally:
+        worker.wait(timeout=60)
+    assert Customer.objects.filter(restriction="FR").count() == 60
+
+
+def test_delete_asks_with_the_numbers_first(page, restriction_manager, world):
+    login(page, "mover")
+    page.goto("/admin/customers/customer/?o=1")
+    for number in ("DE1", "FR1"):
+        row = page.locator("#result_list tr", has=page.locator(f"a:text-is('{number}')"))
+        row.locator("input.action-select").check()
+    page.select_option("select[name=action]", "delete_selected_customers")
+    page.click("button[name=index]")
+    assert page.locator("h2").first.inner_text() == "Delete 2 customers?"
+    assert page.locator("#delete-addresses").inner_text() == "2"
+    assert page.locator("#delete-accounts").inner_text() == "2"
+    shot(page, "14-delete-confirmation")
+    page.click("#confirm-delete")
+    assert page.locator(".messagelist").inner_text() == "Deleted 2 customers."
+    assert not Customer.objects.filter(customer_number__in=["DE1", "FR1"]).exists()
+
+
+def test_the_access_explainer_says_why(page, tenant_admin, de_agent, world):
+    login(page, "tadmin")
+    page.goto("/admin/customers/customer/")
+    page.click("#explain-access-link")
+    page.select_option("#id_identity", label=f"de_agent ({world['DE1'].tenant.code})")
+    page.fill("#id_customer_number", "FR1")
+    page.click("#explain")
+    title = page.locator("#explanation-title").inner_text()
+    assert title == "employee de_agent and customer FR1 (restriction FR)"
+    read = page.locator("tr.verdict-read")
+    assert read.locator(".answer").inner_text() == "no"
+    assert "covers FR" in read.inner_text()
+    shot(page, "15-access-explainer")
