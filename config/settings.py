@@ -106,6 +106,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     _sqlite_path = Path(DATABASES["default"]["NAME"])
     _test_path = _sqlite_path.with_name(f"test_{_sqlite_path.name}")
     DATABASES["default"]["TEST"] = {"NAME": str(_test_path)}
+    # The web server and the task worker write concurrently: take the write lock when a
+    # transaction begins (no lock upgrades that fail), wait for it, and let readers go on (WAL).
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.Employee"

@@ -11,7 +11,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -23,7 +23,7 @@ from config.admin import ScopedAdminMixin
 from config.errors import ServiceError
 from customers import services
 from customers.admin_access import explain_access_view, may_explain
-from customers.admin_jobs import assignment_summary, jobs_start
+from customers.admin_jobs import assignment_summary, jobs_start, restriction_counts
 from customers.models import Account, Address, Channel, Customer, JobKind, RestrictionChange
 from tenancy.models import Restriction, Site, Tenant
 
@@ -444,12 +444,15 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
     # as a background job (customers.admin_jobs) above it, through the same services.
 
     def _per_tenant(self, request, queryset) -> list[tuple[Principal, QuerySet]]:
-        """The selection split by tenant (one tenant for employees), with the actor there."""
-        tenant_ids = sorted(queryset.order_by().values_list("tenant_id", flat=True).distinct())
-        tenants = Tenant.objects.in_bulk(tenant_ids)
+        """The selection split by tenant, with the actor there: an employee's one tenant, or
+        for a superuser the tenants holding part of it (one index probe per tenant)."""
+        principal = admin_principal(request)
+        if principal is not None:
+            return [(principal, queryset)]
+        tenants = Tenant.objects.filter(Exists(queryset.filter(tenant_id=OuterRef("pk"))))
         return [
-            (principal_in_tenant(request, tenants[pk]), queryset.filter(tenant_id=pk))
-            for pk in tenant_ids
+            (principal_in_tenant(request, tenant), queryset.filter(tenant_id=tenant.pk))
+            for tenant in tenants.order_by("pk")
         ]
 
     def _action_context(self, request, queryset, action: str, **extra):
@@ -552,11 +555,7 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return None
-        counts = dict(
-            selection.values_list("restriction")
-            .annotate(n=Count("pk"))
-            .values_list("restriction", "n")
-        )
+        counts = restriction_counts(selection)
         count = sum(counts.values())
         if request.POST.get("confirm") == "yes":
             if count > settings.BULK_JOB_THRESHOLD:

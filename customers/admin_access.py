@@ -6,7 +6,11 @@ from django import forms
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
-from accounts.admin_principal import admin_principal, is_platform_superuser
+from accounts.admin_principal import (
+    admin_principal,
+    is_platform_superuser,
+    principal_in_tenant,
+)
 from accounts.models import ApiClient, Employee
 from customers.access import explain_access
 from customers.models import Customer
@@ -88,12 +92,8 @@ class ExplainAccessForm(forms.Form):
         if number:
             # Looked up through the administrator's own visibility: the page never reveals a
             # customer they could not see themselves (same answer as a missing number).
-            principal = admin_principal(self.request)
-            customers = (
-                Customer.objects.visible_to(principal)
-                if principal is not None
-                else Customer.objects.filter(tenant_id=identity.tenant_id)  # superuser
-            )
+            viewer = principal_in_tenant(self.request, identity.tenant)
+            customers = Customer.objects.visible_to(viewer)
             customer = customers.filter(customer_number=number).first()
             if customer is None:
                 self.add_error("customer_number", "No customer with this number.")

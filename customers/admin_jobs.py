@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import DELETION, LogEntry
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.http import QueryDict
 from django.test import RequestFactory
 from django.urls import reverse
@@ -70,7 +70,8 @@ def jobs_start(
     jobs = []
     for actor, customers in selections:
         spec, label = selection_spec(request, customers)
-        involved = set(customers.order_by().values_list("restriction", flat=True).distinct())
+        counts = restriction_counts(customers)
+        involved = set(counts)
         if kind == JobKind.ASSIGN_RESTRICTION:
             involved.add(target)
         with transaction.atomic():
@@ -82,7 +83,7 @@ def jobs_start(
                 target=target,
                 selection=spec,
                 selection_label=label[:500],
-                total=customers.count(),
+                total=sum(counts.values()),
             )
             JobRestriction.objects.bulk_create(
                 JobRestriction(job=job, restriction=value) for value in involved
@@ -90,6 +91,12 @@ def jobs_start(
             _enqueue(job)
         jobs.append(job)
     return jobs
+
+
+def restriction_counts(customers: QuerySet) -> dict[str | None, int]:
+    """How many of ``customers`` carry each restriction: one ``GROUP BY`` in the database."""
+    grouped = customers.order_by().values_list("restriction").annotate(n=Count("pk"))
+    return dict(grouped.values_list("restriction", "n"))
 
 
 def _enqueue(job: Job) -> None:
