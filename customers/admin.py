@@ -455,7 +455,7 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
             for tenant in tenants.order_by("pk")
         ]
 
-    def _action_context(self, request, queryset, action: str, **extra):
+    def _action_context(self, request, action: str, **extra):
         return {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -492,7 +492,6 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
         if request.POST.get("post") != "yes":
             context = self._action_context(
                 request,
-                queryset,
                 "delete_selected_customers",
                 title="Delete customers",
                 count=count,
@@ -537,7 +536,6 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
         if not form.is_valid():
             context = self._action_context(
                 request,
-                queryset,
                 "assign_restriction",
                 title="Assign restriction",
                 form=form,
@@ -573,7 +571,6 @@ class CustomerAdmin(RestrictionAwareModelAdmin):
         moves = sorted((old or NONE_LABEL, n) for old, n in counts.items() if old != target)
         context = self._action_context(
             request,
-            queryset,
             "assign_restriction",
             title="Assign restriction",
             form=form,

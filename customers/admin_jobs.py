@@ -51,10 +51,9 @@ def selection_spec(request, queryset: QuerySet) -> tuple[dict, str]:
     "select all" (the same search and filters, applied by the same admin code)."""
     if request.POST.get("select_across") == "1":
         query = {k: v for k, v in request.GET.lists() if k not in _PAGE_PARAMETERS}
-        text = urlencode(query, doseq=True)
-        return {"changelist": text}, f"all customers matching “{text}”" if text else (
-            "all customers"
-        )
+        shown = "; ".join(f"{key}={', '.join(values)}" for key, values in query.items())
+        label = f"all customers matching {shown}" if shown else "all customers"
+        return {"changelist": urlencode(query, doseq=True)}, label
     ids = sorted(queryset.values_list("pk", flat=True))
     return {"ids": ids}, f"{len(ids)} selected customer{'s' if len(ids) != 1 else ''}"
 
