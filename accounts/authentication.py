@@ -37,7 +37,10 @@ def principal_from_claims(claims: TokenClaims) -> Principal | None:
         client_id = claims.subject.removeprefix(CLIENT_SUBJECT_PREFIX)
         row = (
             ApiClient.objects.filter(
-                client_id=client_id, is_active=True, tenant__code=claims.tenant
+                client_id=client_id,
+                is_active=True,
+                tenant__code=claims.tenant,
+                token_generation=claims.generation,
             )
             .values_list("tenant_id", "name", "scopes")
             .first()
@@ -58,7 +61,9 @@ def principal_from_claims(claims: TokenClaims) -> Principal | None:
 def _employee_principal(claims: TokenClaims, employee_id: str, token_grants: Grants):
     # One row per access group (LEFT JOIN), or one row with no group.
     rows = list(
-        Employee.objects.filter(pk=employee_id, is_active=True).values_list(
+        Employee.objects.filter(
+            pk=employee_id, is_active=True, token_generation=claims.generation
+        ).values_list(
             "tenant_id",
             "tenant__code",
             "is_superuser",

@@ -99,6 +99,9 @@ class Employee(AbstractUser):
         Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="employees"
     )
     access_groups = models.ManyToManyField(AccessGroup, blank=True, related_name="employees")
+    # Every token carries the generation it was issued under; changing the password or
+    # deactivating moves to the next one, so every earlier token stops working at once.
+    token_generation = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["username"]
@@ -108,6 +111,18 @@ class Employee(AbstractUser):
                 name="employee_has_tenant_unless_superuser",
             )
         ]
+
+    def set_password(self, raw_password) -> None:
+        super().set_password(raw_password)
+        self.token_generation += 1
+
+    def save(self, *args, **kwargs) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "password" in update_fields:
+            # Django saves only the password after set_password (password change, hash
+            # upgrade); the generation it moved must be saved with it.
+            kwargs["update_fields"] = {*update_fields, "token_generation"}
+        super().save(*args, **kwargs)
 
     def grants(self) -> Grants:
         if self.is_superuser:
@@ -134,6 +149,8 @@ class ApiClient(models.Model):
     scopes = models.JSONField(default=list)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # As for employees: a new secret or a deactivation invalidates every earlier token.
+    token_generation = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["tenant", "name"]
@@ -154,6 +171,7 @@ class ApiClient(models.Model):
             self.client_id = f"cl_{secrets.token_urlsafe(12)}"
         secret = secrets.token_urlsafe(32)
         self.secret_hash = hash_client_secret(secret)
+        self.token_generation += 1
         return secret
 
     def check_secret(self, secret: str) -> bool:

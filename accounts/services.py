@@ -39,7 +39,7 @@ def api_client_create(*, tenant: Tenant, name: str, scopes: list[str]) -> Create
 @transaction.atomic
 def api_client_rotate_secret(*, client: ApiClient) -> str:
     secret = client.rotate_secret()
-    client.save(update_fields=["secret_hash"])
+    client.save(update_fields=["secret_hash", "token_generation"])
     return secret
 
 
@@ -48,9 +48,11 @@ def api_client_update(*, client: ApiClient, name: str, scopes: list[str], is_act
     others = ApiClient.objects.filter(tenant_id=client.tenant_id, name=name).exclude(pk=client.pk)
     if others.exists():
         raise ValidationError(f"An API client named {name!r} already exists.")
+    if client.is_active and not is_active:
+        client.token_generation += 1  # tokens issued before stay dead after a reactivation
     client.name, client.scopes, client.is_active = name, scopes, is_active
     client.full_clean(exclude=["client_id", "secret_hash"])
-    client.save(update_fields=["name", "scopes", "is_active"])
+    client.save(update_fields=["name", "scopes", "is_active", "token_generation"])
 
 
 def api_client_deactivate(*, client: ApiClient) -> bool:
@@ -59,7 +61,8 @@ def api_client_deactivate(*, client: ApiClient) -> bool:
     if not client.is_active:
         return False
     client.is_active = False
-    client.save(update_fields=["is_active"])
+    client.token_generation += 1  # tokens issued before stay dead after a reactivation
+    client.save(update_fields=["is_active", "token_generation"])
     return True
 
 
@@ -149,6 +152,8 @@ def employee_update(
     unknown = set(fields) - EMPLOYEE_EDITABLE_FIELDS
     if unknown:
         raise ValidationError(f"Not editable here: {', '.join(sorted(unknown))}.")
+    if employee.is_active and fields.get("is_active") is False:
+        employee.token_generation += 1  # tokens issued before stay dead after a reactivation
     for name, value in fields.items():
         setattr(employee, name, value)
     employee.full_clean(exclude=["password"])

@@ -28,13 +28,19 @@ class TokenClaims:
     subject: str
     tenant: str
     scopes: list[str]
+    generation: int
 
 
-def issue_token(*, subject: str, tenant_code: str, scopes: list[str]) -> IssuedToken:
+def issue_token(
+    *, subject: str, tenant_code: str, scopes: list[str], generation: int
+) -> IssuedToken:
+    """``generation``: the principal's current token generation; a new secret or password, or
+    a deactivation, moves the principal to the next one and every earlier token is refused."""
     token = AccessToken()  # sets token_type, exp, iat and jti; the backend adds iss when signing
     token["sub"] = subject
     token["tenant"] = tenant_code
     token["scope"] = " ".join(scopes)
+    token["gen"] = generation
     lifetime = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
     return IssuedToken(str(token), lifetime, token["scope"])
 
@@ -45,7 +51,13 @@ def verify_token(raw: str) -> TokenClaims:
         token = AccessToken(raw)
     except TokenError as exc:
         raise InvalidToken(str(exc)) from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        # A validly signed token with a malformed claim (an ``exp`` that is a string or 10**30)
+        raise InvalidToken("Token has a malformed claim.") from exc
     subject, tenant, scope = token.get("sub"), token.get("tenant"), token.get("scope", "")
+    generation = token.get("gen")
     if not isinstance(subject, str) or not isinstance(tenant, str) or not isinstance(scope, str):
         raise InvalidToken("Token is missing required claims.")
-    return TokenClaims(subject, tenant, [part for part in scope.split(" ") if part])
+    if type(generation) is not int:
+        raise InvalidToken("Token is missing required claims.")
+    return TokenClaims(subject, tenant, [part for part in scope.split(" ") if part], generation)

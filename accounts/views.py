@@ -15,15 +15,19 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiClient, Employee
 from accounts.scopes import Grants, InvalidScope, parse_scopes, split_scope_string
+from accounts.throttling import Limit, record_failure, retry_after
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, EMPLOYEE_SUBJECT_PREFIX, issue_token
 from config.errors import error_body
 from tenancy.models import Tenant
 
 
 class OAuthError(Exception):
-    def __init__(self, error: str, description: str, status: int = 400):
+    def __init__(
+        self, error: str, description: str, status: int = 400, retry_after: int | None = None
+    ):
         super().__init__(description)
         self.error, self.description, self.status = error, description, status
+        self.retry_after = retry_after
 
 
 def oauth_error_response(exc: OAuthError) -> Response:
@@ -31,6 +35,8 @@ def oauth_error_response(exc: OAuthError) -> Response:
     body = {"error": exc.error, "error_description": exc.description}
     body.update(error_body(exc.status, exc.description))
     headers = {"WWW-Authenticate": 'Basic realm="oauth"'} if exc.status == 401 else {}
+    if exc.retry_after:
+        headers["Retry-After"] = str(exc.retry_after)
     return Response(body, status=exc.status, headers=headers)
 
 
@@ -104,9 +110,14 @@ class TokenApi(APIView):
                 "invalid_scope or invalid_grant"
             ),
             401: OpenApiResponse(description="invalid_client"),
+            429: OpenApiResponse(
+                description="too_many_requests: too many failed attempts for this client id, "
+                "username or address; see Retry-After"
+            ),
         },
     )
     def post(self, request):
+        limits = [Limit("address", request.META.get("REMOTE_ADDR") or "unknown")]
         try:
             if any("\x00" in value for value in request.data.values()):
                 raise OAuthError("invalid_request", "Parameters must not contain NUL characters.")
@@ -114,16 +125,27 @@ class TokenApi(APIView):
             if not grant_type:
                 raise OAuthError("invalid_request", "grant_type is required.")
             if grant_type == "client_credentials":
-                subject, tenant_code, scopes = self._client_credentials(request)
+                client_id, secret = client_credentials_from(request)
+                limits.append(Limit("client", client_id or ""))
+                self._refuse_while_limited(limits)
+                subject, tenant_code, scopes, generation = self._client_credentials(
+                    request, client_id, secret
+                )
             elif grant_type == "password":
-                subject, tenant_code, scopes = self._password(request)
+                limits.append(Limit("username", request.data.get("username") or ""))
+                self._refuse_while_limited(limits)
+                subject, tenant_code, scopes, generation = self._password(request)
             else:
                 raise OAuthError(
                     "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}."
                 )
         except OAuthError as exc:
+            if exc.error in ("invalid_client", "invalid_grant"):
+                record_failure(limits, exc.error)
             return oauth_error_response(exc)
-        issued = issue_token(subject=subject, tenant_code=tenant_code, scopes=scopes)
+        issued = issue_token(
+            subject=subject, tenant_code=tenant_code, scopes=scopes, generation=generation
+        )
         return Response(
             {
                 "access_token": issued.access_token,
@@ -134,8 +156,20 @@ class TokenApi(APIView):
             headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
         )
 
-    def _client_credentials(self, request) -> tuple[str, str, list[str]]:
-        client_id, secret = client_credentials_from(request)
+    @staticmethod
+    def _refuse_while_limited(limits: list[Limit]) -> None:
+        wait = retry_after(limits)
+        if wait:
+            raise OAuthError(
+                "too_many_requests",
+                f"Too many failed attempts; try again in {wait} seconds.",
+                status=429,
+                retry_after=wait,
+            )
+
+    def _client_credentials(
+        self, request, client_id: str | None, secret: str | None
+    ) -> tuple[str, str, list[str], int]:
         if not client_id or not secret:
             raise OAuthError("invalid_request", "client_id and client_secret are required.")
         client = (
@@ -146,9 +180,10 @@ class TokenApi(APIView):
         if client is None or not client.check_secret(secret):
             raise OAuthError("invalid_client", "Client authentication failed.", 401)
         scopes = narrow_scopes(client.grants(), request.data.get("scope"))
-        return f"{CLIENT_SUBJECT_PREFIX}{client.client_id}", client.tenant.code, scopes
+        subject = f"{CLIENT_SUBJECT_PREFIX}{client.client_id}"
+        return subject, client.tenant.code, scopes, client.token_generation
 
-    def _password(self, request) -> tuple[str, str, list[str]]:
+    def _password(self, request) -> tuple[str, str, list[str], int]:
         username, password = request.data.get("username"), request.data.get("password")
         if not username or not password:
             raise OAuthError("invalid_request", "username and password are required.")
@@ -167,4 +202,5 @@ class TokenApi(APIView):
             if requested_tenant and requested_tenant != tenant.code:
                 raise OAuthError("invalid_grant", "The employee does not belong to that tenant.")
         scopes = narrow_scopes(employee.grants(), request.data.get("scope"))
-        return f"{EMPLOYEE_SUBJECT_PREFIX}{employee.pk}", tenant.code, scopes
+        subject = f"{EMPLOYEE_SUBJECT_PREFIX}{employee.pk}"
+        return subject, tenant.code, scopes, employee.token_generation

@@ -19,6 +19,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from config.database import is_statement_timeout
+
 logger = logging.getLogger(__name__)
 
 API_PATH_PREFIXES = ("/customer/", "/oauth/")
@@ -31,10 +33,12 @@ ERROR_TYPES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict_resource",
+    411: "length_required",
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "too_many_requests",
     500: "internal_error",
+    503: "service_unavailable",
 }
 
 DEFAULT_MESSAGES = {
@@ -46,7 +50,10 @@ DEFAULT_MESSAGES = {
     409: "The request conflicts with the current state of the resource.",
     413: "The request body is larger than 10 MB.",
     415: "Unsupported media type.",
+    411: "A request body needs a Content-Length header; chunked bodies are not accepted.",
+    429: "Too many requests; retry later.",
     500: "An unexpected error occurred.",
+    503: "The request took too long and was stopped; narrow it (for example the query).",
 }
 
 
@@ -118,6 +125,8 @@ def _flatten(detail: Any, field: str = "") -> Iterator[dict[str, str]]:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if is_statement_timeout(exc):
+        return Response(error_body(503), status=503, headers={"Retry-After": "1"})
     if isinstance(exc, ServiceError):
         body = error_body(exc.status, exc.message, exc.details)
         return Response(body, status=exc.status)
@@ -161,6 +170,10 @@ class ApiErrorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not is_api_path(request.path_info):
             return self.get_response(request)
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # Django reads a body by its Content-Length only: a chunked body would silently be
+            # read as empty, so it is refused instead.
+            return JsonResponse(error_body(411), status=411)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -6,4 +6,9 @@ class CustomersConfig(AppConfig):
     verbose_name = "Customers"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
         from customers import lookups  # noqa: F401  (registers the `ilike` lookup)
+        from customers.regex import use_linear_regexp_on_sqlite
+
+        connection_created.connect(use_linear_regexp_on_sqlite)

@@ -21,15 +21,22 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import CharField, Q
+from django.db.models import CharField, F, JSONField, Q, Value
+from django.db.models.fields.json import (
+    HasKey,
+    KeyTransform,
+    KeyTransformExact,
+    KeyTransformIsNull,
+)
 from django.db.models.functions import Lower
 from django.utils.dateparse import parse_datetime
+
+from customers.regex import UnsafeRegex, check_regex
 
 CharField.register_lookup(Lower)  # enables `field__lower` (EmailField is a CharField)
 
 MAX_QUERY_LENGTH = 5000
 MAX_TERMS = 50
-MAX_REGEX_LENGTH = 256
 MAX_SORT_FIELDS = 5
 
 _FIELD_CHARS = re.compile(r"[A-Za-z0-9_.]")
@@ -271,13 +278,11 @@ def _condition(name: str, spec: FieldSpec, condition: Condition) -> Q:
                 f"Regular expressions apply to text fields, not {name!r}", literal.position
             )
         pattern = literal.text
-        if len(pattern) > MAX_REGEX_LENGTH:
-            raise QuerySyntaxError(f"Regular expression for {name!r} is too long", literal.position)
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            check_regex(pattern)
+        except UnsafeRegex as exc:
             raise QuerySyntaxError(
-                f"Invalid regular expression for {name!r}: {exc}", literal.position
+                f"The regular expression for {name!r} {exc}", literal.position
             ) from exc
         lookup = "iregex" if spec.kind == "text_ci" else "regex"
         return Q(**{f"{spec.lookup}__{lookup}": pattern})
@@ -332,8 +337,12 @@ def _mixin_term(name: str, position: int, mode: str, conditions: list[Condition]
     path = name.removeprefix("mixins.")
     if not _MIXIN_PATH.match(path):
         raise QuerySyntaxError(f"Invalid mixin path {name!r}", position)
-    keys = path.split(".")
-    parent = "__".join(["mixins", *keys[:-1]])
+    # Keys become JSON key transforms one by one, never a "__" path: a key named "isnull",
+    # "regex" or "exact" is just a key, not a Django lookup.
+    *parents, last = path.split(".")
+    parent: KeyTransform | F = F("mixins")
+    for key in parents:
+        parent = KeyTransform(key, parent)
     combined = Q() if mode == "all" else Q(pk__in=[])
     for condition in conditions:
         literal = condition.value
@@ -342,10 +351,13 @@ def _mixin_term(name: str, position: int, mode: str, conditions: list[Condition]
             and not literal.quoted
             and literal.text in {"exists", "missing"}
         ):
-            q = Q(**{f"{parent}__has_key": keys[-1]})
-            q = q if literal.text == "exists" else ~q
+            q = Q(HasKey(parent, last))
+            if literal.text == "missing":
+                # Also missing when the parent object itself is absent (its HasKey is NULL).
+                q = ~q if not parents else ~q | Q(KeyTransformIsNull(parent, True))
         elif condition.operator == "=":
-            q = Q(**{"__".join(["mixins", *keys]): _json_literal(literal)})
+            value = Value(_json_literal(literal), output_field=JSONField())
+            q = Q(KeyTransformExact(KeyTransform(last, parent), value))
         else:
             raise QuerySyntaxError(
                 f"Only equality, exists and missing apply to {name!r}", literal.position

@@ -201,9 +201,11 @@ def customer_create(
     if password and not login_email:
         raise InvalidInput("A password needs a contactEmail for the account.", field="password")
 
+    default = _default_restriction(actor, tenant, values["preferred_site"])
     if restriction is UNSET:
-        restriction = _default_restriction(actor, tenant, values["preferred_site"])
-    elif restriction is not None:
+        restriction = default
+    elif restriction != default:
+        # Sending a value (null included) other than the default is setting the restriction.
         _require_valid_restriction(tenant.pk, restriction)
         _require_assignable(actor, restriction)
     _require_manageable(actor, restriction, resulting=True)

@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
@@ -13,6 +14,14 @@ hypothesis_settings.load_profile("project")
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counts and lockouts live in the cache: no test inherits another's failures."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +51,7 @@ def token_for(api_client) -> str:
         subject=f"{CLIENT_SUBJECT_PREFIX}{api_client.client_id}",
         tenant_code=api_client.tenant.code,
         scopes=api_client.scopes,
+        generation=api_client.token_generation,
     ).access_token
 
 

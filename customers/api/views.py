@@ -3,6 +3,7 @@ shape. Scoping is owned by :class:`accounts.api.TenantApiView`."""
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from http import HTTPStatus
 
@@ -13,6 +14,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts.api import TenantApiView, can_import, can_manage, can_read
+from config.database import is_statement_timeout
 from config.errors import (
     DoesNotExist,
     InvalidInput,
@@ -20,7 +22,7 @@ from config.errors import (
     api_exception_handler,
     error_body,
 )
-from config.parsers import JSONParser, MergePatchParser
+from config.parsers import ItemsJSONParser, JSONParser, MergePatchParser, out_of_range_path
 from customers import services
 from customers.api.serializers import (
     AccountInputSerializer,
@@ -36,6 +38,8 @@ from customers.api.serializers import (
 )
 from customers.models import Address, Channel, Customer
 from customers.query import QuerySyntaxError, compile_query, compile_sort
+
+logger = logging.getLogger(__name__)
 
 EXPAND_VALUES = {"addresses", "accounts"}
 MAX_PAGE_SIZE = 1000
@@ -125,6 +129,8 @@ class CustomerApiView(TenantApiView):
                 if request.headers.get("X-Total-Count", "").lower() == "true":
                     headers["X-Total-Count"] = str(queryset.count())
         except DatabaseError as exc:
+            if is_statement_timeout(exc):
+                raise  # answered 503 by the error handler
             raise InvalidInput(
                 "The query cannot be evaluated (invalid regular expression?).", field="q"
             ) from exc
@@ -298,6 +304,7 @@ class CustomerImportApi(CustomerApiView):
     """Bulk import: items are independent; each goes through the create service."""
 
     required_scope = {"POST": can_import}
+    parser_classes = [ItemsJSONParser]
     max_items = 200
 
     @extend_schema(
@@ -316,25 +323,19 @@ class CustomerImportApi(CustomerApiView):
         return Response(results, status=status.HTTP_207_MULTI_STATUS)
 
     def import_one(self, index: int, item) -> dict:
+        """One item in its own savepoint: whatever goes wrong with it (even a database error
+        or a bug) becomes its result, and neither earlier nor later items are touched."""
         body = CustomerImportItemSerializer(data=item)
         try:
-            body.is_valid(raise_exception=True)
-            account = body.validated_data.get("account") or {}
-            customer = services.customer_create(
-                actor=self.principal,
-                fields=body.model_fields(),
-                restriction=body.requested_restriction(),
-                customer_number=body.requested_number(),
-                password=body.validated_data.get("password"),
-                account_email=account.get("email"),
-                account_password_hash=account.get("passwordHash"),
-                send_password_reset=False,
-                channel=Channel.IMPORT,
-            )
+            with transaction.atomic():
+                customer = self.create_one(body)
         except ValidationError as exc:
             error = api_exception_handler(exc, {}).data
         except ServiceError as exc:
             error = error_body(exc.status, exc.message, exc.details)
+        except Exception:
+            logger.exception("Import item %s failed unexpectedly", index)
+            error = error_body(500, "This item could not be imported; the others were.")
         else:
             return {
                 "index": index,
@@ -351,6 +352,24 @@ class CustomerImportApi(CustomerApiView):
         if error.get("details"):
             result["details"] = error["details"]
         return result
+
+    def create_one(self, body: CustomerImportItemSerializer) -> Customer:
+        bad_number = out_of_range_path(body.initial_data)
+        if bad_number:
+            raise InvalidInput("The number is out of range.", field=bad_number)
+        body.is_valid(raise_exception=True)
+        account = body.validated_data.get("account") or {}
+        return services.customer_create(
+            actor=self.principal,
+            fields=body.model_fields(),
+            restriction=body.requested_restriction(),
+            customer_number=body.requested_number(),
+            password=body.validated_data.get("password"),
+            account_email=account.get("email"),
+            account_password_hash=account.get("passwordHash"),
+            send_password_reset=False,
+            channel=Channel.IMPORT,
+        )
 
 
 # -- addresses ----------------------------------------------------------------------------------

@@ -5,7 +5,14 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from accounts.services import api_client_revoke
+from accounts.models import ApiClient
+from accounts.services import (
+    api_client_deactivate,
+    api_client_revoke,
+    api_client_rotate_secret,
+    api_client_update,
+    employee_update,
+)
 from accounts.tokens import issue_token
 from tests.conftest import bearer_client, token_for
 from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
@@ -31,6 +38,9 @@ def forged(claims, key=None, algorithm="HS256"):
         "jti": "j",
     }
     base.update(claims)
+    if "gen" not in base:  # the client's current token generation, as a real token carries
+        client = ApiClient.objects.filter(client_id=base["sub"].removeprefix("client:")).first()
+        base["gen"] = client.token_generation if client else 0
     return jwt.encode(base, key or settings.SIMPLE_JWT["SIGNING_KEY"], algorithm=algorithm)
 
 
@@ -116,7 +126,10 @@ def test_deactivated_employee_token_stops_working_at_once(tenant):
     group = AccessGroupFactory(tenant=tenant, scopes=["customer.customer_read"])
     employee = EmployeeFactory(tenant=tenant, access_groups=[group])
     token = issue_token(
-        subject=f"employee:{employee.pk}", tenant_code="acme", scopes=employee.scope_strings()
+        subject=f"employee:{employee.pk}",
+        tenant_code="acme",
+        scopes=employee.scope_strings(),
+        generation=employee.token_generation,
     ).access_token
     http = bearer_client(token)
     assert http.get(URL).json()["kind"] == "employee"
@@ -128,7 +141,10 @@ def test_deactivated_employee_token_stops_working_at_once(tenant):
 def test_superuser_token_works_in_the_named_tenant(tenant):
     root = EmployeeFactory(tenant=None, is_superuser=True)
     token = issue_token(
-        subject=f"employee:{root.pk}", tenant_code="acme", scopes=["customer.customer_read"]
+        subject=f"employee:{root.pk}",
+        tenant_code="acme",
+        scopes=["customer.customer_read"],
+        generation=root.token_generation,
     ).access_token
     assert bearer_client(token).get(URL).status_code == 200
 
@@ -161,6 +177,7 @@ def test_unknown_scopes_in_a_token_are_ignored(tenant):
         subject=f"client:{client.client_id}",
         tenant_code="acme",
         scopes=["customer.customer_read", "made.up--X"],
+        generation=client.token_generation,
     ).access_token
     assert bearer_client(token).get(URL).json()["scopes"] == ["customer.customer_read"]
 
@@ -194,7 +211,10 @@ def test_leaving_an_access_group_takes_effect_at_once(tenant):
     managers = AccessGroupFactory(tenant=tenant, scopes=["customer.customer_manage"])
     employee = EmployeeFactory(tenant=tenant, access_groups=[readers, managers])
     token = issue_token(
-        subject=f"employee:{employee.pk}", tenant_code="acme", scopes=employee.scope_strings()
+        subject=f"employee:{employee.pk}",
+        tenant_code="acme",
+        scopes=employee.scope_strings(),
+        generation=employee.token_generation,
     ).access_token
     http = bearer_client(token)
     assert http.post(URL, {}, format="json").status_code == 200
@@ -209,3 +229,66 @@ def test_a_token_never_gains_scopes_added_after_it_was_issued(tenant):
     client.scopes = ["customer.customer_read", "customer.customer_manage"]
     client.save()
     assert http.post(URL, {}, format="json").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": "tomorrow"},
+        {"exp": 10**30},
+        {"iat": "now"},
+        {"gen": "1"},
+        {"gen": None},
+        {"sub": 42, "gen": 1},
+    ],
+    ids=["exp-string", "exp-huge", "iat-string", "gen-string", "gen-null", "sub-number"],
+)
+def test_malformed_claims_of_a_validly_signed_token_are_a_401(reader, claims):
+    token = forged({"sub": f"client:{reader.client_id}", **claims})
+    assert_unauthorized(bearer_client(token).get(URL))
+
+
+def test_rotating_the_secret_invalidates_earlier_tokens(reader):
+    http = bearer_client(token_for(reader))
+    assert http.get(URL).status_code == 200
+    api_client_rotate_secret(client=reader)
+    assert_unauthorized(http.get(URL))
+    assert bearer_client(token_for(reader)).get(URL).status_code == 200  # a new one works
+
+
+def test_deactivate_then_reactivate_does_not_revive_earlier_tokens(reader):
+    http = bearer_client(token_for(reader))
+    api_client_deactivate(client=reader)
+    api_client_update(client=reader, name=reader.name, scopes=reader.scopes, is_active=True)
+    assert_unauthorized(http.get(URL))
+    assert bearer_client(token_for(reader)).get(URL).status_code == 200
+
+
+def employee_token(employee):
+    return issue_token(
+        subject=f"employee:{employee.pk}",
+        tenant_code="acme",
+        scopes=employee.scope_strings(),
+        generation=employee.token_generation,
+    ).access_token
+
+
+def test_changing_an_employees_password_invalidates_earlier_tokens(tenant):
+    group = AccessGroupFactory(tenant=tenant, scopes=["customer.customer_read"])
+    employee = EmployeeFactory(tenant=tenant, access_groups=[group])
+    http = bearer_client(employee_token(employee))
+    assert http.get(URL).status_code == 200
+    employee.set_password("a-brand-new-password")
+    employee.save(update_fields=["password"])  # as Django's password forms save it
+    assert_unauthorized(http.get(URL))
+    employee.refresh_from_db()
+    assert bearer_client(employee_token(employee)).get(URL).status_code == 200
+
+
+def test_employee_deactivate_then_reactivate_does_not_revive_earlier_tokens(tenant):
+    group = AccessGroupFactory(tenant=tenant, scopes=["customer.customer_read"])
+    employee = EmployeeFactory(tenant=tenant, access_groups=[group])
+    http = bearer_client(employee_token(employee))
+    employee_update(employee=employee, fields={"is_active": False})
+    employee_update(employee=employee, fields={"is_active": True})
+    assert_unauthorized(http.get(URL))

@@ -33,9 +33,6 @@ from tests.factories import CustomerFactory
         ("active:true", Q(active__exact=True)),
         ("onHold:false", Q(on_hold__exact=False)),
         ("middleName:null", Q(middle_name__isnull=True) | Q(middle_name="")),
-        ("mixins.loyalty:exists", Q(mixins__has_key="loyalty")),
-        ("mixins.loyalty.tier:missing", ~Q(mixins__loyalty__has_key="tier")),
-        ("mixins.loyalty.points:5", Q(mixins__loyalty__points=5)),
     ],
 )
 def test_terms_compile(text, expected):
@@ -65,8 +62,13 @@ def test_date_range():
         ("restriction:(DE,FR))", "Expected a space after ')'"),
         ("lastName:(~abc", "Unbalanced parentheses"),
         ('company:"Acme', "Unterminated quoted value (at position 8)"),
-        ("lastName:~(ab", "Invalid regular expression for 'lastName'"),
-        ("lastName:~[", "Invalid regular expression"),
+        ("lastName:~(ab", "The regular expression for 'lastName' is invalid"),
+        ("lastName:~[", "is invalid"),
+        ("lastName:~^(a+)+$", "nests unbounded quantifiers"),
+        ("lastName:~(x*y?)*z", "nests unbounded quantifiers"),
+        ("lastName:~(a{1,1000}){1,1000}", "nests unbounded quantifiers"),
+        ("contactEmail:~(.*)(.*)\\2\\1$", "uses a backreference"),
+        ("lastName:~(?P<x>a)(?P=x)", "uses a backreference"),
         ("metadata.version:abc", "'metadata.version' takes a whole number"),
         ("metadata.version:>99999999999999999999", "takes a whole number"),
         ("active:yes", "'active' takes true or false"),
@@ -81,7 +83,7 @@ def test_date_range():
         ("名前:太郎", "Expected a field name"),
         ("x" * (MAX_QUERY_LENGTH + 1), "longer than"),
         (" ".join(["active:true"] * 51), "more than 50 terms"),
-        ("lastName:~" + "a" * 300, "too long"),
+        ("lastName:~" + "a" * 300, "longer than 256 characters"),
     ],
 )
 def test_syntax_errors_name_the_problem(text, message):
@@ -121,7 +123,12 @@ def people(tenant):
         last_name="Smith",
         contact_email="Anna.Smith@Example.com",
         company="Acme Ltd",
-        mixins={"loyalty": {"tier": "gold", "points": 5}},
+        mixins={
+            "loyalty": {"tier": "gold", "points": 5},
+            "flags": {"vip": True},
+            # Keys named like Django lookups are plain keys.
+            "odd": {"isnull": "abc", "regex": "(a+)+$", "exact": 1},
+        },
     )
     CustomerFactory(
         tenant=tenant,
@@ -141,6 +148,7 @@ def people(tenant):
         contact_email="cleo@example.org",
         version=5,
         restriction="FR",
+        mixins={"flags": {"vip": False}, "isnull": {"x": 1}},
     )
 
 
@@ -163,6 +171,17 @@ def people(tenant):
         ("mixins.loyalty:exists", {"P1"}),
         ("mixins.loyalty:missing", {"P2", "P3"}),
         ('mixins.loyalty.tier:"gold"', {"P1"}),
+        ("mixins.loyalty.points:5", {"P1"}),
+        ("mixins.loyalty.tier:missing", {"P2", "P3"}),
+        ("mixins.flags.vip:true", {"P1"}),
+        ("mixins.flags.vip:false", {"P3"}),
+        ("mixins.odd.isnull:abc", {"P1"}),
+        ("mixins.odd.isnull:true", set()),
+        ("mixins.isnull:exists", {"P3"}),
+        ("mixins.isnull.x:1", {"P3"}),
+        ("mixins.foo.isnull.exact:true", set()),
+        ('mixins.odd.regex:"(a+)+$"', {"P1"}),
+        ("mixins.odd.exact:1", {"P1"}),
         ('metadataCreatedAt:>"2000-01-01T00:00:00Z" firstName:Cleo', {"P3"}),
         ("id:P2", {"P2"}),
     ],

@@ -203,6 +203,24 @@ def test_r4_unrestricted_restriction_manager_moves_anything(world, api_as):
     assert Customer.objects.get(customer_number="DE1").restriction is None
 
 
+def test_r4_explicit_null_on_create_is_setting_it_when_the_default_differs(synced, api_as):
+    manager = api_as("customer.customer_manage")
+    refused = manager.post(BASE, {"preferredSite": "FR", "restriction": None}, format="json")
+    assert refused.status_code == 403  # the default would be FR: null is a choice
+    assert not Customer.objects.exists()
+    same = manager.post(BASE, {"preferredSite": "FR", "restriction": "FR"}, format="json")
+    assert same.status_code == 201  # the value the default gives needs no restriction scope
+    mover = api_as("customer.customer_manage", "restriction.restriction_manage")
+    allowed = mover.post(BASE, {"preferredSite": "FR", "restriction": None}, format="json")
+    assert allowed.status_code == 201
+    assert Customer.objects.get(customer_number=allowed.json()["id"]).restriction is None
+
+
+def test_r4_explicit_null_needs_no_scope_where_null_is_the_default(tenant, api_as):
+    response = api_as("customer.customer_manage").post(BASE, {"restriction": None}, format="json")
+    assert response.status_code == 201
+
+
 # -- R5 defaults on create ------------------------------------------------------------------------
 
 

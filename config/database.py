@@ -1,0 +1,41 @@
+"""A time limit on every statement a web request runs (PostgreSQL).
+
+A request's query is cancelled by the server when it runs longer than
+``REQUEST_STATEMENT_TIMEOUT_MS``, so no expensive search can hold a worker or the database; the
+client gets a 503 with the error body. Management commands and task workers are other processes
+and keep their own limits (none by default): only a process that serves requests calls
+:func:`serve_requests` (``config/wsgi.py``, and the test suite).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import OperationalError
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
+
+_serving_requests = False
+
+
+def serve_requests() -> None:
+    """Mark this process as a web server: its database sessions get the request time limit."""
+    global _serving_requests
+    _serving_requests = True
+
+
+@receiver(connection_created)
+def limit_statement_time(sender, connection, **kwargs) -> None:
+    milliseconds = settings.REQUEST_STATEMENT_TIMEOUT_MS
+    if not (_serving_requests and milliseconds and connection.vendor == "postgresql"):
+        return
+    # On the DB-API connection itself: once per session, and not counted as a request's query.
+    with connection.connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('statement_timeout', %s, false)", [f"{milliseconds}ms"])
+
+
+def is_statement_timeout(exc: BaseException) -> bool:
+    """Whether a database error is PostgreSQL cancelling a statement for taking too long."""
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    return getattr(getattr(cause, "diag", None), "sqlstate", None) == "57014"  # query_canceled
