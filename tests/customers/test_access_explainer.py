@@ -174,3 +174,25 @@ def test_the_command_explains_and_refuses_bad_input(world, tenant, staff, capsys
         with pytest.raises(CommandError) as refused:
             call_command("explain_access", *arguments)
         assert refused.value.returncode == 2
+
+
+def test_a_platform_superuser_may_do_everything_and_is_told_why(world, tenant):
+    root = EmployeeFactory(tenant=None, is_superuser=True, username="root")
+    explanation = explain_access(identity=root, tenant=tenant, customer=world["NULL1"])
+    assert all(answers(explanation).values())
+    assert "platform superuser" in reasons(explanation, "assign")
+
+
+def test_the_command_explains_an_api_client(world, tenant, capsys):
+    client = ApiClientFactory(tenant=tenant, scopes=["customer.customer_manage--US"])
+    call_command(
+        "explain_access", "--tenant", "acme", "--client", client.client_id, "--restriction", "US"
+    )
+    out = capsys.readouterr().out
+    assert f"API client {client.name} ({client.client_id}) and customers with restriction US" in out
+    assert "may manage it (change, delete): yes" in out
+    assert "scope customer.customer_manage--US" in out
+    call_command(
+        "explain_access", "--tenant", "acme", "--client", client.client_id, "--restriction", "null"
+    )
+    assert "may read it: no" in capsys.readouterr().out
