@@ -4,7 +4,7 @@ A request's query is cancelled by the server when it runs longer than
 ``REQUEST_STATEMENT_TIMEOUT_MS``, so no expensive search can hold a worker or the database; the
 client gets a 503 with the error body. Management commands and task workers are other processes
 and keep their own limits (none by default): only a process that serves requests calls
-:func:`serve_requests` (``config/wsgi.py``, and the test suite).
+:func:`serve_requests` (``config/wsgi.py``; the tests call the receiver directly).
 """
 
 from __future__ import annotations
