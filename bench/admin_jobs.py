@@ -31,6 +31,7 @@ from bulk_assign import (
     machine,
     reset,
     setup_django,
+    write_docs_section,
 )
 
 CHANGELIST = "/admin/customers/customer/"
@@ -169,13 +170,7 @@ def main() -> None:
     )
     print(report)
     if args.write_docs:
-        docs = ROOT / "docs" / "benchmarks.md"
-        text = docs.read_text()
-        start, end = "<!-- admin-bench:start -->", "<!-- admin-bench:end -->"
-        before, _, rest = text.partition(start)
-        _, _, after = rest.partition(end)
-        docs.write_text(f"{before}{start}\n{report}\n{end}{after}")
-        print(f"wrote {docs}")
+        write_docs_section("admin-bench", report)
 
 
 if __name__ == "__main__":

@@ -251,6 +251,17 @@ def table(results: list[dict], n: int) -> str:
     return "\n".join(lines)
 
 
+def write_docs_section(marker: str, report: str) -> None:
+    """Replace what stands between ``<!-- MARKER:start -->`` and ``<!-- MARKER:end -->`` in
+    docs/benchmarks.md (every benchmark writes its own section this way)."""
+    docs = ROOT / "docs" / "benchmarks.md"
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    before, _, rest = docs.read_text().partition(start)
+    _, _, after = rest.partition(end)
+    docs.write_text(f"{before}{start}\n{report}\n{end}{after}")
+    print(f"wrote {docs}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -311,13 +322,7 @@ def main() -> None:
     )
     print(report)
     if args.write_docs:
-        docs = ROOT / "docs" / "benchmarks.md"
-        text = docs.read_text()
-        start, end = "<!-- bench:start -->", "<!-- bench:end -->"
-        before, _, rest = text.partition(start)
-        _, _, after = rest.partition(end)
-        docs.write_text(f"{before}{start}\n{report}\n{end}{after}")
-        print(f"wrote {docs}")
+        write_docs_section("bench", report)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bulk_assign import write_docs_section  # noqa: E402 - the sibling benchmark's helper
+
 TENANT = "regexbench"
 BACKREFERENCE = r"contactEmail:~(.*)(.*)(.*)(.*)(.*)\5\4\3\2\1$"
 ALLOWED_COSTLY = "contactEmail:~(a|a)*.*.*.*x@y"
@@ -182,14 +185,7 @@ def main() -> None:
     )
     print(report)
     if args.write_docs:
-        docs = ROOT / "docs" / "benchmarks.md"
-        text = docs.read_text()
-        marker = f"regex-{connection.vendor}"
-        start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-        before, _, rest = text.partition(start)
-        _, _, after = rest.partition(end)
-        docs.write_text(f"{before}{start}\n{report}\n{end}{after}")
-        print(f"wrote {docs}")
+        write_docs_section(f"regex-{connection.vendor}", report)
 
 
 if __name__ == "__main__":

@@ -42,3 +42,17 @@ class ScopedAdminMixin:
 
         RefusedForm.__name__ = form.__name__
         return RefusedForm
+
+
+class ReadOnlyAdminMixin:
+    """Pages to look at only (the audit log, background jobs): nothing is added, changed or
+    deleted through them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -19,7 +19,7 @@ from django.utils.html import format_html
 
 from accounts.admin_principal import admin_principal, is_platform_superuser, principal_in_tenant
 from accounts.principal import Principal
-from config.admin import ScopedAdminMixin
+from config.admin import ReadOnlyAdminMixin, ScopedAdminMixin
 from config.errors import ServiceError
 from customers import services
 from customers.admin_access import explain_access_view, may_explain
@@ -127,15 +127,8 @@ class ParentScopedInline:
         return self.has_change_permission(request, obj)
 
 
-class ReadOnlyInline(ParentScopedInline):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyInline(ReadOnlyAdminMixin, ParentScopedInline):
+    """Shown with the customer, never edited there."""
 
 
 class AddressInline(ParentScopedInline, admin.TabularInline):
@@ -637,7 +630,7 @@ class AccountAdmin(RestrictionAwareModelAdmin):
 
 
 @admin.register(RestrictionChange)
-class RestrictionChangeAdmin(RestrictionAwareModelAdmin):
+class RestrictionChangeAdmin(ReadOnlyAdminMixin, RestrictionAwareModelAdmin):
     """The audit log, read-only, limited to customers the employee may read."""
 
     list_display = [
@@ -657,12 +650,3 @@ class RestrictionChangeAdmin(RestrictionAwareModelAdmin):
 
     def scoped_queryset(self, request, principal):
         return RestrictionChange.objects.visible_to(principal)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

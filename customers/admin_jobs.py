@@ -31,7 +31,7 @@ from django_tasks import task
 
 from accounts.admin_principal import admin_principal, is_platform_superuser
 from accounts.principal import Principal
-from config.admin import ScopedAdminMixin
+from config.admin import ReadOnlyAdminMixin, ScopedAdminMixin
 from config.errors import NotPermitted, ServiceError
 from customers import services
 from customers.models import Channel, Customer, Job, JobKind, JobRestriction, JobStatus
@@ -254,7 +254,7 @@ def job_resume(job: Job) -> bool:
 
 
 @admin.register(Job)
-class JobAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class JobAdmin(ReadOnlyAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
     """The Jobs page: read-only, each employee's own jobs (a tenant administrator: the
     tenant's), and only jobs whose every restriction the viewer may read."""
 
@@ -304,15 +304,6 @@ class JobAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_resume_permission(self, request):
         return self.has_module_permission(request)
