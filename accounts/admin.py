@@ -11,7 +11,7 @@ from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.contrib.auth.models import Group
 from django.template.defaultfilters import pluralize
 
-from accounts.admin_principal import admin_principal, is_platform_superuser
+from accounts.admin_principal import admin_principal
 from accounts.models import AccessGroup, ApiClient, Employee, grants_of_groups
 from accounts.scopes import Grants, split_scope_string
 from accounts.services import (
@@ -23,7 +23,7 @@ from accounts.services import (
     employee_create,
     employee_update,
 )
-from config.admin import ScopedAdminMixin
+from core.admin import ScopedAdminMixin, is_platform_superuser
 from tenancy.models import Tenant
 
 # Access groups (scopes and restrictions) are how employees get rights; Django's permission

@@ -28,8 +28,3 @@ def principal_in_tenant(request, tenant) -> Principal:
     if not request.user.is_superuser:
         raise PermissionError("Only employees and superusers act in the admin.")
     return Principal.for_employee(request.user, tenant)
-
-
-def is_platform_superuser(request) -> bool:
-    user = request.user
-    return bool(user.is_authenticated and user.is_active and user.is_superuser)

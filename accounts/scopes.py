@@ -7,9 +7,10 @@ the union of everything held wins. Nothing else in the code base parses scope st
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from core.restrictions import is_restriction_code
 
 CUSTOMER_READ = "customer.customer_read"
 CUSTOMER_MANAGE = "customer.customer_manage"
@@ -22,8 +23,6 @@ KNOWN_SCOPES = frozenset(
     {CUSTOMER_READ, CUSTOMER_MANAGE, RESTRICTION_MANAGE, IMPORT_MANAGE, TENANT_MANAGE}
 )
 SUFFIX_SEPARATOR = "--"
-_RESTRICTION = re.compile(r"^[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*\Z")
-_MAX_RESTRICTION_LENGTH = 64
 
 
 class InvalidScope(ValueError):
@@ -95,7 +94,7 @@ def parse_scope(text: str) -> Scope:
         raise InvalidScope(f"Scope {text!r} has an empty restriction after '--'.")
     if SUFFIX_SEPARATOR in suffix:
         raise InvalidScope(f"Scope {text!r} has more than one '--'.")
-    if len(suffix) > _MAX_RESTRICTION_LENGTH or not _RESTRICTION.match(suffix):
+    if not is_restriction_code(suffix):
         raise InvalidScope(f"Scope {text!r} has an invalid restriction {suffix!r}.")
     return Scope(base, suffix)
 
@@ -151,15 +150,35 @@ class Grants:
     def _get(self, name: str) -> Coverage:
         return self.coverage.get(name, NOTHING)
 
+    # The three rights over customers. Each is one Coverage: the querysets of
+    # customers.querysets turn it into SQL, and the may_* answers below read it for one value,
+    # so the filter and the single-record answer cannot disagree (a property test checks it).
+
     def readable(self) -> Coverage:
-        # customer_manage grants everything customer_read grants.
+        """Customers that may be read: customer_manage grants everything customer_read does."""
         return self._get(CUSTOMER_READ) | self._get(CUSTOMER_MANAGE)
 
     def manageable(self) -> Coverage:
+        """Customers that may be changed or deleted."""
         return self._get(CUSTOMER_MANAGE)
 
     def assignable(self) -> Coverage:
+        """Restriction values that may be taken away from a customer or given to one: manage
+        and restriction_manage both cover the value."""
+        return self.manageable() & self.restriction_managing()
+
+    def restriction_managing(self) -> Coverage:
+        """restriction_manage on its own (explanations only; it decides nothing alone)."""
         return self._get(RESTRICTION_MANAGE)
+
+    def may_read(self, restriction: str | None) -> bool:
+        return self.readable().covers(restriction)
+
+    def may_manage(self, restriction: str | None) -> bool:
+        return self.manageable().covers(restriction)
+
+    def may_assign(self, restriction: str | None) -> bool:
+        return self.assignable().covers(restriction)
 
     def can_import(self) -> bool:
         return not self._get(IMPORT_MANAGE).is_empty

@@ -9,13 +9,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import AccessGroup, ApiClient, Employee
+from core.errors import ConflictError, InvalidInput, full_clean, validation_message
 from tenancy.models import Tenant
 
 
 def tenant_by_code(code: str) -> Tenant:
     tenant = Tenant.objects.filter(code=code).first()
     if tenant is None:
-        raise ValidationError(f"Unknown tenant {code!r}.")
+        raise InvalidInput(f"Unknown tenant {code!r}.")
     return tenant
 
 
@@ -28,10 +29,10 @@ class CreatedClient:
 @transaction.atomic
 def api_client_create(*, tenant: Tenant, name: str, scopes: list[str]) -> CreatedClient:
     if ApiClient.objects.filter(tenant=tenant, name=name).exists():
-        raise ValidationError(f"An API client named {name!r} already exists in {tenant.code}.")
+        raise ConflictError(f"An API client named {name!r} already exists in {tenant.code}.")
     client = ApiClient(tenant=tenant, name=name, scopes=scopes)
     secret = client.rotate_secret()
-    client.full_clean(exclude=["client_id", "secret_hash"])
+    full_clean(client, exclude=["client_id", "secret_hash"])
     client.save()
     return CreatedClient(client, secret)
 
@@ -47,11 +48,11 @@ def api_client_rotate_secret(*, client: ApiClient) -> str:
 def api_client_update(*, client: ApiClient, name: str, scopes: list[str], is_active: bool) -> None:
     others = ApiClient.objects.filter(tenant_id=client.tenant_id, name=name).exclude(pk=client.pk)
     if others.exists():
-        raise ValidationError(f"An API client named {name!r} already exists.")
+        raise ConflictError(f"An API client named {name!r} already exists.")
     if client.is_active and not is_active:
         client.token_generation += 1  # tokens issued before stay dead after a reactivation
     client.name, client.scopes, client.is_active = name, scopes, is_active
-    client.full_clean(exclude=["client_id", "secret_hash"])
+    full_clean(client, exclude=["client_id", "secret_hash"])
     client.save(update_fields=["name", "scopes", "is_active", "token_generation"])
 
 
@@ -69,7 +70,7 @@ def api_client_deactivate(*, client: ApiClient) -> bool:
 def api_client_revoke(*, client_id: str) -> ApiClient:
     client = ApiClient.objects.filter(client_id=client_id).first()
     if client is None:
-        raise ValidationError(f"Unknown API client {client_id!r}.")
+        raise InvalidInput(f"Unknown API client {client_id!r}.")
     api_client_deactivate(client=client)
     return client
 
@@ -85,11 +86,11 @@ class GroupSpec:
         """``NAME``, ``NAME:scope,scope`` or ``NAME:scope,scope:R1,R2``."""
         parts = text.split(":")
         if len(parts) > 3 or not parts[0]:
-            raise ValidationError(f"Invalid group {text!r}; use NAME:scope,scope[:R1,R2].")
+            raise InvalidInput(f"Invalid group {text!r}; use NAME:scope,scope[:R1,R2].")
         scopes = [s for s in parts[1].split(",") if s] if len(parts) > 1 else None
         restrictions = [r for r in parts[2].split(",") if r] if len(parts) > 2 else []
         if scopes is not None and not scopes:
-            raise ValidationError(f"Group {parts[0]!r} lists no scopes.")
+            raise InvalidInput(f"Group {parts[0]!r} lists no scopes.")
         return cls(parts[0], scopes, restrictions)
 
 
@@ -97,20 +98,20 @@ def access_group_resolve(*, tenant: Tenant, spec: GroupSpec) -> AccessGroup:
     existing = AccessGroup.objects.filter(tenant=tenant, name=spec.name).first()
     if spec.scopes is None:
         if existing is None:
-            raise ValidationError(f"Unknown access group {spec.name!r} in {tenant.code}.")
+            raise InvalidInput(f"Unknown access group {spec.name!r} in {tenant.code}.")
         return existing
     if existing is not None:
         if sorted(existing.scopes) != sorted(spec.scopes) or sorted(
             existing.restrictions
         ) != sorted(spec.restrictions):
-            raise ValidationError(
+            raise InvalidInput(
                 f"Access group {spec.name!r} already exists in {tenant.code} with other scopes."
             )
         return existing
     group = AccessGroup(
         tenant=tenant, name=spec.name, scopes=spec.scopes, restrictions=spec.restrictions
     )
-    group.full_clean()
+    full_clean(group)
     group.save()
     return group
 
@@ -126,13 +127,16 @@ def employee_create(
     email: str = "",
 ) -> Employee:
     if not password:
-        raise ValidationError("The password is empty.")
+        raise InvalidInput("The password is empty.")
     if Employee.objects.filter(username=username).exists():
-        raise ValidationError(f"An employee named {username!r} already exists.")
+        raise ConflictError(f"An employee named {username!r} already exists.")
     employee = Employee(tenant=tenant, username=username, is_staff=is_staff, email=email)
-    validate_password(password, employee)
+    try:
+        validate_password(password, employee)
+    except ValidationError as exc:
+        raise InvalidInput(validation_message(exc), field="password") from exc
     employee.set_password(password)
-    employee.full_clean(exclude=["password"])
+    full_clean(employee, exclude=["password"])
     employee.save()
     employee.access_groups.set([access_group_resolve(tenant=tenant, spec=g) for g in groups])
     return employee
@@ -151,14 +155,14 @@ def employee_update(
     those have their own paths)."""
     unknown = set(fields) - EMPLOYEE_EDITABLE_FIELDS
     if unknown:
-        raise ValidationError(f"Not editable here: {', '.join(sorted(unknown))}.")
+        raise InvalidInput(f"Not editable here: {', '.join(sorted(unknown))}.")
     if employee.is_active and fields.get("is_active") is False:
         employee.token_generation += 1  # tokens issued before stay dead after a reactivation
     for name, value in fields.items():
         setattr(employee, name, value)
-    employee.full_clean(exclude=["password"])
+    full_clean(employee, exclude=["password"])
     employee.save()
     if access_groups is not None:
         if any(group.tenant_id != employee.tenant_id for group in access_groups):
-            raise ValidationError("Access groups belong to the employee's own tenant.")
+            raise InvalidInput("Access groups belong to the employee's own tenant.")
         employee.access_groups.set(access_groups)

@@ -8,6 +8,8 @@ from django.conf import settings
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts.scopes import split_scope_string
+
 CLIENT_SUBJECT_PREFIX = "client:"
 EMPLOYEE_SUBJECT_PREFIX = "employee:"
 
@@ -60,4 +62,4 @@ def verify_token(raw: str) -> TokenClaims:
         raise InvalidToken("Token is missing required claims.")
     if type(generation) is not int:
         raise InvalidToken("Token is missing required claims.")
-    return TokenClaims(subject, tenant, [part for part in scope.split(" ") if part], generation)
+    return TokenClaims(subject, tenant, split_scope_string(scope), generation)

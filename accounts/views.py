@@ -17,7 +17,7 @@ from accounts.models import ApiClient, Employee
 from accounts.scopes import Grants, InvalidScope, parse_scopes, split_scope_string
 from accounts.throttling import Limit, record_failure, retry_after
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, EMPLOYEE_SUBJECT_PREFIX, issue_token
-from config.errors import error_body
+from core.errors import error_body
 from tenancy.models import Tenant
 
 

@@ -38,7 +38,7 @@ def setup(url: str) -> None:
     import django
 
     django.setup()
-    from config.database import serve_requests
+    from core.database import serve_requests
 
     serve_requests()  # as config/wsgi.py does in a web process
 

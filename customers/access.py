@@ -3,8 +3,9 @@ of a customer (or of customers carrying a restriction value), and why.
 
 The verdict comes from the enforcement code itself: for a customer, the same querysets every
 read and write goes through (``visible_to``, ``manageable_by``, ``assignable_by``); for a bare
-value, the same :class:`~accounts.scopes.Coverage` those querysets are built from. The reasons
-name the access groups (or, for an API client, the scope strings) whose grants cover the value.
+value, the ``Grants.may_*`` answers, read from the coverage those querysets are built from.
+The reasons name the access groups (or, for an API client, the scope strings) whose grants
+cover the value.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ RIGHTS: dict[str, tuple[str, list[Callable[[Grants], Coverage]], str]] = {
     "manage": ("manage it (change, delete)", [Grants.manageable], "manageable_by"),
     "assign": (
         "change its restriction",
-        [Grants.manageable, Grants.assignable],
+        [Grants.manageable, Grants.restriction_managing],
         "assignable_by",
     ),
 }
@@ -84,7 +85,7 @@ def explain_access(
             enforced = getattr(Customer.objects, queryset_method)(principal)
             allowed = enforced.filter(pk=customer.pk).exists()
         else:
-            allowed = all(need(principal.grants).covers(value) for need in needs)
+            allowed = getattr(principal.grants, f"may_{right}")(value)
         reasons = []
         for need in needs:
             granting = [name for name, grants in sources if need(grants).covers(value)]
@@ -118,5 +119,5 @@ def _scope_name(need: Callable[[Grants], Coverage]) -> str:
     return {
         Grants.readable: "customer.customer_read or customer.customer_manage",
         Grants.manageable: "customer.customer_manage",
-        Grants.assignable: "restriction.restriction_manage",
+        Grants.restriction_managing: "restriction.restriction_manage",
     }[need]

@@ -7,9 +7,9 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
+from core.restrictions import RESTRICTION_MAX_LENGTH
 from customers.querysets import CustomerQuerySet, CustomerRelatedQuerySet, JobQuerySet
 from tenancy.models import Tenant
-from tenancy.validators import RESTRICTION_MAX_LENGTH
 
 CUSTOMER_NUMBER_PATTERN = r"^[A-Za-z0-9_-]{1,66}\Z"
 validate_customer_number = RegexValidator(

@@ -376,9 +376,7 @@ def _json_literal(literal: Literal):
     return literal.text
 
 
-SORT_FIELDS: dict[str, str] = {
-    name: spec.lookup for name, spec in FIELDS.items() if name not in {"id"}
-} | {"id": "customer_number"}
+SORT_FIELDS: dict[str, str] = {name: spec.lookup for name, spec in FIELDS.items()}
 
 
 def compile_sort(text: str) -> list[str]:

@@ -46,9 +46,7 @@ class CustomerQuerySet(models.QuerySet):
         """Customers whose restriction the principal may change (manage + restriction_manage)."""
         if principal is None:
             return self.none()
-        return _covered(
-            self.manageable_by(principal), principal.tenant_id, principal.grants.assignable()
-        )
+        return _covered(self, principal.tenant_id, principal.grants.assignable())
 
     def with_relations(self, expand: frozenset[str] = frozenset()) -> CustomerQuerySet:
         """Constant queries per page: default addresses always, the rest when expanded."""

@@ -1,9 +1,16 @@
 from django.core.validators import RegexValidator
 
+from core.restrictions import RESTRICTION_MAX_LENGTH, RESTRICTION_PATTERN
+
 TENANT_CODE_PATTERN = r"^[a-z][a-z0-9]{2,15}\Z"
-RESTRICTION_CODE_PATTERN = r"^[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*\Z"
-SITE_CODE_PATTERN = r"^[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*\Z"
-RESTRICTION_MAX_LENGTH = 64
+# A site code has the shape of a restriction code: tenants may use their sites as restrictions.
+SITE_CODE_PATTERN = RESTRICTION_PATTERN
+__all__ = [
+    "RESTRICTION_MAX_LENGTH",
+    "validate_restriction_code",
+    "validate_site_code",
+    "validate_tenant_code",
+]
 
 validate_tenant_code = RegexValidator(
     TENANT_CODE_PATTERN,
@@ -12,7 +19,7 @@ validate_tenant_code = RegexValidator(
     code="invalid_tenant_code",
 )
 validate_restriction_code = RegexValidator(
-    RESTRICTION_CODE_PATTERN,
+    RESTRICTION_PATTERN,
     "A restriction code is letters, digits and underscores, optionally joined by single "
     "hyphens (never '--').",
     code="invalid_restriction_code",

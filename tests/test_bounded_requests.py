@@ -12,7 +12,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from accounts.models import Employee
-from config.database import limit_statement_time
+from core.database import limit_statement_time
 from customers.models import Customer
 from tests.conftest import MANAGER, READER
 from tests.factories import ApiClientFactory, CustomerFactory, EmployeeFactory
@@ -137,7 +137,7 @@ def test_chunked_bodies_are_refused_with_411(manager):
 def test_a_web_process_session_gets_the_statement_time_limit(settings):
     settings.REQUEST_STATEMENT_TIMEOUT_MS = 1234
     connection.ensure_connection()
-    with mock.patch("config.database._serving_requests", True):
+    with mock.patch("core.database._serving_requests", True):
         limit_statement_time(sender=None, connection=connection)
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")

@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.restrictions import RESTRICTION_MAX_LENGTH
 from customers.models import CUSTOMER_NUMBER_PATTERN, Address, Customer, CustomerType
 from customers.services import (
     ADDRESS_DEFAULTS,
@@ -319,7 +320,9 @@ class CustomerInputSerializer(StrictInputSerializer):
     active = serializers.BooleanField(required=False, allow_null=True)
     onHold = serializers.BooleanField(required=False, allow_null=True)
     b2b = B2BInputSerializer(required=False, allow_null=True)
-    restriction = serializers.CharField(max_length=64, required=False, allow_null=True)
+    restriction = serializers.CharField(
+        max_length=RESTRICTION_MAX_LENGTH, required=False, allow_null=True
+    )
     metadata = MetadataInputSerializer(required=False)
     mixins = _json_object(required=False, allow_null=True)
 

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from customers.api import views
+from customers.api import addresses, customers, imports
 from customers.models import CUSTOMER_NUMBER_PATTERN
 
 
@@ -21,32 +21,32 @@ register_converter(IdentifierConverter, "identifier")
 
 # `search` and `import` are reserved customer numbers, so their routes come first.
 urlpatterns = [
-    path("customers", views.CustomerCollectionApi.as_view(), name="customer-list"),
-    path("customers/search", views.CustomerSearchApi.as_view(), name="customer-search"),
-    path("customers/import", views.CustomerImportApi.as_view(), name="customer-import"),
+    path("customers", customers.CustomerCollectionApi.as_view(), name="customer-list"),
+    path("customers/search", customers.CustomerSearchApi.as_view(), name="customer-search"),
+    path("customers/import", imports.CustomerImportApi.as_view(), name="customer-import"),
     path(
         "customers/<identifier:customer_number>",
-        views.CustomerDetailApi.as_view(),
+        customers.CustomerDetailApi.as_view(),
         name="customer-detail",
     ),
     path(
         "customers/<identifier:customer_number>/accounts/internal",
-        views.CustomerAccountApi.as_view(),
+        customers.CustomerAccountApi.as_view(),
         name="customer-account",
     ),
     path(
         "customers/<identifier:customer_number>/addresses",
-        views.AddressCollectionApi.as_view(),
+        addresses.AddressCollectionApi.as_view(),
         name="address-list",
     ),
     path(
         "customers/<identifier:customer_number>/addresses/<identifier:address_id>",
-        views.AddressDetailApi.as_view(),
+        addresses.AddressDetailApi.as_view(),
         name="address-detail",
     ),
     path(
         "customers/<identifier:customer_number>/addresses/<identifier:address_id>/tags",
-        views.AddressTagsApi.as_view(),
+        addresses.AddressTagsApi.as_view(),
         name="address-tags",
     ),
 ]

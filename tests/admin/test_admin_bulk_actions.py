@@ -9,7 +9,7 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from customers.admin_jobs import job_run
+from customers.jobs import job_run
 from customers.models import Account, Address, Customer, Job, JobStatus, RestrictionChange
 from tests.factories import AccountFactory, AddressFactory, CustomerFactory
 

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from customers import services
 from customers.models import Customer, RestrictionChange
+from customers.services import assignment
 from tests.factories import AccessGroupFactory, CustomerFactory, EmployeeFactory
 
 pytestmark = pytest.mark.django_db
@@ -210,9 +210,9 @@ def fail_in_batch(number: int, error: BaseException):
     """Raise ``error`` inside batch ``number``'s transaction, after its writes (so they roll
     back), whichever batch implementation this database uses."""
     real = (
-        services._assign_batch_in_one_statement
-        if services._one_statement_batches()
-        else services._assign_batch
+        assignment._assign_batch_in_one_statement
+        if assignment._one_statement_batches()
+        else assignment._assign_batch
     )
     calls = {"n": 0}
 
@@ -223,7 +223,7 @@ def fail_in_batch(number: int, error: BaseException):
             raise error
         return result
 
-    return mock.patch.object(services, real.__name__, batch)
+    return mock.patch.object(assignment, real.__name__, batch)
 
 
 def assign_all_to_us(batch_size: int, stdout=None):

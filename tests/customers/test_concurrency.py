@@ -4,13 +4,12 @@ import threading
 import time
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from accounts.principal import Principal
 from accounts.scopes import Grants
-from customers.services import customer_create
-from tenancy.services import restriction_remove
+from core.errors import ConflictError
+from customers.services import customer_create, restriction_remove
 from tests.factories import TenantFactory
 
 
@@ -26,7 +25,7 @@ def test_r6_removal_waits_for_a_concurrent_assignment_and_then_refuses():
         try:
             restriction_remove(tenant=tenant, code="FR")
             outcome["result"] = "removed"
-        except ValidationError as exc:
+        except ConflictError as exc:
             outcome["result"] = " ".join(exc.messages)
         finally:
             connection.close()

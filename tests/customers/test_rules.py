@@ -1,11 +1,11 @@
 """One test group per behaviour rule of SPEC §3 (R1-R9), on two tenants and DE/FR/US/null."""
 
 import pytest
-from django.core.exceptions import ValidationError
 
 from accounts.services import api_client_revoke
+from core.errors import ConflictError
 from customers.models import Customer, RestrictionChange
-from tenancy.services import restriction_remove
+from customers.services import restriction_remove
 from tests.conftest import (
     DE_FR_READER,
     DE_MANAGER,
@@ -273,7 +273,7 @@ def test_r6_unknown_restriction_is_a_400_on_the_restriction_field(world, api_as)
 
 
 def test_r6_a_restriction_in_use_cannot_be_removed(world, tenant):
-    with pytest.raises(ValidationError, match="carried by 1 customer"):
+    with pytest.raises(ConflictError, match="carried by 1 customer"):
         restriction_remove(tenant=tenant, code="FR")
     assert tenant.restrictions.filter(code="FR").exists()
     Customer.objects.filter(customer_number="FR1").update(restriction=None)

@@ -1,11 +1,11 @@
 import json
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
 from accounts.scopes import split_scope_string
 from accounts.services import api_client_create, tenant_by_code
-from config.commands import bad_input
+from core.commands import bad_input
+from core.errors import ServiceError
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
                 name=options["name"],
                 scopes=split_scope_string(options["scopes"]),
             )
-        except ValidationError as exc:
+        except ServiceError as exc:
             raise bad_input(exc) from exc
         result = {
             "client_id": created.client.client_id,

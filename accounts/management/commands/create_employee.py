@@ -1,10 +1,10 @@
 import sys
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
 from accounts.services import GroupSpec, employee_create, tenant_by_code
-from config.commands import bad_input
+from core.commands import bad_input
+from core.errors import ServiceError
 
 
 class Command(BaseCommand):
@@ -34,7 +34,7 @@ class Command(BaseCommand):
                 is_staff=options["staff"],
                 email=options["email"],
             )
-        except ValidationError as exc:
+        except ServiceError as exc:
             raise bad_input(exc) from exc
         self.stdout.write(
             f"Created employee {employee.username} in {employee.tenant.code} with scopes: "

@@ -1,8 +1,8 @@
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
 from accounts.services import api_client_revoke
-from config.commands import bad_input
+from core.commands import bad_input
+from core.errors import ServiceError
 
 
 class Command(BaseCommand):
@@ -14,6 +14,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             client = api_client_revoke(client_id=options["client_id"])
-        except ValidationError as exc:
+        except ServiceError as exc:
             raise bad_input(exc) from exc
         self.stdout.write(f"Revoked API client {client.client_id} ({client.name}).")

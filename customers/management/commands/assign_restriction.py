@@ -15,8 +15,8 @@ from tqdm import tqdm
 
 from accounts.models import Employee
 from accounts.principal import Principal
-from config.commands import bad_input
-from config.errors import ServiceError
+from core.commands import bad_input
+from core.errors import ServiceError
 from customers.models import Channel, Customer
 from customers.query import QuerySyntaxError, compile_query
 from customers.services import (

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 
 from accounts.models import ApiClient, Employee
 from accounts.principal import Principal
-from config.commands import bad_input
+from core.commands import bad_input
 from customers.access import explain_access
 from customers.models import Customer
 from tenancy.models import Tenant

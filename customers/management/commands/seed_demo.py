@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from accounts.models import AccessGroup, ApiClient, Employee
 from accounts.services import api_client_create, api_client_rotate_secret
-from config.commands import bad_input
+from core.commands import bad_input
 from customers.demo import seed_customers
 from customers.models import Customer
 from tenancy.models import Restriction, Site, Tenant

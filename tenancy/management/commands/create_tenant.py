@@ -1,7 +1,7 @@
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
-from config.commands import bad_input
+from core.commands import bad_input
+from core.errors import ServiceError
 from tenancy.services import tenant_create
 
 
@@ -28,6 +28,6 @@ class Command(BaseCommand):
                 sites=options["sites"],
                 sync_restrictions_with_sites=options["sync_restrictions_with_sites"],
             )
-        except ValidationError as exc:
+        except ServiceError as exc:
             raise bad_input(exc) from exc
         self.stdout.write(f"Created tenant {tenant.code}.")

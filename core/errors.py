@@ -15,11 +15,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 
-from config.database import is_statement_timeout
+from core.database import is_statement_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -57,18 +58,6 @@ DEFAULT_MESSAGES = {
 }
 
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = DEFAULT_MESSAGES[409]
-    default_code = "conflict_resource"
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = DEFAULT_MESSAGES[413]
-    default_code = "payload_too_large"
-
-
 class ServiceError(Exception):
     """A refusal by a domain service; the API, the admin and the commands each present it."""
 
@@ -94,6 +83,23 @@ class DoesNotExist(ServiceError):
 
 class ConflictError(ServiceError):
     status = 409
+
+
+def validation_message(exc: ValidationError) -> str:
+    """One line from a Django ``ValidationError`` (``field: message; …`` when per field)."""
+    if hasattr(exc, "message_dict"):
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+    return " ".join(exc.messages)
+
+
+def full_clean(instance, **kwargs) -> None:
+    """Model validation for services: a failure is an :class:`InvalidInput` like every other
+    refusal, so callers handle one error family."""
+    try:
+        instance.full_clean(**kwargs)
+    except ValidationError as exc:
+        field = next(iter(exc.message_dict), None) if hasattr(exc, "message_dict") else None
+        raise InvalidInput(validation_message(exc), field=field) from exc
 
 
 def error_body(

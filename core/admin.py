@@ -3,9 +3,15 @@
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
-from config.errors import ServiceError
+from core.errors import ServiceError
 
 _REFUSAL_ATTRIBUTE = "_admin_refusal"
+
+
+def is_platform_superuser(request) -> bool:
+    """An active superuser: sees and manages every tenant in the back office."""
+    user = request.user
+    return bool(user.is_authenticated and user.is_active and user.is_superuser)
 
 
 class ScopedAdminMixin:

@@ -1,12 +1,15 @@
-"""Tenants are managed by platform superusers (valid restrictions, sites, sync setting)."""
+"""Tenants are managed by platform superusers (valid restrictions, sites, sync setting).
+
+Registered with the customers' admin, not in ``tenancy``, because removing a restriction
+consults the customers that carry it."""
 
 from django import forms
 from django.contrib import admin
 
-from accounts.admin_principal import is_platform_superuser
-from config.admin import ScopedAdminMixin
+from core.admin import ScopedAdminMixin, is_platform_superuser
+from core.errors import ServiceError
+from customers.services.restrictions import ensure_restriction_unused, restriction_remove
 from tenancy.models import Restriction, Site, Tenant
-from tenancy.services import ensure_restriction_unused, restriction_remove
 
 
 class RestrictionInlineFormSet(forms.BaseInlineFormSet):
@@ -18,7 +21,10 @@ class RestrictionInlineFormSet(forms.BaseInlineFormSet):
                 form.instance.pk and "code" in form.changed_data
             )
             if removed and form.instance.pk:
-                ensure_restriction_unused(tenant_id=self.instance.pk, code=form.initial["code"])
+                try:
+                    ensure_restriction_unused(tenant_id=self.instance.pk, code=form.initial["code"])
+                except ServiceError as exc:
+                    raise forms.ValidationError(exc.message) from exc
 
 
 class RestrictionInline(admin.TabularInline):

@@ -6,12 +6,9 @@ from django import forms
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
-from accounts.admin_principal import (
-    admin_principal,
-    is_platform_superuser,
-    principal_in_tenant,
-)
+from accounts.admin_principal import admin_principal, principal_in_tenant
 from accounts.models import ApiClient, Employee
+from core.admin import is_platform_superuser
 from customers.access import explain_access
 from customers.models import Customer
 from tenancy.models import Restriction

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """The bottom layer: error types, the API error model, request limits, the admin and
+    command bases every other app builds on. It imports no other app of the project."""
+
+    name = "core"
+    verbose_name = "Core"

@@ -1,0 +1,13 @@
+"""What a restriction value looks like, defined once (pure Python: the scope parser, the model
+validators and the API serializers all use it)."""
+
+import re
+
+RESTRICTION_PATTERN = r"^[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*\Z"
+RESTRICTION_MAX_LENGTH = 64
+
+_restriction = re.compile(RESTRICTION_PATTERN)
+
+
+def is_restriction_code(value: str) -> bool:
+    return len(value) <= RESTRICTION_MAX_LENGTH and _restriction.match(value) is not None

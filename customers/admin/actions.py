@@ -1,0 +1,191 @@
+"""Bulk actions on the customer list: assign a restriction, delete."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.template.defaultfilters import pluralize
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from accounts.admin_principal import admin_principal, principal_in_tenant
+from accounts.principal import Principal
+from core.errors import ServiceError
+from customers import services
+from customers.admin.base import NONE_LABEL, NONE_VALUE
+from customers.jobs import assignment_summary, jobs_start, restriction_counts
+from customers.models import Channel, JobKind
+from tenancy.models import Tenant
+
+
+class AssignRestrictionForm(forms.Form):
+    restriction = forms.ChoiceField(label="New restriction")
+
+
+class CustomerActions:
+    """The customer list's actions. Both confirm first, then run in the request up to
+    ``BULK_JOB_THRESHOLD`` customers and as a background job (:mod:`customers.jobs`) above it,
+    through the same services."""
+
+    def _per_tenant(self, request, queryset) -> list[tuple[Principal, QuerySet]]:
+        """The selection split by tenant, with the actor there: an employee's one tenant, or
+        for a superuser the tenants holding part of it (one index probe per tenant)."""
+        principal = admin_principal(request)
+        if principal is not None:
+            return [(principal, queryset)]
+        tenants = Tenant.objects.filter(Exists(queryset.filter(tenant_id=OuterRef("pk"))))
+        return [
+            (principal_in_tenant(request, tenant), queryset.filter(tenant_id=tenant.pk))
+            for tenant in tenants.order_by("pk")
+        ]
+
+    def _action_context(self, request, action: str, **extra):
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "action": action,
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "as_job": extra.get("count", 0) > settings.BULK_JOB_THRESHOLD,
+            **extra,
+        }
+
+    def _started_jobs_message(self, request, jobs) -> None:
+        total = sum(job.total for job in jobs)
+        self.message_user(
+            request,
+            format_html(
+                "Started a background job for {} customers. Follow it on the "
+                '<a href="{}">Jobs</a> page.',
+                total,
+                reverse("admin:customers_job_changelist"),
+            ),
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Delete selected customers…", permissions=["delete"])
+    def delete_selected_customers(self, request, queryset):
+        selection = queryset.order_by()
+        try:
+            for actor, customers in self._per_tenant(request, selection):
+                services.customer_delete_check(actor=actor, customers=customers)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
+        count = selection.count()
+        if request.POST.get("post") != "yes":
+            context = self._action_context(
+                request,
+                "delete_selected_customers",
+                title="Delete customers",
+                count=count,
+                addresses=selection.aggregate(n=Count("addresses"))["n"],
+                accounts=selection.aggregate(n=Count("accounts"))["n"],
+            )
+            return TemplateResponse(
+                request, "admin/customers/customer/delete_selected_confirmation.html", context
+            )
+        if count > settings.BULK_JOB_THRESHOLD:
+            self._started_jobs_message(
+                request,
+                jobs_start(
+                    request,
+                    kind=JobKind.DELETE_CUSTOMERS,
+                    selections=self._per_tenant(request, selection),
+                ),
+            )
+            return None
+        deleted = 0
+        try:
+            with transaction.atomic():
+                for actor, customers in self._per_tenant(request, selection):
+                    self.log_deletions(request, customers)
+                    deleted += services.customer_delete_many(actor=actor, customers=customers)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
+        self.message_user(
+            request, f"Deleted {deleted} customer{pluralize(deleted)}.", messages.SUCCESS
+        )
+        return None
+
+    @admin.action(description="Assign restriction…", permissions=["assign_restriction"])
+    def assign_restriction(self, request, queryset):
+        selection = queryset.order_by()
+        form = AssignRestrictionForm(request.POST if "restriction" in request.POST else None)
+        form.fields["restriction"].choices = [
+            ("", "— choose —"),
+            *(choice for choice in self.restriction_choices(request, None) if choice[0]),
+        ]
+        if not form.is_valid():
+            context = self._action_context(
+                request,
+                "assign_restriction",
+                title="Assign restriction",
+                form=form,
+                count=selection.count(),
+                confirming=False,
+            )
+            return TemplateResponse(
+                request, "admin/customers/customer/assign_restriction.html", context
+            )
+        raw = form.cleaned_data["restriction"]
+        target = None if raw == NONE_VALUE else raw
+        try:
+            for actor, customers in self._per_tenant(request, selection):
+                services.restriction_assign_check(actor=actor, customers=customers, value=target)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
+        counts = restriction_counts(selection)
+        count = sum(counts.values())
+        if request.POST.get("confirm") == "yes":
+            if count > settings.BULK_JOB_THRESHOLD:
+                self._started_jobs_message(
+                    request,
+                    jobs_start(
+                        request,
+                        kind=JobKind.ASSIGN_RESTRICTION,
+                        selections=self._per_tenant(request, selection),
+                        target=target,
+                    ),
+                )
+                return None
+            return self._apply_assignment(request, selection, target)
+        moves = sorted((old or NONE_LABEL, n) for old, n in counts.items() if old != target)
+        context = self._action_context(
+            request,
+            "assign_restriction",
+            title="Assign restriction",
+            form=form,
+            count=count,
+            confirming=True,
+            target_label=target or NONE_LABEL,
+            moves=moves,
+            changing=sum(n for _, n in moves),
+            unchanged=counts.get(target, 0),
+        )
+        return TemplateResponse(
+            request, "admin/customers/customer/assign_restriction.html", context
+        )
+
+    def _apply_assignment(self, request, selection, target):
+        changed = matched = 0
+        try:
+            for actor, customers in self._per_tenant(request, selection):
+                result = services.restriction_assign(
+                    actor=actor, customers=customers, value=target, channel=Channel.ADMIN
+                )
+                changed += result.changed
+                matched += result.matched
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
+        self.message_user(
+            request, assignment_summary(target, changed, matched - changed), messages.SUCCESS
+        )
+        return None

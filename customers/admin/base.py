@@ -1,0 +1,134 @@
+"""The base of every admin over customers and what hangs off them.
+
+``RestrictionAwareModelAdmin`` owns every read path (queryset, object lookup, history, delete
+confirmation, autocomplete, filters, counts) through ``scoped_queryset``, which subclasses build
+from the one restriction filter (``visible_to``). Platform superusers see every tenant.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+
+from accounts.admin_principal import admin_principal
+from accounts.principal import Principal
+from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin, is_platform_superuser
+from customers import services
+from customers.models import Customer
+from tenancy.models import Restriction
+
+NONE_VALUE = "__none__"
+NONE_LABEL = "— none —"
+
+
+def tenant_restrictions(request, tenant_id: int | None = None) -> list[str]:
+    """The employee's tenant's valid restrictions (a superuser: ``tenant_id``'s, or all)."""
+    principal = admin_principal(request)
+    if principal is not None:
+        tenant_id = principal.tenant_id
+    codes = Restriction.objects.order_by("code").values_list("code", flat=True).distinct()
+    if tenant_id is not None:
+        codes = codes.filter(tenant_id=tenant_id)
+    return list(codes)
+
+
+def may(request, right: str, restriction: str | object | None = services.UNSET) -> bool:
+    """Whether the session's employee holds ``right`` ("read", "manage", "assign"), over
+    ``restriction`` when given (the ``Grants.may_*`` answer). Platform superusers hold
+    everything."""
+    if is_platform_superuser(request):
+        return True
+    principal = admin_principal(request)
+    if principal is None:
+        return False
+    if restriction is services.UNSET:
+        coverage = {
+            "read": principal.grants.readable,
+            "manage": principal.grants.manageable,
+            "assign": principal.grants.assignable,
+        }[right]()
+        return not coverage.is_empty
+    return getattr(principal.grants, f"may_{right}")(restriction)
+
+
+class RestrictionAwareModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """Base for admins of customers and what hangs off them. Subclasses give
+    ``scoped_queryset(request, principal)`` and ``restriction_of(obj)``; the read paths
+    Django's admin builds on are owned here and cannot be overridden."""
+
+    _owned = frozenset({"get_queryset", "get_object", "get_search_results"})
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        overridden = cls._owned & set(vars(cls))
+        if overridden:
+            raise TypeError(
+                f"{cls.__name__} must not override {', '.join(sorted(overridden))}: the "
+                "queryset is owned by RestrictionAwareModelAdmin; implement scoped_queryset."
+            )
+
+    def scoped_queryset(self, request, principal: Principal) -> QuerySet:
+        return self.model._default_manager.none()
+
+    def restriction_of(self, obj) -> str | None:
+        return obj.restriction
+
+    def get_queryset(self, request):
+        if is_platform_superuser(request):
+            return super().get_queryset(request)
+        principal = admin_principal(request)
+        if principal is None:
+            return self.model._default_manager.none()
+        return self.scoped_queryset(request, principal)
+
+    def get_search_results(self, request, queryset, search_term):
+        # PostgreSQL refuses NUL in text parameters; nothing stored can contain one anyway.
+        return super().get_search_results(request, queryset, search_term.replace("\x00", ""))
+
+    def has_module_permission(self, request):
+        return may(request, "read")
+
+    def has_view_permission(self, request, obj=None):
+        return may(request, "read")
+
+    def has_add_permission(self, request):
+        return may(request, "manage")
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return may(request, "manage")
+        return may(request, "manage", self.restriction_of(obj))
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """Foreign-key choices go through the filter too: only manageable customers."""
+        if db_field.related_model is Customer and not is_platform_superuser(request):
+            kwargs["queryset"] = Customer.objects.manageable_by(admin_principal(request))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_assign_restriction_permission(self, request):
+        return may(request, "assign")
+
+
+class ParentScopedInline:
+    """Inline permissions follow the parent customer ``obj`` (already scoped by its admin)."""
+
+    def has_view_permission(self, request, obj=None):
+        return may(request, "read")
+
+    def has_add_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is None:
+            return may(request, "manage")
+        return may(request, "manage", obj.restriction)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+
+class ReadOnlyInline(ReadOnlyAdminMixin, ParentScopedInline):
+    """Shown with the customer, never edited there."""

@@ -1,0 +1,321 @@
+"""The customer pages: list, search, filters, the change form with addresses, accounts and
+restriction history; every write through :mod:`customers.services`."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.db import models
+from django.urls import path
+
+from accounts.admin_principal import admin_principal, principal_in_tenant
+from core.admin import is_platform_superuser
+from customers import services
+from customers.admin.access import explain_access_view, may_explain
+from customers.admin.actions import CustomerActions
+from customers.admin.base import (
+    NONE_LABEL,
+    NONE_VALUE,
+    ParentScopedInline,
+    ReadOnlyInline,
+    RestrictionAwareModelAdmin,
+    may,
+    tenant_restrictions,
+)
+from customers.models import Account, Address, Channel, Customer, RestrictionChange
+from tenancy.models import Site
+
+
+class AddressInline(ParentScopedInline, admin.TabularInline):
+    model = Address
+    extra = 0
+    fields = [
+        "address_id",
+        "contact_name",
+        "street",
+        "street_number",
+        "zip_code",
+        "city",
+        "country",
+        "tags",
+        "is_default",
+    ]
+    readonly_fields = ["address_id"]
+    formfield_overrides = {
+        models.JSONField: {"widget": forms.TextInput(attrs={"size": 18})},
+    }
+
+
+class AccountInline(ReadOnlyInline, admin.TabularInline):
+    model = Account
+    extra = 0
+    fields = ["email", "created_at"]
+    readonly_fields = fields
+    verbose_name = "login account"
+
+
+class RestrictionHistoryInline(ReadOnlyInline, admin.TabularInline):
+    model = RestrictionChange
+    extra = 0
+    # Each row reads as a sentence (the change's own text), with its time beside it.
+    fields = ["changed_at"]
+    readonly_fields = fields
+    ordering = ["-changed_at", "-pk"]
+    verbose_name = "restriction change"
+    verbose_name_plural = "restriction history (newest first)"
+
+
+class RestrictionListFilter(admin.SimpleListFilter):
+    """Offers only the values the employee may read (never hints at others)."""
+
+    title = "restriction"
+    parameter_name = "restriction"
+
+    def lookups(self, request, model_admin):
+        principal = admin_principal(request)
+        codes = tenant_restrictions(request)
+        grants = None if principal is None else principal.grants  # None: a superuser
+        choices = [(NONE_VALUE, NONE_LABEL)] if grants is None or grants.may_read(None) else []
+        return choices + [(c, c) for c in codes if grants is None or grants.may_read(c)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == NONE_VALUE:
+            return queryset.filter(restriction__isnull=True)
+        if value:
+            return queryset.filter(restriction=value)
+        return queryset
+
+
+class PreferredSiteListFilter(admin.SimpleListFilter):
+    title = "preferred site"
+    parameter_name = "preferred_site"
+
+    def lookups(self, request, model_admin):
+        principal = admin_principal(request)
+        sites = Site.objects.order_by("code").values_list("code", flat=True).distinct()
+        if principal is not None:
+            sites = sites.filter(tenant_id=principal.tenant_id)
+        return [(code, code) for code in sites]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(preferred_site=self.value()) if self.value() else queryset
+
+
+@admin.register(Customer)
+class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
+    list_display = [
+        "customer_number",
+        "full_name",
+        "contact_email",
+        "restriction",
+        "preferred_site",
+        "active",
+        "created_at",
+    ]
+    list_display_links = ["customer_number", "full_name"]
+    # Exact number (its unique index); names and e-mail through the pg_trgm indexes (ILIKE).
+    search_fields = [
+        "customer_number__exact",
+        "first_name__ilike",
+        "last_name__ilike",
+        "contact_email__ilike",
+        "company__ilike",
+    ]
+    list_filter = [RestrictionListFilter, "active", PreferredSiteListFilter]
+    list_per_page = 50
+    show_full_result_count = True
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    ordering = ["-created_at", "-pk"]
+    inlines = [AddressInline, AccountInline, RestrictionHistoryInline]
+    actions = ["assign_restriction", "delete_selected_customers"]
+    fieldsets = [
+        (None, {"fields": ["tenant", "customer_number", "restriction"]}),
+        (
+            "Profile",
+            {
+                "fields": [
+                    "title",
+                    "first_name",
+                    "middle_name",
+                    "last_name",
+                    "company",
+                    "contact_email",
+                    "contact_phone",
+                    "photo_url",
+                    "type",
+                ]
+            },
+        ),
+        (
+            "Preferences",
+            {
+                "fields": [
+                    "preferred_site",
+                    "preferred_language",
+                    "preferred_currency",
+                    "active",
+                    "on_hold",
+                    "b2b_company_registration_id",
+                ]
+            },
+        ),
+        ("Metadata", {"fields": ["version", "created_at", "modified_at"]}),
+    ]
+
+    def scoped_queryset(self, request, principal):
+        return Customer.objects.visible_to(principal)
+
+    def get_list_display(self, request):
+        if is_platform_superuser(request):  # customers of every tenant side by side
+            return [self.list_display[0], "tenant", *self.list_display[1:]]
+        return self.list_display
+
+    def get_list_filter(self, request):
+        if is_platform_superuser(request):
+            return [("tenant", admin.RelatedOnlyFieldListFilter), *self.list_filter]
+        return self.list_filter
+
+    def get_list_select_related(self, request):
+        return ["tenant"] if is_platform_superuser(request) else False
+
+    def get_urls(self):
+        explain = self.admin_site.admin_view(lambda request: explain_access_view(request, self))
+        return [
+            path("explain-access/", explain, name="customers_explain_access"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {**(extra_context or {}), "can_explain_access": may_explain(request)}
+        return super().changelist_view(request, extra)
+
+    @admin.display(description="name", ordering="last_name")
+    def full_name(self, obj):
+        return " ".join(p for p in (obj.first_name, obj.last_name) if p) or "—"
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # replaced by the service-backed action below
+        return actions
+
+    # -- the form ------------------------------------------------------------------------------
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if is_platform_superuser(request):
+            return fieldsets
+        first = dict(fieldsets[0][1])
+        first["fields"] = [f for f in first["fields"] if f != "tenant"]
+        return [(None, first), *fieldsets[1:]]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = ["version", "created_at", "modified_at"]
+        if obj is not None:
+            readonly += ["tenant", "customer_number"]
+        can_set = may(request, "assign") if obj is None else may(request, "assign", obj.restriction)
+        if not can_set:
+            readonly.append("restriction")
+        return readonly
+
+    def restriction_choices(self, request, obj) -> list[tuple[str, str]]:
+        """Only values the employee may assign, plus the current value (unchanged)."""
+        principal = admin_principal(request)
+        codes = tenant_restrictions(request, obj.tenant_id if obj is not None else None)
+        if principal is None:  # platform superuser
+            allowed, none_allowed = codes, True
+        else:
+            allowed = [c for c in codes if principal.grants.may_assign(c)]
+            none_allowed = principal.grants.may_assign(None)
+        current = obj.restriction if obj is not None else None
+        choices = []
+        if obj is None:
+            choices.append(("", "— default for new customers —"))
+        if none_allowed or (obj is not None and current is None):
+            choices.append((NONE_VALUE, NONE_LABEL))
+        choices += [(code, code) for code in allowed]
+        if current is not None and current not in allowed:
+            choices.append((current, current))
+        return choices
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if "restriction" in form.base_fields:
+            form.base_fields["restriction"] = forms.ChoiceField(
+                choices=self.restriction_choices(request, obj),
+                required=False,
+                initial=(obj.restriction or NONE_VALUE) if obj is not None else "",
+            )
+        principal = admin_principal(request)
+        if "preferred_site" in form.base_fields and principal is not None:
+            sites = Site.objects.filter(tenant_id=principal.tenant_id).order_by("code")
+            form.base_fields["preferred_site"] = forms.ChoiceField(
+                choices=[(s, s) for s in sites.values_list("code", flat=True)], initial="main"
+            )
+        if "customer_number" in form.base_fields:
+            form.base_fields["customer_number"].required = False
+            form.base_fields["customer_number"].help_text = "Leave empty to generate one."
+        return form
+
+    # -- writes go through the services --------------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        tenant = obj.tenant if obj.tenant_id else request.user.tenant
+        actor = principal_in_tenant(request, tenant)
+        data = form.cleaned_data
+        profile = {name: data[name] for name in services.PROFILE_DEFAULTS if name in data}
+        raw_restriction = data.get("restriction", "")
+        restriction = None if raw_restriction == NONE_VALUE else raw_restriction
+        if change:
+            saved = services.customer_update(
+                actor=actor,
+                customer_number=obj.customer_number,
+                fields={
+                    name: value for name, value in profile.items() if name in form.changed_data
+                },
+                restriction=restriction if "restriction" in form.changed_data else services.UNSET,
+                channel=Channel.ADMIN,
+            )
+        else:
+            saved = services.customer_create(
+                actor=actor,
+                fields=profile,
+                restriction=restriction if raw_restriction else services.UNSET,
+                customer_number=data.get("customer_number") or None,
+                send_password_reset=False,
+                channel=Channel.ADMIN,
+            )
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Address:
+            return super().save_formset(request, form, formset, change)
+        customer = form.instance
+        actor = principal_in_tenant(request, customer.tenant)
+        formset.save(commit=False)
+        number = customer.customer_number
+        for address in formset.deleted_objects:
+            services.address_delete(
+                actor=actor, customer_number=number, address_id=address.address_id
+            )
+        for address, changed in formset.changed_objects:
+            services.address_update(
+                actor=actor,
+                customer_number=number,
+                address_id=address.address_id,
+                fields={name: getattr(address, name) for name in changed},
+                replace=False,
+            )
+        for address in formset.new_objects:
+            fields = {
+                name: getattr(address, name)
+                for name in AddressInline.fields
+                if name != "address_id"
+            }
+            services.address_create(actor=actor, customer_number=number, fields=fields)
+
+    def delete_model(self, request, obj):
+        services.customer_delete(
+            actor=principal_in_tenant(request, obj.tenant), customer_number=obj.customer_number
+        )

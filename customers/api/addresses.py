@@ -1,0 +1,169 @@
+"""Address endpoints, reached through their customer (so the customer filter scopes them)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from accounts.api import can_manage, can_read
+from core.errors import (
+    DoesNotExist,
+    InvalidInput,
+)
+from core.parsers import JSONParser, MergePatchParser
+from customers import services
+from customers.api.common import (
+    ID_RESPONSE,
+    CustomerApiView,
+    errors,
+)
+from customers.api.serializers import (
+    AddressInputSerializer,
+    AddressSerializer,
+)
+from customers.models import Address, Customer
+
+
+class AddressApiView(CustomerApiView):
+    """Addresses are reached through their customer, so the customer filter scopes them."""
+
+    def visible_customer(self, customer_number: str) -> Customer:
+        return self.get_object(customer_number=customer_number)
+
+    def visible_address(self, customer_number: str, address_id: str) -> Address:
+        address = (
+            self.visible_customer(customer_number).addresses.filter(address_id=address_id).first()
+        )
+        if address is None:
+            raise DoesNotExist("Address not found.")
+        return address
+
+
+class AddressCollectionApi(AddressApiView):
+    required_scope = {"GET": can_read, "POST": can_manage}
+
+    @extend_schema(
+        operation_id="listAddresses",
+        tags=["Addresses"],
+        responses={200: AddressSerializer(many=True), **errors(401, 403, 404)},
+    )
+    def get(self, request, tenant, customer_number):
+        customer = self.visible_customer(customer_number)
+        return Response(AddressSerializer(customer.addresses.all(), many=True).data)
+
+    @extend_schema(
+        operation_id="createAddress",
+        tags=["Addresses"],
+        request=AddressInputSerializer,
+        responses={201: ID_RESPONSE, **errors(400, 401, 403, 404)},
+    )
+    def post(self, request, tenant, customer_number):
+        body = AddressInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        address = services.address_create(
+            actor=self.principal, customer_number=customer_number, fields=body.model_fields()
+        )
+        return Response({"id": address.address_id}, status=status.HTTP_201_CREATED)
+
+
+class AddressDetailApi(AddressApiView):
+    required_scope = {"GET": can_read, "PUT": can_manage, "PATCH": can_manage, "DELETE": can_manage}
+    parser_classes = [JSONParser, MergePatchParser]
+
+    @extend_schema(
+        operation_id="getAddress",
+        tags=["Addresses"],
+        responses={200: AddressSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request, tenant, customer_number, address_id):
+        return Response(AddressSerializer(self.visible_address(customer_number, address_id)).data)
+
+    @extend_schema(
+        operation_id="upsertAddress",
+        tags=["Addresses"],
+        request=AddressInputSerializer,
+        responses={201: ID_RESPONSE, 204: None, **errors(400, 401, 403, 404)},
+    )
+    def put(self, request, tenant, customer_number, address_id):
+        body = AddressInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        customer = self.visible_customer(customer_number)
+        if customer.addresses.filter(address_id=address_id).exists():
+            services.address_update(
+                actor=self.principal,
+                customer_number=customer_number,
+                address_id=address_id,
+                fields=body.model_fields(),
+                replace=True,
+            )
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        address = services.address_create(
+            actor=self.principal,
+            customer_number=customer_number,
+            fields=body.model_fields(),
+            address_id=address_id,
+        )
+        return Response({"id": address.address_id}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="patchAddress",
+        tags=["Addresses"],
+        request=AddressInputSerializer,
+        responses={200: AddressSerializer, **errors(400, 401, 403, 404)},
+    )
+    def patch(self, request, tenant, customer_number, address_id):
+        body = AddressInputSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        address = services.address_update(
+            actor=self.principal,
+            customer_number=customer_number,
+            address_id=address_id,
+            fields=body.model_fields(),
+            replace=False,
+        )
+        return Response(AddressSerializer(address).data)
+
+    @extend_schema(
+        operation_id="deleteAddress",
+        tags=["Addresses"],
+        responses={204: None, **errors(401, 403, 404)},
+    )
+    def delete(self, request, tenant, customer_number, address_id):
+        services.address_delete(
+            actor=self.principal, customer_number=customer_number, address_id=address_id
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+TAGS_SCHEMA = {
+    "tags": ["Addresses"],
+    "request": None,
+    "parameters": [OpenApiParameter("tags", str, required=True)],
+    "responses": {204: None, **errors(400, 401, 403, 404)},
+}
+
+
+class AddressTagsApi(AddressApiView):
+    required_scope = {"POST": can_manage, "DELETE": can_manage}
+
+    @extend_schema(operation_id="addAddressTags", **TAGS_SCHEMA)
+    def post(self, request, tenant, customer_number, address_id):
+        return self.change_tags(request, customer_number, address_id, add=True)
+
+    @extend_schema(operation_id="removeAddressTags", **TAGS_SCHEMA)
+    def delete(self, request, tenant, customer_number, address_id):
+        return self.change_tags(request, customer_number, address_id, add=False)
+
+    def change_tags(self, request, customer_number, address_id, *, add: bool) -> Response:
+        tags = [t.strip() for t in request.query_params.get("tags", "").split(",") if t.strip()]
+        if not tags:
+            raise InvalidInput("Give the tags as ?tags=A,B.", field="tags")
+        services.address_tags_change(
+            actor=self.principal,
+            customer_number=customer_number,
+            address_id=address_id,
+            tags=tags,
+            add=add,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,121 @@
+"""What every customer and address endpoint shares: paging and expand parameters, error
+responses for the OpenAPI document, the base view and the customer list."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from django.db import DatabaseError, transaction
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework.response import Response
+
+from accounts.api import TenantApiView
+from core.database import is_statement_timeout
+from core.errors import (
+    InvalidInput,
+)
+from core.parsers import JSONParser
+from customers import services
+from customers.api.serializers import (
+    CustomerSerializer,
+    ErrorSerializer,
+    ResourceIdSerializer,
+)
+from customers.models import Customer
+from customers.query import QuerySyntaxError, compile_query, compile_sort
+
+EXPAND_VALUES = {"addresses", "accounts"}
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 60
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
+
+
+READ_ERRORS = errors(400, 401, 403)
+ID_RESPONSE = ResourceIdSerializer
+
+LIST_PARAMETERS = [
+    OpenApiParameter("q", str, description="Emporix query language, e.g. `lastName:~^Sm`."),
+    OpenApiParameter("sort", str, description="`field[:asc|desc]`, comma-separated."),
+    OpenApiParameter("pageNumber", int, description="1-based page number (default 1)."),
+    OpenApiParameter("pageSize", int, description="1 to 1000 (default 60)."),
+    OpenApiParameter("expand", str, description="`addresses`, `accounts`, `mixin:*`."),
+    OpenApiParameter(
+        "X-Total-Count",
+        bool,
+        OpenApiParameter.HEADER,
+        description="`true`: the response carries the number of visible matching customers.",
+    ),
+]
+
+
+def parse_expand(text: str | None) -> frozenset[str]:
+    expand = set()
+    for value in (item.strip() for item in (text or "").split(",")):
+        if not value:
+            continue
+        if value in EXPAND_VALUES:
+            expand.add(value)
+        elif value.startswith("mixin:") and len(value) > len("mixin:"):
+            expand.add(value)  # "mixin:*" or "mixin:NAME"
+        else:
+            raise InvalidInput(f"Unknown expand value {value!r}.", field="expand")
+    return frozenset(expand)
+
+
+MAX_PAGE_NUMBER = 10_000_000
+
+
+def parse_positive(request, name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    valid = raw.isascii() and raw.isdigit() and len(raw) <= 12
+    if not valid or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
+        limit = f" and at most {maximum}" if maximum else ""
+        raise InvalidInput(f"{name} must be a whole number of at least 1{limit}.", field=name)
+    return int(raw)
+
+
+def customer_json(customer: Customer, expand: frozenset[str] = frozenset()) -> dict:
+    return CustomerSerializer(customer, context={"expand": expand}).data
+
+
+class CustomerApiView(TenantApiView):
+    parser_classes = [JSONParser]
+    not_found_message = services.NOT_FOUND_MESSAGE
+
+    @cached_property
+    def expand(self) -> frozenset[str]:
+        return parse_expand(self.request.query_params.get("expand"))
+
+    def scoped_queryset(self, principal):
+        return Customer.objects.visible_to(principal).with_relations(self.expand)
+
+    def list_response(self, request, q_text: str | None) -> Response:
+        page_number = parse_positive(request, "pageNumber", 1, MAX_PAGE_NUMBER)
+        page_size = parse_positive(request, "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        try:
+            condition = compile_query(q_text or "")
+            order = compile_sort(request.query_params.get("sort", ""))
+        except QuerySyntaxError as exc:
+            raise InvalidInput(str(exc), field="q") from exc
+        queryset = self.get_queryset().filter(condition).order_by(*order)
+        offset = (page_number - 1) * page_size
+        page = queryset[offset : offset + page_size]
+        headers = {}
+        try:
+            with transaction.atomic():  # an engine-level regex error must not poison the request
+                customers = list(page)
+                if request.headers.get("X-Total-Count", "").lower() == "true":
+                    headers["X-Total-Count"] = str(queryset.count())
+        except DatabaseError as exc:
+            if is_statement_timeout(exc):
+                raise  # answered 503 by the error handler
+            raise InvalidInput(
+                "The query cannot be evaluated (invalid regular expression?).", field="q"
+            ) from exc
+        data = [customer_json(customer, self.expand) for customer in customers]
+        return Response(data, headers=headers)

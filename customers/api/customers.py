@@ -1,0 +1,191 @@
+"""Customer endpoints: list, search, create, read, replace, patch, delete, login account."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from accounts.api import can_manage, can_read
+from core.errors import (
+    InvalidInput,
+)
+from core.parsers import JSONParser, MergePatchParser
+from customers import services
+from customers.api.common import (
+    ID_RESPONSE,
+    LIST_PARAMETERS,
+    READ_ERRORS,
+    CustomerApiView,
+    customer_json,
+    errors,
+)
+from customers.api.serializers import (
+    AccountInputSerializer,
+    CustomerInputSerializer,
+    CustomerSerializer,
+    SearchInputSerializer,
+)
+
+
+class CustomerCollectionApi(CustomerApiView):
+    required_scope = {"GET": can_read, "POST": can_manage}
+
+    @extend_schema(
+        operation_id="listCustomers",
+        tags=["Customers"],
+        parameters=LIST_PARAMETERS,
+        responses={200: CustomerSerializer(many=True), **READ_ERRORS},
+    )
+    def get(self, request, tenant):
+        return self.list_response(request, request.query_params.get("q"))
+
+    @extend_schema(
+        operation_id="createCustomer",
+        tags=["Customers"],
+        request=CustomerInputSerializer,
+        parameters=[OpenApiParameter("sendPasswordResetNotifications", bool)],
+        responses={201: ID_RESPONSE, **errors(400, 401, 403, 409)},
+    )
+    def post(self, request, tenant):
+        body = CustomerInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        customer = services.customer_create(
+            actor=self.principal,
+            fields=body.model_fields(),
+            restriction=body.requested_restriction(),
+            customer_number=body.requested_number(),
+            password=body.validated_data.get("password"),
+            send_password_reset=request.query_params.get(
+                "sendPasswordResetNotifications", "true"
+            ).lower()
+            != "false",
+        )
+        return Response(
+            {"id": customer.customer_number},
+            status=status.HTTP_201_CREATED,
+            headers={"Location": self.customer_location(customer.customer_number)},
+        )
+
+    def customer_location(self, number: str) -> str:
+        return self.request.build_absolute_uri(
+            f"/customer/{self.principal.tenant_code}/customers/{number}"
+        )
+
+
+class CustomerSearchApi(CustomerApiView):
+    required_scope = {"POST": can_read}
+
+    @extend_schema(
+        operation_id="searchCustomers",
+        tags=["Customers"],
+        parameters=[p for p in LIST_PARAMETERS if p.name != "q"],
+        request=SearchInputSerializer,
+        responses={200: CustomerSerializer(many=True), **READ_ERRORS},
+    )
+    def post(self, request, tenant):
+        if not isinstance(request.data, dict):
+            raise InvalidInput('The body must be a JSON object such as {"q": "..."}.')
+        q_text = request.data.get("q", "")
+        if not isinstance(q_text, str):
+            raise InvalidInput("q must be a string.", field="q")
+        return self.list_response(request, q_text)
+
+
+class CustomerDetailApi(CustomerApiView):
+    required_scope = {"GET": can_read, "PUT": can_manage, "PATCH": can_manage, "DELETE": can_manage}
+    parser_classes = [JSONParser, MergePatchParser]
+
+    @extend_schema(
+        operation_id="getCustomer",
+        tags=["Customers"],
+        parameters=[OpenApiParameter("expand", str)],
+        responses={200: CustomerSerializer, **errors(400, 401, 403, 404)},
+    )
+    def get(self, request, tenant, customer_number):
+        customer = self.get_object(customer_number=customer_number)
+        return Response(customer_json(customer, self.expand))
+
+    @extend_schema(
+        operation_id="upsertCustomer",
+        tags=["Customers"],
+        request=CustomerInputSerializer,
+        responses={201: ID_RESPONSE, 204: None, **errors(400, 401, 403, 409)},
+    )
+    def put(self, request, tenant, customer_number):
+        body = self.validated_body(request, customer_number)
+        if self.get_queryset().filter(customer_number=customer_number).exists():
+            services.customer_update(
+                actor=self.principal,
+                customer_number=customer_number,
+                fields=body.model_fields(),
+                restriction=body.requested_restriction(),
+                expected_version=body.expected_version(),
+                replace=True,
+            )
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        customer = services.customer_create(
+            actor=self.principal,
+            fields=body.model_fields(),
+            restriction=body.requested_restriction(),
+            customer_number=customer_number,
+            password=body.validated_data.get("password"),
+        )
+        return Response({"id": customer.customer_number}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="patchCustomer",
+        tags=["Customers"],
+        request=CustomerInputSerializer,
+        responses={200: CustomerSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    def patch(self, request, tenant, customer_number):
+        body = self.validated_body(request, customer_number, partial=True)
+        customer = services.customer_update(
+            actor=self.principal,
+            customer_number=customer_number,
+            fields=body.model_fields(),
+            restriction=body.requested_restriction(),
+            expected_version=body.expected_version(),
+        )
+        return Response(customer_json(customer))
+
+    @extend_schema(
+        operation_id="deleteCustomer",
+        tags=["Customers"],
+        responses={202: None, **errors(401, 403, 404)},
+    )
+    def delete(self, request, tenant, customer_number):
+        services.customer_delete(actor=self.principal, customer_number=customer_number)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    def validated_body(self, request, customer_number, partial=False) -> CustomerInputSerializer:
+        body = CustomerInputSerializer(data=request.data, partial=partial)
+        body.is_valid(raise_exception=True)
+        if "password" in body.validated_data and partial:
+            raise ValidationError({"password": ["The password cannot be changed here."]})
+        requested = body.requested_number()
+        if requested is not None and requested != customer_number:
+            raise ValidationError({"id": ["The customer number cannot be changed."]})
+        return body
+
+
+class CustomerAccountApi(CustomerApiView):
+    required_scope = {"POST": can_manage}
+
+    @extend_schema(
+        operation_id="assignCustomerAccount",
+        tags=["Customers"],
+        request=AccountInputSerializer,
+        responses={201: ID_RESPONSE, **errors(400, 401, 403, 404, 409)},
+    )
+    def post(self, request, tenant, customer_number):
+        body = AccountInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.account_assign(
+            actor=self.principal,
+            customer_number=customer_number,
+            email=body.validated_data["email"],
+        )
+        return Response({"id": customer_number}, status=status.HTTP_201_CREATED)

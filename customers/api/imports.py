@@ -1,0 +1,105 @@
+"""The bulk import endpoint: items are independent, each through the create service."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from accounts.api import can_import
+from core.errors import (
+    InvalidInput,
+    ServiceError,
+    api_exception_handler,
+    error_body,
+)
+from core.parsers import ItemsJSONParser, out_of_range_path
+from customers import services
+from customers.api.common import (
+    CustomerApiView,
+    errors,
+)
+from customers.api.serializers import (
+    CustomerImportItemSerializer,
+    ImportResultSerializer,
+)
+from customers.models import Channel, Customer
+
+logger = logging.getLogger(__name__)
+
+
+class CustomerImportApi(CustomerApiView):
+    """Bulk import: items are independent; each goes through the create service."""
+
+    required_scope = {"POST": can_import}
+    parser_classes = [ItemsJSONParser]
+    max_items = 200
+
+    @extend_schema(
+        operation_id="importCustomers",
+        tags=["Customers"],
+        request=CustomerImportItemSerializer(many=True),
+        responses={207: ImportResultSerializer(many=True), **errors(400, 401, 403)},
+    )
+    def post(self, request, tenant):
+        items = request.data
+        if not isinstance(items, list):
+            raise InvalidInput("The body must be a JSON array of customers.")
+        if len(items) > self.max_items:
+            raise InvalidInput(f"At most {self.max_items} customers per import; nothing imported.")
+        results = [self.import_one(index, item) for index, item in enumerate(items)]
+        return Response(results, status=status.HTTP_207_MULTI_STATUS)
+
+    def import_one(self, index: int, item) -> dict:
+        """One item in its own savepoint: whatever goes wrong with it (even a database error
+        or a bug) becomes its result, and neither earlier nor later items are touched."""
+        body = CustomerImportItemSerializer(data=item)
+        try:
+            with transaction.atomic():
+                customer = self.create_one(body)
+        except ValidationError as exc:
+            error = api_exception_handler(exc, {}).data
+        except ServiceError as exc:
+            error = error_body(exc.status, exc.message, exc.details)
+        except Exception:
+            logger.exception("Import item %s failed unexpectedly", index)
+            error = error_body(500, "This item could not be imported; the others were.")
+        else:
+            return {
+                "index": index,
+                "id": customer.customer_number,
+                "code": 201,
+                "status": HTTPStatus(201).phrase,
+            }
+        result = {
+            "index": index,
+            "code": error["status"],
+            "status": HTTPStatus(error["status"]).phrase,
+            "message": error["message"],
+        }
+        if error.get("details"):
+            result["details"] = error["details"]
+        return result
+
+    def create_one(self, body: CustomerImportItemSerializer) -> Customer:
+        bad_number = out_of_range_path(body.initial_data)
+        if bad_number:
+            raise InvalidInput("The number is out of range.", field=bad_number)
+        body.is_valid(raise_exception=True)
+        account = body.validated_data.get("account") or {}
+        return services.customer_create(
+            actor=self.principal,
+            fields=body.model_fields(),
+            restriction=body.requested_restriction(),
+            customer_number=body.requested_number(),
+            password=body.validated_data.get("password"),
+            account_email=account.get("email"),
+            account_password_hash=account.get("passwordHash"),
+            send_password_reset=False,
+            channel=Channel.IMPORT,
+        )

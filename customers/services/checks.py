@@ -1,0 +1,98 @@
+"""Checks every customer write shares: valid values, the principal's rights, row locks, the
+audit trail. The rights are read from the principal's ``Grants``, the same coverage the
+querysets of :mod:`customers.querysets` filter by."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from accounts.principal import Principal
+from core.errors import DoesNotExist, InvalidInput, NotPermitted
+from customers.models import Customer, RestrictionChange
+from tenancy.models import Site
+from tenancy.services import restriction_hold
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()  # "not in the request", as opposed to an explicit null
+
+NOT_FOUND_MESSAGE = "Customer not found."
+
+
+def require_valid_restriction(tenant_id: int, value: str | None) -> None:
+    """Valid restrictions: null or one of the tenant's valid restrictions."""
+    if value is not None and not restriction_hold(tenant_id=tenant_id, code=value):
+        raise InvalidInput(
+            f"Restriction {value!r} is not one of the tenant's valid restrictions.",
+            field="restriction",
+            type="invalid_value",
+        )
+
+
+def require_valid_site(tenant_id: int, site: str) -> None:
+    if not Site.objects.filter(tenant_id=tenant_id, code=site).exists():
+        raise InvalidInput(
+            f"Site {site!r} is not a site of this tenant.",
+            field="preferredSite",
+            type="invalid_value",
+        )
+
+
+def require_manageable(actor: Principal, restriction: str | None, *, resulting: bool) -> None:
+    """Manage coverage: a manage scope covering the current (or resulting) restriction."""
+    if not actor.grants.may_manage(restriction):
+        what = "the resulting" if resulting else "this customer's"
+        raise NotPermitted(f"Your manage scope does not cover {what} restriction.")
+
+
+def require_assignable(actor: Principal, *values: str | None) -> None:
+    """Changing a restriction: manage and restriction_manage covering the old and the new value
+    (on create: the new value only)."""
+    if not all(actor.grants.may_assign(value) for value in values):
+        covered = " and ".join(repr(value) for value in values)
+        raise NotPermitted(
+            "Setting the restriction requires customer.customer_manage and "
+            f"restriction.restriction_manage covering {covered}."
+        )
+
+
+def audit(
+    actor: Principal, channel: str, changes: Iterable[tuple[int, str, str | None]], new: str | None
+) -> None:
+    RestrictionChange.objects.bulk_create(
+        RestrictionChange(
+            tenant_id=actor.tenant_id,
+            customer_id=customer_id,
+            customer_number=number,
+            old_value=old,
+            new_value=new,
+            actor_kind=actor.kind,
+            actor_id=actor.id,
+            actor_name=actor.name,
+            channel=channel,
+        )
+        for customer_id, number, old in changes
+    )
+
+
+def locked_visible(actor: Principal, customer_number: str) -> Customer:
+    customer = (
+        Customer.objects.visible_to(actor)
+        .select_for_update()
+        .filter(customer_number=customer_number)
+        .first()
+    )
+    if customer is None:
+        raise DoesNotExist(NOT_FOUND_MESSAGE)  # same answer: invisible or absent
+    return customer
+
+
+def locked_manageable_customer(actor: Principal, customer_number: str) -> Customer:
+    customer = locked_visible(actor, customer_number)
+    require_manageable(actor, customer.restriction, resulting=False)
+    return customer

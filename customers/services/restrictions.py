@@ -1,0 +1,36 @@
+"""Removing a value from a tenant's valid restrictions: refused while customers carry it.
+
+It lives with the customers (not in ``tenancy``) because the answer depends on them."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from core.errors import ConflictError
+from customers.models import Customer
+from tenancy.models import Restriction, Tenant
+
+
+def restriction_in_use_count(*, tenant_id: int, code: str) -> int:
+    return Customer.objects.filter(tenant_id=tenant_id, restriction=code).count()
+
+
+def ensure_restriction_unused(*, tenant_id: int, code: str) -> None:
+    """Valid restrictions: a value still carried by customers cannot leave the tenant's list."""
+    count = restriction_in_use_count(tenant_id=tenant_id, code=code)
+    if count:
+        raise ConflictError(
+            f"Restriction {code!r} is still carried by {count} customer(s); reassign them "
+            "before removing it."
+        )
+
+
+@transaction.atomic
+def restriction_remove(*, tenant: Tenant, code: str) -> None:
+    """Remove a value from the tenant's list, refused while customers carry it. The row lock
+    makes writers that assign the value finish (or wait) first, so the count is final."""
+    locked = list(Restriction.objects.select_for_update().filter(tenant=tenant, code=code))
+    if not locked:
+        return
+    ensure_restriction_unused(tenant_id=tenant.pk, code=code)
+    Restriction.objects.filter(pk__in=[r.pk for r in locked]).delete()
