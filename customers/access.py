@@ -20,14 +20,14 @@ from customers.models import Customer
 
 NO_RESTRICTION = "no restriction"
 
-# right -> (label, the coverage it needs from a Grants, the queryset that enforces it)
-RIGHTS: dict[str, tuple[str, list[Callable[[Grants], Coverage]], str]] = {
-    "read": ("read it", [Grants.readable], "visible_to"),
-    "manage": ("manage it (change, delete)", [Grants.manageable], "manageable_by"),
+# right -> (label, the coverages it needs from a Grants, the queryset that enforces it)
+RIGHTS: dict[str, tuple[str, list[Callable[[Grants], Coverage]], Callable]] = {
+    "read": ("read it", [Grants.readable], Customer.objects.visible_to),
+    "manage": ("manage it (change, delete)", [Grants.manageable], Customer.objects.manageable_by),
     "assign": (
         "change its restriction",
         [Grants.manageable, Grants.restriction_managing],
-        "assignable_by",
+        Customer.objects.assignable_by,
     ),
 }
 
@@ -80,10 +80,9 @@ def explain_access(
     inactive = not getattr(identity, "is_active", True)
     sources = _sources(identity)
     verdicts = []
-    for right, (label, needs, queryset_method) in RIGHTS.items():
+    for right, (label, needs, enforcing) in RIGHTS.items():
         if customer is not None:
-            enforced = getattr(Customer.objects, queryset_method)(principal)
-            allowed = enforced.filter(pk=customer.pk).exists()
+            allowed = enforcing(principal).filter(pk=customer.pk).exists()
         else:
             allowed = getattr(principal.grants, f"may_{right}")(value)
         reasons = []

@@ -49,6 +49,11 @@ class _Pools:
             }
 
 
+def demo_customer_count(tenant: Tenant) -> int:
+    """How many customers the demo tenant holds already (seeding tops it up)."""
+    return Customer.objects.filter(tenant=tenant).count()
+
+
 def seed_customers(
     tenant: Tenant,
     count: int,

@@ -11,8 +11,7 @@ from tqdm import tqdm
 from accounts.models import AccessGroup, ApiClient, Employee
 from accounts.services import api_client_create, api_client_rotate_secret
 from core.commands import bad_input
-from customers.demo import seed_customers
-from customers.models import Customer
+from customers.demo import demo_customer_count, seed_customers
 from tenancy.models import Restriction, Site, Tenant
 
 TENANT = "demo"
@@ -115,7 +114,7 @@ class Command(BaseCommand):
     def seed_customers(self, tenant, count: int) -> int:
         """Top the demo tenant up to ``count`` customers (running again adds none), one
         committed batch at a time, with a progress bar on a terminal."""
-        missing = count - Customer.objects.filter(tenant=tenant).count()
+        missing = count - demo_customer_count(tenant)
         if missing <= 0:
             return 0
         with tqdm(total=missing, unit="customer", file=sys.stderr, disable=None) as progress:

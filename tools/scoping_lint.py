@@ -1,0 +1,157 @@
+"""The scoping lint: customer data is reached only through the one restriction filter.
+
+Walks the syntax tree of every module of the project's apps (API views, admin, management
+commands, tasks, everything) and reports:
+
+- a manager (``objects``, ``_default_manager``, ``_base_manager``) of a guarded model, or of a
+  model that cannot be named statically (``self.model``, ``apps.get_model(…)``), used for
+  anything but ``visible_to(…)``, ``manageable_by(…)``, ``assignable_by(…)`` or ``none()`` —
+  however the expression is split across lines;
+- raw SQL: ``.cursor()``, ``.raw(…)``, ``.extra(…)``, ``RawSQL``;
+- mass writes on a query chain: ``….update(…)``, ``….delete()``, ``….bulk_update(…)``,
+  ``….bulk_create(…)`` whose receiver is a query expression (a call chain or a manager) not
+  rooted in another model's class, which would skip the services' checks and audit.
+
+Only the modules in ``ALLOWED`` may do these things; each says why. Run ``python
+tools/scoping_lint.py [ROOT]``: exit status 1 and one line per finding when anything is found.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+GUARDED_MODELS = frozenset({"Customer", "Address", "Account", "RestrictionChange"})
+MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
+SCOPED_ENTRY_POINTS = frozenset({"visible_to", "manageable_by", "assignable_by", "none"})
+RAW_SQL_METHODS = frozenset({"cursor", "raw", "extra"})
+MASS_WRITES = frozenset({"update", "delete", "bulk_update", "bulk_create"})
+APPS = ("core", "tenancy", "accounts", "customers")
+
+# Module (or package, ending in "/") -> why it may touch the tables directly.
+ALLOWED = {
+    "customers/querysets.py": "the one restriction filter",
+    "customers/services/": "the one write path: checks the principal and writes the audit",
+    "customers/models.py": "the model and manager definitions",
+    "customers/demo.py": "demo data, bulk-created with its audit rows by seed_demo",
+    "customers/mail.py": "the e-mail task of the create service, by the account it was given",
+    "tenancy/services.py": "locks a valid restriction's row (no customer data)",
+    "core/database.py": "sets the statement time limit of a connection",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+def _is_allowed(relative: str) -> bool:
+    return any(
+        relative.startswith(prefix) if prefix.endswith("/") else relative == prefix
+        for prefix in ALLOWED
+    )
+
+
+def _model_name(node: ast.expr) -> str | None:
+    """``Customer`` or ``models.Customer`` -> "Customer" when it is a guarded model."""
+    if isinstance(node, ast.Name) and node.id in GUARDED_MODELS:
+        return node.id
+    if isinstance(node, ast.Attribute) and node.attr in GUARDED_MODELS:
+        return node.attr
+    return None
+
+
+def _names_other_model(node: ast.expr) -> bool:
+    """``Job`` (a capitalised name that is not a guarded model): plainly another model."""
+    return isinstance(node, ast.Name) and node.id[:1].isupper() and node.id not in GUARDED_MODELS
+
+
+def _chain_root(node: ast.expr) -> ast.expr:
+    while isinstance(node, ast.Attribute | ast.Call | ast.Subscript):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node
+
+
+def _may_be_customer_query(node: ast.expr) -> bool:
+    """A query expression (a call chain or a manager) that is not plainly another model's:
+    ``Job.objects.filter(…)`` is not customer data; ``selection.filter(…)`` may be."""
+    if not isinstance(node, ast.Call) and not (
+        isinstance(node, ast.Attribute) and node.attr in MANAGERS
+    ):
+        return False
+    return not _names_other_model(_chain_root(node))
+
+
+class _Visitor(ast.NodeVisitor):
+    def __init__(self, path: str):
+        self.path = path
+        self.findings: list[Finding] = []
+        self.parents: dict[ast.AST, ast.AST] = {}
+
+    def report(self, node: ast.AST, message: str) -> None:
+        self.findings.append(Finding(self.path, node.lineno, message))
+
+    def visit(self, node: ast.AST):
+        for child in ast.iter_child_nodes(node):
+            self.parents[child] = node
+        return super().visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        model = _model_name(node.value)
+        if model is None and node.attr in MANAGERS and not _names_other_model(node.value):
+            model = ast.unparse(node.value)  # self.model, get_model(…): may be a customer
+        if model is not None and node.attr in MANAGERS:
+            parent = self.parents.get(node)
+            if not (isinstance(parent, ast.Attribute) and parent.attr in SCOPED_ENTRY_POINTS):
+                self.report(
+                    node,
+                    f"{model}.{node.attr} used without visible_to/manageable_by/assignable_by",
+                )
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            if func.attr in RAW_SQL_METHODS:
+                self.report(node, f"raw SQL (.{func.attr}) outside the filter and the services")
+            elif func.attr in MASS_WRITES and _may_be_customer_query(func.value):
+                self.report(node, f"mass write (.{func.attr}) outside the services")
+        elif isinstance(func, ast.Name) and func.id == "RawSQL":
+            self.report(node, "raw SQL (RawSQL) outside the filter and the services")
+        self.generic_visit(node)
+
+
+def check_source(source: str, path: str) -> list[Finding]:
+    visitor = _Visitor(path)
+    visitor.visit(ast.parse(source, filename=path))
+    return visitor.findings
+
+
+def check_tree(root: Path) -> list[Finding]:
+    findings: list[Finding] = []
+    for app in APPS:
+        for file in sorted((root / app).rglob("*.py")):
+            relative = file.relative_to(root).as_posix()
+            if "/migrations/" in relative or _is_allowed(relative):
+                continue
+            findings += check_source(file.read_text(), relative)
+    return findings
+
+
+def main(argv: list[str]) -> int:
+    root = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent.parent
+    findings = check_tree(root)
+    for finding in findings:
+        print(finding)
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
