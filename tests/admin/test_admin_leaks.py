@@ -1,16 +1,19 @@
 """The generic leak test for the back office: every registered admin (changelist with search and
-filters, add, change, history, delete of every object, autocomplete) walked as DE-only employees;
-no identifier of an invisible customer may appear."""
+filters, add, change, history, delete and password pages of every object, autocomplete, every
+action POSTed with tampered selections, its confirmation page and its confirmation) walked as a
+DE reader, a DE employee, a DE+FR employee and a tenant administrator; no identifier of a
+customer they may not read may appear, and no such customer may change."""
 
 import re
 
 import pytest
 from django.contrib import admin
-from django.urls import reverse
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import NoReverseMatch, reverse
 
 from accounts.models import Employee
 from customers.models import Customer, Job, JobKind, JobRestriction
-from tests.customers.test_leaks import forbidden_strings
+from tests.customers.test_leaks import forbidden_strings, probe
 
 pytestmark = pytest.mark.django_db
 CSRF_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
@@ -37,8 +40,11 @@ def admin_urls():
             yield changelist + query
         yield reverse("admin:{}_{}_add".format(*info))
         for pk in model._default_manager.values_list("pk", flat=True):
-            for view in ("change", "history", "delete"):
-                yield reverse(f"admin:{info[0]}_{info[1]}_{view}", args=[pk])
+            for view in ("change", "history", "delete", "password_change"):
+                try:
+                    yield reverse(f"admin:{info[0]}_{info[1]}_{view}", args=[pk])
+                except NoReverseMatch:  # only the employee admin has a password page
+                    continue
         if model is Customer:  # the access explainer, asked about every customer
             explain = reverse("admin:customers_explain_access")
             identities = [f"employee:{pk}" for pk in Employee.objects.values_list("pk", flat=True)]
@@ -55,22 +61,75 @@ def admin_urls():
                 )
 
 
-@pytest.mark.parametrize(
-    "groups",
-    [
-        [(["customer.customer_read"], ["DE"])],
+# Each action's confirmation steps: none (the confirmation page), then the confirming fields.
+CONFIRMATIONS = [
+    {},
+    {"post": "yes"},
+    {"restriction": "US"},
+    {"restriction": "US", "confirm": "yes"},
+]
+CONFIRMATIONS += [{"restriction": "__none__", "confirm": "yes"}]
+
+
+def action_posts(world):
+    """(changelist URL, POST data) for every action of every admin, with selections tampered:
+    every object (visible or not), only objects of invisible customers, and "select all"."""
+    invisible = [world[n].pk for n in ("FR1", "US1", "NULL1", "OT-DE1")]
+    for model, model_admin in admin.site._registry.items():
+        info = (model._meta.app_label, model._meta.model_name)
+        changelist = reverse("admin:{}_{}_changelist".format(*info))
+        names = [*(model_admin.actions or []), *admin.site._actions]
+        every = list(model._default_manager.values_list("pk", flat=True))
+        selections = [
+            {ACTION_CHECKBOX_NAME: every},
+            {"select_across": "1", ACTION_CHECKBOX_NAME: every[:1]},
+        ]
+        if model is Customer:
+            selections.append({ACTION_CHECKBOX_NAME: invisible})
+        for name in names:
+            for selection in selections:
+                for confirmation in CONFIRMATIONS:
+                    yield changelist, {"action": name, "index": "0", **selection, **confirmation}
+
+
+def check_page(response, forbidden, where):
+    assert response.status_code in {200, 302, 403, 404}, where
+    # The random CSRF token could contain a short identifier such as "US1" by chance.
+    text = TYPED_NUMBER.sub("", CSRF_TOKEN.sub("", response.content.decode()))
+    leaked = {s for s in forbidden if s in text}
+    assert not leaked, (where, leaked)
+
+
+WALKERS = {
+    "de-reader": ([(["customer.customer_read"], ["DE"])], ["DE1"]),
+    "de-employee": (
         [
             (["customer.customer_read", "customer.customer_manage"], ["DE"]),
             (["restriction.restriction_manage"], ["DE"]),
         ],
+        ["DE1"],
+    ),
+    "de-fr-employee": (
+        [
+            (["customer.customer_read", "customer.customer_manage"], ["DE", "FR"]),
+            (["restriction.restriction_manage"], ["DE", "FR"]),
+        ],
+        ["DE1", "FR1"],
+    ),
+    "de-tenant-admin": (
         [(["customer.customer_manage"], ["DE"]), (["tenant.tenant_manage"], [])],
-    ],
-    ids=["de-reader", "de-restriction-manager", "de-manager-tenant-admin"],
-)
-def test_no_admin_page_reveals_an_invisible_customer(audited_world, employee, client, groups):
+        ["DE1"],
+    ),
+}
+
+
+@pytest.fixture(params=list(WALKERS))
+def walk(request, audited_world, employee, client):
+    """A logged-in walker, what they may read, and a job of theirs over customers they cannot
+    see (as if their grants shrank since)."""
     world = audited_world
+    groups, visible = WALKERS[request.param]
     walker = employee("walker", *groups)
-    # A job of the walker's own over customers they cannot see (as if their grants shrank since).
     job = Job.objects.create(
         tenant=world["FR1"].tenant,
         kind=JobKind.ASSIGN_RESTRICTION,
@@ -84,13 +143,40 @@ def test_no_admin_page_reveals_an_invisible_customer(audited_world, employee, cl
         JobRestriction(job=job, restriction=value) for value in ("FR", "US", None)
     )
     client.force_login(walker)
-    forbidden = forbidden_strings(world)
+    return client, world, visible, request.param
+
+
+def test_no_admin_page_reveals_an_invisible_customer(walk):
+    client, world, visible, _ = walk
+    forbidden = forbidden_strings(world, visible)
     urls = list(dict.fromkeys(admin_urls()))
     assert len(urls) > 50
     for url in urls:
-        response = client.get(url)
-        assert response.status_code in {200, 302, 403, 404}, url
-        # The random CSRF token could contain a short identifier such as "US1" by chance.
-        text = TYPED_NUMBER.sub("", CSRF_TOKEN.sub("", response.content.decode()))
-        leaked = {s for s in forbidden if s in text}
-        assert not leaked, (url, leaked)
+        check_page(client.get(url), forbidden, url)
+
+
+def test_no_admin_action_reveals_or_changes_an_invisible_customer(walk):
+    client, world, visible, name = walk
+    forbidden = forbidden_strings(world, visible)
+    outside = {key: c for key, c in world.items() if key not in visible}
+    before = {c.pk: (c.restriction, c.version) for c in outside.values()}
+    posts = list(action_posts(world))
+    assert len(posts) > 100
+
+    def unchanged():
+        rows = Customer.objects.filter(pk__in=before).values_list("pk", "restriction", "version")
+        return {pk: (restriction, version) for pk, restriction, version in rows} == before
+
+    deleted = assigned = False
+    for url, data in posts:
+        response = probe(lambda u=url, d=data: (client.post(u, d, follow=True), unchanged()))
+        page, untouched = response
+        check_page(page, forbidden, (url, data))
+        assert untouched, (url, data)
+        text = page.content.decode()
+        deleted |= f"Deleted {len(visible)} customer" in text
+        assigned |= "Restriction US assigned" in text
+    # The actions really ran on what the walker may manage (a reader's are refused); US is
+    # nobody's to assign here.
+    assert deleted == (name != "de-reader")
+    assert not assigned

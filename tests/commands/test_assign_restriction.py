@@ -183,7 +183,7 @@ def test_bad_input_exits_2_and_changes_nothing(crowd, args, message):
 def test_restricted_actor_cannot_assign_beyond_their_scope(crowd, tenant):
     group = AccessGroupFactory(
         tenant=tenant,
-        restrictions=["DE"],
+        restrictions=["DE", "US"],
         scopes=[
             "customer.customer_read",
             "customer.customer_manage",
@@ -201,9 +201,16 @@ def test_restricted_actor_cannot_assign_beyond_their_scope(crowd, tenant):
         "de_boss",
         message="may not assign the restriction 'FR'",
     )
-    # Within their scope it works, and the audit names them.
+    # Within their scope it works (the Smiths they can see: DE0, DE1, US0, US1), and the audit
+    # names them.
     result = run("--restriction", "DE", "--q", "lastName:Smith", "--actor", "de_boss")
-    assert (result["matched"], result["changed"]) == (2, 0)
+    assert (result["matched"], result["changed"]) == (4, 2)
+    audit = RestrictionChange.objects.filter(new_value="DE")
+    assert sorted(audit.values_list("customer_number", "old_value", "actor_name")) == [
+        ("US0", "US", "de_boss"),
+        ("US1", "US", "de_boss"),
+    ]
+    assert restrictions(tenant)["FR0"] == "FR"  # a Smith they cannot see stays where it was
 
 
 def fail_in_batch(number: int, error: BaseException):

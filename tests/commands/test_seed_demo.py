@@ -80,14 +80,16 @@ def test_negative_count_is_refused():
     assert info.value.returncode == 2
 
 
-def test_de_agent_sees_only_de_demo_customers():
+def test_de_agent_sees_only_de_demo_customers(client):
     seed("--customers", "200")
     de_agent = Employee.objects.get(username="de_agent")
     assert de_agent.check_password("demo-de-pass")
-    assert de_agent.scope_strings() == [
-        "customer.customer_manage--DE",
-        "customer.customer_read--DE",
-    ]
+    client.force_login(de_agent)
+    page = client.get("/admin/customers/customer/", {"all": ""}).content.decode()
+    numbers = re.findall(r'<th class="field-customer_number"><a [^>]*>([^<]+)</a>', page)
+    de_numbers = Customer.objects.filter(tenant__code="demo", restriction="DE")
+    assert 0 < de_numbers.count() < Customer.objects.filter(tenant__code="demo").count()
+    assert sorted(numbers) == sorted(de_numbers.values_list("customer_number", flat=True))
 
 
 def test_the_demo_mover_can_move_de_and_fr_customers_between_the_two_only():
