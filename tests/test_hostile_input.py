@@ -1,4 +1,4 @@
-"""Hostile input never produces a 500 (SPEC §4.4), on SQLite and PostgreSQL alike."""
+"""Hostile input never produces a 500, on SQLite and PostgreSQL alike."""
 
 from urllib.parse import urlencode
 

@@ -1,4 +1,4 @@
-"""The admin through Django's test client: same rules as the API (SPEC §5)."""
+"""The admin through Django's test client: the same rules as the API."""
 
 import re
 
@@ -222,7 +222,7 @@ def test_adding_a_customer_with_an_address_goes_through_the_services(tenant, de_
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     customer = Customer.objects.get(first_name="Added")
-    assert customer.restriction == "DE"  # R5: the agent's single manage value
+    assert customer.restriction == "DE"  # the default: the agent's single manage value
     assert len(customer.customer_number) == 10
     assert list(customer.addresses.values_list("contact_name", "is_default")) == [("Home", True)]
     change = RestrictionChange.objects.get(customer=customer)
@@ -269,7 +269,7 @@ def test_audit_log_lists_only_visible_customers_changes(audited_world, de_agent,
 def test_a_service_refusal_reshows_the_form_with_the_error_and_saves_nothing(
     tenant, de_agent, client
 ):
-    tenant.sync_restrictions_with_sites = True  # R5 would make the new customer FR ...
+    tenant.sync_restrictions_with_sites = True  # the default would make the new customer FR ...
     tenant.save()
     client.force_login(de_agent)
     response = client.post(
@@ -289,8 +289,9 @@ def test_a_service_refusal_reshows_the_form_with_the_error_and_saves_nothing(
     )
     assert response.status_code == 200  # the form again, not a redirect
     form = response.context["adminform"].form
+    # ... which is outside their manage scope.
     assert form.non_field_errors() == [
-        "Your manage scope does not cover the resulting restriction."  # ... R3
+        "Your manage scope does not cover the resulting restriction."
     ]
     page = response.content.decode()
     assert 'value="Refused"' in page  # what was typed is still there

@@ -1,4 +1,4 @@
-"""assign_restriction (SPEC §6): one test per rule, on SQLite and PostgreSQL."""
+"""assign_restriction: one test per behaviour, on SQLite and PostgreSQL."""
 
 import io
 import re

@@ -1,4 +1,6 @@
-"""One test group per behaviour rule of SPEC §3 (R1-R9), on two tenants and DE/FR/US/null."""
+"""One test group per behaviour of the restriction rules (visibility, no existence oracle,
+writes, the restriction field, defaults, valid values, tenants, audit, revocation), on two
+tenants and DE/FR/US/null customers."""
 
 import pytest
 
@@ -25,7 +27,7 @@ def numbers(response):
     return {customer["id"] for customer in response.json()}
 
 
-# -- R1 visibility --------------------------------------------------------------------------------
+# -- visibility ------------------------------------------------------------------------------------
 
 VISIBLE = [
     (READER, ALL),
@@ -38,14 +40,14 @@ VISIBLE = [
 
 
 @pytest.mark.parametrize(("scopes", "expected"), VISIBLE)
-def test_r1_list_shows_exactly_the_covered_customers(world, api_as, scopes, expected):
+def test_visibility_list_shows_exactly_the_covered_customers(world, api_as, scopes, expected):
     response = api_as(*scopes).get(BASE, HTTP_X_TOTAL_COUNT="true")
     assert numbers(response) == expected
     assert response["X-Total-Count"] == str(len(expected))
 
 
 @pytest.mark.parametrize(("scopes", "expected"), VISIBLE)
-def test_r1_search_is_intersected_with_visibility(world, api_as, scopes, expected):
+def test_visibility_search_is_intersected_with_visibility(world, api_as, scopes, expected):
     response = api_as(*scopes).post(
         f"{BASE}/search",
         {"q": "restriction:(DE,FR,US)"},
@@ -57,7 +59,7 @@ def test_r1_search_is_intersected_with_visibility(world, api_as, scopes, expecte
 
 
 @pytest.mark.parametrize(("scopes", "expected"), VISIBLE)
-def test_r1_retrieve_and_addresses_follow_visibility(world, api_as, scopes, expected):
+def test_visibility_retrieve_and_addresses_follow_visibility(world, api_as, scopes, expected):
     http = api_as(*scopes)
     for number in ALL:
         status = 200 if number in expected else 404
@@ -65,22 +67,22 @@ def test_r1_retrieve_and_addresses_follow_visibility(world, api_as, scopes, expe
         assert http.get(f"{BASE}/{number}/addresses").status_code == status
 
 
-def test_r1_null_filter_does_not_reveal_null_customers_to_suffixed_readers(world, api_as):
+def test_visibility_null_filter_does_not_reveal_null_customers_to_suffixed_readers(world, api_as):
     assert numbers(api_as(*DE_READER).get(BASE, {"q": "restriction:null"})) == set()
     assert numbers(api_as(*READER).get(BASE, {"q": "restriction:null"})) == {"NULL1"}
 
 
-def test_r1_other_tenants_customers_are_never_listed(world, api_as):
+def test_visibility_other_tenants_customers_are_never_listed(world, api_as):
     assert "OT-DE1" not in numbers(api_as(*READER).get(BASE, {"pageSize": 1000}))
 
 
-def test_r1_without_a_read_scope_every_read_is_forbidden(world, api_as):
+def test_visibility_without_a_read_scope_every_read_is_forbidden(world, api_as):
     http = api_as("restriction.restriction_manage")
     assert http.get(BASE).status_code == 403
     assert http.get(f"{BASE}/DE1").status_code == 403
 
 
-# -- R2 no existence oracle -----------------------------------------------------------------------
+# -- no existence oracle ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -95,7 +97,7 @@ def test_r1_without_a_read_scope_every_read_is_forbidden(world, api_as):
         ("post", "/accounts/internal", {"email": "new@example.com"}),
     ],
 )
-def test_r2_invisible_answers_exactly_like_nonexistent(world, api_as, method, suffix, body):
+def test_no_oracle_invisible_answers_exactly_like_nonexistent(world, api_as, method, suffix, body):
     http = api_as("customer.customer_manage--DE")
     call = getattr(http, method)
     invisible = call(f"{BASE}/FR1{suffix}", body, format="json")
@@ -107,7 +109,7 @@ def test_r2_invisible_answers_exactly_like_nonexistent(world, api_as, method, su
     assert Customer.objects.get(customer_number="FR1").first_name == "FirstFR1"
 
 
-def test_r2_taken_number_is_a_conflict_whoever_holds_it(world, api_as):
+def test_no_oracle_taken_number_is_a_conflict_whoever_holds_it(world, api_as):
     http = api_as(*DE_MANAGER)
     response = http.post(BASE, {"id": "FR1"}, format="json")
     assert response.status_code == 409
@@ -115,10 +117,10 @@ def test_r2_taken_number_is_a_conflict_whoever_holds_it(world, api_as):
     assert http.put(f"{BASE}/FR1", {"firstName": "X"}, format="json").status_code == 409
 
 
-# -- R3 writes ------------------------------------------------------------------------------------
+# -- writes ----------------------------------------------------------------------------------------
 
 
-def test_r3_de_manager_cannot_touch_a_visible_fr_customer(world, api_as):
+def test_writes_de_manager_cannot_touch_a_visible_fr_customer(world, api_as):
     http = api_as("customer.customer_read", "customer.customer_manage--DE")
     assert http.get(f"{BASE}/FR1").status_code == 200
     response = http.patch(f"{BASE}/FR1", {"firstName": "X"}, format="json")
@@ -127,21 +129,21 @@ def test_r3_de_manager_cannot_touch_a_visible_fr_customer(world, api_as):
     assert Customer.objects.filter(customer_number="FR1", first_name="FirstFR1").exists()
 
 
-def test_r3_de_manager_creates_only_de_customers(world, api_as):
+def test_writes_de_manager_creates_only_de_customers(world, api_as):
     http = api_as(*DE_MANAGER)
     response = http.post(BASE, {"firstName": "Neu"}, format="json")
     assert response.status_code == 201
     assert Customer.objects.get(customer_number=response.json()["id"]).restriction == "DE"
 
 
-def test_r3_de_and_fr_manager_without_default_cannot_create_null(world, api_as):
+def test_writes_de_and_fr_manager_without_default_cannot_create_null(world, api_as):
     http = api_as("customer.customer_manage--DE", "customer.customer_manage--FR")
     response = http.post(BASE, {"firstName": "Nobody"}, format="json")
     assert response.status_code == 403
     assert not Customer.objects.filter(first_name="Nobody").exists()
 
 
-def test_r3_restricted_manager_cannot_move_a_customer_out_of_de(world, api_as):
+def test_writes_restricted_manager_cannot_move_a_customer_out_of_de(world, api_as):
     http = api_as(*DE_RESTRICTION_MANAGER)
     for target in ["FR", None]:
         response = http.patch(f"{BASE}/DE1", {"restriction": target}, format="json")
@@ -149,17 +151,17 @@ def test_r3_restricted_manager_cannot_move_a_customer_out_of_de(world, api_as):
     assert Customer.objects.get(customer_number="DE1").restriction == "DE"
 
 
-def test_r3_update_and_delete_work_within_scope(world, api_as):
+def test_writes_update_and_delete_work_within_scope(world, api_as):
     http = api_as(*DE_MANAGER)
     assert http.patch(f"{BASE}/DE1", {"firstName": "Neu"}, format="json").status_code == 200
     assert http.delete(f"{BASE}/DE1").status_code == 202
     assert not Customer.objects.filter(customer_number="DE1").exists()
 
 
-# -- R4 the restriction field ---------------------------------------------------------------------
+# -- the restriction field -------------------------------------------------------------------------
 
 
-def test_r4_setting_restriction_on_create_needs_restriction_manage(world, api_as):
+def test_restriction_field_setting_restriction_on_create_needs_restriction_manage(world, api_as):
     http = api_as("customer.customer_manage")
     response = http.post(BASE, {"id": "NEW1", "restriction": "DE"}, format="json")
     assert response.status_code == 403
@@ -167,7 +169,7 @@ def test_r4_setting_restriction_on_create_needs_restriction_manage(world, api_as
     assert not Customer.objects.filter(customer_number="NEW1").exists()
 
 
-def test_r4_changing_restriction_needs_restriction_manage(world, api_as):
+def test_restriction_field_changing_restriction_needs_restriction_manage(world, api_as):
     http = api_as("customer.customer_manage")
     response = http.patch(f"{BASE}/DE1", {"restriction": "FR", "firstName": "X"}, format="json")
     assert response.status_code == 403
@@ -175,14 +177,14 @@ def test_r4_changing_restriction_needs_restriction_manage(world, api_as):
     assert (customer.restriction, customer.first_name, customer.version) == ("DE", "FirstDE1", 1)
 
 
-def test_r4_sending_the_unchanged_value_needs_no_scope(world, api_as):
+def test_restriction_field_sending_the_unchanged_value_needs_no_scope(world, api_as):
     http = api_as("customer.customer_manage")
     response = http.patch(f"{BASE}/DE1", {"restriction": "DE", "firstName": "X"}, format="json")
     assert response.status_code == 200
     assert not RestrictionChange.objects.exists()
 
 
-def test_r4_restriction_manage_must_cover_old_and_new(world, api_as):
+def test_restriction_field_restriction_manage_must_cover_old_and_new(world, api_as):
     http = api_as("customer.customer_manage", "restriction.restriction_manage--DE")
     assert http.patch(f"{BASE}/NULL1", {"restriction": "DE"}, format="json").status_code == 403
     assert http.patch(f"{BASE}/FR1", {"restriction": "DE"}, format="json").status_code == 403
@@ -195,7 +197,7 @@ def test_r4_restriction_manage_must_cover_old_and_new(world, api_as):
     assert both.patch(f"{BASE}/FR1", {"restriction": "DE"}, format="json").status_code == 200
 
 
-def test_r4_unrestricted_restriction_manager_moves_anything(world, api_as):
+def test_restriction_field_unrestricted_restriction_manager_moves_anything(world, api_as):
     http = api_as(*MANAGER)
     assert http.patch(f"{BASE}/NULL1", {"restriction": "US"}, format="json").status_code == 200
     assert http.patch(f"{BASE}/DE1", {"restriction": None}, format="json").status_code == 200
@@ -203,7 +205,9 @@ def test_r4_unrestricted_restriction_manager_moves_anything(world, api_as):
     assert Customer.objects.get(customer_number="DE1").restriction is None
 
 
-def test_r4_explicit_null_on_create_is_setting_it_when_the_default_differs(synced, api_as):
+def test_restriction_field_explicit_null_on_create_is_setting_it_when_the_default_differs(
+    synced, api_as
+):
     manager = api_as("customer.customer_manage")
     refused = manager.post(BASE, {"preferredSite": "FR", "restriction": None}, format="json")
     assert refused.status_code == 403  # the default would be FR: null is a choice
@@ -216,12 +220,12 @@ def test_r4_explicit_null_on_create_is_setting_it_when_the_default_differs(synce
     assert Customer.objects.get(customer_number=allowed.json()["id"]).restriction is None
 
 
-def test_r4_explicit_null_needs_no_scope_where_null_is_the_default(tenant, api_as):
+def test_restriction_field_explicit_null_needs_no_scope_where_null_is_the_default(tenant, api_as):
     response = api_as("customer.customer_manage").post(BASE, {"restriction": None}, format="json")
     assert response.status_code == 201
 
 
-# -- R5 defaults on create ------------------------------------------------------------------------
+# -- defaults on create ----------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -231,37 +235,37 @@ def synced(tenant):
     return tenant
 
 
-def test_r5_synced_tenant_takes_the_preferred_site(synced, api_as):
+def test_default_synced_tenant_takes_the_preferred_site(synced, api_as):
     response = api_as("customer.customer_manage").post(BASE, {"preferredSite": "FR"}, format="json")
     assert Customer.objects.get(customer_number=response.json()["id"]).restriction == "FR"
 
 
-def test_r5_synced_default_still_obeys_r3(synced, api_as):
+def test_default_synced_default_still_obeys_the_manage_scope(synced, api_as):
     response = api_as(*DE_MANAGER).post(BASE, {"preferredSite": "FR"}, format="json")
     assert response.status_code == 403
     assert not Customer.objects.exists()
 
 
-def test_r5_site_that_is_no_restriction_falls_back_to_the_single_manage_value(synced, api_as):
+def test_default_site_that_is_no_restriction_falls_back_to_the_single_manage_value(synced, api_as):
     response = api_as(*DE_MANAGER).post(BASE, {"preferredSite": "main"}, format="json")
     assert Customer.objects.get(customer_number=response.json()["id"]).restriction == "DE"
 
 
-def test_r5_without_sync_unrestricted_manager_creates_null(world, api_as):
+def test_default_without_sync_unrestricted_manager_creates_null(world, api_as):
     response = api_as("customer.customer_manage").post(BASE, {"preferredSite": "FR"}, format="json")
     assert Customer.objects.get(customer_number=response.json()["id"]).restriction is None
 
 
-def test_r5_later_preferred_site_changes_never_move_a_customer(synced, world, api_as):
+def test_default_later_preferred_site_changes_never_move_a_customer(synced, world, api_as):
     http = api_as("customer.customer_manage")
     assert http.patch(f"{BASE}/DE1", {"preferredSite": "FR"}, format="json").status_code == 200
     assert Customer.objects.get(customer_number="DE1").restriction == "DE"
 
 
-# -- R6 validation --------------------------------------------------------------------------------
+# -- validation ------------------------------------------------------------------------------------
 
 
-def test_r6_unknown_restriction_is_a_400_on_the_restriction_field(world, api_as):
+def test_valid_restrictions_unknown_restriction_is_a_400_on_the_restriction_field(world, api_as):
     http = api_as(*MANAGER)
     for response in [
         http.post(BASE, {"restriction": "JP"}, format="json"),
@@ -272,7 +276,7 @@ def test_r6_unknown_restriction_is_a_400_on_the_restriction_field(world, api_as)
     assert Customer.objects.get(customer_number="DE1").restriction == "DE"
 
 
-def test_r6_a_restriction_in_use_cannot_be_removed(world, tenant):
+def test_valid_restrictions_a_restriction_in_use_cannot_be_removed(world, tenant):
     with pytest.raises(ConflictError, match="carried by 1 customer"):
         restriction_remove(tenant=tenant, code="FR")
     assert tenant.restrictions.filter(code="FR").exists()
@@ -281,11 +285,13 @@ def test_r6_a_restriction_in_use_cannot_be_removed(world, tenant):
     assert not tenant.restrictions.filter(code="FR").exists()
 
 
-# -- R7 tenant isolation --------------------------------------------------------------------------
+# -- tenant isolation ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("path_tenant", ["globex", "nosuchtenant"])
-def test_r7_another_tenants_path_is_403_and_reveals_nothing(world, api_as, path_tenant):
+def test_tenant_isolation_another_tenants_path_is_403_and_reveals_nothing(
+    world, api_as, path_tenant
+):
     http = api_as(*READER)
     for path in ["customers", "customers/OT-DE1", "customers/search"]:
         method = http.post if path.endswith("search") else http.get
@@ -294,10 +300,10 @@ def test_r7_another_tenants_path_is_403_and_reveals_nothing(world, api_as, path_
         assert "OT" not in response.content.decode()
 
 
-# -- R8 audit -------------------------------------------------------------------------------------
+# -- audit -----------------------------------------------------------------------------------------
 
 
-def test_r8_every_restriction_change_is_recorded(world, api_as):
+def test_audit_every_restriction_change_is_recorded(world, api_as):
     http = api_as(*MANAGER)
     created = http.post(BASE, {"id": "NEW1", "restriction": "US"}, format="json")
     assert created.status_code == 201
@@ -317,10 +323,10 @@ def test_r8_every_restriction_change_is_recorded(world, api_as):
     ]
 
 
-# -- R9 immediate revocation ----------------------------------------------------------------------
+# -- immediate revocation --------------------------------------------------------------------------
 
 
-def test_r9_revoked_client_is_refused_on_the_next_request(world, api_as):
+def test_revocation_revoked_client_is_refused_on_the_next_request(world, api_as):
     http = api_as(*READER)
     assert http.get(BASE).status_code == 200
     api_client_revoke(client_id=http.api_client.client_id)
