@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from accounts.authentication import BearerTokenAuthentication
 from accounts.principal import Principal
 from accounts.scopes import CUSTOMER_MANAGE, CUSTOMER_READ, IMPORT_MANAGE, Grants
+from core.guards import refuse_overrides
 
 
 def can_read(grants: Grants) -> bool:
@@ -76,12 +77,9 @@ class TenantApiView(APIView):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        overridden = cls._owned & set(vars(cls))
-        if overridden:
-            raise TypeError(
-                f"{cls.__name__} must not override {', '.join(sorted(overridden))}: scoping and "
-                "permissions are owned by TenantApiView; implement scoped_queryset instead."
-            )
+        refuse_overrides(
+            cls, cls._owned, "TenantApiView (scoping and permissions)", "implement scoped_queryset"
+        )
         handlers = {m.upper() for m in cls.http_method_names if m != "options"} & {
             name.upper() for name in dir(cls)
         }

@@ -54,14 +54,17 @@ class CustomerActions:
             **extra,
         }
 
-    def _started_jobs_message(self, request, jobs) -> None:
-        total = sum(job.total for job in jobs)
+    def _run_as_jobs(self, request, selection, kind: str, target: str | None = None) -> None:
+        """Hand the selection to background jobs (one per tenant) and say where to follow them."""
+        jobs = jobs_start(
+            request, kind=kind, selections=self._per_tenant(request, selection), target=target
+        )
         self.message_user(
             request,
             format_html(
                 "Started a background job for {} customers. Follow it on the "
                 '<a href="{}">Jobs</a> page.',
-                total,
+                sum(job.total for job in jobs),
                 reverse("admin:customers_job_changelist"),
             ),
             messages.SUCCESS,
@@ -90,14 +93,7 @@ class CustomerActions:
                 request, "admin/customers/customer/delete_selected_confirmation.html", context
             )
         if count > settings.BULK_JOB_THRESHOLD:
-            self._started_jobs_message(
-                request,
-                jobs_start(
-                    request,
-                    kind=JobKind.DELETE_CUSTOMERS,
-                    selections=self._per_tenant(request, selection),
-                ),
-            )
+            self._run_as_jobs(request, selection, JobKind.DELETE_CUSTOMERS)
             return None
         deleted = 0
         try:
@@ -145,15 +141,7 @@ class CustomerActions:
         count = sum(counts.values())
         if request.POST.get("confirm") == "yes":
             if count > settings.BULK_JOB_THRESHOLD:
-                self._started_jobs_message(
-                    request,
-                    jobs_start(
-                        request,
-                        kind=JobKind.ASSIGN_RESTRICTION,
-                        selections=self._per_tenant(request, selection),
-                        target=target,
-                    ),
-                )
+                self._run_as_jobs(request, selection, JobKind.ASSIGN_RESTRICTION, target)
                 return None
             return self._apply_assignment(request, selection, target)
         moves = sorted((old or NONE_LABEL, n) for old, n in counts.items() if old != target)

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from accounts.admin_principal import admin_principal
 from accounts.principal import Principal
 from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin, is_platform_superuser
+from core.guards import refuse_overrides
 from customers import services
 from customers.models import Customer
 from tenancy.models import Restriction
@@ -60,12 +61,12 @@ class RestrictionAwareModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        overridden = cls._owned & set(vars(cls))
-        if overridden:
-            raise TypeError(
-                f"{cls.__name__} must not override {', '.join(sorted(overridden))}: the "
-                "queryset is owned by RestrictionAwareModelAdmin; implement scoped_queryset."
-            )
+        refuse_overrides(
+            cls,
+            cls._owned,
+            "RestrictionAwareModelAdmin (the queryset)",
+            "implement scoped_queryset",
+        )
 
     def scoped_queryset(self, request, principal: Principal) -> QuerySet:
         return self.model._default_manager.none()
