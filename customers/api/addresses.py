@@ -18,6 +18,7 @@ from customers.api.common import (
     CustomerApiView,
     errors,
 )
+from customers.api.documents import address_document
 from customers.api.serializers import (
     AddressInputSerializer,
     AddressSerializer,
@@ -50,7 +51,7 @@ class AddressCollectionApi(AddressApiView):
     )
     def get(self, request, tenant, customer_number):
         customer = self.visible_customer(customer_number)
-        return Response(AddressSerializer(customer.addresses.all(), many=True).data)
+        return Response([address_document(a) for a in customer.addresses.all()])
 
     @extend_schema(
         operation_id="createAddress",
@@ -77,7 +78,7 @@ class AddressDetailApi(AddressApiView):
         responses={200: AddressSerializer, **errors(401, 403, 404)},
     )
     def get(self, request, tenant, customer_number, address_id):
-        return Response(AddressSerializer(self.visible_address(customer_number, address_id)).data)
+        return Response(address_document(self.visible_address(customer_number, address_id)))
 
     @extend_schema(
         operation_id="upsertAddress",
@@ -122,7 +123,7 @@ class AddressDetailApi(AddressApiView):
             fields=body.model_fields(),
             replace=False,
         )
-        return Response(AddressSerializer(address).data)
+        return Response(address_document(address))
 
     @extend_schema(
         operation_id="deleteAddress",

@@ -18,9 +18,9 @@ from customers.api.common import (
     LIST_PARAMETERS,
     READ_ERRORS,
     CustomerApiView,
-    customer_json,
     errors,
 )
+from customers.api.documents import customer_document
 from customers.api.serializers import (
     AccountInputSerializer,
     CustomerInputSerializer,
@@ -105,7 +105,7 @@ class CustomerDetailApi(CustomerApiView):
     )
     def get(self, request, tenant, customer_number):
         customer = self.get_object(customer_number=customer_number)
-        return Response(customer_json(customer, self.expand))
+        return Response(customer_document(customer, self.expand))
 
     @extend_schema(
         operation_id="upsertCustomer",
@@ -149,7 +149,7 @@ class CustomerDetailApi(CustomerApiView):
             restriction=body.requested_restriction(),
             expected_version=body.expected_version(),
         )
-        return Response(customer_json(customer))
+        return Response(customer_document(customer))
 
     @extend_schema(
         operation_id="deleteCustomer",
