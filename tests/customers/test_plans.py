@@ -1,0 +1,163 @@
+"""Query plans on PostgreSQL: every list shape the API runs is an index range within the
+caller's tenant. The SQL is taken from real requests; the planner is told to avoid sequential
+scans (and, where an index should give the order, sorts), so what is asserted is that a
+fitting index exists and is chosen, whatever the size of this test's tables.
+
+One planner choice is allowed: the first page of a tenant that holds a large share of the
+table may be read by walking the primary key and skipping other tenants' rows, when the planner
+estimates that cheaper (it stops after one page of matches; the read-path benchmark measures
+it). Counts, deep pages, cursors and small tenants never walk it."""
+
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from customers.api import paging
+from customers.models import Customer
+from tests.conftest import DE_FR_READER, DE_READER, READER
+from tests.factories import CustomerFactory, TenantFactory
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="query plans are PostgreSQL's (EXPLAIN)"
+    ),
+]
+BASE = "/customer/acme/customers"
+INDEXED_SORTS = {
+    "lastName": "customer_last_name_idx",
+    "firstName": "customer_first_name_idx",
+    "contactEmail": "customer_email_idx",
+    "metadataCreatedAt": "customer_created_idx",
+    "metadata.modifiedAt": "customer_modified_idx",
+    "id": "customer_unique_number_per_tenant",
+}
+OTHER_SORTS = ["title", "middleName", "company", "type", "active", "metadata.version"]
+
+
+@pytest.fixture
+def tenants(tenant):
+    """acme's 400 customers (300 DE, 100 FR) interleaved with a larger neighbour's 4,000, and a
+    small tenant of 5 at the end: walking the primary key would cross other tenants' rows."""
+    big = TenantFactory(code="big")
+    rows = []
+    for i in range(4400):
+        if i % 11:
+            rows.append(CustomerFactory.build(tenant=big, restriction="DE"))
+        else:
+            restriction = "FR" if i % 4 == 0 else "DE"
+            rows.append(CustomerFactory.build(tenant=tenant, restriction=restriction))
+    Customer.objects.bulk_create(rows)
+    small = TenantFactory(code="small")
+    CustomerFactory.create_batch(5, tenant=small)
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {Customer._meta.db_table}")
+    return small
+
+
+def nodes(plan):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from nodes(child)
+
+
+def customer_plans(http, url, params=None, headers=None, *, avoid_sort=False):
+    """The plans of every statement on the customer table that the request ran."""
+    with CaptureQueriesContext(connection) as captured:
+        response = http.get(url, params or {}, **(headers or {}))
+    assert response.status_code == 200, response.content
+    statements = [
+        q["sql"] for q in captured.captured_queries if 'FROM "customers_customer"' in q["sql"]
+    ]
+    assert statements
+    plans = []
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        if avoid_sort:
+            cursor.execute("SET enable_sort = off")
+        try:
+            for sql in statements:
+                cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+                raw = cursor.fetchone()[0]
+                plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+                plans.append((sql, list(nodes(plan))))
+        finally:
+            cursor.execute("RESET enable_seqscan")
+            cursor.execute("RESET enable_sort")
+    return plans
+
+
+def assert_tenant_index_ranges(plans, *, first_page=False):
+    """No sequential scan, and no walk of the primary key (through other tenants' rows) except,
+    with ``first_page``, for the page query (see the module's docstring)."""
+    for index, (sql, steps) in enumerate(plans):
+        if first_page and index == 0:
+            assert not any(s["Node Type"] == "Seq Scan" for s in steps), sql
+            continue
+        scans = [s for s in steps if "Scan" in s["Node Type"]]
+        assert scans, sql
+        for scan in scans:
+            assert scan["Node Type"] != "Seq Scan", sql
+            assert scan.get("Index Name") != "customers_customer_pkey", sql
+
+
+def index_names(plans):
+    return {s.get("Index Name") for _, steps in plans for s in steps} - {None}
+
+
+@pytest.mark.parametrize("scopes", [READER, DE_READER, DE_FR_READER], ids=str)
+def test_list_and_count(tenants, api_as, scopes):
+    plans = customer_plans(api_as(*scopes), BASE, headers={"HTTP_X_TOTAL_COUNT": "true"})
+    assert_tenant_index_ranges(plans, first_page=True)
+    page, count = plans
+    assert not any(s["Node Type"] == "Sort" for s in page[1])
+    assert "count(*)" in count[0].lower()
+    assert any(s["Node Type"] == "Index Only Scan" for s in count[1]), count
+
+
+@pytest.mark.parametrize("scopes", [READER, DE_READER, DE_FR_READER], ids=str)
+def test_a_deep_page_reads_its_ids_from_the_index_alone(tenants, api_as, scopes, monkeypatch):
+    monkeypatch.setattr(paging, "DEFERRED_JOIN_OFFSET", 0)  # this table is too small otherwise
+    plans = customer_plans(api_as(*scopes), BASE, {"pageSize": 10, "pageNumber": 20})
+    ids, rows = plans
+    assert_tenant_index_ranges([ids])
+    assert any(s["Node Type"] == "Index Only Scan" for s in ids[1]), ids
+    assert not any(s["Node Type"] == "Sort" for s in ids[1])
+    # Then the page's rows, by primary key.
+    assert index_names([rows]) == {"customers_customer_pkey"}
+
+
+@pytest.mark.parametrize("field", list(INDEXED_SORTS))
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_an_indexed_sort_reads_in_index_order(tenants, api_as, field, direction):
+    plans = customer_plans(
+        api_as(*DE_READER), BASE, {"sort": f"{field}:{direction}"}, avoid_sort=True
+    )
+    assert_tenant_index_ranges(plans)
+    assert INDEXED_SORTS[field] in index_names(plans[:1])
+    assert not any(s["Node Type"] == "Sort" for _, steps in plans for s in steps)
+
+
+@pytest.mark.parametrize("field", OTHER_SORTS)
+def test_other_sorts_still_stay_within_the_tenant(tenants, api_as, field):
+    assert_tenant_index_ranges(customer_plans(api_as(*READER), BASE, {"sort": field}))
+
+
+def test_a_small_tenant_among_large_ones_reads_only_its_own_rows(tenants, api_as):
+    http = api_as(*READER, on_tenant=tenants)
+    plans = customer_plans(
+        http, "/customer/small/customers", headers={"HTTP_X_TOTAL_COUNT": "true"}
+    )
+    assert_tenant_index_ranges(plans)
+    assert index_names(plans[:1]) == {"customer_tenant_id_idx"}
+
+
+def test_a_cursor_page_is_an_index_range_too(tenants, api_as):
+    http = api_as(*DE_READER)
+    link = http.get(BASE, {"pageSize": 10}).headers["Link"]
+    url = link[1 : link.index(">")].removeprefix("http://testserver")
+    plans = customer_plans(http, url)
+    assert_tenant_index_ranges(plans)
+    assert not any(s["Node Type"] == "Sort" for _, steps in plans for s in steps)
