@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Exists, OuterRef, Q
 
 from accounts.scopes import Coverage
 
@@ -47,20 +47,6 @@ class CustomerQuerySet(models.QuerySet):
         if principal is None:
             return self.none()
         return _covered(self, principal.tenant_id, principal.grants.assignable())
-
-    def with_relations(self, expand: frozenset[str] = frozenset()) -> CustomerQuerySet:
-        """Constant queries per page: default addresses always, the rest when expanded."""
-        from customers.models import Address
-
-        prefetches: list[Prefetch | str] = [
-            Prefetch(
-                "addresses",
-                queryset=Address.objects.filter(is_default=True),
-                to_attr="default_addresses",
-            )
-        ]
-        prefetches += [relation for relation in ("addresses", "accounts") if relation in expand]
-        return self.prefetch_related(*prefetches)
 
 
 class CustomerRelatedQuerySet(models.QuerySet):

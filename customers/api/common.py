@@ -11,18 +11,16 @@ from rest_framework.response import Response
 
 from accounts.api import TenantApiView
 from core.database import is_statement_timeout
-from core.errors import (
-    InvalidInput,
-)
+from core.errors import DoesNotExist, InvalidInput
 from core.parsers import JSONParser
 from customers import services
-from customers.api.documents import customer_document
-from customers.api.paging import fetch_page, make_cursor, read_cursor
+from customers.api.documents import customer_documents
+from customers.api.paging import make_cursor, page_of, read_cursor
 from customers.api.serializers import (
     ErrorSerializer,
     ResourceIdSerializer,
 )
-from customers.models import Customer
+from customers.models import Account, Address, Customer
 from customers.query import QuerySyntaxError, compile_query, compile_sort
 
 EXPAND_VALUES = {"addresses", "accounts"}
@@ -95,7 +93,23 @@ class CustomerApiView(TenantApiView):
         return parse_expand(self.request.query_params.get("expand"))
 
     def scoped_queryset(self, principal):
-        return Customer.objects.visible_to(principal).with_relations(self.expand)
+        return Customer.objects.visible_to(principal)
+
+    def documents(self, customers) -> tuple[list[int], list[dict]]:
+        """Documents of (part of) the scoped queryset, expanded as the request asks."""
+        return customer_documents(
+            customers,
+            self.expand,
+            addresses=Address.objects.visible_to(self.principal),
+            accounts=Account.objects.visible_to(self.principal),
+        )
+
+    def document(self, **lookup) -> dict:
+        """One visible customer's document; invisible and nonexistent answer the same 404."""
+        _, documents = self.documents(self.get_queryset().filter(**lookup))
+        if not documents:
+            raise DoesNotExist(self.not_found_message)
+        return documents[0]
 
     def list_response(self, request, q_text: str | None) -> Response:
         params = request.query_params
@@ -110,20 +124,20 @@ class CustomerApiView(TenantApiView):
         except QuerySyntaxError as exc:
             raise InvalidInput(str(exc), field="sort") from exc
         matching = self.get_queryset().filter(condition)
-        page_of = matching
+        page_of_customers = matching
+        offset = (page_number - 1) * page_size
         if "cursor" in params:
             if "sort" in params or "pageNumber" in params:
                 raise InvalidInput(
                     "A cursor continues the default order: give it without sort or pageNumber.",
                     field="cursor",
                 )
-            page_of = matching.filter(pk__gt=read_cursor(params["cursor"]))
+            page_of_customers = matching.filter(pk__gt=read_cursor(params["cursor"]))
         headers = {}
         try:
             with transaction.atomic():  # an engine-level regex error must not poison the request
-                customers = fetch_page(
-                    page_of.order_by(*order), (page_number - 1) * page_size, page_size
-                )
+                page = page_of(page_of_customers.order_by(*order), offset, page_size)
+                ids, documents = self.documents(page)
                 if request.headers.get("X-Total-Count", "").lower() == "true":
                     headers["X-Total-Count"] = str(matching.count())
         except DatabaseError as exc:
@@ -132,10 +146,9 @@ class CustomerApiView(TenantApiView):
             raise InvalidInput(
                 "The query cannot be evaluated (invalid regular expression?).", field="q"
             ) from exc
-        if len(customers) == page_size and "sort" not in params:
-            headers["Link"] = self.next_link(request, customers[-1].pk)
-        data = [customer_document(customer, self.expand) for customer in customers]
-        return Response(data, headers=headers)
+        if len(ids) == page_size and "sort" not in params:
+            headers["Link"] = self.next_link(request, ids[-1])
+        return Response(documents, headers=headers)
 
     def next_link(self, request, last_pk: int) -> str:
         query = request.query_params.copy()

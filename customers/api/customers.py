@@ -20,7 +20,6 @@ from customers.api.common import (
     CustomerApiView,
     errors,
 )
-from customers.api.documents import customer_document
 from customers.api.serializers import (
     AccountInputSerializer,
     CustomerInputSerializer,
@@ -104,8 +103,7 @@ class CustomerDetailApi(CustomerApiView):
         responses={200: CustomerSerializer, **errors(400, 401, 403, 404)},
     )
     def get(self, request, tenant, customer_number):
-        customer = self.get_object(customer_number=customer_number)
-        return Response(customer_document(customer, self.expand))
+        return Response(self.document(customer_number=customer_number))
 
     @extend_schema(
         operation_id="upsertCustomer",
@@ -149,7 +147,7 @@ class CustomerDetailApi(CustomerApiView):
             restriction=body.requested_restriction(),
             expected_version=body.expected_version(),
         )
-        return Response(customer_document(customer))
+        return Response(self.document(pk=customer.pk))
 
     @extend_schema(
         operation_id="deleteCustomer",

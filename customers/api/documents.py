@@ -1,110 +1,209 @@
-"""The customer and address JSON documents, built in one pass from the rows already fetched.
+"""The customer and address JSON documents, built in one pass from database rows.
 
 The serializers in :mod:`customers.api.serializers` describe the same shapes for the OpenAPI
-document and validate input; building responses through them costs a serializer (and deep
-copies of its fields) per customer, which dominated a list request. These functions produce the
-same JSON, key for key and byte for byte (``tests/customers/test_documents.py`` compares them
-with the serializers for every expand combination).
+document and validate input; building responses through them cost a serializer (and deep copies
+of its fields) per customer, which dominated a list request. Here a page is one query of plain
+column tuples (no model instances), one for the page's addresses and, when expanded, one for
+its accounts; each document is a dict literal. The JSON is the serializers' key for key and byte
+for byte (``tests/customers/test_documents.py`` compares them for every expand combination).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from customers.models import Account, Address, Customer
+from customers.models import Customer
+
+ADDRESS_FIELDS = (
+    "address_id",
+    "contact_name",
+    "company_name",
+    "street",
+    "street_number",
+    "street_appendix",
+    "extra_line1",
+    "extra_line2",
+    "extra_line3",
+    "extra_line4",
+    "zip_code",
+    "city",
+    "country",
+    "state",
+    "contact_phone",
+    "tags",
+    "is_default",
+)
+CUSTOMER_FIELDS = (
+    "pk",
+    "customer_number",
+    "title",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "contact_email",
+    "contact_phone",
+    "company",
+    "preferred_language",
+    "preferred_currency",
+    "preferred_site",
+    "type",
+    "photo_url",
+    "active",
+    "on_hold",
+    "b2b_company_registration_id",
+    "restriction",
+    "version",
+    "created_at",
+    "modified_at",
+    "metadata_mixins",
+    "mixins",
+)
 
 
-def iso(value: datetime | None) -> str | None:
-    """A date-time as the API writes it: ISO 8601 in the current time zone, UTC as ``Z``."""
-    if value is None:
-        return None
-    text = value.astimezone(timezone.get_current_timezone()).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+def iso_formatter() -> Callable[[datetime | None], str | None]:
+    """Date-times as the API writes them: ISO 8601 in the current time zone, UTC as ``Z``.
+    (The time zone is looked up once per response, not per value.)"""
+    zone = timezone.get_current_timezone()
+
+    def iso(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        text = value.astimezone(zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return iso
 
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def address_document(address: Address) -> dict[str, Any]:
+def _address(values: Sequence) -> dict[str, Any]:
+    (address_id, contact_name, company_name, street, street_number, street_appendix) = values[:6]
+    (line1, line2, line3, line4, zip_code, city, country, state, phone, tags) = values[6:16]
+    is_default = values[16]
     return {
-        "id": address.address_id,
-        "contactName": _text(address.contact_name),
-        "companyName": _text(address.company_name),
-        "street": _text(address.street),
-        "streetNumber": _text(address.street_number),
-        "streetAppendix": _text(address.street_appendix),
-        "extraLine1": _text(address.extra_line1),
-        "extraLine2": _text(address.extra_line2),
-        "extraLine3": _text(address.extra_line3),
-        "extraLine4": _text(address.extra_line4),
-        "zipCode": _text(address.zip_code),
-        "city": _text(address.city),
-        "country": _text(address.country),
-        "state": _text(address.state),
-        "contactPhone": _text(address.contact_phone),
-        "tags": None if address.tags is None else [_text(tag) for tag in address.tags],
-        "isDefault": address.is_default,
+        "id": address_id,
+        "contactName": _text(contact_name),
+        "companyName": _text(company_name),
+        "street": _text(street),
+        "streetNumber": _text(street_number),
+        "streetAppendix": _text(street_appendix),
+        "extraLine1": _text(line1),
+        "extraLine2": _text(line2),
+        "extraLine3": _text(line3),
+        "extraLine4": _text(line4),
+        "zipCode": _text(zip_code),
+        "city": _text(city),
+        "country": _text(country),
+        "state": _text(state),
+        "contactPhone": _text(phone),
+        "tags": None if tags is None else [_text(tag) for tag in tags],
+        "isDefault": is_default,
     }
 
 
-def _default_address(customer: Customer) -> dict[str, Any] | None:
-    defaults = getattr(customer, "default_addresses", None)
-    if defaults is None:
-        defaults = [a for a in customer.addresses.all() if a.is_default]
-    return address_document(defaults[0]) if defaults else None
+def address_document(address) -> dict[str, Any]:
+    return _address([getattr(address, name) for name in ADDRESS_FIELDS])
 
 
-def _account_document(account: Account) -> dict[str, Any]:
-    return {"id": account.email}
-
-
-def customer_document(customer: Customer, expand: frozenset[str] = frozenset()) -> dict:
-    """One customer; ``addresses``, ``accounts`` and ``mixins`` only when expanded (they read
-    the prefetched relations, so a page costs constant queries)."""
-    registration_id = customer.b2b_company_registration_id
+def _customer(row: Sequence, default: Sequence | None, iso, expand) -> dict[str, Any]:
+    (number, title, first_name, middle_name, last_name, email, phone, company) = row[1:9]
+    (language, currency, site, type_, photo_url, active, on_hold, registration_id) = row[9:17]
+    (restriction, version, created_at, modified_at, metadata_mixins, mixins) = row[17:23]
+    created = iso(created_at)
     document = {
-        "id": customer.customer_number,
-        "customerNumber": customer.customer_number,
-        "title": _text(customer.title),
-        "firstName": _text(customer.first_name),
-        "middleName": _text(customer.middle_name),
-        "lastName": _text(customer.last_name),
-        "contactEmail": _text(customer.contact_email),
-        "contactPhone": _text(customer.contact_phone),
-        "company": _text(customer.company),
-        "preferredLanguage": _text(customer.preferred_language),
-        "preferredCurrency": _text(customer.preferred_currency),
-        "preferredSite": _text(customer.preferred_site),
-        "type": customer.type,
-        "photoUrl": _text(customer.photo_url),
-        "active": customer.active,
-        "onHold": customer.on_hold,
+        "id": number,
+        "customerNumber": number,
+        "title": _text(title),
+        "firstName": _text(first_name),
+        "middleName": _text(middle_name),
+        "lastName": _text(last_name),
+        "contactEmail": _text(email),
+        "contactPhone": _text(phone),
+        "company": _text(company),
+        "preferredLanguage": _text(language),
+        "preferredCurrency": _text(currency),
+        "preferredSite": _text(site),
+        "type": type_,
+        "photoUrl": _text(photo_url),
+        "active": active,
+        "onHold": on_hold,
         "b2b": {"companyRegistrationId": _text(registration_id)},
         "businessModel": "B2B" if registration_id else "B2C",
-        "restriction": _text(customer.restriction),
+        "restriction": _text(restriction),
         "metadata": {
-            "version": customer.version,
-            "createdAt": iso(customer.created_at),
-            "modifiedAt": iso(customer.modified_at),
-            "mixins": {str(k): v for k, v in customer.metadata_mixins.items()},
+            "version": version,
+            "createdAt": created,
+            "modifiedAt": iso(modified_at),
+            "mixins": {str(k): v for k, v in metadata_mixins.items()},
         },
-        "metadataCreatedAt": iso(customer.created_at),
-        "defaultAddress": _default_address(customer),
+        "metadataCreatedAt": created,
+        "defaultAddress": None if default is None else _address(default),
     }
-    if not expand:
-        return document
-    if "addresses" in expand:
-        document["addresses"] = [address_document(a) for a in customer.addresses.all()]
-    if "accounts" in expand:
-        document["accounts"] = [_account_document(a) for a in customer.accounts.all()]
     names = {value.removeprefix("mixin:") for value in expand if value.startswith("mixin:")}
     if names:
-        mixins = customer.mixins
         document["mixins"] = (
             mixins if "*" in names else {k: v for k, v in mixins.items() if k in names}
         )
+    return document
+
+
+def _grouped(rows: Iterable[tuple]) -> dict[int, list]:
+    groups: dict[int, list] = defaultdict(list)
+    for customer_id, *values in rows:
+        groups[customer_id].append(values)
+    return groups
+
+
+def customer_documents(
+    customers: QuerySet[Customer],
+    expand: frozenset[str] = frozenset(),
+    *,
+    addresses: QuerySet,
+    accounts: QuerySet,
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """The primary keys and documents of ``customers`` (already scoped, ordered and sliced), in
+    their order. ``addresses``/``accounts`` are the caller's scoped querysets: one query reads
+    the page's default addresses (or, expanded, all its addresses), one its accounts when
+    expanded."""
+    rows = list(customers.values_list(*CUSTOMER_FIELDS))
+    ids = [row[0] for row in rows]
+    page_addresses = addresses.filter(customer_id__in=ids)
+    if "addresses" not in expand:
+        page_addresses = page_addresses.filter(is_default=True)
+    found = _grouped(page_addresses.order_by("pk").values_list("customer_id", *ADDRESS_FIELDS))
+    iso = iso_formatter()
+    documents = []
+    for row in rows:
+        own = found.get(row[0], ())
+        default = next((values for values in own if values[-1]), None)  # is_default
+        document = _customer(row, default, iso, expand)
+        if "addresses" in expand:
+            document["addresses"] = [_address(values) for values in own]
+        documents.append(document)
+    if "accounts" in expand:
+        emails = _grouped(
+            accounts.filter(customer_id__in=ids).order_by("pk").values_list("customer_id", "email")
+        )
+        for document, pk in zip(documents, ids, strict=True):
+            document["accounts"] = [{"id": email} for (email,) in emails.get(pk, [])]
+    if expand:
+        documents = [_reorder(document) for document in documents]
+    return ids, documents
+
+
+_EXPANDED_ORDER = ("addresses", "accounts", "mixins")
+
+
+def _reorder(document: dict[str, Any]) -> dict[str, Any]:
+    """Expanded keys in the serializers' order (addresses, accounts, mixins), after the rest."""
+    tail = {key: document.pop(key) for key in _EXPANDED_ORDER if key in document}
+    document.update(tail)
     return document

@@ -1,8 +1,9 @@
 """Pages of a customer list: by page number, or by cursor for clients that walk everything.
 
 - A page near the start is one query. A deeper page first reads its ids alone (an index-only
-  scan of the index that matches the order, the scope filter included) and then fetches those
-  rows by primary key: the offset is paid on the narrow index, not on whole rows.
+  scan of the index that matches the order, the scope filter included) and then reads those
+  rows by primary key, in the same order: the offset is paid on the narrow index, not on whole
+  rows.
 - The cursor (``cursor=…``, handed out in a ``Link: <…>; rel="next"`` header on every full
   page in the default order) continues after the last customer of the page by primary key, so
   every page costs what the first one does. It is signed: a client can pass it back but not
@@ -38,12 +39,10 @@ def read_cursor(text: str) -> int:
     return value
 
 
-def fetch_page(ordered: QuerySet, offset: int, size: int) -> list:
-    """The rows of ``ordered[offset:offset + size]``, in order, with ``ordered``'s prefetches."""
+def page_of(ordered: QuerySet, offset: int, size: int) -> QuerySet:
+    """``ordered[offset:offset + size]`` as a queryset to read the page's rows from: the slice
+    itself near the start, or, deeper, the rows of the ids read first (same order)."""
     if offset < DEFERRED_JOIN_OFFSET:
-        return list(ordered[offset : offset + size])
+        return ordered[offset : offset + size]
     ids = list(ordered.values_list("pk", flat=True)[offset : offset + size])
-    if not ids:
-        return []
-    rows = {row.pk: row for row in ordered.order_by().filter(pk__in=ids)}
-    return [rows[pk] for pk in ids if pk in rows]
+    return ordered.filter(pk__in=ids)

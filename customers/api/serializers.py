@@ -233,9 +233,7 @@ class CustomerSerializer(serializers.Serializer):
 
     @extend_schema_field(AddressSerializer(allow_null=True))
     def get_defaultAddress(self, customer: Customer):
-        defaults = getattr(customer, "default_addresses", None)
-        if defaults is None:
-            defaults = [a for a in customer.addresses.all() if a.is_default]
+        defaults = [a for a in customer.addresses.all() if a.is_default]
         return AddressSerializer(defaults[0]).data if defaults else None
 
     @extend_schema_field(AddressSerializer(many=True))

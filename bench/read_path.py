@@ -1,0 +1,435 @@
+"""Read-path benchmark on PostgreSQL: the project's list and detail endpoints against a stock
+DRF baseline on the same rows, in the same process, interleaved (not part of the test run).
+
+    python bench/read_path.py [--customers 1000000] [--rounds 150] [--write-docs]
+
+Data (generated once with COPY into its own database, reused while it matches): one tenant of N
+customers (restrictions DE, FR, US and none, a quarter each) and 1,000 small tenants of 100
+customers, their rows interleaved with the big tenant's (as customers arrive over time); one
+small tenant is also loaded alone into a second database for the "alone" comparison.
+
+Both sides are called through DRF's request factory and rendered to bytes, without the
+middleware: the project's views with a bearer token (authentication, scope check, restriction
+filter, documents), the baseline as ``ListAPIView``/``RetrieveAPIView`` + ``ModelSerializer``
+of every field, no authentication, the same filter written by hand. p50 and p95 in
+milliseconds; queries per request from one extra call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+from bulk_assign import ROOT, ensure_database, machine, setup_django, write_docs_section
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_read"
+ALONE_URL_SUFFIX = "_alone"
+BIG = "bench"
+SMALL_TENANTS = 1000
+SMALL_SIZE = 100
+PAGE = 60
+DEEP_OFFSET = 500_000
+RESTRICTIONS = ("DE", "FR", "US", None)
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+def load(customers: int, small_tenants: int) -> None:
+    """(Re)build the data set unless the database already holds exactly it."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from customers.models import Customer
+    from tenancy.models import Tenant
+    from tenancy.services import tenant_create
+
+    call_command("migrate", verbosity=0)
+    big = Tenant.objects.filter(code=BIG).first()
+    expected = customers + small_tenants * SMALL_SIZE
+    if big is not None and Customer.objects.count() == expected:
+        print(f"reusing {expected:,} customers")
+        return
+    print(f"loading {expected:,} customers ...", flush=True)
+    started = time.perf_counter()
+    Customer.objects.all().delete()
+    Tenant.objects.all().delete()
+    restrictions = ["DE", "FR", "US"]
+    big = tenant_create(code=BIG, name="Big", restrictions=restrictions, sites=restrictions)
+    small = [
+        tenant_create(code=f"s{i:04d}", name="Small", restrictions=restrictions, sites=[])
+        for i in range(small_tenants)
+    ]
+    rows = _interleaved(big.pk, [t.pk for t in small], customers)
+    _copy(connection, rows)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE customers_customer")
+    print(f"loaded in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def _interleaved(big_id: int, small_ids: list[int], customers: int):
+    """Rows in arrival order: every 11th row (while they last) belongs to a small tenant."""
+    small_rows = [(tenant_id, n) for n in range(SMALL_SIZE) for tenant_id in small_ids]
+    big_done = 0
+    for position in range(customers + len(small_rows)):
+        if position % 11 == 10 and small_rows:
+            tenant_id, n = small_rows.pop()
+            yield tenant_id, f"S{n:05d}", RESTRICTIONS[n % 4], n
+        elif big_done < customers:
+            yield big_id, f"B{big_done:09d}", RESTRICTIONS[big_done % 4], big_done
+            big_done += 1
+        else:
+            tenant_id, n = small_rows.pop()
+            yield tenant_id, f"S{n:05d}", RESTRICTIONS[n % 4], n
+
+
+def _copy(connection, rows) -> None:
+    from customers.models import Customer
+
+    columns = (
+        "tenant_id, customer_number, restriction, first_name, last_name, contact_email, "
+        "preferred_language, preferred_currency, preferred_site, type, active, on_hold, "
+        "version, created_at, modified_at, mixins, metadata_mixins"
+    )
+    now = datetime.now(UTC)
+    table = Customer._meta.db_table
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
+        for tenant_id, number, restriction, n in rows:
+            copy.write_row(
+                (
+                    tenant_id,
+                    number,
+                    restriction,
+                    "Bench",
+                    f"Customer{n}",
+                    f"c{n}@example.com",
+                    "en_US",
+                    "EUR",
+                    "main",
+                    "CUSTOMER",
+                    True,
+                    False,
+                    1,
+                    now,
+                    now,
+                    '{"loyalty": {"tier": "gold"}}',
+                    "{}",
+                )
+            )
+
+
+# -- the two sides ------------------------------------------------------------------------------
+
+
+def baseline_views():
+    from rest_framework import generics, pagination, serializers
+    from rest_framework.permissions import AllowAny
+
+    from customers.models import Customer
+    from tenancy.models import Tenant
+
+    class CustomerModelSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = Customer
+            fields = "__all__"
+
+    class Base:
+        serializer_class = CustomerModelSerializer
+        authentication_classes: list = []
+        permission_classes = [AllowAny]
+
+        def get_queryset(self):
+            tenant = Tenant.objects.get(code=self.kwargs["tenant"])
+            queryset = Customer.objects.filter(tenant=tenant).order_by("pk")
+            restriction = self.request.query_params.get("restriction")
+            if restriction:
+                queryset = queryset.filter(restriction=restriction)
+            return queryset
+
+    class Slice(Base, generics.ListAPIView):
+        """No count: the page by offset and limit."""
+
+        def get_queryset(self):
+            offset = int(self.request.query_params.get("offset", 0))
+            return super().get_queryset()[offset : offset + PAGE]
+
+    class Paged(Base, generics.ListAPIView):
+        """DRF's page-number pagination, which always counts."""
+
+        pagination_class = type("Sixty", (pagination.PageNumberPagination,), {"page_size": PAGE})
+
+    class Detail(Base, generics.RetrieveAPIView):
+        lookup_field = "customer_number"
+
+    return Slice.as_view(), Paged.as_view(), Detail.as_view()
+
+
+def project_views():
+    from customers.api.customers import CustomerCollectionApi, CustomerDetailApi
+
+    return CustomerCollectionApi.as_view(), CustomerDetailApi.as_view()
+
+
+def bearer(tenant_code: str, scopes: list[str]) -> str:
+    from accounts.models import ApiClient
+    from accounts.services import api_client_create
+    from accounts.tokens import CLIENT_SUBJECT_PREFIX, issue_token
+    from tenancy.models import Tenant
+
+    tenant = Tenant.objects.get(code=tenant_code)
+    name = f"bench-{'-'.join(scopes)}"
+    client = ApiClient.objects.filter(tenant=tenant, name=name).first()
+    if client is None:
+        client = api_client_create(tenant=tenant, name=name, scopes=scopes).client
+    token = issue_token(
+        subject=f"{CLIENT_SUBJECT_PREFIX}{client.client_id}",
+        tenant_code=tenant.code,
+        scopes=scopes,
+        generation=client.token_generation,
+    )
+    return f"Bearer {token.access_token}"
+
+
+def call(view, path: str, params: dict, headers: dict, **kwargs) -> bytes:
+    from rest_framework.test import APIRequestFactory
+
+    request = APIRequestFactory().get(path, params, **headers)
+    response = view(request, **kwargs)
+    response.render()
+    if response.status_code != 200:
+        raise RuntimeError(f"{path} {params}: {response.status_code} {response.content[:300]!r}")
+    return response.content
+
+
+def scenarios(customers: int, deep: int):
+    """(label, project call, baseline call or None) — each call returns the body."""
+    from customers.api.paging import make_cursor
+    from customers.models import Customer
+
+    list_view, detail_view = project_views()
+    slice_view, paged_view, detail_baseline = baseline_views()
+    everyone = {"HTTP_AUTHORIZATION": bearer(BIG, ["customer.customer_read"])}
+    de_reader = {"HTTP_AUTHORIZATION": bearer(BIG, ["customer.customer_read--DE"])}
+    counted = {**de_reader, "HTTP_X_TOTAL_COUNT": "true"}
+    small_code = f"s{SMALL_TENANTS // 2:04d}"
+    small_reader = {"HTTP_AUTHORIZATION": bearer(small_code, ["customer.customer_read"])}
+    big_path = f"/customer/{BIG}/customers"
+    deep_page = deep // PAGE + 1
+    deep_pk = (
+        Customer.objects.filter(tenant__code=BIG).order_by("pk").values_list("pk", flat=True)
+    )[deep - 1]
+    some_number = f"B{customers // 2:09d}"
+
+    def project(view, path, params, headers, **kwargs):
+        return lambda: call(view, path, params, headers, **kwargs)
+
+    def baseline(view, params, **kwargs):
+        return lambda: call(view, "/baseline", params, {}, **kwargs)
+
+    return [
+        (
+            "list page 1 (60), unrestricted reader",
+            project(list_view, big_path, {}, everyone, tenant=BIG),
+            baseline(slice_view, {}, tenant=BIG),
+        ),
+        (
+            "list page 1, reader `--DE` (25 % of rows)",
+            project(list_view, big_path, {}, de_reader, tenant=BIG),
+            baseline(slice_view, {"restriction": "DE"}, tenant=BIG),
+        ),
+        (
+            "list page 1, `--DE`, with `X-Total-Count` (baseline: DRF's counting pagination)",
+            project(list_view, big_path, {}, counted, tenant=BIG),
+            baseline(paged_view, {"restriction": "DE"}, tenant=BIG),
+        ),
+        (
+            f"page at offset {deep:,} by `pageNumber`, unrestricted",
+            project(list_view, big_path, {"pageNumber": deep_page}, everyone, tenant=BIG),
+            baseline(slice_view, {"offset": deep}, tenant=BIG),
+        ),
+        (
+            f"cursor page at depth {deep:,}, unrestricted",
+            project(list_view, big_path, {"cursor": make_cursor(deep_pk)}, everyone, tenant=BIG),
+            baseline(slice_view, {}, tenant=BIG),
+        ),
+        (
+            f"small tenant ({SMALL_SIZE}) among {customers + SMALL_TENANTS * SMALL_SIZE:,} rows",
+            project(
+                list_view, f"/customer/{small_code}/customers", {}, small_reader, tenant=small_code
+            ),
+            None,
+        ),
+        (
+            "GET by id",
+            project(
+                detail_view,
+                f"{big_path}/{some_number}",
+                {},
+                everyone,
+                tenant=BIG,
+                customer_number=some_number,
+            ),
+            baseline(detail_baseline, {}, tenant=BIG, customer_number=some_number),
+        ),
+    ]
+
+
+# -- measuring ----------------------------------------------------------------------------------
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000
+
+
+def queries(fn) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        fn()
+    return len(captured)
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+def measure(cases, rounds: int) -> list[dict]:
+    """Interleaved: every round calls every case's project and baseline side once (the order
+    of the two alternating), after a warm-up round."""
+    samples = {label: ([], []) for label, _, _ in cases}
+    for fn in (f for _, p, b in cases for f in (p, b) if f is not None):
+        fn()
+    for round_number in range(rounds):
+        for label, project, baseline in cases:
+            sides = (
+                [(0, project), (1, baseline)] if round_number % 2 else [(1, baseline), (0, project)]
+            )
+            for index, fn in sides:
+                if fn is not None:
+                    samples[label][index].append(timed(fn))
+    results = []
+    for label, project, baseline in cases:
+        mine, theirs = samples[label]
+        results.append(
+            {
+                "label": label,
+                "p50": statistics.median(mine),
+                "p95": p95(mine),
+                "queries": queries(project),
+                "base_p50": statistics.median(theirs) if theirs else None,
+                "base_p95": p95(theirs) if theirs else None,
+                "base_queries": queries(baseline) if baseline else None,
+            }
+        )
+    return results
+
+
+def alone(url: str, rounds: int) -> dict:
+    """The small tenant's list in a database that holds nothing else (its own process)."""
+    out = subprocess.run(  # noqa: S603 - this script, with our own arguments
+        [sys.executable, __file__, "--alone", "--url", url, "--rounds", str(rounds)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    p50, p95_, count = out.stdout.strip().splitlines()[-1].split()
+    return {"p50": float(p50), "p95": float(p95_), "queries": int(count)}
+
+
+def run_alone(rounds: int) -> None:
+    load(0, 1)
+    from tenancy.models import Tenant
+
+    list_view, _ = project_views()
+    code = Tenant.objects.exclude(code=BIG).get().code
+    headers = {"HTTP_AUTHORIZATION": bearer(code, ["customer.customer_read"])}
+    fn = lambda: call(list_view, f"/customer/{code}/customers", {}, headers, tenant=code)  # noqa: E731
+    fn()
+    values = [timed(fn) for _ in range(rounds)]
+    print(f"{statistics.median(values):.3f} {p95(values):.3f} {queries(fn)}")
+
+
+def report(results: list[dict], alone_result: dict, customers: int, deep: int) -> str:
+    lines = [
+        "| request | project p50 / p95 (ms) | queries | stock DRF p50 / p95 (ms) | queries | "
+        "p50 ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    page_one = results[0]
+    for r in results:
+        if r["base_p50"] is None:
+            base, ratio = "—", "—"
+        else:
+            base = f"{r['base_p50']:.1f} / {r['base_p95']:.1f} | {r['base_queries']}"
+            ratio = f"{r['p50'] / r['base_p50']:.2f}x"
+        base = base if r["base_p50"] is not None else "— | —"
+        lines.append(
+            f"| {r['label']} | {r['p50']:.1f} / {r['p95']:.1f} | {r['queries']} | {base} | "
+            f"{ratio} |"
+        )
+    lines.append(
+        f"| the same small tenant alone in its database | {alone_result['p50']:.1f} / "
+        f"{alone_result['p95']:.1f} | {alone_result['queries']} | — | — | — |"
+    )
+    small = next(r for r in results if r["label"].startswith("small tenant"))
+    cursor = next(r for r in results if r["label"].startswith("cursor page"))
+    lines += [
+        "",
+        f"- cursor page at depth {deep:,} vs page 1: {cursor['p50'] / page_one['p50']:.2f}x",
+        f"- small tenant among {customers + SMALL_TENANTS * SMALL_SIZE:,} rows vs alone: "
+        f"{small['p50'] / alone_result['p50']:.2f}x",
+        "- p95 / p50 of the project's lists: "
+        + ", ".join(f"{r['p95'] / r['p50']:.2f}" for r in results if r["label"] != "GET by id"),
+        f"- machine: {machine()}",
+        f"- measured {datetime.now(UTC):%Y-%m-%d}",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=150)
+    parser.add_argument("--url", default=os.environ.get("BENCH_READ_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--alone", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    # As in production: DEBUG off (no query log), hence real-looking secrets for this process.
+    os.environ.update(DEBUG="0", SECRET_KEY=secrets.token_urlsafe(40))
+    os.environ["JWT_SIGNING_KEY"] = secrets.token_urlsafe(40)
+    ensure_database(args.url)
+    setup_django(args.url)
+    if args.alone:
+        run_alone(args.rounds)
+        return
+    load(args.customers, SMALL_TENANTS)
+    alone_url = args.url + ALONE_URL_SUFFIX
+    ensure_database(alone_url)
+    alone_result = alone(alone_url, args.rounds)
+    gc.collect()
+    deep = min(DEEP_OFFSET, args.customers // 2)
+    results = measure(scenarios(args.customers, deep), args.rounds)
+    text = report(results, alone_result, args.customers, deep)
+    print(text)
+    if args.write_docs:
+        write_docs_section("read-bench", text)
+
+
+if __name__ == "__main__":
+    main()
