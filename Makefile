@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_CUSTOMERS ?= 6000
 BENCH_CUSTOMERS ?= 1000000
 
-.PHONY: run test install dev-install lint format bench
+.PHONY: run serve test install dev-install lint format bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ run: $(VENV)/.installed
 	$(PY) manage.py db_worker --no-reload & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:8000
+
+# Production form: DEBUG off, gunicorn (config/gunicorn.py), static files by WhiteNoise, a task
+# worker beside it; against whatever DATABASE_URL says. SECRET_KEY and JWT_SIGNING_KEY must be
+# set (the settings refuse to start with the development ones); see README "Production".
+serve: $(VENV)/.installed
+	DEBUG=0 $(PY) manage.py migrate --noinput
+	DEBUG=0 $(PY) manage.py collectstatic --noinput --verbosity 0
+	DEBUG=0 $(PY) manage.py db_worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	DEBUG=0 $(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi
 
 test: $(VENV)/.dev-installed
 	$(PY) -m pytest

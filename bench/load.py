@@ -1,0 +1,260 @@
+"""Load figures for the production server on PostgreSQL (not part of the test run).
+
+    python bench/load.py [--customers 100000] [--users 50] [--seconds 45] [--write-docs]
+
+Loads N customers into its own database (reused while it matches), starts gunicorn exactly as
+`make serve` does (``config/gunicorn.py``, ``DEBUG=0``) on a free loopback port, and drives it
+with locust (headless, in this process, bounded by time) three times, the same number of users
+each time:
+
+1. the framework floor: ``GET /healthz`` (a trivial Django view through the same middleware);
+2. get by id only (random customers);
+3. the mixed workload: 1/3 list with ``X-Total-Count`` and a random page and sort, 2/3 get by
+   id, and a few writes (1 in 50 requests a ``PATCH`` of a random customer).
+
+It reports throughput, p50/p95/p99 and errors, and the ratio of get-by-id throughput to the
+floor's. The load generator runs on the same machine as the server and the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_load"
+SORTS = ["", "lastName", "lastName:desc", "metadataCreatedAt:desc", "firstName"]
+
+
+def prepare(url: str, customers: int) -> dict:
+    """In a child process (Django, no gevent): the data and a token for the load."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from read_path import BIG, bearer, load
+
+    load(customers, 0)
+    return {
+        "tenant": BIG,
+        "authorization": bearer(BIG, ["customer.customer_read", "customer.customer_manage"]),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(env: dict) -> subprocess.Popen:
+    log = open(Path(env["LOAD_LOG"]), "wb")  # noqa: SIM115 - lives as long as the server
+    server = subprocess.Popen(  # noqa: S603 - the virtualenv's gunicorn
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            "config/gunicorn.py",
+            "config.wsgi",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{env['PORT']}/readyz", timeout=2):
+                return server
+        except OSError:
+            time.sleep(0.3)
+    server.kill()
+    raise SystemExit("the server did not become ready; see " + env["LOAD_LOG"])
+
+
+def run_locust(host: str, users: int, seconds: int, tasks) -> dict:
+    import gevent
+    from locust import FastHttpUser, constant
+    from locust.env import Environment
+
+    class Client(FastHttpUser):
+        wait_time = constant(0)
+        tasks_ = tasks
+
+    Client.tasks = tasks
+    Client.host = host
+    environment = Environment(user_classes=[Client])
+    runner = environment.create_local_runner()
+    runner.start(users, spawn_rate=users)
+    gevent.sleep(seconds)
+    runner.quit()
+    stats = environment.stats
+    result = {"total": _summary(stats.total, seconds)}
+    for (name, method), entry in sorted(stats.entries.items()):
+        result[f"{method} {name}"] = _summary(entry, seconds)
+    return result
+
+
+def _summary(entry, seconds: int) -> dict:
+    return {
+        "requests": entry.num_requests,
+        "errors": entry.num_failures,
+        "rps": entry.num_requests / seconds,
+        "p50": entry.get_response_time_percentile(0.5),
+        "p95": entry.get_response_time_percentile(0.95),
+        "p99": entry.get_response_time_percentile(0.99),
+    }
+
+
+def workloads(tenant: str, authorization: str, customers: int):
+    import random
+
+    headers = {"Authorization": authorization}
+    base = f"/customer/{tenant}/customers"
+
+    def number() -> str:
+        return f"B{random.randrange(customers):09d}"
+
+    def floor(user):
+        user.client.get("/healthz", name="/healthz")
+
+    def get_by_id(user):
+        user.client.get(f"{base}/{number()}", headers=headers, name="GET customer")
+
+    def list_page(user):
+        params = {"pageNumber": random.randint(1, 50), "sort": random.choice(SORTS)}
+        user.client.get(
+            base,
+            params={k: v for k, v in params.items() if v},
+            headers={**headers, "X-Total-Count": "true"},
+            name="list with count",
+        )
+
+    def patch(user):
+        user.client.patch(
+            f"{base}/{number()}",
+            json={"title": random.choice(["Dr", "Mx", None])},
+            headers=headers,
+            name="PATCH customer",
+        )
+
+    return {
+        "floor": [floor],
+        "get by id": [get_by_id],
+        "mixed": {list_page: 16, get_by_id: 33, patch: 1},
+    }
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    return f"{os.cpu_count()} cores ({cpu}), server, database and load generator on one machine"
+
+
+def report(results: dict, args, workers: int) -> str:
+    lines = [
+        "| run | requests | errors | req/s | p50 (ms) | p95 (ms) | p99 (ms) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run, result in results.items():
+        for name, s in result.items():
+            label = f"{run}: {name}" if name != "total" else f"**{run}** (all)"
+            lines.append(
+                f"| {label} | {s['requests']:,} | {s['errors']} | {s['rps']:.0f} | "
+                f"{s['p50']:.0f} | {s['p95']:.0f} | {s['p99']:.0f} |"
+            )
+    ratio = results["get by id"]["total"]["rps"] / results["floor"]["total"]["rps"]
+    lines += [
+        "",
+        f"- get by id throughput / framework floor: **{ratio:.0%}**",
+        f"- {args.users} users without think time, {args.seconds} s per run, "
+        f"{args.customers:,} customers, gunicorn with {workers} sync workers, `DEBUG=0`, "
+        "JSON request log",
+        f"- machine: {machine()}",
+        f"- measured {datetime.now(UTC):%Y-%m-%d}",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=45)
+    parser.add_argument("--url", default=os.environ.get("BENCH_LOAD_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": os.environ.get("LOAD_SECRET_KEY", secrets.token_urlsafe(40)),
+        "JWT_SIGNING_KEY": os.environ.get("LOAD_JWT_KEY", secrets.token_urlsafe(40)),
+        "DATABASE_URL": args.url,
+        "STATIC_MANIFEST": "0",
+        "LOG_FORMAT": "json",
+    }
+    if args.prepare:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from bulk_assign import ensure_database, setup_django
+
+        ensure_database(args.url)
+        setup_django(args.url)
+        print(json.dumps(prepare(args.url, args.customers)))
+        return
+    env["LOAD_SECRET_KEY"], env["LOAD_JWT_KEY"] = env["SECRET_KEY"], env["JWT_SIGNING_KEY"]
+    prepared = subprocess.run(  # noqa: S603 - this script
+        [
+            sys.executable,
+            __file__,
+            "--prepare",
+            "--url",
+            args.url,
+            "--customers",
+            str(args.customers),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(prepared.stdout.strip().splitlines()[-1])
+    env.update(PORT=str(free_port()), LOAD_LOG="/tmp/load-server.log")  # noqa: S108
+    workers = int(env.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
+    server = start_server(env)
+    try:
+        host = f"http://127.0.0.1:{env['PORT']}"
+        results = {}
+        for name, tasks in workloads(data["tenant"], data["authorization"], args.customers).items():
+            print(f"running {name} ...", flush=True)
+            results[name] = run_locust(host, args.users, args.seconds, tasks)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    text = report(results, args, workers)
+    print(text)
+    if args.write_docs:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from bulk_assign import write_docs_section
+
+        write_docs_section("load-bench", text)
+
+
+if __name__ == "__main__":
+    main()

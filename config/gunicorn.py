@@ -1,0 +1,51 @@
+"""gunicorn settings for `make serve` and deployments, from the environment.
+
+    gunicorn -c config/gunicorn.py config.wsgi
+
+- ``PORT`` (8000) and ``BIND_HOST`` (127.0.0.1; 0.0.0.0 in a container behind a proxy)
+- ``WEB_CONCURRENCY``: worker processes (default 2 x cores + 1, the usual figure for work that
+  waits on the database); ``GUNICORN_THREADS`` per worker (1)
+- ``GUNICORN_TIMEOUT`` (30 s: a request is also limited by the 5 s statement time limit),
+  ``GUNICORN_GRACEFUL_TIMEOUT`` (30 s), ``GUNICORN_KEEPALIVE`` (5 s)
+- ``GUNICORN_MAX_REQUESTS`` (2000, with up to 10 % jitter): workers are replaced regularly
+- ``PROMETHEUS_MULTIPROC_DIR``: where workers share their metrics (a fresh temporary directory
+  when unset), so /metrics adds up every worker
+"""
+
+import os
+import shutil
+import tempfile
+
+from prometheus_client import multiprocess
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+bind = f"{os.environ.get('BIND_HOST', '127.0.0.1')}:{_int('PORT', 8000)}"
+workers = _int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1)
+threads = _int("GUNICORN_THREADS", 1)
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
+max_requests_jitter = max_requests // 10
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - heartbeat files
+accesslog = None  # the application writes one line per request (core.observability)
+errorlog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+_own_metrics_dir = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _own_metrics_dir = tempfile.mkdtemp(prefix="metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
+
+
+def child_exit(server, worker):
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)

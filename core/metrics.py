@@ -1,0 +1,73 @@
+"""Prometheus metrics at ``/metrics``: request latency by route and status, database queries by
+route (both from :mod:`core.observability`), and the task queue's depth, read when scraped.
+
+Only callers from ``METRICS_ALLOWED_IPS`` (loopback by default) or with
+``Authorization: Bearer <METRICS_TOKEN>`` get an answer; everyone else gets a plain 404. Under
+gunicorn with several workers, ``PROMETHEUS_MULTIPROC_DIR`` makes every worker's numbers add up
+(``config/gunicorn.py`` sets it up).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+from django.conf import settings
+from django.db.models import Count
+from django.http import Http404, HttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django_tasks.base import TaskResultStatus
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+
+class TaskQueueCollector:
+    """Tasks waiting for a worker and tasks running (django-tasks-db), counted when scraped."""
+
+    name = "task_queue_depth"
+    documentation = "Background tasks by status (ready: waiting for a worker)."
+
+    def describe(self):
+        yield GaugeMetricFamily(self.name, self.documentation, labels=["status"])
+
+    def collect(self):
+        from django_tasks_db.models import DBTaskResult
+
+        counts = dict.fromkeys((TaskResultStatus.READY, TaskResultStatus.RUNNING), 0)
+        grouped = DBTaskResult.objects.filter(status__in=list(counts)).values("status")
+        counts.update(grouped.annotate(n=Count("pk")).values_list("status", "n"))
+        depth = GaugeMetricFamily(self.name, self.documentation, labels=["status"])
+        for status, count in counts.items():
+            depth.add_metric([str(status).lower()], count)
+        yield depth
+
+
+TASK_QUEUE = TaskQueueCollector()
+REGISTRY.register(TASK_QUEUE)
+
+
+def _registry() -> CollectorRegistry:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY  # this process's metrics, and the process collectors
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # every gunicorn worker's, added up
+    registry.register(TASK_QUEUE)
+    return registry
+
+
+def _allowed(request) -> bool:
+    token = settings.METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
+        return True
+    return request.META.get("REMOTE_ADDR") in settings.METRICS_ALLOWED_IPS
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    if not _allowed(request):
+        raise Http404
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

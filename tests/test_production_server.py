@@ -1,0 +1,133 @@
+"""The production form, for real: collectstatic, then gunicorn (config/gunicorn.py) with DEBUG
+off on a free loopback port against the test database, asked what operators and clients ask."""
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.processes import ROOT, environment
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def fetch(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback only
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture
+def server(tmp_path):
+    env = environment(
+        DEBUG="0",
+        SECRET_KEY="s" * 50,
+        JWT_SIGNING_KEY="j" * 50,
+        STATIC_ROOT=str(tmp_path / "static"),
+        LOG_FORMAT="json",
+        WEB_CONCURRENCY="2",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        PORT=str(free_port()),
+    )
+    (tmp_path / "metrics").mkdir()
+    collect = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert collect.returncode == 0, collect.stderr.decode()
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603 - the virtualenv's gunicorn
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            "config/gunicorn.py",
+            "config.wsgi",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{env['PORT']}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if fetch(f"{base}/healthz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("gunicorn did not answer: " + (tmp_path / "server.log").read_text()[-2000:])
+    yield base, tmp_path / "server.log"
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+def test_the_production_server_serves_what_operators_and_clients_need(server):
+    base, log = server
+
+    status, headers, body = fetch(f"{base}/admin/login/")
+    assert status == 200
+    stylesheet = re.search(rb'href="(/static/admin/css/base\.[0-9a-f]{12}\.css)"', body)
+    assert stylesheet, "the admin links hashed static files"
+    status, headers, _ = fetch(base + stylesheet.group(1).decode())
+    assert status == 200
+    assert "max-age=315360000" in headers["Cache-Control"]
+
+    status, _, body = fetch(f"{base}/api/docs/")
+    assert status == 200
+    assets = re.findall(rb'src="([^"]*swagger-ui[^"]*\.js)"', body)
+    assert assets and all(a.startswith(b"/static/") for a in assets), assets  # no CDN
+    assert fetch(base + assets[0].decode())[0] == 200
+
+    assert json.loads(fetch(f"{base}/healthz")[2]) == {"status": "ok"}
+    status, _, body = fetch(f"{base}/readyz")
+    assert status == 200, body
+    assert json.loads(body)["checks"]["migrations"] == "ok"
+
+    status, headers, body = fetch(
+        f"{base}/customer/acme/customers/NOPE", {"X-Request-ID": "probe-123"}
+    )
+    assert status == 401
+    assert headers["X-Request-ID"] == "probe-123"
+    assert json.loads(body) == {
+        "status": 401,
+        "type": "unauthorized",
+        "message": "Authentication credentials were not provided.",
+    }
+    status, _, body = fetch(f"{base}/customer/acme/nothing-here")
+    assert (status, json.loads(body)["type"]) == (404, "not_found")
+
+    status, _, body = fetch(f"{base}/metrics")
+    assert status == 200
+    assert b"http_request_duration_seconds_bucket" in body
+    assert b'task_queue_depth{status="ready"}' in body
+
+    time.sleep(0.5)  # the log line is written after the response
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    probe = [line for line in lines if line.get("request_id") == "probe-123"]
+    assert len(probe) == 1, lines[-5:]
+    assert probe[0]["status"] == 401 and probe[0]["method"] == "GET"
+    assert probe[0]["route"] == "/customer/<str:tenant>/customers/<identifier:customer_number>"
+    assert {"time", "level", "duration_ms", "queries"} <= set(probe[0])
