@@ -84,13 +84,11 @@ def run_locust(host: str, users: int, seconds: int, tasks) -> dict:
     from locust import FastHttpUser, constant
     from locust.env import Environment
 
-    class Client(FastHttpUser):
-        wait_time = constant(0)
-        tasks_ = tasks
-
-    Client.tasks = tasks
-    Client.host = host
-    environment = Environment(user_classes=[Client])
+    # The class is made with its tasks (locust turns a weighted dict into its schedule then).
+    client = type(
+        "Client", (FastHttpUser,), {"tasks": tasks, "wait_time": constant(0), "host": host}
+    )
+    environment = Environment(user_classes=[client])
     runner = environment.create_local_runner()
     runner.start(users, spawn_rate=users)
     gevent.sleep(seconds)
@@ -126,7 +124,7 @@ def workloads(tenant: str, authorization: str, customers: int):
         user.client.get("/healthz", name="/healthz")
 
     def get_by_id(user):
-        user.client.get(f"{base}/{number()}", headers=headers, name="GET customer")
+        user.client.get(f"{base}/{number()}", headers=headers, name="customer by id")
 
     def list_page(user):
         params = {"pageNumber": random.randint(1, 50), "sort": random.choice(SORTS)}
@@ -142,7 +140,7 @@ def workloads(tenant: str, authorization: str, customers: int):
             f"{base}/{number()}",
             json={"title": random.choice(["Dr", "Mx", None])},
             headers=headers,
-            name="PATCH customer",
+            name="customer",
         )
 
     return {
