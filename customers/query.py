@@ -141,11 +141,15 @@ class _Scanner:
                 return Literal("".join(chars), True, start)
             chars.append(char)
 
-    def bare(self, stops: str) -> Literal:
+    def bare(self, stops: str, *, regex: bool = False) -> Literal:
         start = self.pos
         while not self.at_end() and not self.text[self.pos].isspace():
             if self.text[self.pos] in stops:
                 break
+            if not regex and self.text[self.pos] in "()":
+                # A parenthesis outside a group or a regular expression opens or closes
+                # nothing: the query is unbalanced (a value containing one is quoted).
+                raise QuerySyntaxError("Unbalanced parentheses", self.pos)
             self.pos += 1
         text = self.text[start : self.pos]
         if not text:
@@ -197,7 +201,7 @@ class _Scanner:
         if self.peek() != "(":
             if self.peek() == "~":
                 self.pos += 1
-                return "all", [Condition("~", self.bare(""))]
+                return "all", [Condition("~", self.bare("", regex=True))]
             return "all", [self.condition("")]
         open_at = self.pos
         self.pos += 1
@@ -386,6 +390,7 @@ def compile_sort(text: str) -> list[str]:
         if not part:
             continue
         name, _, direction = part.partition(":")
+        direction = direction.lower()  # the Emporix guides write DESC
         lookup = SORT_FIELDS.get(name)
         if lookup is None:
             raise QuerySyntaxError(f"Unknown sort field {name!r}")

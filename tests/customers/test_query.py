@@ -22,6 +22,9 @@ from tests.factories import CustomerFactory
         ("restriction:(DE,FR", "Unbalanced parentheses"),
         ("restriction:(DE,FR))", "Expected a space after ')'"),
         ("lastName:(~abc", "Unbalanced parentheses"),
+        ("lastName:Query)", "Unbalanced parentheses (at position 14)"),
+        ("lastName:((a,b)", "Unbalanced parentheses (at position 10)"),
+        ("lastName:a(b firstName:c", "Unbalanced parentheses (at position 10)"),
         ('company:"Acme', "Unterminated quoted value (at position 8)"),
         ("lastName:~(ab", "The regular expression for 'lastName' is invalid"),
         ("lastName:~[", "is invalid"),
@@ -55,6 +58,7 @@ def test_syntax_errors_name_the_problem(text, message):
 
 def test_sort_ends_with_the_primary_key():
     assert compile_sort("lastName:desc,firstName") == ["-last_name", "first_name", "pk"]
+    assert compile_sort("lastName:DESC,firstName:Asc") == ["-last_name", "first_name", "pk"]
     assert compile_sort("") == ["pk"]
     with pytest.raises(QuerySyntaxError, match="Unknown sort field 'shoeSize'"):
         compile_sort("shoeSize")
@@ -151,6 +155,7 @@ EVERYONE = {"P1", "P2", "P3", "P4"}
         ("mixins.odd.exact:1", {"P1"}),
         ('metadataCreatedAt:>"2000-01-01T00:00:00Z" firstName:Cleo', {"P3"}),
         ("id:P2", {"P2"}),
+        ('company:"Acme (UK)" lastName:Smith', set()),
         ('company:"say \\"hi\\""', {"P4"}),
         ("lastName:Müller-Łukasz", {"P4"}),
         ("lastName:(~(Sm|Be)ith)", {"P1", "P3"}),
