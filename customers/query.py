@@ -298,6 +298,16 @@ def _condition(name: str, spec: FieldSpec, condition: Condition) -> Q:
             return Q(pk__in=[])
         return Q(**{f"{spec.lookup}__isnull": True}) | Q(**{spec.lookup: ""})
 
+    if not literal.quoted and literal.text in {"exists", "missing"}:
+        if condition.operator != "=":
+            raise QuerySyntaxError(f"{literal.text!r} cannot be compared", literal.position)
+        empty = (
+            Q(**{f"{spec.lookup}__isnull": True}) | Q(**{spec.lookup: ""})
+            if spec.nullable
+            else Q(pk__in=[])
+        )
+        return ~empty if literal.text == "exists" else empty
+
     value = _typed(name, spec, literal)
     if condition.operator == "=":
         if spec.kind == "text_ci":
