@@ -47,7 +47,11 @@ LIST_PARAMETERS = [
         description='Continue after the page that handed it out (its `Link: rel="next"` '
         "header); every page costs the same. Not combined with `sort` or `pageNumber`.",
     ),
-    OpenApiParameter("expand", str, description="`addresses`, `accounts`, `mixin:*`."),
+    OpenApiParameter(
+        "expand",
+        str,
+        description="`addresses`, `accounts`, `mixin` or `mixin:*` (all), `mixin:NAME`.",
+    ),
     OpenApiParameter(
         "X-Total-Count",
         bool,
@@ -64,6 +68,8 @@ def parse_expand(text: str | None) -> frozenset[str]:
             continue
         if value in EXPAND_VALUES:
             expand.add(value)
+        elif value == "mixin":
+            expand.add("mixin:*")  # every mixin, as Emporix clients ask for them
         elif value.startswith("mixin:") and len(value) > len("mixin:"):
             expand.add(value)  # "mixin:*" or "mixin:NAME"
         else:

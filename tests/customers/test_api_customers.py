@@ -92,6 +92,8 @@ def test_expand_named_mixins_only(tenant, reader):
     body = reader.get(f"{BASE}/E2", {"expand": "mixin:loyalty,mixin:absent"}).json()
     assert body["mixins"] == {"loyalty": {"tier": 1}}
     assert reader.get(f"{BASE}/E2", {"expand": "mixin:"}).status_code == 400
+    every = reader.get(f"{BASE}/E2", {"expand": "mixin"}).json()  # Emporix's form: all of them
+    assert every["mixins"] == {"loyalty": {"tier": 1}, "x": 2}
 
 
 @pytest.mark.parametrize("size", [5, 60])
