@@ -27,6 +27,17 @@ from customers.api.serializers import (
     SearchInputSerializer,
 )
 
+NOTIFICATIONS = OpenApiParameter(
+    "sendPasswordResetNotifications",
+    bool,
+    description="`false`: no password-reset e-mail for an account created without a password.",
+)
+
+
+def sends_password_reset(request) -> bool:
+    """The ``sendPasswordResetNotifications`` query parameter (default true)."""
+    return request.query_params.get("sendPasswordResetNotifications", "true").lower() != "false"
+
 
 class CustomerCollectionApi(CustomerApiView):
     required_scope = {"GET": can_read, "POST": can_manage}
@@ -44,7 +55,7 @@ class CustomerCollectionApi(CustomerApiView):
         operation_id="createCustomer",
         tags=["Customers"],
         request=CustomerInputSerializer,
-        parameters=[OpenApiParameter("sendPasswordResetNotifications", bool)],
+        parameters=[NOTIFICATIONS],
         responses={201: ID_RESPONSE, **errors(400, 401, 403, 409)},
     )
     def post(self, request, tenant):
@@ -56,10 +67,7 @@ class CustomerCollectionApi(CustomerApiView):
             restriction=body.requested_restriction(),
             customer_number=body.requested_number(),
             password=body.validated_data.get("password"),
-            send_password_reset=request.query_params.get(
-                "sendPasswordResetNotifications", "true"
-            ).lower()
-            != "false",
+            send_password_reset=sends_password_reset(request),
         )
         return Response(
             {"id": customer.customer_number},
@@ -109,6 +117,7 @@ class CustomerDetailApi(CustomerApiView):
         operation_id="upsertCustomer",
         tags=["Customers"],
         request=CustomerInputSerializer,
+        parameters=[NOTIFICATIONS],
         responses={201: ID_RESPONSE, 204: None, **errors(400, 401, 403, 409)},
     )
     def put(self, request, tenant, customer_number):
@@ -129,6 +138,7 @@ class CustomerDetailApi(CustomerApiView):
             restriction=body.requested_restriction(),
             customer_number=customer_number,
             password=body.validated_data.get("password"),
+            send_password_reset=sends_password_reset(request),
         )
         return Response({"id": customer.customer_number}, status=status.HTTP_201_CREATED)
 

@@ -234,6 +234,12 @@ def test_no_mail_when_notifications_are_off_or_a_password_is_given(
             format="json",
         )
         manager.post(BASE, {"contactEmail": "b@x.com", "password": "pw-123456"}, format="json")
+        created = manager.put(
+            f"{BASE}/PUTNEW?sendPasswordResetNotifications=false",
+            {"contactEmail": "c@x.com"},
+            format="json",
+        )
+    assert created.status_code == 201
     assert mailoutbox == []
     assert check_password("pw-123456", Account.objects.get(email="b@x.com").password)
 
