@@ -26,7 +26,11 @@ from django.db.models.fields.json import (
     HasKey,
     KeyTransform,
     KeyTransformExact,
+    KeyTransformGt,
+    KeyTransformGte,
     KeyTransformIsNull,
+    KeyTransformLt,
+    KeyTransformLte,
 )
 from django.db.models.functions import Lower
 from django.utils.dateparse import parse_datetime
@@ -43,6 +47,13 @@ _FIELD_CHARS = re.compile(r"[A-Za-z0-9_.]")
 _MIXIN_PATH = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*\Z")
 _OPERATORS = (">=", "<=", ">", "<")
 _LOOKUP_FOR_OPERATOR = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}
+# Numbers inside mixins compare as numbers (jsonb on PostgreSQL, JSON_EXTRACT on SQLite).
+_MIXIN_COMPARISONS = {
+    ">=": KeyTransformGte,
+    "<=": KeyTransformLte,
+    ">": KeyTransformGt,
+    "<": KeyTransformLt,
+}
 
 
 class QuerySyntaxError(ValueError):
@@ -373,9 +384,13 @@ def _mixin_term(name: str, position: int, mode: str, conditions: list[Condition]
             value = Value(_json_literal(literal), output_field=JSONField())
             q = Q(KeyTransformExact(KeyTransform(last, parent), value))
         else:
-            raise QuerySyntaxError(
-                f"Only equality, exists and missing apply to {name!r}", literal.position
-            )
+            number = _json_literal(literal)
+            if literal.quoted or isinstance(number, bool) or not isinstance(number, int):
+                raise QuerySyntaxError(
+                    f"Comparison operators on {name!r} take a whole number", literal.position
+                )
+            compare = _MIXIN_COMPARISONS[condition.operator]
+            q = Q(compare(KeyTransform(last, parent), Value(number, output_field=JSONField())))
         combined = combined & q if mode == "all" else combined | q
     return combined
 
