@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiClient, Employee
-from accounts.scopes import Grants, InvalidScope, parse_scopes, split_scope_string
+from accounts.scopes import Grants, split_scope_string
 from accounts.throttling import Limit, record_failure, retry_after
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, EMPLOYEE_SUBJECT_PREFIX, issue_token
 from core.errors import error_body
@@ -40,18 +40,42 @@ def oauth_error_response(exc: OAuthError) -> Response:
     return Response(body, status=exc.status, headers=headers)
 
 
+TENANT_SCOPE_PREFIX = "tenant="  # Emporix clients name the tenant inside `scope`
+
+
+def requested_tenant(request) -> str | None:
+    """The tenant a token request names: the ``tenant`` parameter or a ``tenant=CODE`` entry of
+    ``scope`` (both, when given, must agree)."""
+    in_scope = {
+        name.removeprefix(TENANT_SCOPE_PREFIX)
+        for name in split_scope_string(request.data.get("scope") or "")
+        if name.startswith(TENANT_SCOPE_PREFIX)
+    }
+    parameter = request.data.get("tenant")
+    named = in_scope | ({parameter} if parameter else set())
+    if len(named) > 1:
+        raise OAuthError("invalid_request", "The request names more than one tenant.")
+    return next(iter(named), None)
+
+
 def narrow_scopes(held: Grants, requested: str | None) -> list[str]:
-    """The token's scopes: all held ones, or the requested subset (``invalid_scope`` otherwise)."""
+    """The token's scopes: all held ones, or what the requested ones and the held ones have in
+    common (RFC 6749 §3.3: fewer than asked may be granted; the response's ``scope`` says
+    which). Names this service does not know are ignored; nothing in common is
+    ``invalid_scope``."""
     if requested is None or not requested.strip():
         return held.scope_strings()
-    names = split_scope_string(requested)
-    try:
-        wanted = Grants.from_scopes(parse_scopes(names))
-    except InvalidScope as exc:
-        raise OAuthError("invalid_scope", str(exc)) from exc
-    if not held.covers_grants(wanted):
-        raise OAuthError("invalid_scope", "The requested scope exceeds the granted scopes.")
-    return list(dict.fromkeys(names))
+    names = [
+        name
+        for name in split_scope_string(requested)
+        if not name.startswith(TENANT_SCOPE_PREFIX)
+    ]
+    granted = held & Grants.from_strings(names)
+    if not granted.coverage:
+        raise OAuthError(
+            "invalid_scope", "None of the requested scopes is granted to these credentials."
+        )
+    return granted.scope_strings()
 
 
 def client_credentials_from(request) -> tuple[str | None, str | None]:
@@ -179,6 +203,9 @@ class TokenApi(APIView):
         )
         if client is None or not client.check_secret(secret):
             raise OAuthError("invalid_client", "Client authentication failed.", 401)
+        tenant = requested_tenant(request)
+        if tenant is not None and tenant != client.tenant.code:
+            raise OAuthError("invalid_grant", "The client does not belong to that tenant.")
         scopes = narrow_scopes(client.grants(), request.data.get("scope"))
         subject = f"{CLIENT_SUBJECT_PREFIX}{client.client_id}"
         return subject, client.tenant.code, scopes, client.token_generation
@@ -190,16 +217,16 @@ class TokenApi(APIView):
         employee: Employee | None = authenticate(request, username=username, password=password)
         if employee is None:
             raise OAuthError("invalid_grant", "Invalid username or password.")
-        requested_tenant = request.data.get("tenant")
+        named_tenant = requested_tenant(request)
         if employee.is_superuser and employee.tenant_id is None:
-            if not requested_tenant:
+            if not named_tenant:
                 raise OAuthError("invalid_request", "A platform superuser must name a tenant.")
-            tenant = Tenant.objects.filter(code=requested_tenant).first()
+            tenant = Tenant.objects.filter(code=named_tenant).first()
             if tenant is None:
                 raise OAuthError("invalid_grant", "Unknown tenant.")
         else:
             tenant = employee.tenant
-            if requested_tenant and requested_tenant != tenant.code:
+            if named_tenant and named_tenant != tenant.code:
                 raise OAuthError("invalid_grant", "The employee does not belong to that tenant.")
         scopes = narrow_scopes(employee.grants(), request.data.get("scope"))
         subject = f"{EMPLOYEE_SUBJECT_PREFIX}{employee.pk}"
