@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -23,7 +25,7 @@ from customers.api.serializers import (
     AddressInputSerializer,
     AddressSerializer,
 )
-from customers.models import Address, Customer
+from customers.models import CUSTOMER_NUMBER_PATTERN, Address, Customer
 
 
 class AddressApiView(CustomerApiView):
@@ -39,6 +41,16 @@ class AddressApiView(CustomerApiView):
         if address is None:
             raise DoesNotExist("Address not found.")
         return address
+
+
+def chosen_id(body) -> str | None:
+    """The ``id`` a client chose for a new address (Emporix lets it), or None."""
+    chosen = body.get("id") if isinstance(body, dict) else None
+    if chosen is None:
+        return None
+    if not isinstance(chosen, str) or not re.fullmatch(CUSTOMER_NUMBER_PATTERN, chosen):
+        raise InvalidInput("id is 1 to 66 letters, digits, '_' or '-'.", field="id")
+    return chosen
 
 
 class AddressCollectionApi(AddressApiView):
@@ -63,7 +75,10 @@ class AddressCollectionApi(AddressApiView):
         body = AddressInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         address = services.address_create(
-            actor=self.principal, customer_number=customer_number, fields=body.model_fields()
+            actor=self.principal,
+            customer_number=customer_number,
+            fields=body.model_fields(),
+            address_id=chosen_id(request.data),
         )
         return Response({"id": address.address_id}, status=status.HTTP_201_CREATED)
 

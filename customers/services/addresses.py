@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from accounts.principal import Principal
-from core.errors import DoesNotExist, InvalidInput
+from core.errors import ConflictError, DoesNotExist, InvalidInput
 from customers.models import Address, Customer, generate_address_id
 from customers.services.checks import locked_manageable_customer
 
@@ -42,6 +42,10 @@ def address_create(
     *, actor: Principal, customer_number: str, fields: dict[str, Any], address_id: str | None = None
 ) -> Address:
     customer = locked_manageable_customer(actor, customer_number)
+    if address_id is not None and customer.addresses.filter(address_id=address_id).exists():
+        raise ConflictError(
+            f"The customer already has an address with id {address_id!r}.", field="id"
+        )
     values = {**ADDRESS_DEFAULTS, **fields}
     if not customer.addresses.exists():
         values["is_default"] = True  # a customer's first address is its default

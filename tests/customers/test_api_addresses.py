@@ -71,6 +71,19 @@ def test_put_creates_with_the_given_id(customer, manager):
     assert response.json() == {"id": "home-1"}
 
 
+def test_post_keeps_a_client_chosen_id_and_refuses_a_taken_one(customer, manager):
+    created = manager.post(BASE, {**ADDRESS, "id": "home-1"}, format="json")
+    assert created.status_code == 201
+    assert created.json() == {"id": "home-1"}
+    assert manager.get(f"{BASE}/home-1").json()["contactName"] == "Jo Doe"
+    again = manager.post(BASE, {**ADDRESS, "id": "home-1"}, format="json")
+    assert again.status_code == 409
+    assert again.json()["details"][0]["field"] == "id"
+    bad = manager.post(BASE, {**ADDRESS, "id": "no spaces"}, format="json")
+    assert (bad.status_code, bad.json()["details"][0]["field"]) == (400, "id")
+    assert Address.objects.filter(customer=customer).count() == 1
+
+
 def test_tags_are_added_and_removed(customer, manager):
     address = AddressFactory(customer=customer, tags=["A"])
     url = f"{BASE}/{address.address_id}/tags"
