@@ -66,9 +66,7 @@ def narrow_scopes(held: Grants, requested: str | None) -> list[str]:
     if requested is None or not requested.strip():
         return held.scope_strings()
     names = [
-        name
-        for name in split_scope_string(requested)
-        if not name.startswith(TENANT_SCOPE_PREFIX)
+        name for name in split_scope_string(requested) if not name.startswith(TENANT_SCOPE_PREFIX)
     ]
     granted = held & Grants.from_strings(names)
     if not granted.coverage:
