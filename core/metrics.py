@@ -2,7 +2,9 @@
 route (both from :mod:`core.observability`), and the task queue's depth, read when scraped.
 
 Only callers from ``METRICS_ALLOWED_IPS`` (loopback by default) or with
-``Authorization: Bearer <METRICS_TOKEN>`` get an answer; everyone else gets a plain 404. Under
+``Authorization: Bearer <METRICS_TOKEN>`` get an answer; everyone else gets a plain 404. A
+request that came through a proxy (``X-Forwarded-For``/``Forwarded``) needs the token, since the
+proxy's own address would otherwise admit anyone behind it. Under
 gunicorn with several workers, ``PROMETHEUS_MULTIPROC_DIR`` makes every worker's numbers add up
 (``config/gunicorn.py`` sets it up).
 """
@@ -62,6 +64,10 @@ def _allowed(request) -> bool:
     header = request.headers.get("Authorization", "")
     if token and hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
         return True
+    if "HTTP_X_FORWARDED_FOR" in request.META or "HTTP_FORWARDED" in request.META:
+        # Came through a proxy: the proxy's own (allowed) address says nothing about the
+        # caller, so only the token admits it.
+        return False
     return request.META.get("REMOTE_ADDR") in settings.METRICS_ALLOWED_IPS
 
 

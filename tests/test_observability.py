@@ -68,3 +68,10 @@ def test_metrics_answer_loopback_or_the_token_only(client, settings):
     with_token = client.get("/metrics", HTTP_AUTHORIZATION="Bearer " + "m" * 40, **remote)
     assert with_token.status_code == 200
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong", **remote).status_code == 404
+    # A proxy on loopback does not make its callers local.
+    proxied = {"HTTP_X_FORWARDED_FOR": "198.51.100.7"}
+    assert client.get("/metrics", **proxied).status_code == 404
+    assert (
+        client.get("/metrics", HTTP_AUTHORIZATION="Bearer " + "m" * 40, **proxied).status_code
+        == 200
+    )
