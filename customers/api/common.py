@@ -157,7 +157,8 @@ class CustomerApiView(TenantApiView):
             raise InvalidInput(
                 "The query cannot be evaluated (invalid regular expression?).", field="q"
             ) from exc
-        if len(ids) == page_size and "sort" not in params:
+        if request.method == "GET" and len(ids) == page_size and "sort" not in params:
+            # (A search's criteria are in its body, so a link could not carry them.)
             headers["Link"] = self.next_link(request, ids[-1])
         return Response(documents, headers=headers)
 

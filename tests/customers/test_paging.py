@@ -66,10 +66,13 @@ def test_the_next_link_keeps_the_query_and_drops_the_page_number(crowd, api_as):
     assert "q=active%3Atrue" in url and "pageSize=3" in url and "pageNumber" not in url
 
 
-def test_no_link_after_a_short_page_or_with_a_sort(crowd, api_as):
+def test_no_link_after_a_short_page_with_a_sort_or_on_a_search(crowd, api_as):
     http = api_as(*READER)
     assert "Link" not in http.get(BASE, {"pageSize": 100}).headers
     assert "Link" not in http.get(BASE, {"pageSize": 3, "sort": "lastName"}).headers
+    search = http.post(f"{BASE}/search?pageSize=3", {"q": "active:true"}, format="json")
+    assert search.status_code == 200 and len(search.json()) == 3
+    assert "Link" not in search.headers
 
 
 def test_a_cursor_from_a_wider_reader_shows_a_narrower_one_nothing_more(crowd, api_as):
