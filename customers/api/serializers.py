@@ -126,7 +126,8 @@ class AddressSerializer(serializers.ModelSerializer):
 
 
 class AddressInputSerializer(StrictInputSerializer):
-    ignored_fields = frozenset({"id", "metadata"})
+    # Emporix addresses may carry mixins; they are not stored here (yet) and not refused.
+    ignored_fields = frozenset({"id", "metadata", "mixins"})
 
     contactName = serializers.CharField(max_length=255)
     companyName = _text(255)
@@ -277,14 +278,19 @@ class MetadataInputSerializer(StrictInputSerializer):
 
 
 class B2BInputSerializer(StrictInputSerializer):
+    # Emporix answers legal-entity references here; a client sending them back is not refused.
+    ignored_fields = frozenset({"legalEntities"})
+
     companyRegistrationId = _text(255)
 
 
 class CustomerInputSerializer(StrictInputSerializer):
     """Create, upsert and patch bodies. Null resets a field to its default (merge-patch)."""
 
+    # Read-only properties of Emporix's customer document: a client that reads a customer,
+    # changes it and writes it back sends them too.
     ignored_fields = frozenset(
-        {"businessModel", "metadataCreatedAt", "accounts", "addresses", "defaultAddress"}
+        {"businessModel", "metadataCreatedAt", "accounts", "addresses", "defaultAddress", "email"}
     )
 
     id = serializers.RegexField(

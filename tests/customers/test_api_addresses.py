@@ -84,6 +84,14 @@ def test_post_keeps_a_client_chosen_id_and_refuses_a_taken_one(customer, manager
     assert Address.objects.filter(customer=customer).count() == 1
 
 
+def test_emporix_address_mixins_are_accepted(customer, manager):
+    created = manager.post(
+        BASE, {**ADDRESS, "mixins": {"delivery": {"door": "blue"}}}, format="json"
+    )
+    assert created.status_code == 201
+    assert manager.post(BASE, {**ADDRESS, "shoeSize": 42}, format="json").status_code == 400
+
+
 def test_tags_are_added_and_removed(customer, manager):
     address = AddressFactory(customer=customer, tags=["A"])
     url = f"{BASE}/{address.address_id}/tags"

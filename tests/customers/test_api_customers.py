@@ -290,6 +290,20 @@ def test_put_keeps_restriction_and_contact_email_when_not_sent(ada, manager):
     assert (ada.restriction, ada.contact_email, ada.last_name) == ("DE", "ada@x.com", None)
 
 
+def test_a_read_document_with_emporix_read_only_fields_can_be_written_back(ada, manager):
+    document = manager.get(f"{BASE}/ADA", {"expand": "addresses,accounts"}).json()
+    document["firstName"] = "Augusta"
+    # What Emporix's own customer document also carries.
+    document["email"] = "ada@x.com"
+    document["b2b"]["legalEntities"] = [{"id": "LE-1"}]
+    response = manager.put(f"{BASE}/ADA", document, format="json")
+    assert response.status_code == 204, response.json()
+    ada.refresh_from_db()
+    assert (ada.first_name, ada.last_name, ada.version) == ("Augusta", "Lovelace", 2)
+    unknown = manager.patch(f"{BASE}/ADA", {"shoeSize": 42}, format="json")
+    assert unknown.status_code == 400  # genuinely unknown properties are still refused
+
+
 def test_put_cannot_rename(ada, manager):
     response = manager.put(f"{BASE}/ADA", {"id": "OTHER"}, format="json")
     assert response.status_code == 400
