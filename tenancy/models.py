@@ -1,7 +1,7 @@
 from django.db import models
 
+from core.restrictions import RESTRICTION_MAX_LENGTH
 from tenancy.validators import (
-    RESTRICTION_MAX_LENGTH,
     validate_restriction_code,
     validate_site_code,
     validate_tenant_code,

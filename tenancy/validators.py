@@ -1,16 +1,10 @@
 from django.core.validators import RegexValidator
 
-from core.restrictions import RESTRICTION_MAX_LENGTH, RESTRICTION_PATTERN
+from core.restrictions import RESTRICTION_PATTERN
 
 TENANT_CODE_PATTERN = r"^[a-z][a-z0-9]{2,15}\Z"
 # A site code has the shape of a restriction code: tenants may use their sites as restrictions.
 SITE_CODE_PATTERN = RESTRICTION_PATTERN
-__all__ = [
-    "RESTRICTION_MAX_LENGTH",
-    "validate_restriction_code",
-    "validate_site_code",
-    "validate_tenant_code",
-]
 
 validate_tenant_code = RegexValidator(
     TENANT_CODE_PATTERN,
