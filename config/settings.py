@@ -271,6 +271,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A response property is required only when every response has it (the shapes leave out
+    # null properties and unexpanded ones); see customers.api.serializers.DocumentSerializer.
+    "COMPONENT_NO_READ_ONLY_REQUIRED": True,
     "SCHEMA_PATH_PREFIX": r"/customer/",
 }
 

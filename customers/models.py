@@ -66,6 +66,9 @@ class Customer(models.Model):
     active = models.BooleanField(default=True)
     on_hold = models.BooleanField(default=False)
     b2b_company_registration_id = models.CharField(max_length=255, null=True, blank=True)
+    # References to the legal entities (companies) the customer belongs to, as Emporix answers
+    # them: [{"id", "name", "contactAssignmentId"}]. Any makes the customer B2B.
+    b2b_legal_entities = models.JSONField(default=list, blank=True)
     # Changed only by customers.services (audited); null = visible to unsuffixed scopes only.
     restriction = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
@@ -109,7 +112,12 @@ class Customer(models.Model):
 
     @property
     def business_model(self) -> str:
-        return "B2B" if self.b2b_company_registration_id else "B2C"
+        return business_model(self.b2b_company_registration_id, self.b2b_legal_entities)
+
+
+def business_model(registration_id: str | None, legal_entities: list | None) -> str:
+    """B2B when the customer has a company registration or belongs to a legal entity."""
+    return "B2B" if registration_id or legal_entities else "B2C"
 
 
 class Address(models.Model):
@@ -127,13 +135,16 @@ class Address(models.Model):
     extra_line4 = models.CharField(max_length=255, null=True, blank=True)
     zip_code = models.CharField(max_length=32, null=True, blank=True)
     city = models.CharField(max_length=255, null=True, blank=True)
-    country = models.CharField(max_length=2)
+    country = models.CharField(max_length=2, null=True, blank=True)
     state = models.CharField(max_length=255, null=True, blank=True)
     contact_phone = models.CharField(max_length=64, null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     is_default = models.BooleanField(default=False)
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
+    mixins = models.JSONField(default=dict, blank=True)
+    metadata_mixins = models.JSONField(default=dict, blank=True)
 
     objects = CustomerRelatedQuerySet.as_manager()
 
@@ -152,7 +163,7 @@ class Address(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.contact_name}, {self.city or ''} {self.country}".strip()
+        return f"{self.contact_name}, {self.city or ''} {self.country or ''}".strip(" ,")
 
 
 class Account(models.Model):
@@ -162,6 +173,9 @@ class Account(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="accounts")
     email = models.EmailField(max_length=254)
     password = models.CharField(max_length=256, blank=True)
+    # An imported credential of another system ({"algorithm", "hash", "context"}), kept apart
+    # from ``password`` and only while the tenant's password-migration retention window lasts.
+    legacy_auth = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = CustomerRelatedQuerySet.as_manager()
@@ -174,6 +188,22 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class PasswordMigrationRetention(models.Model):
+    """A tenant's window for imported legacy credentials (``Account.legacy_auth``): importing
+    them needs one that has not ended, and it cannot be removed while any are stored."""
+
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, primary_key=True, related_name="password_migration"
+    )
+    retention_end_date = models.DateField()
+    email_reminder_date = models.DateField()
+    email_notifications_enabled = models.BooleanField(default=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Password migration until {self.retention_end_date}"
 
 
 class Channel(models.TextChoices):

@@ -18,7 +18,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from customers.models import Customer
+from customers.models import Customer, business_model
 
 ADDRESS_FIELDS = (
     "address_id",
@@ -38,6 +38,9 @@ ADDRESS_FIELDS = (
     "contact_phone",
     "tags",
     "is_default",
+    "version",
+    "metadata_mixins",
+    "mixins",
 )
 CUSTOMER_FIELDS = (
     "pk",
@@ -57,6 +60,7 @@ CUSTOMER_FIELDS = (
     "active",
     "on_hold",
     "b2b_company_registration_id",
+    "b2b_legal_entities",
     "restriction",
     "version",
     "created_at",
@@ -84,69 +88,97 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _present(document: dict[str, Any], keep: str = "") -> dict[str, Any]:
+    """The document without its null properties (Emporix leaves them out), except ``keep``."""
+    return {key: value for key, value in document.items() if value is not None or key == keep}
+
+
+# The index of ``is_default`` in an address row (after the customer id, in a grouped row).
+_IS_DEFAULT = ADDRESS_FIELDS.index("is_default")
+
+
 def _address(values: Sequence) -> dict[str, Any]:
     (address_id, contact_name, company_name, street, street_number, street_appendix) = values[:6]
     (line1, line2, line3, line4, zip_code, city, country, state, phone, tags) = values[6:16]
-    is_default = values[16]
-    return {
-        "id": address_id,
-        "contactName": _text(contact_name),
-        "companyName": _text(company_name),
-        "street": _text(street),
-        "streetNumber": _text(street_number),
-        "streetAppendix": _text(street_appendix),
-        "extraLine1": _text(line1),
-        "extraLine2": _text(line2),
-        "extraLine3": _text(line3),
-        "extraLine4": _text(line4),
-        "zipCode": _text(zip_code),
-        "city": _text(city),
-        "country": _text(country),
-        "state": _text(state),
-        "contactPhone": _text(phone),
-        "tags": None if tags is None else [_text(tag) for tag in tags],
-        "isDefault": is_default,
-    }
+    (is_default, version, metadata_mixins, mixins) = values[16:20]
+    return _present(
+        {
+            "id": address_id,
+            "contactName": _text(contact_name),
+            "companyName": _text(company_name),
+            "street": _text(street),
+            "streetNumber": _text(street_number),
+            "streetAppendix": _text(street_appendix),
+            "extraLine1": _text(line1),
+            "extraLine2": _text(line2),
+            "extraLine3": _text(line3),
+            "extraLine4": _text(line4),
+            "zipCode": _text(zip_code),
+            "city": _text(city),
+            "country": _text(country),
+            "state": _text(state),
+            "contactPhone": _text(phone),
+            "tags": None if tags is None else [_text(tag) for tag in tags],
+            "isDefault": is_default,
+            "metadata": {"version": version, "mixins": metadata_mixins},
+            "mixins": mixins,
+        }
+    )
 
 
 def address_document(address) -> dict[str, Any]:
     return _address([getattr(address, name) for name in ADDRESS_FIELDS])
 
 
+def _b2b(registration_id: str | None, legal_entities: list) -> dict[str, Any] | None:
+    if not (registration_id or legal_entities):
+        return None
+    b2b: dict[str, Any] = {}
+    if registration_id is not None:
+        b2b["companyRegistrationId"] = str(registration_id)
+    if legal_entities:
+        b2b["legalEntities"] = legal_entities
+    return b2b
+
+
 def _customer(row: Sequence, default: Sequence | None, iso, expand) -> dict[str, Any]:
     (number, title, first_name, middle_name, last_name, email, phone, company) = row[1:9]
     (language, currency, site, type_, photo_url, active, on_hold, registration_id) = row[9:17]
-    (restriction, version, created_at, modified_at, metadata_mixins, mixins) = row[17:23]
+    (legal_entities, restriction, version, created_at, modified_at) = row[17:22]
+    (metadata_mixins, mixins) = row[22:24]
     created = iso(created_at)
-    document = {
-        "id": number,
-        "customerNumber": number,
-        "title": _text(title),
-        "firstName": _text(first_name),
-        "middleName": _text(middle_name),
-        "lastName": _text(last_name),
-        "contactEmail": _text(email),
-        "contactPhone": _text(phone),
-        "company": _text(company),
-        "preferredLanguage": _text(language),
-        "preferredCurrency": _text(currency),
-        "preferredSite": _text(site),
-        "type": type_,
-        "photoUrl": _text(photo_url),
-        "active": active,
-        "onHold": on_hold,
-        "b2b": {"companyRegistrationId": _text(registration_id)},
-        "businessModel": "B2B" if registration_id else "B2C",
-        "restriction": _text(restriction),
-        "metadata": {
-            "version": version,
-            "createdAt": created,
-            "modifiedAt": iso(modified_at),
-            "mixins": {str(k): v for k, v in metadata_mixins.items()},
+    document = _present(
+        {
+            "id": number,
+            "customerNumber": number,
+            "title": _text(title),
+            "firstName": _text(first_name),
+            "middleName": _text(middle_name),
+            "lastName": _text(last_name),
+            "contactEmail": _text(email),
+            "contactPhone": _text(phone),
+            "company": _text(company),
+            "preferredLanguage": _text(language),
+            "preferredCurrency": _text(currency),
+            "preferredSite": _text(site),
+            "type": type_,
+            "photoUrl": _text(photo_url),
+            "active": active,
+            "onHold": on_hold,
+            "b2b": _b2b(registration_id, legal_entities),
+            "businessModel": business_model(registration_id, legal_entities),
+            "restriction": _text(restriction),  # null: no restriction
+            "metadata": {
+                "version": version,
+                "createdAt": created,
+                "modifiedAt": iso(modified_at),
+                "mixins": {str(k): v for k, v in metadata_mixins.items()},
+            },
+            "metadataCreatedAt": created,
+            "defaultAddress": None if default is None else _address(default),
         },
-        "metadataCreatedAt": created,
-        "defaultAddress": None if default is None else _address(default),
-    }
+        keep="restriction",
+    )
     names = {value.removeprefix("mixin:") for value in expand if value.startswith("mixin:")}
     if names:
         document["mixins"] = (
@@ -183,7 +215,7 @@ def customer_documents(
     documents = []
     for row in rows:
         own = found.get(row[0], ())
-        default = next((values for values in own if values[-1]), None)  # is_default
+        default = next((values for values in own if values[_IS_DEFAULT]), None)
         document = _customer(row, default, iso, expand)
         if "addresses" in expand:
             document["addresses"] = [_address(values) for values in own]

@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.restrictions import RESTRICTION_MAX_LENGTH
-from customers.models import CUSTOMER_NUMBER_PATTERN, Address, Customer, CustomerType
+from customers.models import CUSTOMER_NUMBER_PATTERN, Customer, CustomerType
 from customers.services import (
     ADDRESS_DEFAULTS,
     MAX_TAG_LENGTH,
@@ -102,34 +102,66 @@ ADDRESS_FIELD_NAMES = {
     "contactPhone": "contact_phone",
     "tags": "tags",
     "isDefault": "is_default",
+    "mixins": "mixins",
 }
 
 
-class AddressSerializer(serializers.ModelSerializer):
-    id = serializers.CharField(source="address_id", read_only=True)
-    contactName = serializers.CharField(source="contact_name")
-    companyName = serializers.CharField(source="company_name", allow_null=True)
-    streetNumber = serializers.CharField(source="street_number", allow_null=True)
-    streetAppendix = serializers.CharField(source="street_appendix", allow_null=True)
-    extraLine1 = serializers.CharField(source="extra_line1", allow_null=True)
-    extraLine2 = serializers.CharField(source="extra_line2", allow_null=True)
-    extraLine3 = serializers.CharField(source="extra_line3", allow_null=True)
-    extraLine4 = serializers.CharField(source="extra_line4", allow_null=True)
-    zipCode = serializers.CharField(source="zip_code", allow_null=True)
-    contactPhone = serializers.CharField(source="contact_phone", allow_null=True)
+class DocumentSerializer(serializers.Serializer):
+    """A response shape: properties whose value is null are left out (as Emporix answers),
+    except those named in ``nullable``; the OpenAPI document marks them not required."""
+
+    nullable: frozenset[str] = frozenset()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        return {
+            key: value
+            for key, value in data.items()
+            if (value is not None and value is not UNSET) or key in self.nullable
+        }
+
+
+class MetadataMixinsSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    mixins = serializers.DictField(source="metadata_mixins")
+
+
+class AddressSerializer(DocumentSerializer):
+    id = serializers.CharField(source="address_id")
+    contactName = serializers.CharField(source="contact_name", required=False)
+    companyName = serializers.CharField(source="company_name", required=False)
+    street = serializers.CharField(required=False)
+    streetNumber = serializers.CharField(source="street_number", required=False)
+    streetAppendix = serializers.CharField(source="street_appendix", required=False)
+    extraLine1 = serializers.CharField(source="extra_line1", required=False)
+    extraLine2 = serializers.CharField(source="extra_line2", required=False)
+    extraLine3 = serializers.CharField(source="extra_line3", required=False)
+    extraLine4 = serializers.CharField(source="extra_line4", required=False)
+    zipCode = serializers.CharField(source="zip_code", required=False)
+    city = serializers.CharField(required=False)
+    country = serializers.CharField(required=False)
+    state = serializers.CharField(required=False)
+    contactPhone = serializers.CharField(source="contact_phone", required=False)
     tags = serializers.ListField(child=serializers.CharField())
     isDefault = serializers.BooleanField(source="is_default")
+    metadata = MetadataMixinsSerializer(source="*")
+    mixins = serializers.DictField()
 
-    class Meta:
-        model = Address
-        fields = ["id", *ADDRESS_FIELD_NAMES]
+
+class AddressMetadataInputSerializer(StrictInputSerializer):
+    # The version is answered (it counts the address's changes) but not checked on write.
+    ignored_fields = frozenset({"version"})
+
+    mixins = _json_object(required=False, allow_null=True)
 
 
 class AddressInputSerializer(StrictInputSerializer):
-    # Emporix addresses may carry mixins; they are not stored here (yet) and not refused.
-    ignored_fields = frozenset({"id", "metadata", "mixins"})
+    """Address bodies. ``contactName`` is required where an address is created (the service
+    says so); ``id`` is read from the body by the create view only."""
 
-    contactName = serializers.CharField(max_length=255)
+    ignored_fields = frozenset({"id"})
+
+    contactName = _text(255)
     companyName = _text(255)
     street = _text(255)
     streetNumber = _text(64)
@@ -142,6 +174,8 @@ class AddressInputSerializer(StrictInputSerializer):
     city = _text(255)
     country = serializers.RegexField(
         r"^[A-Z]{2}\Z",
+        required=False,
+        allow_null=True,
         error_messages={"invalid": "country must be a two-letter ISO 3166 code such as 'DE'."},
     )
     state = _text(255)
@@ -153,10 +187,17 @@ class AddressInputSerializer(StrictInputSerializer):
         max_length=MAX_TAGS,
     )
     isDefault = serializers.BooleanField(required=False, allow_null=True)
+    metadata = AddressMetadataInputSerializer(required=False, allow_null=True)
+    mixins = _json_object(required=False, allow_null=True)
 
     def model_fields(self) -> dict[str, Any]:
+        """Address fields in model names; null becomes the field's default."""
         fields = {}
         for name, value in self.validated_data.items():
+            if name == "metadata":
+                if value is None or "mixins" in value:
+                    fields["metadata_mixins"] = (value or {}).get("mixins") or {}
+                continue
             field = ADDRESS_FIELD_NAMES[name]
             fields[field] = ADDRESS_DEFAULTS.get(field) if value is None else value
         return fields
@@ -183,44 +224,60 @@ PROFILE_FIELD_NAMES = {
 }
 
 
-class B2BSerializer(serializers.Serializer):
+class LegalEntitySerializer(serializers.Serializer):
+    id = serializers.CharField(max_length=255)
+    name = serializers.CharField(max_length=255, required=False)
+    contactAssignmentId = serializers.CharField(max_length=255, required=False)
+
+
+class B2BSerializer(DocumentSerializer):
     companyRegistrationId = serializers.CharField(
-        source="b2b_company_registration_id", allow_null=True, required=False, max_length=255
+        source="b2b_company_registration_id", required=False
     )
+    legalEntities = LegalEntitySerializer(source="b2b_legal_entities", many=True, required=False)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not data.get("legalEntities"):
+            data.pop("legalEntities", None)
+        return data
 
 
 class MetadataSerializer(serializers.Serializer):
-    version = serializers.IntegerField(read_only=True)
-    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
-    modifiedAt = serializers.DateTimeField(source="modified_at", read_only=True)
-    mixins = serializers.DictField(source="metadata_mixins", read_only=True)
+    version = serializers.IntegerField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    modifiedAt = serializers.DateTimeField(source="modified_at")
+    mixins = serializers.DictField(source="metadata_mixins")
 
 
 class AccountSerializer(serializers.Serializer):
     id = serializers.EmailField(source="email")
 
 
-class CustomerSerializer(serializers.Serializer):
+class CustomerSerializer(DocumentSerializer):
     """The response shape. ``addresses``, ``accounts`` and ``mixins`` appear only when expanded
-    (context ``expand``); they read the prefetched relations, so a page costs constant queries."""
+    (context ``expand``), ``b2b`` only for a B2B customer, null properties not at all, except
+    ``restriction`` (null: no restriction)."""
+
+    nullable = frozenset({"restriction"})
 
     id = serializers.CharField(source="customer_number")
     customerNumber = serializers.CharField(source="customer_number")
-    title = serializers.CharField(allow_null=True)
-    firstName = serializers.CharField(source="first_name", allow_null=True)
-    middleName = serializers.CharField(source="middle_name", allow_null=True)
-    lastName = serializers.CharField(source="last_name", allow_null=True)
-    contactEmail = serializers.EmailField(source="contact_email", allow_null=True)
-    contactPhone = serializers.CharField(source="contact_phone", allow_null=True)
-    company = serializers.CharField(allow_null=True)
+    title = serializers.CharField(required=False)
+    firstName = serializers.CharField(source="first_name", required=False)
+    middleName = serializers.CharField(source="middle_name", required=False)
+    lastName = serializers.CharField(source="last_name", required=False)
+    contactEmail = serializers.EmailField(source="contact_email", required=False)
+    contactPhone = serializers.CharField(source="contact_phone", required=False)
+    company = serializers.CharField(required=False)
     preferredLanguage = serializers.CharField(source="preferred_language")
     preferredCurrency = serializers.CharField(source="preferred_currency")
     preferredSite = serializers.CharField(source="preferred_site")
     type = serializers.ChoiceField(CustomerType.choices)
-    photoUrl = serializers.URLField(source="photo_url", allow_null=True)
+    photoUrl = serializers.URLField(source="photo_url", required=False)
     active = serializers.BooleanField()
     onHold = serializers.BooleanField(source="on_hold")
-    b2b = B2BSerializer(source="*")
+    b2b = serializers.SerializerMethodField()
     businessModel = serializers.ChoiceField(["B2B", "B2C"], source="business_model")
     restriction = serializers.CharField(allow_null=True)
     metadata = MetadataSerializer(source="*")
@@ -230,20 +287,22 @@ class CustomerSerializer(serializers.Serializer):
     accounts = serializers.SerializerMethodField()
     mixins = serializers.SerializerMethodField()
 
-    _EXPANDABLE = ("addresses", "accounts", "mixins")
+    @extend_schema_field(B2BSerializer(required=False))
+    def get_b2b(self, customer: Customer):
+        return B2BSerializer(customer).data if customer.business_model == "B2B" else None
 
-    @extend_schema_field(AddressSerializer(allow_null=True))
+    @extend_schema_field(AddressSerializer(required=False))
     def get_defaultAddress(self, customer: Customer):
         defaults = [a for a in customer.addresses.all() if a.is_default]
         return AddressSerializer(defaults[0]).data if defaults else None
 
-    @extend_schema_field(AddressSerializer(many=True))
+    @extend_schema_field(AddressSerializer(many=True, required=False))
     def get_addresses(self, customer: Customer):
         if "addresses" not in self.context.get("expand", ()):
             return UNSET
         return AddressSerializer(customer.addresses.all(), many=True).data
 
-    @extend_schema_field(AccountSerializer(many=True))
+    @extend_schema_field(AccountSerializer(many=True, required=False))
     def get_accounts(self, customer: Customer):
         if "accounts" not in self.context.get("expand", ()):
             return UNSET
@@ -262,13 +321,6 @@ class CustomerSerializer(serializers.Serializer):
             return customer.mixins
         return {name: value for name, value in customer.mixins.items() if name in names}
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        for name in self._EXPANDABLE:
-            if data[name] is UNSET:
-                del data[name]
-        return data
-
 
 class MetadataInputSerializer(StrictInputSerializer):
     ignored_fields = frozenset({"createdAt", "modifiedAt"})
@@ -277,11 +329,17 @@ class MetadataInputSerializer(StrictInputSerializer):
     mixins = _json_object(required=False, allow_null=True)
 
 
-class B2BInputSerializer(StrictInputSerializer):
-    # Emporix answers legal-entity references here; a client sending them back is not refused.
-    ignored_fields = frozenset({"legalEntities"})
+class LegalEntityInputSerializer(StrictInputSerializer):
+    id = serializers.CharField(max_length=255)
+    name = serializers.CharField(max_length=255, required=False)
+    contactAssignmentId = serializers.CharField(max_length=255, required=False)
 
+
+class B2BInputSerializer(StrictInputSerializer):
     companyRegistrationId = _text(255)
+    legalEntities = serializers.ListField(
+        child=LegalEntityInputSerializer(), required=False, allow_null=True, max_length=100
+    )
 
 
 class CustomerInputSerializer(StrictInputSerializer):
@@ -339,8 +397,12 @@ class CustomerInputSerializer(StrictInputSerializer):
                 value = data[name]
                 fields[field] = PROFILE_DEFAULTS[field] if value is None else value
         if "b2b" in data:
-            b2b = data["b2b"] or {}
-            fields["b2b_company_registration_id"] = b2b.get("companyRegistrationId")
+            # null (or, replacing, an empty object) clears both; otherwise what is sent
+            b2b = data["b2b"]
+            if b2b is None or "companyRegistrationId" in b2b:
+                fields["b2b_company_registration_id"] = (b2b or {}).get("companyRegistrationId")
+            if b2b is None or "legalEntities" in b2b:
+                fields["b2b_legal_entities"] = (b2b or {}).get("legalEntities") or []
         metadata = data.get("metadata") or {}
         if "mixins" in metadata:
             fields["metadata_mixins"] = metadata["mixins"] or {}

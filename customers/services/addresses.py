@@ -9,7 +9,7 @@ from django.db import transaction
 from accounts.principal import Principal
 from core.errors import ConflictError, DoesNotExist, InvalidInput
 from customers.models import Address, Customer, generate_address_id
-from customers.services.checks import locked_manageable_customer
+from customers.services.checks import locked_manageable_customer, merged
 
 MAX_TAGS = 50  # per address; the same limits as the address body
 MAX_TAG_LENGTH = 64
@@ -25,10 +25,13 @@ ADDRESS_DEFAULTS: dict[str, Any] = {
     "extra_line4": None,
     "zip_code": None,
     "city": None,
+    "country": None,
     "state": None,
     "contact_phone": None,
     "tags": [],
     "is_default": False,
+    "mixins": {},
+    "metadata_mixins": {},
 }
 
 
@@ -47,6 +50,8 @@ def address_create(
             f"The customer already has an address with id {address_id!r}.", field="id"
         )
     values = {**ADDRESS_DEFAULTS, **fields}
+    if not values.get("contact_name"):
+        raise InvalidInput("A new address needs a contactName.", field="contactName")
     if not customer.addresses.exists():
         values["is_default"] = True  # a customer's first address is its default
     if values["is_default"]:
@@ -72,9 +77,16 @@ def address_update(
     address = customer.addresses.filter(address_id=address_id).first()
     if address is None:
         raise DoesNotExist("Address not found.")
-    values = {**ADDRESS_DEFAULTS, **fields} if replace else fields
+    if replace:
+        # Replacing keeps the contact name when none is sent: it is required only to create.
+        values = {**ADDRESS_DEFAULTS, "contact_name": address.contact_name, **fields}
+    else:
+        values = merged(address, fields)
+    if not values.get("contact_name", address.contact_name):
+        raise InvalidInput("An address needs a contactName.", field="contactName")
     for name, value in values.items():
         setattr(address, name, value)
+    address.version += 1
     _make_sole_default(customer, address)
     address.save()
     return address
@@ -107,5 +119,6 @@ def address_tags_change(
             raise InvalidInput(f"An address has at most {MAX_TAGS} tags.", field="tags")
     else:
         address.tags = [tag for tag in current if tag not in tags]
-    address.save(update_fields=["tags", "modified_at"])
+    address.version += 1
+    address.save(update_fields=["tags", "version", "modified_at"])
     return address

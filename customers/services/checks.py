@@ -9,6 +9,7 @@ from typing import Any
 
 from accounts.principal import Principal
 from core.errors import DoesNotExist, InvalidInput, NotPermitted
+from core.mergepatch import merge_patch
 from customers.models import Customer, RestrictionChange
 from tenancy.models import Site
 from tenancy.services import restriction_hold
@@ -22,6 +23,17 @@ class _Unset:
 UNSET: Any = _Unset()  # "not in the request", as opposed to an explicit null
 
 NOT_FOUND_MESSAGE = "Customer not found."
+
+# JSON objects a partial update merges into (RFC 7396) instead of replacing.
+MERGED_FIELDS = frozenset({"mixins", "metadata_mixins"})
+
+
+def merged(instance, fields: dict[str, Any]) -> dict[str, Any]:
+    """A partial update's ``fields`` with the JSON objects merged into the stored ones."""
+    return {
+        name: merge_patch(getattr(instance, name), value) if name in MERGED_FIELDS else value
+        for name, value in fields.items()
+    }
 
 
 def require_valid_restriction(tenant_id: int, value: str | None) -> None:

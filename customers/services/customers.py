@@ -17,6 +17,7 @@ from customers.services.checks import (
     audit,
     locked_manageable_customer,
     locked_visible,
+    merged,
     require_assignable,
     require_manageable,
     require_valid_restriction,
@@ -43,6 +44,7 @@ PROFILE_DEFAULTS: dict[str, Any] = {
     "active": True,
     "on_hold": False,
     "b2b_company_registration_id": None,
+    "b2b_legal_entities": [],
     "mixins": {},
     "metadata_mixins": {},
 }
@@ -184,7 +186,7 @@ def customer_update(
             field="metadata.version",
             type="version_mismatch",
         )
-    values = {**PROFILE_DEFAULTS, **fields} if replace else dict(fields)
+    values = {**PROFILE_DEFAULTS, **fields} if replace else merged(customer, fields)
     if customer.contact_email and values.get("contact_email", customer.contact_email) is None:
         if not replace or "contact_email" in fields:
             raise InvalidInput("contactEmail cannot be removed once set.", field="contactEmail")

@@ -57,7 +57,7 @@ def test_get_put_patch_delete(customer, manager):
         manager.put(url, {"contactName": "Al", "country": "FR"}, format="json").status_code == 204
     )
     replaced = manager.get(url).json()
-    assert (replaced["contactName"], replaced["city"], replaced["tags"]) == ("Al", None, [])
+    assert (replaced["contactName"], replaced.get("city"), replaced["tags"]) == ("Al", None, [])
     patched = manager.patch(url, {"city": "Paris"}, format="json")
     assert patched.status_code == 200
     assert (patched.json()["contactName"], patched.json()["city"]) == ("Al", "Paris")
@@ -126,3 +126,51 @@ def test_tag_limits(customer, manager):
     assert manager.post(f"{url}?tags={many}").status_code == 400
     address.refresh_from_db()
     assert address.tags == []
+
+
+def test_country_is_optional_and_contact_name_is_needed_only_to_create(customer, manager):
+    created = manager.post(BASE, {"contactName": "Jo Doe"}, format="json")
+    assert created.status_code == 201, created.json()
+    url = f"{BASE}/{created.json()['id']}"
+    assert "country" not in manager.get(url).json()
+    # Replacing an existing address keeps its contact name when none is sent ...
+    assert manager.put(url, {"city": "Bonn"}, format="json").status_code == 204
+    assert manager.get(url).json()["contactName"] == "Jo Doe"
+    # ... but an upsert that creates needs one, and nothing is created without it.
+    missing = manager.put(f"{BASE}/NEW1", {"city": "Bonn"}, format="json")
+    assert missing.status_code == 400
+    assert missing.json()["details"][0]["field"] == "contactName"
+    assert manager.get(f"{BASE}/NEW1").status_code == 404
+    blank = manager.patch(url, {"contactName": None}, format="json")
+    assert blank.status_code == 400
+    assert manager.get(url).json()["contactName"] == "Jo Doe"
+
+
+def test_address_mixins_and_metadata_are_stored_and_merge_patched(customer, manager):
+    body = {
+        **ADDRESS,
+        "mixins": {"delivery": {"gate": "B", "floor": 2}, "note": "ring"},
+        "metadata": {"mixins": {"delivery": "https://example.com/delivery.json"}},
+    }
+    url = f"{BASE}/{manager.post(BASE, body, format='json').json()['id']}"
+    stored = manager.get(url).json()
+    assert stored["mixins"] == body["mixins"]
+    assert stored["metadata"] == {"version": 1, "mixins": body["metadata"]["mixins"]}
+    patched = manager.generic(
+        "PATCH",
+        url,
+        '{"mixins": {"delivery": {"floor": null, "bell": "Doe"}, "note": null}}',
+        content_type="application/merge-patch+json",
+    )
+    assert patched.status_code == 200, patched.json()
+    assert patched.json()["mixins"] == {"delivery": {"gate": "B", "bell": "Doe"}}
+    assert patched.json()["metadata"]["version"] == 2
+    # The customer document carries the same address.
+    document = manager.get("/customer/acme/customers/C1", {"expand": "addresses"}).json()
+    assert document["addresses"][0]["mixins"] == {"delivery": {"gate": "B", "bell": "Doe"}}
+
+
+def test_address_metadata_refuses_unknown_members(customer, manager):
+    response = manager.post(BASE, {**ADDRESS, "metadata": {"links": []}}, format="json")
+    assert response.status_code == 400
+    assert not Address.objects.exists()

@@ -1,3 +1,4 @@
+import json
 import re
 
 import pytest
@@ -295,11 +296,14 @@ def test_a_read_document_with_emporix_read_only_fields_can_be_written_back(ada, 
     document["firstName"] = "Augusta"
     # What Emporix's own customer document also carries.
     document["email"] = "ada@x.com"
-    document["b2b"]["legalEntities"] = [{"id": "LE-1"}]
+    document["b2b"] = {"legalEntities": [{"id": "LE-1", "name": "Engines Ltd"}]}
     response = manager.put(f"{BASE}/ADA", document, format="json")
     assert response.status_code == 204, response.json()
     ada.refresh_from_db()
     assert (ada.first_name, ada.last_name, ada.version) == ("Augusta", "Lovelace", 2)
+    again = manager.get(f"{BASE}/ADA").json()
+    assert again["b2b"] == {"legalEntities": [{"id": "LE-1", "name": "Engines Ltd"}]}
+    assert again["businessModel"] == "B2B"  # a legal entity makes the customer B2B
     unknown = manager.patch(f"{BASE}/ADA", {"shoeSize": 42}, format="json")
     assert unknown.status_code == 400  # genuinely unknown properties are still refused
 
@@ -325,8 +329,10 @@ def test_merge_patch_null_resets_a_field(ada, manager):
         content_type="application/merge-patch+json",
     )
     assert response.status_code == 200
-    assert response.json()["company"] is None
+    assert "company" not in response.json()  # null properties are left out
     assert response.json()["active"] is True
+    ada.refresh_from_db()
+    assert ada.company is None
 
 
 def test_contact_email_cannot_be_unset(ada, manager):
@@ -374,3 +380,38 @@ def test_reader_cannot_write(ada, reader):
     assert reader.post(BASE, {}, format="json").status_code == 403
     assert reader.patch(f"{BASE}/ADA", {}, format="json").status_code == 403
     assert reader.delete(f"{BASE}/ADA").status_code == 403
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/merge-patch+json"])
+def test_patch_merges_mixins_at_every_depth(ada, manager, content_type):
+    ada.mixins = {"deliveryOptions": {"window": "AM", "days": ["MO"]}, "loyalty": {"tier": 1}}
+    ada.metadata_mixins = {"loyalty": "https://example.com/loyalty.json"}
+    ada.save()
+    patch = {
+        "mixins": {"loyalty": {"points": 20}, "deliveryOptions": {"window": None}},
+        "metadata": {"mixins": {"deliveryOptions": "https://example.com/delivery.json"}},
+    }
+    response = manager.generic("PATCH", f"{BASE}/ADA", json.dumps(patch), content_type=content_type)
+    assert response.status_code == 200, response.json()
+    ada.refresh_from_db()
+    assert ada.mixins == {"deliveryOptions": {"days": ["MO"]}, "loyalty": {"tier": 1, "points": 20}}
+    assert ada.metadata_mixins == {
+        "loyalty": "https://example.com/loyalty.json",
+        "deliveryOptions": "https://example.com/delivery.json",
+    }
+    # A PUT replaces them whole.
+    assert manager.put(f"{BASE}/ADA", {"mixins": {"x": 1}}, format="json").status_code == 204
+    ada.refresh_from_db()
+    assert (ada.mixins, ada.metadata_mixins) == ({"x": 1}, {})
+
+
+def test_patch_of_b2b_changes_only_the_members_sent(ada, manager):
+    ada.b2b_company_registration_id = "HRB-1"
+    ada.save()
+    entities = [{"id": "LE-1", "name": "Engines Ltd", "contactAssignmentId": "CA-1"}]
+    response = manager.patch(f"{BASE}/ADA", {"b2b": {"legalEntities": entities}}, format="json")
+    assert response.status_code == 200
+    assert response.json()["b2b"] == {"companyRegistrationId": "HRB-1", "legalEntities": entities}
+    cleared = manager.patch(f"{BASE}/ADA", {"b2b": None}, format="json").json()
+    assert "b2b" not in cleared
+    assert cleared["businessModel"] == "B2C"
