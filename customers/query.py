@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import CharField, F, JSONField, Q, Value
+from django.db.models import BooleanField, CharField, F, Func, JSONField, Q, Value
 from django.db.models.fields.json import (
     HasKey,
     KeyTransform,
@@ -31,10 +31,12 @@ from django.db.models.fields.json import (
     KeyTransformIsNull,
     KeyTransformLt,
     KeyTransformLte,
+    compile_json_path,
 )
 from django.db.models.functions import Lower
 from django.utils.dateparse import parse_datetime
 
+from customers.querysets import with_account
 from customers.regex import UnsafeRegex, check_regex
 
 CharField.register_lookup(Lower)  # enables `field__lower` (EmailField is a CharField)
@@ -66,7 +68,7 @@ class QuerySyntaxError(ValueError):
 @dataclass(frozen=True)
 class FieldSpec:
     lookup: str
-    kind: str  # "text", "text_ci", "bool", "int", "datetime", "required_text"
+    kind: str  # "text", "text_ci", "bool", "int", "datetime", "login", "business_model"
     nullable: bool = True
 
 
@@ -84,6 +86,10 @@ FIELDS: dict[str, FieldSpec] = {
     "preferredLanguage": FieldSpec("preferred_language", "text", nullable=False),
     "preferredCurrency": FieldSpec("preferred_currency", "text", nullable=False),
     "type": FieldSpec("type", "text", nullable=False),
+    "photoUrl": FieldSpec("photo_url", "text"),
+    # The login e-mail: matches a customer with an account whose e-mail matches.
+    "email": FieldSpec("email", "login"),
+    "businessModel": FieldSpec("business_model", "business_model", nullable=False),
     "active": FieldSpec("active", "bool", nullable=False),
     "onHold": FieldSpec("on_hold", "bool", nullable=False),
     "restriction": FieldSpec("restriction", "text"),
@@ -286,6 +292,10 @@ def _term(name: str, position: int, mode: str, conditions: list[Condition]) -> Q
 
 
 def _condition(name: str, spec: FieldSpec, condition: Condition) -> Q:
+    if spec.kind == "login":
+        return _login_condition(name, condition)
+    if spec.kind == "business_model":
+        return _business_model_condition(name, condition)
     literal = condition.value
     if condition.operator == "~":
         if spec.kind not in {"text", "text_ci"}:
@@ -332,6 +342,37 @@ def _condition(name: str, spec: FieldSpec, condition: Condition) -> Q:
     return Q(**{f"{spec.lookup}__{_LOOKUP_FOR_OPERATOR[condition.operator]}": value})
 
 
+def _is_keyword(literal: Literal, *keywords: str) -> bool:
+    return not literal.quoted and literal.text in keywords
+
+
+def _login_condition(name: str, condition: Condition) -> Q:
+    """``email``: the customer has a login account whose e-mail matches (e-mails are stored
+    lower-case); ``exists`` any account, ``missing``/``null`` none."""
+    literal = condition.value
+    if _is_keyword(literal, "exists", "missing", "null"):
+        if condition.operator != "=":
+            raise QuerySyntaxError(f"{literal.text!r} cannot be compared", literal.position)
+        any_account = with_account(Q())
+        return any_account if literal.text == "exists" else ~any_account
+    return with_account(_condition(name, FieldSpec("email", "text_ci"), condition))
+
+
+def _business_model_condition(name: str, condition: Condition) -> Q:
+    """``businessModel``: B2B with a company registration or a legal entity, else B2C."""
+    literal = condition.value
+    if condition.operator != "=":
+        raise QuerySyntaxError(f"{name!r} takes B2B or B2C", literal.position)
+    if _is_keyword(literal, "exists"):
+        return Q()
+    if _is_keyword(literal, "missing", "null"):
+        return Q(pk__in=[])
+    if literal.text not in {"B2B", "B2C"}:
+        raise QuerySyntaxError(f"{name!r} takes B2B or B2C, not {literal.text!r}", literal.position)
+    b2b = Q(b2b_company_registration_id__gt="") | ~Q(b2b_legal_entities=[])
+    return b2b if literal.text == "B2B" else ~b2b
+
+
 def _typed(name: str, spec: FieldSpec, literal: Literal):
     text = literal.text
     if spec.kind == "bool":
@@ -371,18 +412,19 @@ def _mixin_term(name: str, position: int, mode: str, conditions: list[Condition]
     combined = Q() if mode == "all" else Q(pk__in=[])
     for condition in conditions:
         literal = condition.value
-        if (
-            condition.operator == "="
-            and not literal.quoted
-            and literal.text in {"exists", "missing"}
-        ):
+        if condition.operator == "=" and _is_keyword(literal, "exists", "missing", "null"):
             q = Q(HasKey(parent, last))
-            if literal.text == "missing":
+            if literal.text != "exists":
                 # Also missing when the parent object itself is absent (its HasKey is NULL).
                 q = ~q if not parents else ~q | Q(KeyTransformIsNull(parent, True))
+            if literal.text == "null":  # missing, or present with the JSON value null
+                q |= Q(IsJSONNull(KeyTransform(last, parent)))
         elif condition.operator == "=":
-            value = Value(_json_literal(literal), output_field=JSONField())
+            json_value = _json_literal(literal)
+            value = Value(json_value, output_field=JSONField())
             q = Q(KeyTransformExact(KeyTransform(last, parent), value))
+            if json_value == "null":  # the string, never the JSON null
+                q &= ~Q(IsJSONNull(KeyTransform(last, parent)))
         else:
             number = _json_literal(literal)
             if literal.quoted or isinstance(number, bool) or not isinstance(number, int):
@@ -395,6 +437,19 @@ def _mixin_term(name: str, position: int, mode: str, conditions: list[Condition]
     return combined
 
 
+class IsJSONNull(Func):
+    """True where a key (a ``KeyTransform``) holds the JSON value null; not where it is
+    missing. (Django's SQLite lookups cannot tell JSON null from the string "null".)"""
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        lhs, params, keys = self.source_expressions[0].preprocess_lhs(compiler, connection)
+        if connection.vendor == "postgresql":
+            return f"jsonb_typeof({lhs} #> %s) = 'null'", (*params, keys)
+        return f"JSON_TYPE({lhs}, %s) = 'null'", (*params, compile_json_path(keys))
+
+
 def _json_literal(literal: Literal):
     if literal.quoted:
         return literal.text
@@ -405,7 +460,11 @@ def _json_literal(literal: Literal):
     return literal.text
 
 
-SORT_FIELDS: dict[str, str] = {name: spec.lookup for name, spec in FIELDS.items()}
+SORT_FIELDS: dict[str, str] = {
+    name: spec.lookup
+    for name, spec in FIELDS.items()
+    if spec.kind not in {"login", "business_model"}  # not columns of the customer
+}
 
 
 def compile_sort(text: str) -> list[str]:

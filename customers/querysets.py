@@ -49,6 +49,14 @@ class CustomerQuerySet(models.QuerySet):
         return _covered(self, principal.tenant_id, principal.grants.assignable())
 
 
+def with_account(condition: Q) -> Q:
+    """Customers with a login account matching ``condition`` (lookups on the account). A
+    condition on the rows of an already scoped customer queryset: it adds no customer."""
+    from customers.models import Account
+
+    return Q(Exists(Account.objects.filter(condition, customer=OuterRef("pk"))))
+
+
 class CustomerRelatedQuerySet(models.QuerySet):
     """Addresses and accounts: visible exactly when their customer is (the same filter)."""
 

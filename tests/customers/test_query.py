@@ -7,7 +7,7 @@ from customers.query import (
     compile_sort,
 )
 from tests.conftest import READER
-from tests.factories import CustomerFactory
+from tests.factories import AccountFactory, CustomerFactory
 
 # -- grammar (what each query selects is tested against the database below) --------------------
 
@@ -46,6 +46,9 @@ from tests.factories import CustomerFactory
         ('mixins.loyalty.points:>"5"', "take a whole number"),
         ("lastName:A;DROP TABLE customers_customer", "Expected ':' after field 'TABLE'"),
         ("lastName:a'OR'1'='1 --", "Expected a field name"),
+        ("businessModel:B2X", "'businessModel' takes B2B or B2C, not 'B2X'"),
+        ("businessModel:~B2", "'businessModel' takes B2B or B2C"),
+        ("email:>a", "Comparison operators apply to numbers and dates, not 'email'"),
         ("名前:太郎", "Expected a field name"),
         ("x" * (MAX_QUERY_LENGTH + 1), "longer than"),
         (" ".join(["active:true"] * 51), "more than 50 terms"),
@@ -66,6 +69,8 @@ def test_sort_ends_with_the_primary_key():
         compile_sort("shoeSize")
     with pytest.raises(QuerySyntaxError, match="Unknown sort direction"):
         compile_sort("lastName:up")
+    with pytest.raises(QuerySyntaxError, match="Unknown sort field 'email'"):
+        compile_sort("email")
 
 
 # -- against the database (both engines) ---------------------------------------------------------
@@ -75,7 +80,7 @@ BASE = "/customer/acme/customers"
 
 @pytest.fixture
 def people(tenant):
-    CustomerFactory(
+    anna = CustomerFactory(
         tenant=tenant,
         customer_number="P1",
         first_name="Anna",
@@ -84,7 +89,7 @@ def people(tenant):
         company="Acme Ltd",
         mixins={
             "loyalty": {"tier": "gold", "points": 5},
-            "flags": {"vip": True},
+            "flags": {"vip": True, "note": "x"},
             # Keys named like Django lookups are plain keys.
             "odd": {"isnull": "abc", "regex": "(a+)+$", "exact": 1},
         },
@@ -98,6 +103,7 @@ def people(tenant):
         active=False,
         on_hold=True,
         restriction="DE",
+        b2b_company_registration_id="HRB-2",
     )
     CustomerFactory(
         tenant=tenant,
@@ -108,9 +114,9 @@ def people(tenant):
         contact_email="cleo@example.org",
         version=5,
         restriction="FR",
-        mixins={"flags": {"vip": False}, "isnull": {"x": 1}},
+        mixins={"flags": {"vip": False, "note": None}, "isnull": {"x": 1}},
     )
-    CustomerFactory(
+    dora = CustomerFactory(
         tenant=tenant,
         customer_number="P4",
         first_name="Dora",
@@ -119,7 +125,12 @@ def people(tenant):
         company='say "hi"',
         contact_email="dora@example.net",
         restriction="US",
+        photo_url="https://img.example.net/dora.png",
+        b2b_legal_entities=[{"id": "LE-4", "name": "Dora GmbH"}],
     )
+    AccountFactory(customer=anna, email="anna@login.example.com")
+    AccountFactory(customer=anna, email="anna.second@login.example.com")
+    AccountFactory(customer=dora, email="dora@example.net")
 
 
 EVERYONE = {"P1", "P2", "P3", "P4"}
@@ -177,6 +188,22 @@ EVERYONE = {"P1", "P2", "P3", "P4"}
         ('metadataCreatedAt:(>="2000-01-01T00:00:00Z" AND <"2100-01-01T00:00:00Z")', EVERYONE),
         ('metadataCreatedAt:>="2100-01-01T00:00:00Z"', set()),
         ("   ", EVERYONE),
+        ("mixins.flags.note:null", {"P2", "P3", "P4"}),
+        ("mixins.flags.note:exists", {"P1", "P3"}),
+        ('mixins.flags.note:"null"', set()),
+        ("mixins.loyalty.tier:null", {"P2", "P3", "P4"}),
+        ("email:ANNA@login.example.com", {"P1"}),
+        ("email:~login\\.example", {"P1"}),
+        ("email:(dora@example.net,anna.second@login.example.com)", {"P1", "P4"}),
+        ("email:exists", {"P1", "P4"}),
+        ("email:missing", {"P2", "P3"}),
+        ("email:null", {"P2", "P3"}),
+        ("email:nobody@example.com", set()),
+        ("businessModel:B2B", {"P2", "P4"}),
+        ("businessModel:B2C", {"P1", "P3"}),
+        ("businessModel:B2B restriction:US", {"P4"}),
+        ("photoUrl:~dora", {"P4"}),
+        ("photoUrl:null", {"P1", "P2", "P3"}),
     ],
 )
 def test_queries_select_the_right_customers(people, api_as, q, expected):
