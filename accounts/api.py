@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import BearerTokenAuthentication
 from accounts.principal import Principal
-from accounts.scopes import CUSTOMER_MANAGE, CUSTOMER_READ, IMPORT_MANAGE, Grants
+from accounts.scopes import CUSTOMER_MANAGE, CUSTOMER_READ, IMPORT_MANAGE, IMPORT_READ, Grants
 from core.guards import refuse_overrides
 
 
@@ -32,11 +32,21 @@ def can_import(grants: Grants) -> bool:
     return grants.can_import()
 
 
+def can_read_import_configuration(grants: Grants) -> bool:
+    return grants.can_read_import_configuration()
+
+
+def can_configure_import(grants: Grants) -> bool:
+    return grants.can_configure_import()
+
+
 # The scope each check stands for in the OpenAPI document (suffixed forms also qualify).
 SCOPE_NAMES: dict[Callable[[Grants], bool], str] = {
     can_read: CUSTOMER_READ,
     can_manage: CUSTOMER_MANAGE,
     can_import: IMPORT_MANAGE,
+    can_read_import_configuration: IMPORT_READ,
+    can_configure_import: IMPORT_MANAGE,
 }
 
 

@@ -25,7 +25,11 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
                         "customer.customer_read": "Read customers, addresses and accounts.",
                         "customer.customer_manage": "Create, change and delete customers.",
                         "restriction.restriction_manage": "Set or change a customer's restriction.",
-                        "customer.import_manage": "Use the bulk import endpoint.",
+                        "customer.import_manage": (
+                            "Import customers; unsuffixed: configure the password-migration "
+                            "retention window."
+                        ),
+                        "customer.import_read": "Read the password-migration retention window.",
                     },
                 }
             },

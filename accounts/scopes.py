@@ -16,11 +16,13 @@ CUSTOMER_READ = "customer.customer_read"
 CUSTOMER_MANAGE = "customer.customer_manage"
 RESTRICTION_MANAGE = "restriction.restriction_manage"
 IMPORT_MANAGE = "customer.import_manage"
+# Reading the tenant's import configuration (the password-migration retention window).
+IMPORT_READ = "customer.import_read"
 # Administration of the caller's own tenant: access groups, employees, API clients (admin only).
 TENANT_MANAGE = "tenant.tenant_manage"
 
 KNOWN_SCOPES = frozenset(
-    {CUSTOMER_READ, CUSTOMER_MANAGE, RESTRICTION_MANAGE, IMPORT_MANAGE, TENANT_MANAGE}
+    {CUSTOMER_READ, CUSTOMER_MANAGE, RESTRICTION_MANAGE, IMPORT_MANAGE, IMPORT_READ, TENANT_MANAGE}
 )
 SUFFIX_SEPARATOR = "--"
 
@@ -182,6 +184,14 @@ class Grants:
 
     def can_import(self) -> bool:
         return not self._get(IMPORT_MANAGE).is_empty
+
+    def can_read_import_configuration(self) -> bool:
+        return not (self._get(IMPORT_READ) | self._get(IMPORT_MANAGE)).is_empty
+
+    def can_configure_import(self) -> bool:
+        """The tenant-wide import configuration: unsuffixed import_manage only (it governs
+        every customer's imported credentials, whatever their restriction)."""
+        return self._get(IMPORT_MANAGE).everything
 
     def can_manage_tenant(self) -> bool:
         return self._get(TENANT_MANAGE).everything

@@ -13,7 +13,10 @@ hypothesis_settings.load_profile("project")
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "customers.passwords.EmporixPBKDF2PasswordHasher",
+    ]
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 """Every request is bounded: hostile regular expressions, out-of-range numbers, chunked bodies,
 slow statements, brute force. Each test names what a client sees."""
 
+import json
 import threading
 from unittest import mock
 from urllib.parse import urlencode
@@ -14,6 +15,7 @@ from rest_framework.test import APIClient
 from accounts.models import Employee
 from core.database import limit_statement_time
 from customers.models import Customer
+from customers.passwords import emporix_hash
 from tests.conftest import MANAGER, READER
 from tests.factories import ApiClientFactory, CustomerFactory, EmployeeFactory
 
@@ -89,7 +91,13 @@ def test_numbers_that_cannot_be_stored_are_a_400(manager, number):
 
 def test_an_import_item_with_such_a_number_fails_alone(api_as, tenant):
     importer = api_as(*MANAGER, "customer.import_manage")
-    body = '[{"id": "OK1"}, {"id": "BAD", "mixins": {"x": 1e400}}, {"id": "OK2"}]'
+    hashed = emporix_hash("secret-pass", "salt1234")
+    items = [
+        {"id": number, "account": {"email": f"{number}@example.com", "passwordHash": hashed}}
+        for number in ("OK1", "BAD", "OK2")
+    ]
+    items[1]["mixins"] = {"x": "HUGE"}
+    body = json.dumps(items).replace('"HUGE"', "1e400")  # a number no column can hold
     response = importer.post(f"{BASE}/import", body, content_type="application/json")
     assert response.status_code == 207
     results = response.json()
@@ -100,6 +108,7 @@ def test_an_import_item_with_such_a_number_fails_alone(api_as, tenant):
 
 def test_an_unexpected_failure_of_one_import_item_touches_no_other(api_as, tenant):
     importer = api_as(*MANAGER, "customer.import_manage")
+    hashed = emporix_hash("secret-pass", "salt1234")
     real_create = __import__("customers.services", fromlist=["x"]).customer_create
 
     def create(**kwargs):
@@ -110,7 +119,15 @@ def test_an_unexpected_failure_of_one_import_item_touches_no_other(api_as, tenan
 
     with mock.patch("customers.services.customer_create", side_effect=create):
         response = importer.post(
-            f"{BASE}/import", [{"id": "A"}, {"id": "BOOM"}, {"id": "B"}], format="json"
+            f"{BASE}/import",
+            [
+                {
+                    "id": number,
+                    "account": {"email": f"{number}@example.com", "passwordHash": hashed},
+                }
+                for number in ("A", "BOOM", "B")
+            ],
+            format="json",
         )
     assert [item["code"] for item in response.json()] == [201, 500, 201]
     assert set(Customer.objects.values_list("customer_number", flat=True)) == {"A", "B"}

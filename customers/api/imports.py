@@ -11,14 +11,19 @@ from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from accounts.api import can_import
+from accounts.api import (
+    TenantApiView,
+    can_configure_import,
+    can_import,
+    can_read_import_configuration,
+)
 from core.errors import (
     InvalidInput,
     ServiceError,
     api_exception_handler,
     error_body,
 )
-from core.parsers import ItemsJSONParser, out_of_range_path
+from core.parsers import ItemsJSONParser, JSONParser, out_of_range_path
 from customers import services
 from customers.api.common import (
     CustomerApiView,
@@ -27,6 +32,7 @@ from customers.api.common import (
 from customers.api.serializers import (
     CustomerImportItemSerializer,
     ImportResultSerializer,
+    PasswordMigrationRetentionSerializer,
 )
 from customers.models import Channel, Customer
 
@@ -97,9 +103,53 @@ class CustomerImportApi(CustomerApiView):
             fields=body.model_fields(),
             restriction=body.requested_restriction(),
             customer_number=body.requested_number(),
-            password=body.validated_data.get("password"),
             account_email=account.get("email"),
             account_password_hash=account.get("passwordHash"),
+            account_legacy_auth=account.get("legacyAuth"),
             send_password_reset=False,
             channel=Channel.IMPORT,
         )
+
+
+def _retention_document(config) -> dict:
+    return PasswordMigrationRetentionSerializer(config).data
+
+
+class PasswordMigrationRetentionApi(TenantApiView):
+    """The tenant's password-migration retention window (imported legacy credentials)."""
+
+    required_scope = {
+        "GET": can_read_import_configuration,
+        "POST": can_configure_import,
+        "DELETE": can_configure_import,
+    }
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="GET-customer-tenant-retrieve-password-migration-retention",
+        tags=["Import and migration"],
+        responses={200: PasswordMigrationRetentionSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request, tenant):
+        return Response(_retention_document(services.password_migration_get(actor=self.principal)))
+
+    @extend_schema(
+        operation_id="POST-customer-tenant-configure-password-migration-retention",
+        tags=["Import and migration"],
+        request=PasswordMigrationRetentionSerializer,
+        responses={200: PasswordMigrationRetentionSerializer, **errors(400, 401, 403)},
+    )
+    def post(self, request, tenant):
+        body = PasswordMigrationRetentionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        config = services.password_migration_configure(actor=self.principal, **body.validated_data)
+        return Response(_retention_document(config))
+
+    @extend_schema(
+        operation_id="DELETE-customer-tenant-remove-password-migration-retention",
+        tags=["Import and migration"],
+        responses={204: None, **errors(400, 401, 403)},
+    )
+    def delete(self, request, tenant):
+        services.password_migration_remove(actor=self.principal)
+        return Response(status=status.HTTP_204_NO_CONTENT)

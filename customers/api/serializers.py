@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.restrictions import RESTRICTION_MAX_LENGTH
+from customers import passwords
 from customers.models import CUSTOMER_NUMBER_PATTERN, Customer, CustomerType
 from customers.services import (
     ADDRESS_DEFAULTS,
@@ -430,23 +431,71 @@ class SearchInputSerializer(StrictInputSerializer):
     q = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
 
 
-class ImportAccountSerializer(StrictInputSerializer):
-    email = serializers.EmailField(max_length=254)
-    passwordHash = serializers.CharField(required=False, max_length=256)
+LEGACY_ALGORITHMS = ["hybris-sha512-uid-salt"]
 
-    def validate_passwordHash(self, value: str) -> str:
-        try:
-            identify_hasher(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(
-                "passwordHash is not a hash this service can verify (use a Django hasher "
-                "format such as pbkdf2_sha256$...)."
-            ) from exc
+
+class LegacyAuthSerializer(StrictInputSerializer):
+    algorithm = serializers.ChoiceField(LEGACY_ALGORITHMS)
+    hash = serializers.CharField(max_length=1024)
+    context = serializers.DictField(
+        child=serializers.CharField(max_length=1024, allow_blank=True),
+        required=False,
+        validators=[validate_stored_json],
+    )
+
+    def validate_context(self, value: dict) -> dict:
+        if len(value) > 20:
+            raise serializers.ValidationError("At most 20 context entries.")
         return value
 
 
+class ImportAccountSerializer(StrictInputSerializer):
+    email = serializers.EmailField(max_length=254)
+    passwordHash = serializers.CharField(required=False, max_length=256)
+    legacyAuth = LegacyAuthSerializer(required=False)
+
+    def validate_passwordHash(self, value: str) -> str:
+        """The Emporix format (``1:<iterations>:<salt>:<hash>``, see customers.passwords) or
+        a Django hasher's (``pbkdf2_sha256$…``); stored in the form Django verifies."""
+        if not value.startswith("1:"):
+            try:
+                if identify_hasher(value).algorithm != passwords.PREFIX:
+                    return value
+            except ValueError:
+                pass
+        try:
+            return passwords.stored_form(value)
+        except passwords.InvalidEmporixHash as exc:
+            raise serializers.ValidationError(
+                f"passwordHash is not a hash this service can verify: {exc}."
+            ) from exc
+
+    def validate(self, attrs):
+        if ("passwordHash" in attrs) == ("legacyAuth" in attrs):
+            raise serializers.ValidationError(
+                "Give exactly one of passwordHash or legacyAuth in the account."
+            )
+        return attrs
+
+
 class CustomerImportItemSerializer(CustomerInputSerializer):
-    account = ImportAccountSerializer(required=False)
+    """An import item: a customer with exactly one login account and its credentials.
+    ``contactEmail``, when given, is the account's e-mail (any case); omitted, it is taken
+    from it."""
+
+    password = None  # imported accounts carry a hash, never a password
+    account = ImportAccountSerializer()
+
+    def validate(self, attrs):
+        email = attrs["account"]["email"]
+        contact = attrs.get("contactEmail")
+        if contact is None:
+            attrs["contactEmail"] = email
+        elif contact.lower() != email.lower():
+            raise serializers.ValidationError(
+                {"contactEmail": ["contactEmail must be the account's e-mail."]}
+            )
+        return attrs
 
 
 class ImportResultSerializer(serializers.Serializer):
@@ -456,3 +505,11 @@ class ImportResultSerializer(serializers.Serializer):
     status = serializers.CharField()
     message = serializers.CharField(required=False)
     details = ErrorDetailSerializer(many=True, required=False)
+
+
+class PasswordMigrationRetentionSerializer(StrictInputSerializer):
+    retentionEndDate = serializers.DateField(source="retention_end_date")
+    emailReminderDate = serializers.DateField(source="email_reminder_date", required=False)
+    emailNotificationsEnabled = serializers.BooleanField(
+        source="email_notifications_enabled", required=False, default=True
+    )

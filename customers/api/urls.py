@@ -25,6 +25,11 @@ urlpatterns = [
     path("customers/search", customers.CustomerSearchApi.as_view(), name="customer-search"),
     path("customers/import", imports.CustomerImportApi.as_view(), name="customer-import"),
     path(
+        "config/password-migration-retention",
+        imports.PasswordMigrationRetentionApi.as_view(),
+        name="password-migration-retention",
+    ),
+    path(
         "customers/<identifier:customer_number>",
         customers.CustomerDetailApi.as_view(),
         name="customer-detail",

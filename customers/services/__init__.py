@@ -8,6 +8,7 @@ one is atomic, checks the principal's rights (``checks``) and writes the audit r
 - ``addresses``: a customer's addresses and their tags.
 - ``assignment``: moving a selection to one restriction value, in batches.
 - ``restrictions``: removing a value from the tenant's list.
+- ``migration``: the password-migration retention window of imported legacy credentials.
 """
 
 from customers.services.addresses import (
@@ -35,6 +36,11 @@ from customers.services.customers import (
     customer_delete_many,
     customer_update,
 )
+from customers.services.migration import (
+    password_migration_configure,
+    password_migration_get,
+    password_migration_remove,
+)
 from customers.services.restrictions import restriction_remove
 
 __all__ = [
@@ -55,6 +61,9 @@ __all__ = [
     "customer_delete_check",
     "customer_delete_many",
     "customer_update",
+    "password_migration_configure",
+    "password_migration_get",
+    "password_migration_remove",
     "restriction_assign",
     "restriction_assign_check",
     "restriction_remove",

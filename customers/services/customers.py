@@ -23,6 +23,7 @@ from customers.services.checks import (
     require_valid_restriction,
     require_valid_site,
 )
+from customers.services.migration import active_password_migration
 from tenancy.models import Tenant
 from tenancy.services import restriction_hold
 
@@ -61,9 +62,16 @@ def _account_create(
     email: str,
     password: str | None = None,
     password_hash: str | None = None,
+    legacy_auth: dict | None = None,
     send_password_reset: bool = False,
 ) -> Account:
     email = _normalise_email(email)
+    if legacy_auth is not None and active_password_migration(actor.tenant_id) is None:
+        raise InvalidInput(
+            "Importing legacyAuth needs an active password migration retention window "
+            "(/config/password-migration-retention).",
+            field="account.legacyAuth",
+        )
     if Account.objects.filter(tenant_id=actor.tenant_id, email=email).exists():
         raise ConflictError(
             f"An account with e-mail {email!r} already exists.", field="email", type="conflict"
@@ -72,11 +80,15 @@ def _account_create(
     try:
         with transaction.atomic():
             account = Account.objects.create(
-                tenant_id=actor.tenant_id, customer=customer, email=email, password=hashed
+                tenant_id=actor.tenant_id,
+                customer=customer,
+                email=email,
+                password=hashed,
+                legacy_auth=legacy_auth,
             )
     except IntegrityError as exc:  # a concurrent request took the e-mail
         raise ConflictError(f"An account with e-mail {email!r} already exists.") from exc
-    if send_password_reset and not hashed:
+    if send_password_reset and not hashed and legacy_auth is None:
         transaction.on_commit(lambda: send_password_reset_email.enqueue(account.pk))
     return account
 
@@ -91,6 +103,7 @@ def customer_create(
     password: str | None = None,
     account_email: str | None = None,
     account_password_hash: str | None = None,
+    account_legacy_auth: dict | None = None,
     send_password_reset: bool = True,
     channel: str = Channel.API,
 ) -> Customer:
@@ -138,6 +151,7 @@ def customer_create(
             email=login_email,
             password=password,
             password_hash=account_password_hash,
+            legacy_auth=account_legacy_auth,
             send_password_reset=send_password_reset,
         )
     if restriction is not None:

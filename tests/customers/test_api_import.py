@@ -1,11 +1,19 @@
 import pytest
 from django.contrib.auth.hashers import check_password, make_password
 
-from customers.models import Account, Customer, RestrictionChange
+from customers.models import Account, Customer, PasswordMigrationRetention, RestrictionChange
+from customers.passwords import emporix_hash
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/customer/acme/customers/import"
+RETENTION = "/customer/acme/config/password-migration-retention"
+HASH = emporix_hash("secret-pass", "salt1234")
+
+
+def item(email: str, **fields) -> dict:
+    """An import item with a login account and an Emporix password hash."""
+    return {**fields, "account": {"email": email, "passwordHash": HASH}}
 
 
 @pytest.fixture
@@ -27,9 +35,9 @@ def test_items_are_independent_and_answered_by_index(tenant, importer):
                 "restriction": "DE",
                 "account": {"email": "I1@example.com", "passwordHash": hashed},
             },
-            {"id": "TAKEN"},
-            {"firstName": "Bad", "shoeSize": 3},
-            {"restriction": "JP"},
+            item("taken@example.com", id="TAKEN"),
+            item("bad@example.com", firstName="Bad", shoeSize=3),
+            item("jp@example.com", restriction="JP"),
             {"account": {"email": "x@example.com", "passwordHash": "plaintext"}},
         ],
         format="json",
@@ -56,7 +64,11 @@ def test_a_de_restricted_importer_cannot_import_fr_customers(tenant, api_as):
     )
     results = http.post(
         URL,
-        [{"id": "A", "restriction": "FR"}, {"id": "B", "restriction": "DE"}, {"id": "C"}],
+        [
+            item("a@example.com", id="A", restriction="FR"),
+            item("b@example.com", id="B", restriction="DE"),
+            item("c@example.com", id="C"),
+        ],
         format="json",
     ).json()
     assert [r["code"] for r in results] == [403, 201, 201]
@@ -82,7 +94,147 @@ def test_import_needs_the_import_scope(tenant, api_as):
 
 
 def test_200_items_are_accepted(tenant, importer):
-    response = importer.post(URL, [{"firstName": f"n{i}"} for i in range(200)], format="json")
+    items = [item(f"n{i}@example.com", firstName=f"n{i}") for i in range(200)]
+    response = importer.post(URL, items, format="json")
     assert response.status_code == 207
     assert {r["code"] for r in response.json()} == {201}
     assert Customer.objects.count() == 200
+
+
+def test_an_emporix_password_hash_is_verified_as_such(tenant, importer):
+    response = importer.post(URL, [item("Jo@Example.com", firstName="Jo")], format="json")
+    assert response.json()[0]["code"] == 201, response.json()
+    account = Account.objects.get()
+    assert account.password.startswith("emporix_pbkdf2$1:10000:salt1234:")
+    assert check_password("secret-pass", account.password)
+    assert not check_password("wrong-pass", account.password)
+    # contactEmail omitted: taken from the account
+    assert account.customer.contact_email == "jo@example.com"
+
+
+@pytest.mark.parametrize(
+    ("account", "field", "message"),
+    [
+        ({"email": "a@example.com"}, "account", "exactly one of passwordHash or legacyAuth"),
+        (
+            {
+                "email": "a@example.com",
+                "passwordHash": HASH,
+                "legacyAuth": {"algorithm": "hybris-sha512-uid-salt", "hash": "abc"},
+            },
+            "account",
+            "exactly one",
+        ),
+        ({"email": "a@example.com", "passwordHash": "1:10000:salt"}, "account.passwordHash", ""),
+        (
+            {"email": "a@example.com", "passwordHash": "1:99999999:salt:aWprbG1ub3A="},
+            "account.passwordHash",
+            "iterations",
+        ),
+        ({"email": "a@example.com", "passwordHash": "plaintext"}, "account.passwordHash", ""),
+        (
+            {"email": "a@example.com", "legacyAuth": {"algorithm": "md5", "hash": "abc"}},
+            "account.legacyAuth.algorithm",
+            "",
+        ),
+    ],
+)
+def test_items_without_usable_credentials_are_refused(tenant, importer, account, field, message):
+    result = importer.post(URL, [{"firstName": "X", "account": account}], format="json").json()[0]
+    assert result["code"] == 400, result
+    assert result["details"][0]["field"] == field
+    assert message in result["details"][0]["message"]
+    assert not Customer.objects.exists()
+
+
+def test_an_item_needs_an_account_and_a_matching_contact_email(tenant, importer):
+    results = importer.post(
+        URL,
+        [
+            {"firstName": "No account"},
+            item("jo@example.com", contactEmail="other@example.com"),
+            item("jo@example.com", contactEmail="JO@example.com"),
+            {"firstName": "P", "password": "x" * 12, "account": {"email": "p@example.com"}},
+        ],
+        format="json",
+    ).json()
+    assert [r["code"] for r in results] == [400, 400, 201, 400]
+    assert results[0]["details"][0]["field"] == "account"
+    assert results[1]["details"][0]["field"] == "contactEmail"
+    assert results[3]["details"][0]["field"] == "password"
+    assert Customer.objects.get().contact_email == "jo@example.com"
+
+
+LEGACY = {
+    "algorithm": "hybris-sha512-uid-salt",
+    "hash": "tBRzNZ+h9FRRm8K1qzDz3aWMgyTlgBihHviEdr+9T82BEODJakLPogHkhkGKF4FGzrhFWMYh6aZ6g5XNN1p"
+    "mrg==",
+    "context": {"originalUid": "15TE2000007AE9TOUEILLE 61359"},
+}
+
+
+def test_legacy_credentials_need_a_retention_window_and_are_kept_apart(tenant, importer):
+    legacy_item = {
+        "firstName": "Jane",
+        "account": {"email": "jane@example.com", "legacyAuth": LEGACY},
+    }
+    refused = importer.post(URL, [legacy_item], format="json").json()[0]
+    assert refused["code"] == 400
+    assert refused["details"][0]["field"] == "account.legacyAuth"
+
+    configured = importer.post(RETENTION, {"retentionEndDate": "2099-01-31"}, format="json")
+    assert configured.status_code == 200
+    assert configured.json() == {
+        "retentionEndDate": "2099-01-31",
+        "emailReminderDate": "2099-01-24",
+        "emailNotificationsEnabled": True,
+    }
+    assert importer.post(URL, [legacy_item], format="json").json()[0]["code"] == 201
+    account = Account.objects.get()
+    assert account.legacy_auth == LEGACY
+    assert account.password == ""  # never in the native password field
+    assert not check_password(LEGACY["hash"], account.password)
+
+    # Not removable while legacy credentials are stored.
+    blocked = importer.delete(RETENTION)
+    assert blocked.status_code == 400
+    assert PasswordMigrationRetention.objects.exists()
+    Account.objects.update(legacy_auth=None)
+    assert importer.delete(RETENTION).status_code == 204
+    assert importer.get(RETENTION).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"retentionEndDate": "2000-01-01"}, "retentionEndDate"),
+        (
+            {"retentionEndDate": "2099-01-31", "emailReminderDate": "2099-02-01"},
+            "emailReminderDate",
+        ),
+        (
+            {"retentionEndDate": "2099-01-31", "emailReminderDate": "2000-01-01"},
+            "emailReminderDate",
+        ),
+        ({"retentionEndDate": "tomorrow"}, "retentionEndDate"),
+        ({}, "retentionEndDate"),
+        ({"retentionEndDate": "2099-01-31", "extra": 1}, "extra"),
+    ],
+)
+def test_retention_window_input_is_checked(tenant, importer, body, field):
+    response = importer.post(RETENTION, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["details"][0]["field"].startswith(field)
+    assert not PasswordMigrationRetention.objects.exists()
+
+
+def test_retention_window_scopes(tenant, api_as):
+    body = {"retentionEndDate": "2099-01-31", "emailNotificationsEnabled": False}
+    de_importer = api_as("customer.import_manage--DE", "customer.customer_manage--DE")
+    assert de_importer.post(RETENTION, body, format="json").status_code == 403
+    everything = api_as("customer.import_manage")
+    assert everything.post(RETENTION, body, format="json").status_code == 200
+    reader = api_as("customer.import_read")
+    assert reader.get(RETENTION).json()["emailNotificationsEnabled"] is False
+    assert reader.delete(RETENTION).status_code == 403
+    assert api_as("customer.customer_manage").get(RETENTION).status_code == 403

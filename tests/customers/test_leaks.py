@@ -14,20 +14,30 @@ from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from customers.models import Address, Customer
+from customers.passwords import emporix_hash
 from tests.conftest import DE_MANAGER, DE_READER, DE_RESTRICTION_MANAGER
 
 pytestmark = pytest.mark.django_db
 
+PROBE_HASH = emporix_hash("probe-password", "probe-salt")
 NUMBERS = ["DE1", "FR1", "US1", "NULL1", "OT-DE1", "NOPE"]
 BODIES = {
     "customer-list": [{"firstName": "Probe"}, {"firstName": "Probe", "restriction": "FR"}],
     "customer-import": [
         [
-            {"firstName": "Probe", "restriction": "FR"},
-            {"id": "FR1"},
-            {"contactEmail": "leak-probe2@example.com"},
+            {
+                "firstName": "Probe",
+                "restriction": "FR",
+                "account": {"email": "leak-probe3@example.com", "passwordHash": PROBE_HASH},
+            },
+            {
+                "id": "FR1",
+                "account": {"email": "leak-probe4@example.com", "passwordHash": PROBE_HASH},
+            },
+            {"account": {"email": "leak-probe2@example.com", "passwordHash": PROBE_HASH}},
         ]
     ],
+    "password-migration-retention": [{"retentionEndDate": "2099-01-31"}],
     "customer-search": [{"q": ""}, {"q": "restriction:(FR,US)"}, {"q": "lastName:~Last"}],
     "customer-detail": [
         {"firstName": "Probe"},
@@ -45,6 +55,8 @@ MUST_SUCCEED = {
     ("customer-list", "GET"),
     ("customer-search", "POST"),
     ("customer-import", "POST"),
+    ("password-migration-retention", "POST"),
+    ("password-migration-retention", "DELETE"),
     ("customer-detail", "GET"),
     ("customer-detail", "PUT"),
     ("customer-detail", "PATCH"),

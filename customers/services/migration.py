@@ -1,0 +1,88 @@
+"""The tenant's password-migration retention window: how long imported legacy credentials
+(``Account.legacy_auth``) may be kept."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.principal import Principal
+from core.errors import DoesNotExist, InvalidInput, NotPermitted
+from customers.models import Account, PasswordMigrationRetention
+
+REMINDER_LEAD = timedelta(days=7)
+
+
+def _require_configurer(actor: Principal) -> None:
+    if not actor.grants.can_configure_import():
+        raise NotPermitted("Configuring imports needs the unsuffixed customer.import_manage.")
+
+
+def password_migration_get(*, actor: Principal) -> PasswordMigrationRetention:
+    found = PasswordMigrationRetention.objects.filter(tenant_id=actor.tenant_id).first()
+    if found is None:
+        raise DoesNotExist("No password migration retention is configured for this tenant.")
+    return found
+
+
+def active_password_migration(tenant_id: int) -> PasswordMigrationRetention | None:
+    """The tenant's window when it has not ended (its end date is today or later)."""
+    return PasswordMigrationRetention.objects.filter(
+        tenant_id=tenant_id, retention_end_date__gte=timezone.localdate()
+    ).first()
+
+
+@transaction.atomic
+def password_migration_configure(
+    *,
+    actor: Principal,
+    retention_end_date: date,
+    email_reminder_date: date | None = None,
+    email_notifications_enabled: bool = True,
+) -> PasswordMigrationRetention:
+    """Create or replace the window. The end lies in the future; the reminder, on or after
+    today and before the end, defaults to a week before it (tomorrow when that has passed)."""
+    _require_configurer(actor)
+    today = timezone.localdate()
+    if retention_end_date <= today:
+        raise InvalidInput("retentionEndDate must be a future date.", field="retentionEndDate")
+    if email_reminder_date is None:
+        email_reminder_date = retention_end_date - REMINDER_LEAD
+        if email_reminder_date <= today:
+            email_reminder_date = today + timedelta(days=1)
+    elif not today <= email_reminder_date < retention_end_date:
+        raise InvalidInput(
+            "emailReminderDate must be on or after today and before retentionEndDate.",
+            field="emailReminderDate",
+        )
+    config, _ = PasswordMigrationRetention.objects.update_or_create(
+        tenant_id=actor.tenant_id,
+        defaults={
+            "retention_end_date": retention_end_date,
+            "email_reminder_date": email_reminder_date,
+            "email_notifications_enabled": email_notifications_enabled,
+        },
+    )
+    return config
+
+
+@transaction.atomic
+def password_migration_remove(*, actor: Principal) -> None:
+    """Remove the window; refused while any account of the tenant still holds legacy
+    credentials (they must not be kept without one)."""
+    _require_configurer(actor)
+    config = (
+        PasswordMigrationRetention.objects.select_for_update()
+        .filter(tenant_id=actor.tenant_id)
+        .first()
+    )
+    if config is None:
+        return
+    if Account.objects.filter(tenant_id=actor.tenant_id, legacy_auth__isnull=False).exists():
+        raise InvalidInput(
+            "Accounts still hold legacy credentials: the retention window cannot be removed "
+            "until the migration has ended (its end date may be moved earlier)."
+        )
+    config.delete()
