@@ -50,7 +50,7 @@ def test_one_log_line_per_request_with_its_fields_and_no_second_copy(api_as, wor
         "acme",
         "api_client",
     )
-    assert line.route == "/customer/<str:tenant>/customers/<identifier:customer_number>"
+    assert line.route == "/customer/<str:tenant>/customers/<identifier:customerNumber>"
     assert line.principal_id == http.api_client.client_id
     assert line.queries >= 1 and line.duration_ms > 0
 

@@ -129,5 +129,5 @@ def test_the_production_server_serves_what_operators_and_clients_need(server):
     probe = [line for line in lines if line.get("request_id") == "probe-123"]
     assert len(probe) == 1, lines[-5:]
     assert probe[0]["status"] == 401 and probe[0]["method"] == "GET"
-    assert probe[0]["route"] == "/customer/<str:tenant>/customers/<identifier:customer_number>"
+    assert probe[0]["route"] == "/customer/<str:tenant>/customers/<identifier:customerNumber>"
     assert {"time", "level", "duration_ms", "queries"} <= set(probe[0])

@@ -57,7 +57,7 @@ class AddressCollectionApi(AddressApiView):
     required_scope = {"GET": can_read, "POST": can_manage}
 
     @extend_schema(
-        operation_id="listAddresses",
+        operation_id="GET-customer-tenant-list-customer-addresses",
         tags=["Addresses"],
         responses={200: AddressSerializer(many=True), **errors(401, 403, 404)},
     )
@@ -66,7 +66,7 @@ class AddressCollectionApi(AddressApiView):
         return Response([address_document(a) for a in customer.addresses.all()])
 
     @extend_schema(
-        operation_id="createAddress",
+        operation_id="POST-customer-tenant-add-customer-address",
         tags=["Addresses"],
         request=AddressInputSerializer,
         responses={201: ID_RESPONSE, **errors(400, 401, 403, 404)},
@@ -88,7 +88,7 @@ class AddressDetailApi(AddressApiView):
     parser_classes = [JSONParser, MergePatchParser]
 
     @extend_schema(
-        operation_id="getAddress",
+        operation_id="GET-customer-tenant-retrieve-customer-address-by-id",
         tags=["Addresses"],
         responses={200: AddressSerializer, **errors(401, 403, 404)},
     )
@@ -96,7 +96,7 @@ class AddressDetailApi(AddressApiView):
         return Response(address_document(self.visible_address(customer_number, address_id)))
 
     @extend_schema(
-        operation_id="upsertAddress",
+        operation_id="PUT-customer-tenant-update-customer-address",
         tags=["Addresses"],
         request=AddressInputSerializer,
         responses={201: ID_RESPONSE, 204: None, **errors(400, 401, 403, 404)},
@@ -123,7 +123,7 @@ class AddressDetailApi(AddressApiView):
         return Response({"id": address.address_id}, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        operation_id="patchAddress",
+        operation_id="PATCH-customer-tenant-update-customer-address",
         tags=["Addresses"],
         request=AddressInputSerializer,
         responses={200: AddressSerializer, **errors(400, 401, 403, 404)},
@@ -141,7 +141,7 @@ class AddressDetailApi(AddressApiView):
         return Response(address_document(address))
 
     @extend_schema(
-        operation_id="deleteAddress",
+        operation_id="DELETE-customer-tenant-remove-customer-address",
         tags=["Addresses"],
         responses={204: None, **errors(401, 403, 404)},
     )
@@ -163,11 +163,11 @@ TAGS_SCHEMA = {
 class AddressTagsApi(AddressApiView):
     required_scope = {"POST": can_manage, "DELETE": can_manage}
 
-    @extend_schema(operation_id="addAddressTags", **TAGS_SCHEMA)
+    @extend_schema(operation_id="POST-customer-tenant-add-address-tags", **TAGS_SCHEMA)
     def post(self, request, tenant, customer_number, address_id):
         return self.change_tags(request, customer_number, address_id, add=True)
 
-    @extend_schema(operation_id="removeAddressTags", **TAGS_SCHEMA)
+    @extend_schema(operation_id="DELETE-customer-tenant-remove-address-tags", **TAGS_SCHEMA)
     def delete(self, request, tenant, customer_number, address_id):
         return self.change_tags(request, customer_number, address_id, add=False)
 

@@ -91,9 +91,18 @@ def parse_positive(request, name: str, default: int, maximum: int | None = None)
     return int(raw)
 
 
+# Path parameters are named as in Emporix's API (``customerNumber``, ``addressId``); the
+# handlers receive them in Python's spelling.
+PATH_PARAMETERS = {"customerNumber": "customer_number", "addressId": "address_id"}
+
+
 class CustomerApiView(TenantApiView):
     parser_classes = [JSONParser]
     not_found_message = services.NOT_FOUND_MESSAGE
+
+    def dispatch(self, request, *args, **kwargs):
+        kwargs = {PATH_PARAMETERS.get(name, name): value for name, value in kwargs.items()}
+        return super().dispatch(request, *args, **kwargs)
 
     @cached_property
     def expand(self) -> frozenset[str]:

@@ -43,7 +43,7 @@ class CustomerCollectionApi(CustomerApiView):
     required_scope = {"GET": can_read, "POST": can_manage}
 
     @extend_schema(
-        operation_id="listCustomers",
+        operation_id="GET-customer-tenant-list-customers",
         tags=["Customers"],
         parameters=LIST_PARAMETERS,
         responses={200: CustomerSerializer(many=True), **READ_ERRORS},
@@ -52,7 +52,7 @@ class CustomerCollectionApi(CustomerApiView):
         return self.list_response(request, request.query_params.get("q"))
 
     @extend_schema(
-        operation_id="createCustomer",
+        operation_id="POST-customer-tenant-create-customer",
         tags=["Customers"],
         request=CustomerInputSerializer,
         parameters=[NOTIFICATIONS],
@@ -85,7 +85,7 @@ class CustomerSearchApi(CustomerApiView):
     required_scope = {"POST": can_read}
 
     @extend_schema(
-        operation_id="searchCustomers",
+        operation_id="POST-customer-tenant-search",
         tags=["Customers"],
         parameters=[p for p in LIST_PARAMETERS if p.name != "q"],
         request=SearchInputSerializer,
@@ -105,7 +105,7 @@ class CustomerDetailApi(CustomerApiView):
     parser_classes = [JSONParser, MergePatchParser]
 
     @extend_schema(
-        operation_id="getCustomer",
+        operation_id="GET-customer-tenant-retrieve-customer",
         tags=["Customers"],
         parameters=[OpenApiParameter("expand", str)],
         responses={200: CustomerSerializer, **errors(400, 401, 403, 404)},
@@ -114,7 +114,7 @@ class CustomerDetailApi(CustomerApiView):
         return Response(self.document(customer_number=customer_number))
 
     @extend_schema(
-        operation_id="upsertCustomer",
+        operation_id="PUT-customer-tenant-update-customer",
         tags=["Customers"],
         request=CustomerInputSerializer,
         parameters=[NOTIFICATIONS],
@@ -143,7 +143,7 @@ class CustomerDetailApi(CustomerApiView):
         return Response({"id": customer.customer_number}, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        operation_id="patchCustomer",
+        operation_id="PATCH-customer-tenant-update-customer",
         tags=["Customers"],
         request=CustomerInputSerializer,
         responses={200: CustomerSerializer, **errors(400, 401, 403, 404, 409)},
@@ -160,7 +160,7 @@ class CustomerDetailApi(CustomerApiView):
         return Response(self.document(pk=customer.pk))
 
     @extend_schema(
-        operation_id="deleteCustomer",
+        operation_id="DELETE-customer-tenant-remove-customer",
         tags=["Customers"],
         responses={202: None, **errors(401, 403, 404)},
     )
@@ -183,7 +183,7 @@ class CustomerAccountApi(CustomerApiView):
     required_scope = {"POST": can_manage}
 
     @extend_schema(
-        operation_id="assignCustomerAccount",
+        operation_id="POST-customer-tenant-assign-customer-account",
         tags=["Customers"],
         request=AccountInputSerializer,
         responses={201: ID_RESPONSE, **errors(400, 401, 403, 404, 409)},

@@ -47,8 +47,8 @@ class CustomerImportApi(CustomerApiView):
     max_items = 200
 
     @extend_schema(
-        operation_id="importCustomers",
-        tags=["Customers"],
+        operation_id="POST-customer-tenant-import-customers",
+        tags=["Import and migration"],
         request=CustomerImportItemSerializer(many=True),
         responses={207: ImportResultSerializer(many=True), **errors(400, 401, 403)},
     )

@@ -30,27 +30,27 @@ urlpatterns = [
         name="password-migration-retention",
     ),
     path(
-        "customers/<identifier:customer_number>",
+        "customers/<identifier:customerNumber>",
         customers.CustomerDetailApi.as_view(),
         name="customer-detail",
     ),
     path(
-        "customers/<identifier:customer_number>/accounts/internal",
+        "customers/<identifier:customerNumber>/accounts/internal",
         customers.CustomerAccountApi.as_view(),
         name="customer-account",
     ),
     path(
-        "customers/<identifier:customer_number>/addresses",
+        "customers/<identifier:customerNumber>/addresses",
         addresses.AddressCollectionApi.as_view(),
         name="address-list",
     ),
     path(
-        "customers/<identifier:customer_number>/addresses/<identifier:address_id>",
+        "customers/<identifier:customerNumber>/addresses/<identifier:addressId>",
         addresses.AddressDetailApi.as_view(),
         name="address-detail",
     ),
     path(
-        "customers/<identifier:customer_number>/addresses/<identifier:address_id>/tags",
+        "customers/<identifier:customerNumber>/addresses/<identifier:addressId>/tags",
         addresses.AddressTagsApi.as_view(),
         name="address-tags",
     ),

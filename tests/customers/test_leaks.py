@@ -111,8 +111,8 @@ def forbidden_strings(world, visible=("DE1",)):
 def concrete_urls(route, addresses):
     for number in NUMBERS:
         for address_id in {addresses.get(number, "none"), addresses["FR1"], addresses["DE1"]}:
-            values = {"tenant": "acme", "customer_number": number, "address_id": address_id}
-            # Any converter: <str:tenant>, <identifier:customer_number>, ...
+            values = {"tenant": "acme", "customerNumber": number, "addressId": address_id}
+            # Any converter: <str:tenant>, <identifier:customerNumber>, ...
             yield "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m, v=values: v[m.group(1)], route)
 
 
