@@ -119,3 +119,17 @@ def audited_world(world):
     for customer in world.values():
         RestrictionChangeFactory(customer=customer, new_value=customer.restriction)
     return world
+
+
+@pytest.fixture
+def wsgi_keeps_the_test_connection():
+    """For requests sent through the WSGI handler (Schemathesis), as Django's test client
+    does: the handler would otherwise close the test's database connection after each one."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)

@@ -5,9 +5,7 @@ to the application in-process, as an unrestricted client and as a DE-only one; n
 
 import pytest
 import schemathesis
-from django.core import signals
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
@@ -17,19 +15,8 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 EXAMPLES = 20
 
 
-@pytest.fixture(autouse=True)
-def _keep_the_test_connection():
-    """As Django's test client does: the WSGI handler would close the test's database
-    connection after every request."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
-
-
 @pytest.fixture
-def tokens(world, api_as):
+def tokens(world, api_as, wsgi_keeps_the_test_connection):
     """Bearer headers of an unrestricted manager (with import) and a DE-only manager."""
     from tests.conftest import token_for
 

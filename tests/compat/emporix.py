@@ -76,3 +76,9 @@ def operations() -> list[Operation]:
 
 def operation(operation_id: str) -> Operation:
     return next(o for o in operations() if o.operation_id == operation_id)
+
+
+# The document's customer and address (its GET examples), which the tests store first.
+CUSTOMER = operation("GET-customer-tenant-retrieve-customer").response_example(200)
+ADDRESS = operation("GET-customer-tenant-retrieve-customer-address-by-id").response_example(200)
+NUMBER, ADDRESS_ID = CUSTOMER["customerNumber"], ADDRESS["id"]

@@ -11,20 +11,10 @@ from unittest import mock
 import pytest
 
 from customers.models import Account
-from tests.compat.emporix import operation, operations
+from tests.compat.emporix import ADDRESS, ADDRESS_ID, CUSTOMER, NUMBER, operation, operations
 
 pytestmark = pytest.mark.django_db
 
-EVERY_SCOPE = (
-    "customer.customer_read",
-    "customer.customer_manage",
-    "restriction.restriction_manage",
-    "customer.import_manage",
-    "customer.import_read",
-)
-CUSTOMER = operation("GET-customer-tenant-retrieve-customer").response_example(200)
-ADDRESS = operation("GET-customer-tenant-retrieve-customer-address-by-id").response_example(200)
-NUMBER, ADDRESS_ID = CUSTOMER["customerNumber"], ADDRESS["id"]
 RETENTION = operation("POST-customer-tenant-configure-password-migration-retention")
 # The retention examples name dates; the window must still lie ahead on the day the test runs.
 EXAMPLE_TODAY = date.fromisoformat(
@@ -37,27 +27,6 @@ SERVER_MANAGED = {"metadata", "metadataCreatedAt"}  # the version counts this se
 def _on_a_day_before_the_examples_windows():
     with mock.patch("django.utils.timezone.localdate", return_value=EXAMPLE_TODAY):
         yield
-
-
-@pytest.fixture
-def http(api_as):
-    return api_as(*EVERY_SCOPE)
-
-
-@pytest.fixture
-def stored(http):
-    """The document's customer and address, written with PUT from its GET examples (a round
-    trip: what Emporix answers can be sent back)."""
-    customer_url = operation("PUT-customer-tenant-update-customer").url(
-        tenant="acme", customerNumber=NUMBER
-    )
-    created = http.put(customer_url, CUSTOMER, format="json")
-    assert created.status_code == 201, created.json()
-    address_url = operation("PUT-customer-tenant-update-customer-address").url(
-        tenant="acme", customerNumber=NUMBER, addressId=ADDRESS_ID
-    )
-    created = http.put(address_url, ADDRESS, format="json")
-    assert created.status_code == 201, created.json()
 
 
 def url_of(operation_id: str, **values: str) -> str:
