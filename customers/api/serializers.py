@@ -129,7 +129,7 @@ class MetadataMixinsSerializer(serializers.Serializer):
 
 class AddressSerializer(DocumentSerializer):
     id = serializers.CharField(source="address_id")
-    contactName = serializers.CharField(source="contact_name", required=False)
+    contactName = serializers.CharField(source="contact_name")  # needed to create, kept
     companyName = serializers.CharField(source="company_name", required=False)
     street = serializers.CharField(required=False)
     streetNumber = serializers.CharField(source="street_number", required=False)

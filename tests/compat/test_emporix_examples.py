@@ -278,3 +278,13 @@ def test_the_openapi_document_names_operations_and_parameters_as_emporix_does(cl
             if p["in"] == "path"
         }
         assert answered == documented, op.operation_id
+
+
+def test_response_properties_are_required_only_when_always_present(client):
+    schemas = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["components"]
+    customer = set(schemas["schemas"]["Customer"]["required"])
+    # Only when expanded, only for B2B customers, only when not null:
+    optional = {"addresses", "accounts", "mixins", "b2b", "defaultAddress", "title", "photoUrl"}
+    assert customer.isdisjoint(optional)
+    assert {"id", "customerNumber", "restriction", "metadata", "active"} <= customer
+    assert "contactName" in schemas["schemas"]["Address"]["required"]
