@@ -156,7 +156,12 @@ class CustomerApiView(TenantApiView):
         guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
         try:
             with guard:
-                page = page_of(page_of_customers.order_by(*order), offset, page_size)
+                page = page_of(
+                    page_of_customers.order_by(*order),
+                    offset,
+                    page_size,
+                    ids_first="cursor" in params,
+                )
                 ids, documents = self.documents(page)
                 if request.headers.get("X-Total-Count", "").lower() == "true":
                     headers["X-Total-Count"] = str(matching.count())

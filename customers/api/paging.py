@@ -5,10 +5,11 @@
   rows by primary key, in the same order: the offset is paid on the narrow index, not on whole
   rows.
 - The cursor (``cursor=…``, handed out in a ``Link: <…>; rel="next"`` header on every full
-  page in the default order) continues after the last customer of the page by primary key, so
-  every page costs what the first one does. It is signed: a client can pass it back but not
-  make one up or alter it. It only says where to continue; what may be seen is decided by the
-  scope filter of the request that uses it, exactly as for any other page.
+  page in the default order) continues after the last customer of the page by primary key, ids
+  first like a deep page, so every page costs what the first one does. It is signed: a client
+  can pass it back but not make one up or alter it. It only says where to continue; what may
+  be seen is decided by the scope filter of the request that uses it, exactly as for any other
+  page.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ def read_cursor(text: str) -> int:
     return value
 
 
-def page_of(ordered: QuerySet, offset: int, size: int) -> QuerySet:
+def page_of(ordered: QuerySet, offset: int, size: int, *, ids_first: bool = False) -> QuerySet:
     """``ordered[offset:offset + size]`` as a queryset to read the page's rows from: the slice
-    itself near the start, or, deeper, the rows of the ids read first (same order)."""
-    if offset < DEFERRED_JOIN_OFFSET:
+    itself near the start, or, deeper (or with ``ids_first``: a cursor page, which could
+    otherwise be planned as a walk of the primary key through other tenants' rows), the rows
+    of the ids read first (same order)."""
+    if offset < DEFERRED_JOIN_OFFSET and not ids_first:
         return ordered[offset : offset + size]
     ids = list(ordered.values_list("pk", flat=True)[offset : offset + size])
     return ordered.filter(pk__in=ids)

@@ -168,6 +168,10 @@ def test_a_cursor_page_is_an_index_range_too(tenants, api_as):
     http = api_as(*DE_READER)
     link = http.get(BASE, {"pageSize": 10}).headers["Link"]
     url = link[1 : link.index(">")].removeprefix("http://testserver")
-    plans = customer_plans(http, url)
-    assert_tenant_index_ranges(plans)
-    assert not any(s["Node Type"] == "Sort" for _, steps in plans for s in steps)
+    ids, rows = customer_plans(http, url)
+    # Its ids from the caller's index range (never a walk of the primary key through other
+    # tenants' rows), then the page's rows by primary key, as for a deep page.
+    assert_tenant_index_ranges([ids])
+    assert any(s["Node Type"] == "Index Only Scan" for s in ids[1]), ids
+    assert index_names([rows]) == {"customers_customer_pkey"}
+    assert not any(s["Node Type"] == "Sort" for _, steps in (ids, rows) for s in steps)
