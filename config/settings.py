@@ -117,6 +117,9 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
     )
 }
+# PostgreSQL: the tables' owner for migrations (same database, other credentials); the role of
+# DATABASE_URL then only reads and writes rows. See core/roles.py and docs/security.md.
+MIGRATION_DATABASE_URL = os.environ.get("MIGRATION_DATABASE_URL", "")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The test database is a file beside the database, not in memory, so that a real task
     # worker started by the tests (another process) can open it too.

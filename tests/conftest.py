@@ -11,6 +11,45 @@ hypothesis_settings.register_profile("project", deadline=None)
 hypothesis_settings.load_profile("project")
 
 
+@pytest.fixture(scope="session")
+def database_roles(django_db_modify_db_settings_parallel_suffix, django_db_blocker):
+    from tests.roles import create_test_roles
+
+    with django_db_blocker.unblock():
+        return create_test_roles()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(database_roles):
+    """On PostgreSQL the test database is created and migrated by the owner role..."""
+    from tests.roles import connect_as
+
+    if database_roles is not None:
+        connect_as(database_roles.owner)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, database_roles, django_db_blocker):
+    """... and every test connects as the service role, as production does (core.roles)."""
+    from django.conf import settings
+    from django.db import connection
+
+    from core.roles import grant_service_privileges
+    from tests.roles import connect_as
+
+    if database_roles is None:
+        yield
+        return
+    with django_db_blocker.unblock():
+        # TRUNCATE too: tests that commit empty the tables afterwards (production: no TRUNCATE).
+        grant_service_privileges(database_roles.service["USER"], extra="TRUNCATE")
+    connect_as(database_roles.service)
+    settings.MIGRATION_DATABASE_URL = database_roles.owner_url(connection.settings_dict)
+    yield
+    settings.MIGRATION_DATABASE_URL = ""
+    connect_as(database_roles.owner)  # who drops the test database
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = [

@@ -15,6 +15,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from core.roles import as_database_owner
 from customers.api import paging
 from customers.models import Customer
 from tests.conftest import DE_FR_READER, DE_READER, READER
@@ -54,7 +55,7 @@ def tenants(tenant):
     Customer.objects.bulk_create(rows)
     small = TenantFactory(code="small")
     CustomerFactory.create_batch(5, tenant=small)
-    with connection.cursor() as cursor:
+    with as_database_owner(), connection.cursor() as cursor:  # the owner may vacuum
         cursor.execute(f"VACUUM ANALYZE {Customer._meta.db_table}")
     return small
 

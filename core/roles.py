@@ -1,0 +1,61 @@
+"""Two database roles on PostgreSQL: the service's and the owner's.
+
+The service connects with ``DATABASE_URL`` as a role that may read and write rows and nothing
+more: it owns no table, cannot change the schema, cannot ``TRUNCATE`` and is neither superuser
+nor ``BYPASSRLS``. Migrations and maintenance run as the tables' owner, whose credentials are
+``MIGRATION_DATABASE_URL`` (the same database): ``manage.py migrate`` switches to them by
+itself (:func:`as_database_owner`) and afterwards grants the service's role its row privileges
+on every table and sequence (:func:`grant_service_privileges`). Without
+``MIGRATION_DATABASE_URL`` (SQLite, or one role for everything) nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dj_database_url
+from django.conf import settings
+from django.db import connections
+
+CREDENTIALS = ("USER", "PASSWORD", "HOST", "PORT")
+ROW_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
+
+
+def owner_credentials() -> dict[str, str] | None:
+    url = getattr(settings, "MIGRATION_DATABASE_URL", "")
+    if not url:
+        return None
+    parsed = dj_database_url.parse(url)
+    return {key: parsed.get(key) or "" for key in CREDENTIALS}
+
+
+@contextmanager
+def as_database_owner(alias: str = "default") -> Iterator[str | None]:
+    """Connect ``alias`` as the owner while the block runs; yields the service's role name (or
+    None when there is no separate owner). The connection is closed on entry and exit, so
+    call it outside a transaction."""
+    owner = owner_credentials()
+    connection = connections[alias]
+    if owner is None or connection.vendor != "postgresql":
+        yield None
+        return
+    service = {key: connection.settings_dict.get(key) for key in CREDENTIALS}
+    connection.close()
+    connection.settings_dict.update(owner)
+    try:
+        yield service["USER"]
+    finally:
+        connection.close()
+        connection.settings_dict.update(service)
+
+
+def grant_service_privileges(role: str, alias: str = "default", *, extra: str = "") -> None:
+    """Row privileges on every table and sequence of the schema for ``role`` (run as the
+    owner). ``extra`` adds table privileges (the test suite's ``TRUNCATE``, to empty tables
+    between tests)."""
+    privileges = ROW_PRIVILEGES + (f", {extra}" if extra else "")
+    with connections[alias].cursor() as cursor:
+        name = connections[alias].ops.quote_name(role)
+        cursor.execute(f"GRANT {privileges} ON ALL TABLES IN SCHEMA public TO {name}")
+        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {name}")

@@ -1,0 +1,67 @@
+"""On PostgreSQL the service connects as a role that only reads and writes rows; migrations run
+as the tables' owner (MIGRATION_DATABASE_URL). The suite itself runs that way (tests/roles.py)."""
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="database roles are PostgreSQL's"
+)
+
+
+@pytest.fixture(autouse=True)
+def _two_roles(database_roles):
+    if database_roles is None:
+        pytest.skip("DATABASE_URL's user is no superuser, so the suite cannot make its two roles")
+
+
+def current_role():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_user, rolsuper, rolbypassrls, rolcreatedb FROM pg_roles "
+            "WHERE rolname = current_user"
+        )
+        return cursor.fetchone()
+
+
+@pytest.mark.django_db
+def test_the_service_role_is_neither_superuser_nor_bypasses_row_security():
+    role, superuser, bypasses, creates_databases = current_role()
+    assert role.endswith("_service")
+    assert (superuser, bypasses, creates_databases) == (False, False, False)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = %s",
+            [role],
+        )
+        assert cursor.fetchone()[0] == 0  # it owns no table
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CREATE TABLE intruder (id int)",
+        "ALTER TABLE customers_customer ADD COLUMN intruder int",
+        "ALTER TABLE customers_customer DISABLE ROW LEVEL SECURITY",
+        "DROP TABLE customers_customer",
+    ],
+)
+def test_the_service_role_cannot_change_the_schema(statement):
+    with (
+        pytest.raises(DatabaseError, match=r"permission denied|must be owner"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrate_runs_as_the_owner_and_hands_the_service_role_back(capsys):
+    call_command("migrate", verbosity=1)
+    assert "No migrations to apply" in capsys.readouterr().out
+    role, *_ = current_role()
+    assert role.endswith("_service")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM customers_customer")  # privileges still granted
