@@ -83,6 +83,7 @@ def generate(count: int) -> int:
         "modified_at",
         "mixins",
         "metadata_mixins",
+        "b2b_legal_entities",
     ]
     now = datetime.now(UTC)
     with connection.cursor() as cursor:
@@ -107,6 +108,7 @@ def generate(count: int) -> int:
                         now,
                         "{}",
                         "{}",
+                        "[]",
                     )
                 )
         cursor.execute("ANALYZE customers_customer")

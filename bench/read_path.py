@@ -96,7 +96,7 @@ def _copy(connection, rows) -> None:
     columns = (
         "tenant_id, customer_number, restriction, first_name, last_name, contact_email, "
         "preferred_language, preferred_currency, preferred_site, type, active, on_hold, "
-        "version, created_at, modified_at, mixins, metadata_mixins"
+        "version, created_at, modified_at, mixins, metadata_mixins, b2b_legal_entities"
     )
     now = datetime.now(UTC)
     table = Customer._meta.db_table
@@ -124,6 +124,7 @@ def _copy(connection, rows) -> None:
                     now,
                     '{"loyalty": {"tier": "gold"}}',
                     "{}",
+                    "[]",
                 )
             )
 
