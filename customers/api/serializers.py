@@ -386,7 +386,7 @@ class CustomerInputSerializer(StrictInputSerializer):
     restriction = serializers.CharField(
         max_length=RESTRICTION_MAX_LENGTH, required=False, allow_null=True
     )
-    metadata = MetadataInputSerializer(required=False)
+    metadata = MetadataInputSerializer(required=False, allow_null=True)
     mixins = _json_object(required=False, allow_null=True)
 
     def model_fields(self) -> dict[str, Any]:
@@ -404,9 +404,10 @@ class CustomerInputSerializer(StrictInputSerializer):
                 fields["b2b_company_registration_id"] = (b2b or {}).get("companyRegistrationId")
             if b2b is None or "legalEntities" in b2b:
                 fields["b2b_legal_entities"] = (b2b or {}).get("legalEntities") or []
-        metadata = data.get("metadata") or {}
-        if "mixins" in metadata:
-            fields["metadata_mixins"] = metadata["mixins"] or {}
+        if "metadata" in data:
+            metadata = data["metadata"]
+            if metadata is None or "mixins" in metadata:  # null: no mixin links any more
+                fields["metadata_mixins"] = (metadata or {}).get("mixins") or {}
         return fields
 
     def requested_restriction(self):

@@ -415,3 +415,13 @@ def test_patch_of_b2b_changes_only_the_members_sent(ada, manager):
     cleared = manager.patch(f"{BASE}/ADA", {"b2b": None}, format="json").json()
     assert "b2b" not in cleared
     assert cleared["businessModel"] == "B2C"
+
+
+def test_merge_patch_null_metadata_removes_the_mixin_links(ada, manager):
+    ada.metadata_mixins = {"loyalty": "https://example.com/loyalty.json"}
+    ada.save()
+    response = manager.generic(
+        "PATCH", f"{BASE}/ADA", '{"metadata": null}', content_type="application/merge-patch+json"
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["metadata"]["mixins"] == {}
