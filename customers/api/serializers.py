@@ -17,6 +17,7 @@ from customers.services import (
     ADDRESS_DEFAULTS,
     MAX_TAG_LENGTH,
     MAX_TAGS,
+    MERGED_FIELDS,
     PROFILE_DEFAULTS,
     UNSET,
 )
@@ -197,10 +198,11 @@ class AddressInputSerializer(StrictInputSerializer):
         for name, value in self.validated_data.items():
             if name == "metadata":
                 if value is None or "mixins" in value:
-                    fields["metadata_mixins"] = (value or {}).get("mixins") or {}
+                    fields["metadata_mixins"] = (value or {}).get("mixins")
                 continue
             field = ADDRESS_FIELD_NAMES[name]
-            fields[field] = ADDRESS_DEFAULTS.get(field) if value is None else value
+            keep_null = value is None and field in MERGED_FIELDS  # as for customers
+            fields[field] = value if value is not None or keep_null else ADDRESS_DEFAULTS.get(field)
         return fields
 
 
@@ -396,7 +398,10 @@ class CustomerInputSerializer(StrictInputSerializer):
         for name, field in PROFILE_FIELD_NAMES.items():
             if name in data:
                 value = data[name]
-                fields[field] = PROFILE_DEFAULTS[field] if value is None else value
+                # null: the default; for a JSON object, "remove it" (what that means is the
+                # service's: empty when replacing, every member removed when merging)
+                keep_null = value is None and field in MERGED_FIELDS
+                fields[field] = value if value is not None or keep_null else PROFILE_DEFAULTS[field]
         if "b2b" in data:
             # null (or, replacing, an empty object) clears both; otherwise what is sent
             b2b = data["b2b"]
@@ -407,7 +412,7 @@ class CustomerInputSerializer(StrictInputSerializer):
         if "metadata" in data:
             metadata = data["metadata"]
             if metadata is None or "mixins" in metadata:  # null: no mixin links any more
-                fields["metadata_mixins"] = (metadata or {}).get("mixins") or {}
+                fields["metadata_mixins"] = (metadata or {}).get("mixins")
         return fields
 
     def requested_restriction(self):

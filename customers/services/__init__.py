@@ -26,7 +26,7 @@ from customers.services.assignment import (
     restriction_assign_check,
     run_in_batches,
 )
-from customers.services.checks import NOT_FOUND_MESSAGE, UNSET
+from customers.services.checks import MERGED_FIELDS, NOT_FOUND_MESSAGE, UNSET
 from customers.services.customers import (
     PROFILE_DEFAULTS,
     account_assign,
@@ -47,6 +47,7 @@ __all__ = [
     "ADDRESS_DEFAULTS",
     "MAX_TAGS",
     "MAX_TAG_LENGTH",
+    "MERGED_FIELDS",
     "NOT_FOUND_MESSAGE",
     "PROFILE_DEFAULTS",
     "UNSET",

@@ -9,7 +9,7 @@ from django.db import transaction
 from accounts.principal import Principal
 from core.errors import ConflictError, DoesNotExist, InvalidInput
 from customers.models import Address, Customer, generate_address_id
-from customers.services.checks import locked_manageable_customer, merged
+from customers.services.checks import locked_manageable_customer, merged, with_defaults
 
 MAX_TAGS = 50  # per address; the same limits as the address body
 MAX_TAG_LENGTH = 64
@@ -49,7 +49,7 @@ def address_create(
         raise ConflictError(
             f"The customer already has an address with id {address_id!r}.", field="id"
         )
-    values = {**ADDRESS_DEFAULTS, **fields}
+    values = with_defaults(ADDRESS_DEFAULTS, fields)
     if not values.get("contact_name"):
         raise InvalidInput("A new address needs a contactName.", field="contactName")
     if not customer.addresses.exists():
@@ -79,7 +79,7 @@ def address_update(
         raise DoesNotExist("Address not found.")
     if replace:
         # Replacing keeps the contact name when none is sent: it is required only to create.
-        values = {**ADDRESS_DEFAULTS, "contact_name": address.contact_name, **fields}
+        values = with_defaults({**ADDRESS_DEFAULTS, "contact_name": address.contact_name}, fields)
     else:
         values = merged(address, fields)
     if not values.get("contact_name", address.contact_name):

@@ -29,10 +29,23 @@ MERGED_FIELDS = frozenset({"mixins", "metadata_mixins"})
 
 
 def merged(instance, fields: dict[str, Any]) -> dict[str, Any]:
-    """A partial update's ``fields`` with the JSON objects merged into the stored ones."""
+    """A partial update's ``fields`` with the JSON objects merged into the stored ones (a null
+    one removes every member)."""
+    result = dict(fields)
+    for name in MERGED_FIELDS & fields.keys():
+        patch = fields[name]
+        result[name] = {} if patch is None else merge_patch(getattr(instance, name), patch)
+    return result
+
+
+def with_defaults(defaults: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` over ``defaults`` for a create or a replace (a null JSON object is empty)."""
     return {
-        name: merge_patch(getattr(instance, name), value) if name in MERGED_FIELDS else value
-        for name, value in fields.items()
+        **defaults,
+        **{
+            name: {} if value is None and name in MERGED_FIELDS else value
+            for name, value in fields.items()
+        },
     }
 
 

@@ -22,6 +22,7 @@ from customers.services.checks import (
     require_manageable,
     require_valid_restriction,
     require_valid_site,
+    with_defaults,
 )
 from customers.services.migration import active_password_migration
 from tenancy.models import Tenant
@@ -110,7 +111,7 @@ def customer_create(
     """Create a customer. A ``contactEmail`` (or ``account_email``) creates an
     account; the caller's manage scope must cover the resulting restriction."""
     tenant = Tenant.objects.get(pk=actor.tenant_id)
-    values = {**PROFILE_DEFAULTS, **fields}
+    values = with_defaults(PROFILE_DEFAULTS, fields)
     require_valid_site(tenant.pk, values["preferred_site"])
     login_email = account_email or values["contact_email"]
     if password and not login_email:
@@ -200,7 +201,7 @@ def customer_update(
             field="metadata.version",
             type="version_mismatch",
         )
-    values = {**PROFILE_DEFAULTS, **fields} if replace else merged(customer, fields)
+    values = with_defaults(PROFILE_DEFAULTS, fields) if replace else merged(customer, fields)
     if customer.contact_email and values.get("contact_email", customer.contact_email) is None:
         if not replace or "contact_email" in fields:
             raise InvalidInput("contactEmail cannot be removed once set.", field="contactEmail")

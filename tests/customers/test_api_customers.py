@@ -425,3 +425,16 @@ def test_merge_patch_null_metadata_removes_the_mixin_links(ada, manager):
     )
     assert response.status_code == 200, response.json()
     assert response.json()["metadata"]["mixins"] == {}
+
+
+def test_merge_patch_null_mixins_removes_them_all_and_put_null_empties_them(ada, manager):
+    ada.mixins = {"loyalty": {"tier": 1}}
+    ada.save()
+    patched = manager.patch(f"{BASE}/ADA", {"mixins": None}, format="json")
+    assert patched.status_code == 200
+    ada.refresh_from_db()
+    assert ada.mixins == {}
+    replaced = manager.put(f"{BASE}/ADA", {"mixins": None, "metadata": None}, format="json")
+    assert replaced.status_code == 204
+    ada.refresh_from_db()
+    assert (ada.mixins, ada.metadata_mixins) == ({}, {})
