@@ -193,7 +193,8 @@ class AddressInputSerializer(StrictInputSerializer):
     mixins = _json_object(required=False, allow_null=True)
 
     def model_fields(self) -> dict[str, Any]:
-        """Address fields in model names; null becomes the field's default."""
+        """Address fields in model names; null becomes the field's default (JSON objects: see
+        :meth:`CustomerInputSerializer.model_fields`)."""
         fields = {}
         for name, value in self.validated_data.items():
             if name == "metadata":
@@ -201,8 +202,9 @@ class AddressInputSerializer(StrictInputSerializer):
                     fields["metadata_mixins"] = (value or {}).get("mixins")
                 continue
             field = ADDRESS_FIELD_NAMES[name]
-            keep_null = value is None and field in MERGED_FIELDS  # as for customers
-            fields[field] = value if value is not None or keep_null else ADDRESS_DEFAULTS.get(field)
+            if value is None and field not in MERGED_FIELDS:  # as for customers
+                value = ADDRESS_DEFAULTS.get(field)
+            fields[field] = value
         return fields
 
 
@@ -400,8 +402,9 @@ class CustomerInputSerializer(StrictInputSerializer):
                 value = data[name]
                 # null: the default; for a JSON object, "remove it" (what that means is the
                 # service's: empty when replacing, every member removed when merging)
-                keep_null = value is None and field in MERGED_FIELDS
-                fields[field] = value if value is not None or keep_null else PROFILE_DEFAULTS[field]
+                if value is None and field not in MERGED_FIELDS:
+                    value = PROFILE_DEFAULTS[field]
+                fields[field] = value
         if "b2b" in data:
             # null (or, replacing, an empty object) clears both; otherwise what is sent
             b2b = data["b2b"]
