@@ -112,7 +112,7 @@ def test_deep_pages_equal_plain_offsets(crowd, api_as, monkeypatch, sort):
     assert [len(page) for page in direct] == [3, 3, 3, 1]
 
 
-def test_a_deep_page_costs_one_query_more_than_page_one(crowd, api_as, monkeypatch):
+def test_a_deep_page_costs_the_queries_of_page_one(crowd, api_as, monkeypatch):
     http = api_as(*DE_READER)
 
     def queries(params):
@@ -122,5 +122,6 @@ def test_a_deep_page_costs_one_query_more_than_page_one(crowd, api_as, monkeypat
 
     first = queries({"pageSize": 2})
     monkeypatch.setattr(paging, "DEFERRED_JOIN_OFFSET", 0)
-    assert queries({"pageSize": 2, "pageNumber": 3}) == first + 1
-    assert queries({"pageSize": 2, "pageNumber": 4}) == first + 1
+    # (its ids are a subquery of the page's one statement)
+    assert queries({"pageSize": 2, "pageNumber": 3}) == first
+    assert queries({"pageSize": 2, "pageNumber": 4}) == first
