@@ -17,19 +17,30 @@ logger = logging.getLogger(__name__)
 PASSWORD_RESET_SALT = "customers.password-reset"  # noqa: S105 - a namespace, not a secret
 
 
+# Why the customer is asked to choose a password.
+REASONS = {
+    "created": ("Set your password", "An account was created for you."),
+    "migration_ended": (
+        "Choose a new password",
+        "Your account moved to a new system, and the password you had before no longer works.",
+    ),
+}
+
+
 @task()
-def send_password_reset_email(account_id: int) -> bool:
+def send_password_reset_email(account_id: int, reason: str = "created") -> bool:
     """Mail the account a link to choose its password; False when the account is gone or the
     mail could not be sent (logged with the customer number; the task is not retried)."""
     account = Account.objects.select_related("customer").filter(pk=account_id).first()
     if account is None:
         return False
+    subject, why = REASONS[reason]
     token = signing.dumps({"account": account.pk}, salt=PASSWORD_RESET_SALT)
     try:
         send_mail(
-            subject="Set your password",
+            subject=subject,
             message=(
-                "An account was created for you. Choose your password here:\n\n"
+                f"{why} Choose your password here:\n\n"
                 f"{settings.PASSWORD_RESET_URL.format(token=token)}\n"
             ),
             from_email=settings.DEFAULT_FROM_EMAIL,

@@ -40,6 +40,7 @@ from customers.services.migration import (
     password_migration_configure,
     password_migration_get,
     password_migration_remove,
+    password_migrations_expire,
 )
 from customers.services.restrictions import restriction_remove
 
@@ -65,6 +66,7 @@ __all__ = [
     "password_migration_configure",
     "password_migration_get",
     "password_migration_remove",
+    "password_migrations_expire",
     "restriction_assign",
     "restriction_assign_check",
     "restriction_remove",

@@ -10,9 +10,11 @@ from django.utils import timezone
 
 from accounts.principal import Principal
 from core.errors import DoesNotExist, InvalidInput, NotPermitted
+from customers.mail import send_password_reset_email
 from customers.models import Account, PasswordMigrationRetention
 
 REMINDER_LEAD = timedelta(days=7)
+EXPIRY_BATCH = 5_000
 
 
 def _require_configurer(actor: Principal) -> None:
@@ -86,3 +88,31 @@ def password_migration_remove(*, actor: Principal) -> None:
             "until the migration has ended (its end date may be moved earlier)."
         )
     config.delete()
+
+
+def password_migrations_expire(*, today: date | None = None) -> dict[str, int]:
+    """Maintenance, run daily (``manage.py expire_password_migrations``): where a tenant's
+    window has ended, clear the legacy credentials still stored and, when its e-mails are
+    enabled, send those customers a link to choose a new password. In batches, each committed
+    with its e-mails; running it again finishes an interrupted run. Returns cleared accounts
+    per tenant code."""
+    today = today or timezone.localdate()
+    cleared: dict[str, int] = {}
+    ended = PasswordMigrationRetention.objects.filter(retention_end_date__lt=today)
+    for config in ended.select_related("tenant"):
+        legacy = Account.objects.filter(tenant_id=config.tenant_id, legacy_auth__isnull=False)
+        while True:
+            with transaction.atomic():
+                ids = list(legacy.order_by("pk").values_list("pk", flat=True)[:EXPIRY_BATCH])
+                if not ids:
+                    break
+                Account.objects.filter(pk__in=ids).update(legacy_auth=None)
+                if config.email_notifications_enabled:
+                    transaction.on_commit(lambda ids=ids: _send_new_password_links(ids))
+            cleared[config.tenant.code] = cleared.get(config.tenant.code, 0) + len(ids)
+    return cleared
+
+
+def _send_new_password_links(account_ids: list[int]) -> None:
+    for account_id in account_ids:
+        send_password_reset_email.enqueue(account_id, "migration_ended")

@@ -1,3 +1,5 @@
+import io
+
 import pytest
 from django.contrib.auth.hashers import check_password, make_password
 
@@ -238,3 +240,52 @@ def test_retention_window_scopes(tenant, api_as):
     assert reader.get(RETENTION).json()["emailNotificationsEnabled"] is False
     assert reader.delete(RETENTION).status_code == 403
     assert api_as("customer.customer_manage").get(RETENTION).status_code == 403
+
+
+def legacy_account(tenant, email, **fields):
+    from tests.factories import AccountFactory
+
+    customer = CustomerFactory(tenant=tenant)
+    return AccountFactory(customer=customer, email=email, **fields)
+
+
+@pytest.mark.parametrize("emails", [True, False])
+def test_when_the_window_ends_legacy_credentials_are_cleared(
+    tenant, other_tenant, emails, mailoutbox, django_capture_on_commit_callbacks
+):
+    from datetime import date
+
+    from django.core.management import call_command
+
+    PasswordMigrationRetention.objects.create(
+        tenant=tenant,
+        retention_end_date=date(2026, 1, 31),
+        email_reminder_date=date(2026, 1, 24),
+        email_notifications_enabled=emails,
+    )
+    PasswordMigrationRetention.objects.create(  # still open: untouched
+        tenant=other_tenant,
+        retention_end_date=date(2099, 1, 31),
+        email_reminder_date=date(2099, 1, 24),
+    )
+    ended = [legacy_account(tenant, f"e{i}@example.com", legacy_auth=LEGACY) for i in range(3)]
+    native = legacy_account(tenant, "native@example.com", password="x")
+    open_window = legacy_account(other_tenant, "o@example.com", legacy_auth=LEGACY)
+
+    with django_capture_on_commit_callbacks(execute=True):  # the e-mails go once committed
+        call_command("expire_password_migrations", stdout=(out := io.StringIO()))
+
+    assert "acme: cleared legacy credentials of 3 accounts" in out.getvalue()
+    ended_ids = [account.pk for account in ended]
+    assert not Account.objects.filter(pk__in=ended_ids, legacy_auth__isnull=False).exists()
+    open_window.refresh_from_db()
+    assert open_window.legacy_auth == LEGACY
+    native.refresh_from_db()
+    assert native.password == "x"
+    recipients = sorted(message.to[0] for message in mailoutbox)
+    assert recipients == (sorted(account.email for account in ended) if emails else [])
+    if emails:
+        assert {message.subject for message in mailoutbox} == {"Choose a new password"}
+    # A second run finds nothing left to clear.
+    call_command("expire_password_migrations", stdout=(again := io.StringIO()))
+    assert "cleared=0" in again.getvalue()
