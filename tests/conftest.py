@@ -172,3 +172,16 @@ def wsgi_keeps_the_test_connection():
     yield
     signals.request_started.connect(close_old_connections)
     signals.request_finished.connect(close_old_connections)
+
+
+def fuzzing(examples: int):
+    """Hypothesis settings of the Schemathesis tests: a fixed number of examples, the same
+    ones on every run (no flaky CI), no deadline (requests hit a database)."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )

@@ -6,10 +6,9 @@ to the application in-process, as an unrestricted client and as a DE-only one; n
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
-from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.conftest import DE_MANAGER, MANAGER
+from tests.conftest import DE_MANAGER, MANAGER, fuzzing
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 EXAMPLES = 20
@@ -27,12 +26,7 @@ def tokens(world, api_as, wsgi_keeps_the_test_connection):
 
 @pytest.mark.django_db
 @schema.parametrize()
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-)
+@fuzzing(EXAMPLES)
 def test_no_generated_request_gets_a_server_error(case, tokens):
     if "tenant" in (case.path_parameters or {}):
         case.path_parameters["tenant"] = "acme"

@@ -6,12 +6,11 @@ match Emporix's response schema. Runs on SQLite and PostgreSQL with the rest of 
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
-from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.compat.emporix import ADDRESS_ID, DOCUMENT, NUMBER
-from tests.conftest import token_for
+from tests.conftest import fuzzing, token_for
 
 schema = schemathesis.openapi.from_path(DOCUMENT)
 schema.app = get_wsgi_application()
@@ -26,12 +25,7 @@ def bearer(http, stored, wsgi_keeps_the_test_connection):
 
 @pytest.mark.django_db
 @schema.parametrize()
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-)
+@fuzzing(EXAMPLES)
 def test_emporix_schema_finds_no_server_error_and_no_nonconforming_answer(case, bearer):
     pinned = {"tenant": "acme", "customerNumber": NUMBER, "addressId": ADDRESS_ID}
     for name in case.path_parameters or {}:
