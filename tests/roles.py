@@ -42,9 +42,14 @@ def create_test_roles(alias: str = "default") -> TestRoles | None:
         cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
         if not cursor.fetchone()[0]:
             return None
-        # A test database left by an interrupted run belongs to whoever made it; the owner
-        # role could not replace it.
-        cursor.execute(f"DROP DATABASE IF EXISTS {quote(test_name)}")
+        # A test database made by another role (before the suite had its own) could not be
+        # replaced by the owner role; one of the owner's own is left to pytest-django.
+        cursor.execute(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", [test_name]
+        )
+        found = cursor.fetchone()
+        if found is not None and found[0] != f"{test_name}_owner":
+            cursor.execute(f"DROP DATABASE {quote(test_name)}")
         for kind, attributes in (
             ("owner", "NOSUPERUSER NOBYPASSRLS CREATEDB"),
             ("service", "NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"),
