@@ -23,6 +23,8 @@ def _require_configurer(actor: Principal) -> None:
 
 
 def password_migration_get(*, actor: Principal) -> PasswordMigrationRetention:
+    if not actor.grants.can_read_import_configuration():
+        raise NotPermitted("Reading the import configuration needs customer.import_read.")
     found = PasswordMigrationRetention.objects.filter(tenant_id=actor.tenant_id).first()
     if found is None:
         raise DoesNotExist("No password migration retention is configured for this tenant.")
