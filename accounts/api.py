@@ -14,6 +14,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.views import APIView
 
+from accounts import rowsecurity
 from accounts.authentication import BearerTokenAuthentication
 from accounts.principal import Principal
 from accounts.scopes import CUSTOMER_MANAGE, CUSTOMER_READ, IMPORT_MANAGE, IMPORT_READ, Grants
@@ -96,6 +97,19 @@ class TenantApiView(APIView):
         undeclared = handlers - set(cls.required_scope)
         if undeclared:
             raise TypeError(f"{cls.__name__} declares no required_scope for {sorted(undeclared)}.")
+
+    def dispatch(self, request, *args, **kwargs):
+        """The request runs in one transaction on PostgreSQL, bound to the principal's rights
+        once it is known (:meth:`initial`): the row-level security policies see the same
+        coverage the querysets filter by (accounts.rowsecurity)."""
+        with rowsecurity.request_transaction() as transaction_of_request:
+            response = super().dispatch(request, *args, **kwargs)
+            transaction_of_request.close(response)
+        return response
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication and the scope checks
+        rowsecurity.bind(rowsecurity.RowContext.of(self.principal))
 
     def get_authenticators(self):
         return [BearerTokenAuthentication()]

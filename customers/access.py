@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from accounts import rowsecurity
 from accounts.models import AccessGroup, ApiClient, Employee
 from accounts.principal import Principal
 from accounts.scopes import Coverage, Grants
@@ -82,7 +83,11 @@ def explain_access(
     verdicts = []
     for right, (label, needs, enforcing) in RIGHTS.items():
         if customer is not None:
-            allowed = enforcing(principal).filter(pk=customer.pk).exists()
+            # The subject's querysets, evaluated over the whole tenant (the caller found the
+            # customer through their own visibility; the answer is about the subject's).
+            whole_tenant = rowsecurity.RowContext.whole_tenant(principal.tenant_id)
+            with rowsecurity.row_context(whole_tenant, reason="explaining access"):
+                allowed = enforcing(principal).filter(pk=customer.pk).exists()
         else:
             allowed = getattr(principal.grants, f"may_{right}")(value)
         reasons = []

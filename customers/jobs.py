@@ -28,6 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks import task
 
+from accounts import rowsecurity
 from accounts.principal import Principal
 from core.errors import NotPermitted, ServiceError
 from customers import services
@@ -101,7 +102,11 @@ def _enqueue(job: Job) -> None:
 
 @task()
 def run_job(job_id: int) -> str:
-    return job_run(job_id)
+    # The job's own row first (claim, progress, result): all tenants, for this job only; its
+    # customers under the requester's own rights (_execute).
+    reason = f"background job {job_id} (claiming and recording it)"
+    with rowsecurity.session_context(rowsecurity.ALL_TENANTS, reason=reason):
+        return job_run(job_id)
 
 
 def job_run(job_id: int) -> str:
@@ -166,6 +171,11 @@ def job_selection(job: Job) -> QuerySet:
 
 def _execute(job: Job, token: str) -> str:
     actor = _requester(job)
+    with rowsecurity.session_context(rowsecurity.RowContext.of(actor), reason=None):
+        return _execute_as(job, token, actor)
+
+
+def _execute_as(job: Job, token: str, actor: Principal) -> str:
     customers = job_selection(job)
 
     def record(matched: int, changed: int, last_pk: int) -> None:

@@ -10,6 +10,7 @@ from django.core import signing
 from django.core.mail import send_mail
 from django_tasks import task
 
+from accounts import rowsecurity
 from customers.models import Account
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,9 @@ REASONS = {
 def send_password_reset_email(account_id: int, reason: str = "created") -> bool:
     """Mail the account a link to choose its password; False when the account is gone or the
     mail could not be sent (logged with the customer number; the task is not retried)."""
-    account = Account.objects.select_related("customer").filter(pk=account_id).first()
+    bound_for = f"a password e-mail to account {account_id}"
+    with rowsecurity.session_context(rowsecurity.ALL_TENANTS, reason=bound_for):
+        account = Account.objects.select_related("customer").filter(pk=account_id).first()
     if account is None:
         return False
     subject, why = REASONS[reason]

@@ -309,7 +309,8 @@ def _condition(name: str, spec: FieldSpec, condition: Condition) -> Q:
             raise QuerySyntaxError(
                 f"The regular expression for {name!r} {exc}", literal.position
             ) from exc
-        lookup = "iregex" if spec.kind == "text_ci" else "regex"
+        # (customers.lookups: the trigram indexes serve these under row-level security too)
+        lookup = "indexed_iregex" if spec.kind == "text_ci" else "indexed_regex"
         return Q(**{f"{spec.lookup}__{lookup}": pattern})
 
     if not literal.quoted and literal.text == "null":

@@ -3,6 +3,7 @@ from django.core.cache import cache
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
+from accounts import rowsecurity
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, issue_token
 from tests.factories import ApiClientFactory, TenantFactory
 
@@ -25,6 +26,9 @@ def django_db_modify_db_settings(database_roles):
     from tests.roles import connect_as
 
     if database_roles is not None:
+        from django.conf import settings
+
+        settings.DATABASE_SEARCH_ROLE = database_roles.search
         connect_as(database_roles.owner)
 
 
@@ -48,6 +52,36 @@ def django_db_setup(django_db_setup, database_roles, django_db_blocker):
     yield
     settings.MIGRATION_DATABASE_URL = ""
     connect_as(database_roles.owner)  # who drops the test database
+
+
+def _test_code_sees_all_tenants(sender, connection, **kwargs):
+    if connection.vendor == "postgresql":
+        with connection.connection.cursor() as cursor:
+            names = ", ".join(
+                f"set_config('customers.{name}', %s, false)" for name in rowsecurity.SETTINGS
+            )
+            cursor.execute(f"SELECT {names}", rowsecurity.ALL_TENANTS.values())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _row_security_for_test_code():
+    """Test code itself (factories, assertions) works across tenants: every connection of the
+    test process starts bound to all tenants. What runs the application's way binds its own
+    context over it (a request, a command, a task) and puts this one back afterwards;
+    ``no_row_context`` takes it away for a test."""
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_test_code_sees_all_tenants)
+    yield
+    connection_created.disconnect(_test_code_sees_all_tenants)
+
+
+@pytest.fixture
+def no_row_context(db):
+    """The connection bound to nothing, as a process that forgot to bind would be."""
+    rowsecurity.bind(rowsecurity.NOTHING, local=False)
+    yield
+    rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False)
 
 
 @pytest.fixture(autouse=True)
@@ -185,3 +219,13 @@ def fuzzing(examples: int):
         derandomize=True,
         suppress_health_check=list(HealthCheck),
     )
+
+
+def data_queries(captured) -> list[str]:
+    """The statements that read or write data: without savepoints and the row-security
+    context (bound once per request; in tests also read before and put back after)."""
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if "SAVEPOINT" not in q["sql"] and "'customers.tenant_low'" not in q["sql"]
+    ]

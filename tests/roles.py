@@ -19,6 +19,7 @@ from core.roles import CREDENTIALS
 class TestRoles:
     owner: dict[str, str]
     service: dict[str, str]
+    search: str
 
     def owner_url(self, settings_dict) -> str:
         o = self.owner
@@ -64,8 +65,14 @@ def create_test_roles(alias: str = "default") -> TestRoles | None:
                 "HOST": settings_dict.get("HOST") or "127.0.0.1",
                 "PORT": str(settings_dict.get("PORT") or 5432),
             }
+        # The owner of the trigram search function under row-level security (no login).
+        search = f"{test_name}_search"
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [search])
+        verb = "ALTER" if cursor.fetchone() else "CREATE"
+        cursor.execute(f"{verb} ROLE {quote(search)} NOLOGIN NOSUPERUSER BYPASSRLS")
+        cursor.execute(f"GRANT {quote(search)} TO {quote(made['owner']['USER'])}")
     connection.close()
-    return TestRoles(owner=made["owner"], service=made["service"])
+    return TestRoles(owner=made["owner"], service=made["service"], search=search)
 
 
 def connect_as(credentials: dict[str, str], alias: str = "default") -> None:

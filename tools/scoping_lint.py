@@ -39,6 +39,7 @@ ALLOWED = {
     "customers/mail.py": "the e-mail task of the create service, by the account it was given",
     "tenancy/services.py": "locks a valid restriction's row (no customer data)",
     "core/database.py": "sets the statement time limit of a connection",
+    "accounts/rowsecurity.py": "hands the principal's coverage to the policies (set_config)",
     "core/roles.py": "grants the service's role its row privileges (as the owner, no rows read)",
     "core/health.py": "the readiness probe's SELECT 1 (no table)",
 }

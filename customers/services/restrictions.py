@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from accounts import rowsecurity
 from core.errors import ConflictError
 from customers.models import Customer
 from tenancy.models import Restriction, Tenant
 
 
 def restriction_in_use_count(*, tenant_id: int, code: str) -> int:
-    return Customer.objects.filter(tenant_id=tenant_id, restriction=code).count()
+    """Every customer of the tenant counts, visible to the caller or not: an explicit
+    whole-tenant context for the row-level security policies (logged)."""
+    context = rowsecurity.RowContext.whole_tenant(tenant_id)
+    with rowsecurity.row_context(context, reason=f"counting customers with restriction {code}"):
+        return Customer.objects.filter(tenant_id=tenant_id, restriction=code).count()
 
 
 def ensure_restriction_unused(*, tenant_id: int, code: str) -> None:

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from tqdm import tqdm
 
+from accounts import rowsecurity
 from accounts.models import Employee
 from accounts.principal import Principal
 from core.commands import bad_input
@@ -67,6 +68,11 @@ class Command(BaseCommand):
         if options["batch_size"] < 1:
             raise bad_input("--batch-size must be at least 1.")
         actor = self.actor(tenant, options["actor"])
+        reason = f"assign_restriction as {actor.kind} {actor.name or actor.id}"
+        with rowsecurity.session_context(rowsecurity.RowContext.of(actor), reason=reason):
+            self.assign(tenant, actor, options, started)
+
+    def assign(self, tenant: Tenant, actor: Principal, options, started: float) -> None:
         valid = set(tenant.restrictions.values_list("code", flat=True))
         self.valid_codes = sorted(valid)
         targets = self.targets(options, valid)

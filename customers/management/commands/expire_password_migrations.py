@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
+from accounts import rowsecurity
 from customers import services
 
 
@@ -15,7 +16,9 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        cleared = services.password_migrations_expire()
+        context = rowsecurity.ALL_TENANTS
+        with rowsecurity.session_context(context, reason="expire_password_migrations"):
+            cleared = services.password_migrations_expire()
         for code, count in sorted(cleared.items()):
             self.stdout.write(f"{code}: cleared legacy credentials of {count} accounts")
         self.stdout.write(f"cleared={sum(cleared.values())} tenants={len(cleared)}")

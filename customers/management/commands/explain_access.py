@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
+from accounts import rowsecurity
 from accounts.models import ApiClient, Employee
 from accounts.principal import Principal
 from core.commands import bad_input
@@ -41,6 +42,11 @@ class Command(BaseCommand):
             if identity is None:
                 raise bad_input(f"No API client {options['client']!r} in {tenant.code}.")
 
+        context = rowsecurity.RowContext.whole_tenant(tenant.pk)
+        with rowsecurity.session_context(context, reason="explain_access"):
+            self.explain(tenant, identity, options)
+
+    def explain(self, tenant, identity, options) -> None:
         customer = restriction = None
         if options["customer"]:
             # The operator sees the whole tenant; the command is the operator's, not the subject's.

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from tqdm import tqdm
 
+from accounts import rowsecurity
 from accounts.models import AccessGroup, ApiClient, Employee
 from accounts.services import api_client_create, api_client_rotate_secret
 from core.commands import bad_input
@@ -70,7 +71,9 @@ class Command(BaseCommand):
             raise bad_input("--customers must be 0 or more.")
         with transaction.atomic():
             tenant, secrets = self.seed_access()
-        created = self.seed_customers(tenant, options["customers"])
+        context = rowsecurity.RowContext.whole_tenant(tenant.pk)
+        with rowsecurity.session_context(context, reason="seed_demo"):
+            created = self.seed_customers(tenant, options["customers"])
         try:
             self.report(secrets, created)
             self.stdout.flush()  # a closed reader shows here, not at interpreter exit

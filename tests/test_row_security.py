@@ -1,0 +1,153 @@
+"""The second lock (PostgreSQL): even code that forgets the restriction filter gets only what
+the request's principal may see, and may change only what it may manage."""
+
+import logging
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+
+from accounts import rowsecurity
+from accounts.principal import Principal
+from accounts.scopes import Grants
+from customers.models import Customer
+from tests.conftest import DE_MANAGER, DE_READER
+
+pytestmark = [
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="row-level security is PostgreSQL's"
+    ),
+    pytest.mark.urls("tests.urls"),
+]
+FORGETFUL = "/customer/acme/test-forgetful"
+
+
+@pytest.fixture(autouse=True)
+def _as_the_service_role(database_roles):
+    if database_roles is None:
+        pytest.skip("the suite runs as a superuser, whom row-level security does not bind")
+
+
+def names(tenant) -> set[str]:
+    return set(Customer.objects.filter(tenant=tenant).values_list("last_name", flat=True))
+
+
+@pytest.mark.django_db
+def test_a_de_readers_unscoped_queries_see_de_rows_only(world, api_as):
+    answer = api_as(*DE_READER).get(FORGETFUL).json()
+    assert answer == {"orm": ["DE1"], "raw": ["DE1"], "addresses": 1, "accounts": 1, "audit": 0}
+    # an unrestricted reader: the whole tenant (and never another tenant's OT-DE1)
+    everything = api_as("customer.customer_read").get(FORGETFUL).json()
+    assert everything["raw"] == ["DE1", "FR1", "NULL1", "US1"]
+
+
+@pytest.mark.django_db
+def test_an_unscoped_update_changes_only_the_managed_rows(world, api_as):
+    answer = api_as(*DE_MANAGER).post(FORGETFUL).json()
+    assert answer == {"orm": 1, "raw": 1}
+    changed = dict(Customer.objects.values_list("customer_number", "last_name"))
+    assert changed["DE1"] == "Forgotten"
+    assert {changed[n] for n in ("FR1", "US1", "NULL1", "OT-DE1")} == {
+        "LastFR1",
+        "LastUS1",
+        "LastNULL1",
+        "LastOT",
+    }
+
+
+@pytest.mark.django_db
+def test_without_a_context_there_are_no_rows(world, no_row_context):
+    assert Customer.objects.count() == 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM customers_customer")
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("UPDATE customers_customer SET first_name = 'x'")
+        assert cursor.rowcount == 0
+    with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
+        Customer.objects.create(tenant=world["DE1"].tenant, customer_number="SNEAK")
+
+
+@pytest.mark.django_db
+def test_a_restriction_changes_only_within_the_assign_coverage(world):
+    tenant = world["DE1"].tenant
+    manages_both = Grants.from_strings(
+        ["customer.customer_manage--DE", "customer.customer_manage--FR"]
+    )
+    principal = Principal(tenant.pk, tenant.code, manages_both, "employee", "1", "mover")
+    with rowsecurity.row_context(rowsecurity.RowContext.of(principal)):
+        with pytest.raises(DatabaseError, match="assign coverage"), transaction.atomic():
+            Customer.objects.filter(customer_number="DE1").update(restriction="FR")
+        # an ordinary change of a managed customer goes through
+        assert Customer.objects.filter(customer_number="DE1").update(first_name="Ok") == 1
+    assert Customer.objects.get(customer_number="DE1").restriction == "DE"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_connection_never_carries_a_requests_context_into_the_next(world, api_as):
+    de = api_as(*DE_READER)
+    fr = api_as("customer.customer_read--FR")
+    for http, expected in [(de, ["DE1"]), (fr, ["FR1"]), (de, ["DE1"]), (fr, ["FR1"])]:
+        assert http.get(FORGETFUL).json()["orm"] == expected
+        # After the request the connection holds what it held before (this test process's
+        # own context), not the request's.
+        assert rowsecurity.current() == rowsecurity.ALL_TENANTS
+    rowsecurity.bind(rowsecurity.NOTHING, local=False)
+    try:
+        assert de.get(FORGETFUL).json()["orm"] == ["DE1"]
+        assert rowsecurity.current() == rowsecurity.NOTHING
+        assert Customer.objects.count() == 0
+    finally:
+        rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False)
+
+
+@pytest.mark.django_db
+def test_an_operator_command_binds_an_audited_whole_tenant_context(world, no_row_context, caplog):
+    caplog.set_level(logging.INFO, logger="customers.rowsecurity")
+    call_command("assign_restriction", "--tenant", "acme", "--restriction", "US", "--all")
+    assert "row security: the whole of tenant" in caplog.text
+    assert "assign_restriction as operator" in caplog.text
+    assert rowsecurity.current() == rowsecurity.NOTHING  # and handed back what it found
+    rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False)
+    assert set(
+        Customer.objects.filter(tenant=world["DE1"].tenant).values_list("restriction", flat=True)
+    ) == {"US"}
+
+
+@pytest.mark.django_db
+def test_a_platform_superuser_in_the_back_office_is_audited(world, client, caplog):
+    from accounts.models import Employee
+
+    caplog.set_level(logging.INFO, logger="customers.rowsecurity")
+    root = Employee.objects.create_superuser("root", "root@example.com", "root-pass-123456")
+    client.force_login(root)
+    assert client.get("/admin/customers/customer/").status_code == 200
+    assert "row security: all tenants, for platform superuser root" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_regex_search_uses_the_trigram_index_through_the_search_function(world, api_as):
+    from django.test.utils import CaptureQueriesContext
+
+    http = api_as(*DE_READER)
+    with CaptureQueriesContext(connection) as captured:
+        response = http.get("/customer/acme/customers", {"q": "lastName:~LastDE"})
+    assert [c["id"] for c in response.json()] == ["DE1"]
+    [search] = [q["sql"] for q in captured.captured_queries if "customers_matching_ids" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE proname = 'customers_matching_ids'"
+        )
+        owner = cursor.fetchone()[0]
+        cursor.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = %s", [owner])
+        assert cursor.fetchone()[0], owner  # the one function that may look past the policies
+        # what it answers for another principal's context: nothing outside it
+        rowsecurity.bind(rowsecurity.RowContext.of(_reader_of(world, "FR")))
+        cursor.execute("SELECT * FROM customers_matching_ids('last_name', '~', 'LastDE')")
+        assert cursor.fetchall() == []
+    assert search
+
+
+def _reader_of(world, value):
+    tenant = world["DE1"].tenant
+    grants = Grants.from_strings([f"customer.customer_read--{value}"])
+    return Principal(tenant.pk, tenant.code, grants, "api_client", "x", "x")
