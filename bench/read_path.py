@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bulk_assign import ROOT, ensure_database, machine, setup_django, write_docs_section
 
@@ -359,6 +360,21 @@ def measure(cases, rounds: int) -> list[dict]:
     return results
 
 
+def project_only(customers: int, rounds: int, path: str) -> None:
+    """The project's side of every scenario (data already loaded), as JSON. Connected as a role
+    under row-level security, the set-up's own reads need a context: all tenants, for the
+    whole process (each request binds its own inside its transaction, as in production)."""
+    import json
+
+    from accounts import rowsecurity
+
+    rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False)
+    deep = min(DEEP_OFFSET, customers // 2)
+    cases = [(label, project, None) for label, project, _ in scenarios(customers, deep)]
+    results = measure(cases, rounds)
+    Path(path).write_text(json.dumps(results))
+
+
 def alone(url: str, rounds: int) -> dict:
     """The small tenant's list in a database that holds nothing else (its own process)."""
     out = subprocess.run(  # noqa: S603 - this script, with our own arguments
@@ -439,6 +455,11 @@ def main() -> None:
     parser.add_argument("--url", default=os.environ.get("BENCH_READ_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--alone", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--json",
+        help="Only the project's side, its results as JSON to this file (bench/row_security.py: "
+        "the same requests with the row-level security policies on and off).",
+    )
     args = parser.parse_args()
     # As in production: DEBUG off (no query log), hence real-looking secrets for this process.
     os.environ.update(DEBUG="0", SECRET_KEY=secrets.token_urlsafe(40))
@@ -447,6 +468,9 @@ def main() -> None:
     setup_django(args.url)
     if args.alone:
         run_alone(args.rounds)
+        return
+    if args.json:
+        project_only(args.customers, args.rounds, args.json)
         return
     load(args.customers, SMALL_TENANTS)
     alone_url = args.url + ALONE_URL_SUFFIX
