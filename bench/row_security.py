@@ -22,7 +22,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bulk_assign import ROOT, machine, write_docs_section
+from bulk_assign import ROOT, machine, setup_django, write_docs_section
 from read_path import DEFAULT_URL
 
 SERVICE, SEARCH = "bench_service", "bench_search"
@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     service_url = prepare(args.url)
+    setup_django(args.url)  # (for the machine line)
     off, on = [], []
     for _ in range(args.runs):
         off.append(run(args.url, args.customers, args.rounds))
