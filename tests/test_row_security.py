@@ -126,33 +126,53 @@ def test_a_platform_superuser_in_the_back_office_is_audited(world, client, caplo
 
 
 @pytest.mark.django_db
-def test_a_regex_search_uses_the_trigram_index_through_the_search_function(world, api_as):
+@pytest.mark.parametrize("rare", [True, False], ids=["rare term", "common term"])
+def test_a_regex_search_finds_only_visible_rows_either_way(world, api_as, monkeypatch, rare):
+    """A rare term goes through the search function (the trigram index), a common one stays a
+    filter of the walk in order (which the policies allow): both answer the same."""
     from django.test.utils import CaptureQueriesContext
 
+    from customers import lookups
+
+    monkeypatch.setattr(lookups, "_trigram_pays", lambda *args: rare)
     http = api_as(*DE_READER)
     with CaptureQueriesContext(connection) as captured:
-        response = http.get("/customer/acme/customers", {"q": "lastName:~LastDE"})
+        response = http.get("/customer/acme/customers", {"q": "lastName:~Last"})
     assert [c["id"] for c in response.json()] == ["DE1"]
-    [search] = [q["sql"] for q in captured.captured_queries if "customers_matching_ids" in q["sql"]]
+    through_function = [q["sql"] for q in captured if "customers_matching_ids" in q["sql"]]
+    assert bool(through_function) == rare
+    if rare:
+        # the query itself reads those ids by index, under the policies (an index fits: the
+        # planner is told to avoid sequential scans, as in test_plans.py)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {through_function[0]}")
+            raw = cursor.fetchone()[0]
+        plan = json.dumps(json.loads(raw) if isinstance(raw, str) else raw)
+        assert '"Seq Scan"' not in plan, plan
+
+
+@pytest.mark.django_db
+def test_the_search_function_answers_nothing_outside_the_bound_context(world):
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE proname = 'customers_matching_ids'"
-        )
-        owner = cursor.fetchone()[0]
-        cursor.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = %s", [owner])
-        assert cursor.fetchone()[0], owner  # the one function that may look past the policies
-        # what it answers for another principal's context: nothing outside it
-        rowsecurity.bind(rowsecurity.RowContext.of(_reader_of(world, "FR")))
-        cursor.execute("SELECT * FROM customers_matching_ids('last_name', '~', 'LastDE')")
-        assert cursor.fetchall() == []
-    # the query itself reads those ids by index, under the policies (an index fits: the
-    # planner is told to avoid sequential scans, as in test_plans.py)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {search}")
-        raw = cursor.fetchone()[0]
-    plan = json.dumps(json.loads(raw) if isinstance(raw, str) else raw)
-    assert '"Seq Scan"' not in plan, plan
+        for function in ("customers_matching_ids", "customers_trigram_pays"):
+            cursor.execute(
+                "SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE proname = %s", [function]
+            )
+            owner = cursor.fetchone()[0]
+            cursor.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = %s", [owner])
+            assert cursor.fetchone()[0], owner  # the functions that may look past the policies
+        with rowsecurity.row_context(rowsecurity.RowContext.of(_reader_of(world, "DE"))):
+            cursor.execute("SELECT * FROM customers_matching_ids('last_name', '~', 'Last')")
+            assert [row[0] for row in cursor.fetchall()] == [world["DE1"].pk]
+        with rowsecurity.row_context(rowsecurity.RowContext.of(_reader_of(world, "FR"))):
+            cursor.execute("SELECT * FROM customers_matching_ids('last_name', '~', 'LastDE')")
+            assert cursor.fetchall() == []
+        with rowsecurity.row_context(rowsecurity.NOTHING):
+            cursor.execute("SELECT * FROM customers_matching_ids('last_name', '~', 'Last')")
+            assert cursor.fetchall() == []
+        with pytest.raises(DatabaseError, match="no trigram index"), transaction.atomic():
+            cursor.execute("SELECT * FROM customers_matching_ids('restriction', '~', 'DE')")
 
 
 def _reader_of(world, value):

@@ -87,9 +87,30 @@ BEGIN
     'AND %I %s %L', field, operator, pattern)
   USING low, high, readable;
 END $$;
+
+-- Whether the planner, free of the policies, would use a trigram index for such a match in the
+-- bound tenant's first page: a rare term (yes: ask customers_matching_ids) or a common one
+-- (no: walking the tenant's rows in order finds a page sooner than collecting every match).
+CREATE FUNCTION customers_trigram_pays(field text, operator text, pattern text)
+RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = public, pg_temp AS $$
+DECLARE
+  plan text;
+BEGIN
+  IF field NOT IN ('first_name', 'last_name', 'contact_email', 'company')
+      OR operator NOT IN ('~', '~*', '~~*') THEN
+    RETURN false;
+  END IF;
+  EXECUTE format(
+    'EXPLAIN (FORMAT JSON) SELECT id FROM customers_customer WHERE tenant_id = %s '
+    'AND %I %s %L ORDER BY id LIMIT 60', customers_rls_low(), field, operator, pattern)
+  INTO plan;
+  RETURN plan LIKE '%_trgm"%';
+END $$;
 """
 
 DROP_FUNCTIONS = """
+DROP FUNCTION IF EXISTS customers_trigram_pays(text, text, text);
 DROP FUNCTION IF EXISTS customers_matching_ids(text, text, text);
 DROP FUNCTION IF EXISTS customers_rls_check_update();
 DROP FUNCTION IF EXISTS customers_rls_covers(text, text);
@@ -153,9 +174,10 @@ def create(apps, schema_editor):
             schema_editor.execute(f"GRANT SELECT ON customers_customer TO {role}")
             # (A new owner needs CREATE on the schema at the moment it takes the function.)
             schema_editor.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
-            schema_editor.execute(
-                f"ALTER FUNCTION customers_matching_ids(text, text, text) OWNER TO {role}"
-            )
+            for function in ("customers_matching_ids", "customers_trigram_pays"):
+                schema_editor.execute(
+                    f"ALTER FUNCTION {function}(text, text, text) OWNER TO {role}"
+                )
             schema_editor.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}")
 
 
