@@ -92,7 +92,7 @@ END $$;
 -- bound tenant's first page: a rare term (yes: ask customers_matching_ids) or a common one
 -- (no: walking the tenant's rows in order finds a page sooner than collecting every match).
 CREATE FUNCTION customers_trigram_pays(field text, operator text, pattern text)
-RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER
+RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY DEFINER  -- (EXPLAIN needs it)
 SET search_path = public, pg_temp AS $$
 DECLARE
   plan text;
