@@ -79,7 +79,7 @@ def run(url: str, customers: int, rounds: int) -> dict[str, dict]:
 
 def report(off: list[dict], on: list[dict]) -> str:
     lines = [
-        "| request | policies bypassed p50 (ms) | policies on p50 (ms) | queries off / on | "
+        "| request | policies bypassed p50 (ms) | policies on p50 (ms) | statements off / on | "
         "ratio |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
