@@ -75,15 +75,20 @@ def _uses_policies(using: str) -> bool:
     return connections[using].vendor == "postgresql"
 
 
-def bind(context: RowContext, *, local: bool = True, using: str = "default") -> None:
-    """Hand ``context`` to the policies: for the current transaction (``local``) or the
-    session. One statement."""
-    if not _uses_policies(using):
-        return
+def binding(context: RowContext, *, local: bool = True) -> tuple[str, list[str]]:
+    """The one statement (and its parameters) that binds ``context``: for the current
+    transaction (``local``) or the session."""
     scope = "true" if local else "false"
     assignments = ", ".join(f"set_config('customers.{name}', %s, {scope})" for name in SETTINGS)
+    return f"SELECT {assignments}", context.values()
+
+
+def bind(context: RowContext, *, local: bool = True, using: str = "default") -> None:
+    """Hand ``context`` to the policies (PostgreSQL; nothing to do on SQLite)."""
+    if not _uses_policies(using):
+        return
     with connections[using].cursor() as cursor:
-        cursor.execute(f"SELECT {assignments}", context.values())
+        cursor.execute(*binding(context, local=local))
 
 
 def current(using: str = "default") -> RowContext:
@@ -112,19 +117,21 @@ def _audit(context: RowContext, reason: str | None) -> None:
 
 @contextmanager
 def row_context(
-    context: RowContext, *, reason: str | None = None, using: str = "default"
+    context: RowContext | None, *, reason: str | None = None, using: str = "default"
 ) -> Iterator[None]:
-    """Run the block in a transaction bound to ``context``. Inside a caller's transaction the
-    previous context is put back afterwards (a failing block's savepoint rollback does that
-    by itself); otherwise the transaction ends with the block, and the context with it."""
+    """Run the block in a transaction bound to ``context`` (None: the block binds it itself,
+    as a request does once it knows its principal). Inside a caller's transaction the previous
+    context is put back afterwards (a failing block's savepoint rollback does that by itself);
+    otherwise the transaction ends with the block, and the context with it."""
     if not _uses_policies(using):
         yield
         return
-    _audit(context, reason)
     outer = connections[using].in_atomic_block
     previous = current(using) if outer else None
     with transaction.atomic(using=using):
-        bind(context, using=using)
+        if context is not None:
+            _audit(context, reason)
+            bind(context, using=using)
         yield
     if previous is not None:
         bind(previous, using=using)
@@ -162,16 +169,7 @@ class _RequestTransaction:
 
 @contextmanager
 def request_transaction(using: str = "default") -> Iterator[_RequestTransaction]:
-    """An API request's transaction (PostgreSQL; SQLite runs without one, as before): the
-    context bound inside it ends with it. Inside a caller's transaction (the tests) the
-    previous context is put back afterwards."""
-    handle = _RequestTransaction(using)
-    if not _uses_policies(using):
-        yield handle
-        return
-    outer = connections[using].in_atomic_block
-    previous = current(using) if outer else None
-    with transaction.atomic(using=using):
-        yield handle
-    if previous is not None:
-        bind(previous, using=using)
+    """An API request's transaction (PostgreSQL; SQLite runs without one, as before), which
+    binds its principal inside it: a :func:`row_context` without a context of its own."""
+    with row_context(None, using=using):
+        yield _RequestTransaction(using)

@@ -57,10 +57,7 @@ def django_db_setup(django_db_setup, database_roles, django_db_blocker):
 def _test_code_sees_all_tenants(sender, connection, **kwargs):
     if connection.vendor == "postgresql":
         with connection.connection.cursor() as cursor:
-            names = ", ".join(
-                f"set_config('customers.{name}', %s, false)" for name in rowsecurity.SETTINGS
-            )
-            cursor.execute(f"SELECT {names}", rowsecurity.ALL_TENANTS.values())
+            cursor.execute(*rowsecurity.binding(rowsecurity.ALL_TENANTS, local=False))
 
 
 @pytest.fixture(scope="session", autouse=True)
