@@ -16,8 +16,6 @@ import os
 import shutil
 import tempfile
 
-from prometheus_client import multiprocess
-
 
 def _int(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
@@ -40,6 +38,11 @@ _own_metrics_dir = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _own_metrics_dir = tempfile.mkdtemp(prefix="metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
+
+
+# prometheus_client decides at import whether values live in shared files: the directory must be
+# in the environment before the first import (here, in the master, before workers fork).
+from prometheus_client import multiprocess  # noqa: E402
 
 
 def child_exit(server, worker):

@@ -3,8 +3,9 @@ route (both from :mod:`core.observability`), and the task queue's depth, read wh
 
 Only callers from ``METRICS_ALLOWED_IPS`` (loopback by default) or with
 ``Authorization: Bearer <METRICS_TOKEN>`` get an answer; everyone else gets a plain 404. A
-request that came through a proxy (``X-Forwarded-For``/``Forwarded``) needs the token, since the
-proxy's own address would otherwise admit anyone behind it. Under
+request that carries any header a proxy adds (``X-Forwarded-For``, ``Forwarded``, ``X-Real-IP``
+and their kin) needs the token, since the proxy's own address would otherwise admit anyone behind
+it; only the peer address of a direct connection is trusted. Under
 gunicorn with several workers, ``PROMETHEUS_MULTIPROC_DIR`` makes every worker's numbers add up
 (``config/gunicorn.py`` sets it up).
 """
@@ -59,12 +60,28 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
+# Headers by which a reverse proxy names the caller behind it; any of them means the peer address
+# is the proxy's, not the caller's.
+PROXY_HEADERS = (
+    "HTTP_FORWARDED",
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_REAL_IP",
+    "HTTP_X_CLIENT_IP",
+    "HTTP_CLIENT_IP",
+    "HTTP_TRUE_CLIENT_IP",
+    "HTTP_CF_CONNECTING_IP",
+    "HTTP_X_CLUSTER_CLIENT_IP",
+    "HTTP_VIA",
+)
+
+
 def _allowed(request) -> bool:
     token = settings.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
     if token and hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
         return True
-    if "HTTP_X_FORWARDED_FOR" in request.META or "HTTP_FORWARDED" in request.META:
+    if any(header in request.META for header in PROXY_HEADERS):
         # Came through a proxy: the proxy's own (allowed) address says nothing about the
         # caller, so only the token admits it.
         return False

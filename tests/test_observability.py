@@ -71,6 +71,9 @@ def test_metrics_answer_loopback_or_the_token_only(client, settings):
     # A proxy on loopback does not make its callers local.
     proxied = {"HTTP_X_FORWARDED_FOR": "198.51.100.7"}
     assert client.get("/metrics", **proxied).status_code == 404
+    # nginx's usual header alone (no X-Forwarded-For) is a proxy too.
+    assert client.get("/metrics", HTTP_X_REAL_IP="198.51.100.7").status_code == 404
+    assert client.get("/metrics", HTTP_VIA="1.1 proxy").status_code == 404
     assert (
         client.get("/metrics", HTTP_AUTHORIZATION="Bearer " + "m" * 40, **proxied).status_code
         == 200
