@@ -51,11 +51,13 @@ def as_database_owner(alias: str = "default") -> Iterator[str | None]:
 
 
 def grant_service_privileges(role: str, alias: str = "default", *, extra: str = "") -> None:
-    """Row privileges on every table and sequence of the schema for ``role`` (run as the
-    owner). ``extra`` adds table privileges (the test suite's ``TRUNCATE``, to empty tables
-    between tests)."""
+    """Row privileges on every table and sequence of the schema, and the right to call its
+    functions, for ``role`` (run as the owner). Functions that must not be called by anyone are
+    revoked from PUBLIC by their migration and stay callable by the service only. ``extra``
+    adds table privileges (the test suite's ``TRUNCATE``, to empty tables between tests)."""
     privileges = ROW_PRIVILEGES + (f", {extra}" if extra else "")
     with connections[alias].cursor() as cursor:
         name = connections[alias].ops.quote_name(role)
         cursor.execute(f"GRANT {privileges} ON ALL TABLES IN SCHEMA public TO {name}")
         cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {name}")
+        cursor.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {name}")

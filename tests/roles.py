@@ -20,6 +20,7 @@ class TestRoles:
     owner: dict[str, str]
     service: dict[str, str]
     search: str
+    stranger: dict[str, str]  # may log in, holds no privilege of its own (attacks from inside)
 
     def owner_url(self, settings_dict) -> str:
         o = self.owner
@@ -54,6 +55,7 @@ def create_test_roles(alias: str = "default") -> TestRoles | None:
         for kind, attributes in (
             ("owner", "NOSUPERUSER NOBYPASSRLS CREATEDB"),
             ("service", "NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"),
+            ("stranger", "NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"),
         ):
             role, password = f"{test_name}_{kind}", secrets.token_hex(16)
             cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
@@ -72,7 +74,9 @@ def create_test_roles(alias: str = "default") -> TestRoles | None:
         cursor.execute(f"{verb} ROLE {quote(search)} NOLOGIN NOSUPERUSER BYPASSRLS")
         cursor.execute(f"GRANT {quote(search)} TO {quote(made['owner']['USER'])}")
     connection.close()
-    return TestRoles(owner=made["owner"], service=made["service"], search=search)
+    return TestRoles(
+        owner=made["owner"], service=made["service"], search=search, stranger=made["stranger"]
+    )
 
 
 def connect_as(credentials: dict[str, str], alias: str = "default") -> None:

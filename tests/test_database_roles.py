@@ -65,3 +65,38 @@ def test_migrate_runs_as_the_owner_and_hands_the_service_role_back(capsys):
     assert role.endswith("_service")
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM customers_customer")  # privileges still granted
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "call",
+    [
+        "SELECT count(*) FROM customers_matching_ids('contact_email', '~', '.')",
+        "SELECT customers_trigram_pays('contact_email', '~', 'a')",
+    ],
+)
+def test_a_role_without_grants_cannot_call_the_search_functions(database_roles, call):
+    """They run as a role that bypasses row security and trust caller-set ``customers.*``
+    settings: only the service role may call them (a login role of the same cluster that was
+    granted nothing is refused, even with every tenant's context set by itself)."""
+    import psycopg
+
+    stranger = database_roles.stranger
+    with psycopg.connect(
+        host=stranger["HOST"],
+        port=stranger["PORT"],
+        user=stranger["USER"],
+        password=stranger["PASSWORD"],
+        dbname=connection.settings_dict["NAME"],
+    ) as other:
+        other.execute("SELECT set_config('customers.read', '*', false)")
+        other.execute("SELECT set_config('customers.tenant_high', '999999999', false)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+            other.execute(call)
+
+
+@pytest.mark.django_db
+def test_the_service_role_may_call_the_search_functions():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT customers_trigram_pays('contact_email', '~', 'a')")
+        assert cursor.fetchone()[0] in (True, False)
