@@ -6,24 +6,35 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 
 from accounts.admin_principal import admin_principal
-from accounts.models import AccessGroup, ApiClient, Employee, grants_of_groups
+from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
+from accounts.principal import Principal
 from accounts.scopes import Grants, split_scope_string
 from accounts.services import (
     EMPLOYEE_EDITABLE_FIELDS,
+    access_group_save,
     api_client_create,
     api_client_deactivate,
     api_client_rotate_secret,
     api_client_update,
     employee_create,
+    employee_set_password,
     employee_update,
+    identity_delete,
 )
-from core.admin import ScopedAdminMixin, is_platform_superuser
+from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin, is_platform_superuser
+from core.channels import Channel
+from core.errors import ServiceError
 from tenancy.models import Tenant
 
 # Access groups (scopes and restrictions) are how employees get rights; Django's permission
@@ -109,16 +120,33 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
         form.admin_principal = self._principal(request)
         return form
 
-    def save_model(self, request, obj, form, change):
+    def actor(self, request) -> Principal:
+        """Who acts on identities: a tenant administrator, or the platform (superusers)."""
+        if is_platform_superuser(request):
+            return Principal.platform(request.user)
+        principal = self._principal(request)
+        if principal is None:
+            raise PermissionDenied
+        return principal
+
+    def tenant_for(self, request, form, obj) -> Tenant:
+        """An existing object's tenant; for a new one, a tenant administrator's own tenant or
+        the tenant a superuser chose."""
+        if obj is not None and obj.pk is not None:
+            return Tenant.objects.get(pk=obj.tenant_id)
         principal = self._principal(request)
         if principal is not None:
-            obj.tenant_id = principal.tenant_id
-        super().save_model(request, obj, form, change)
+            return Tenant.objects.get(pk=principal.tenant_id)
+        return form.cleaned_data["tenant"]
 
-    def tenant_for_new(self, request, form):
-        """A tenant administrator's own tenant; the tenant a superuser chose."""
-        principal = self._principal(request)
-        return principal.tenant_id if principal is not None else form.cleaned_data["tenant"].pk
+    def delete_model(self, request, obj):
+        identity_delete(actor=self.actor(request), channel=Channel.ADMIN, identity=obj)
+
+    def delete_queryset(self, request, queryset):
+        # Identities are few; each is locked, checked and audited on its own.
+        actor = self.actor(request)
+        for identity in queryset:
+            identity_delete(actor=actor, channel=Channel.ADMIN, identity=identity)
 
     def allowed_objects(self, request, queryset) -> tuple[list, int]:
         """The selected objects this administrator may act on (the change page's check), and
@@ -128,29 +156,12 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return allowed, len(objects) - len(allowed)
 
 
-class NoEscalationForm(forms.ModelForm):
-    """Refuses grants beyond the administrator's own (tenant administrators only)."""
+class TenantBoundForm(forms.ModelForm):
+    """A tenant administrator's new objects belong to their own tenant (so that the model's
+    own validation, unique names included, runs against it). Whether the administrator may
+    grant what the form asks for is decided by the identity services when it is saved."""
 
     admin_principal = None
-    grants_field = "scopes"
-
-    def requested_grants(self, cleaned_data) -> Grants | None:
-        """What saving this form would grant; None when it grants nothing."""
-        return None
-
-    def clean(self):
-        cleaned_data = super().clean()
-        wanted = self.requested_grants(cleaned_data)
-        principal = self.admin_principal
-        if (
-            wanted is not None
-            and principal is not None
-            and not principal.grants.covers_grants(wanted)
-        ):
-            self.add_error(
-                self.grants_field, "You cannot grant scopes or restrictions beyond your own."
-            )
-        return cleaned_data
 
     def _post_clean(self):
         if self.admin_principal is not None:
@@ -158,7 +169,7 @@ class NoEscalationForm(forms.ModelForm):
         super()._post_clean()
 
 
-class AccessGroupForm(NoEscalationForm):
+class AccessGroupForm(TenantBoundForm):
     scopes = ScopeListField(help_text="Unsuffixed scopes, space-separated.")
     restrictions = ScopeListField(
         required=False, help_text="Empty: the scopes cover every customer. Otherwise e.g. DE FR."
@@ -168,12 +179,6 @@ class AccessGroupForm(NoEscalationForm):
         model = AccessGroup
         fields = ["tenant", "name", "scopes", "restrictions"]
 
-    def requested_grants(self, cleaned_data) -> Grants:
-        return AccessGroup(
-            scopes=cleaned_data.get("scopes") or [],
-            restrictions=cleaned_data.get("restrictions") or [],
-        ).grants()
-
 
 @admin.register(AccessGroup)
 class AccessGroupAdmin(TenantAdministrationAdmin):
@@ -182,8 +187,22 @@ class AccessGroupAdmin(TenantAdministrationAdmin):
     search_fields = ["name"]
     list_filter = [("tenant", admin.RelatedOnlyFieldListFilter)]
 
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        saved = access_group_save(
+            actor=self.actor(request),
+            channel=Channel.ADMIN,
+            tenant=self.tenant_for(request, form, obj if change else None),
+            group_pk=obj.pk if change else None,
+            name=data["name"],
+            scopes=data["scopes"],
+            restrictions=data["restrictions"],
+        )
+        obj.pk = saved.pk
+        obj.refresh_from_db()
 
-class ApiClientForm(NoEscalationForm):
+
+class ApiClientForm(TenantBoundForm):
     scopes = ScopeListField(
         help_text="Space-separated; suffixes allowed, e.g. customer.customer_read--DE."
     )
@@ -191,9 +210,6 @@ class ApiClientForm(NoEscalationForm):
     class Meta:
         model = ApiClient
         fields = ["tenant", "name", "scopes", "is_active"]
-
-    def requested_grants(self, cleaned_data) -> Grants:
-        return ApiClient(scopes=cleaned_data.get("scopes") or []).grants()
 
 
 @admin.register(ApiClient)
@@ -206,14 +222,23 @@ class ApiClientAdmin(TenantAdministrationAdmin):
     actions = ["rotate_secret", "deactivate"]
 
     def save_model(self, request, obj, form, change):
+        # The form has already copied its values onto ``obj``: the service reads the stored
+        # row (locked) to see what changes, an is_active transition included.
         data = form.cleaned_data
         if change:
             api_client_update(
-                client=obj, name=data["name"], scopes=data["scopes"], is_active=data["is_active"]
+                actor=self.actor(request),
+                channel=Channel.ADMIN,
+                client_pk=obj.pk,
+                name=data["name"],
+                scopes=data["scopes"],
+                is_active=data["is_active"],
             )
             return
         created = api_client_create(
-            tenant=Tenant.objects.get(pk=self.tenant_for_new(request, form)),
+            actor=self.actor(request),
+            channel=Channel.ADMIN,
+            tenant=self.tenant_for(request, form, None),
             name=data["name"],
             scopes=data["scopes"],
         )
@@ -228,8 +253,11 @@ class ApiClientAdmin(TenantAdministrationAdmin):
     @admin.action(description="Rotate secret (shows the new secret once)")
     def rotate_secret(self, request, queryset):
         allowed, refused = self.allowed_objects(request, queryset)
+        actor = self.actor(request)
         for client in allowed:
-            secret = api_client_rotate_secret(client=client)
+            secret = api_client_rotate_secret(
+                actor=actor, channel=Channel.ADMIN, client_pk=client.pk
+            )
             self.message_user(
                 request, f"New secret for {client.client_id}: {secret}", messages.WARNING
             )
@@ -243,7 +271,11 @@ class ApiClientAdmin(TenantAdministrationAdmin):
     @admin.action(description="Deactivate (tokens stop working at once)")
     def deactivate(self, request, queryset):
         allowed, refused = self.allowed_objects(request, queryset)
-        deactivated = sum(api_client_deactivate(client=client) for client in allowed)
+        actor = self.actor(request)
+        deactivated = sum(
+            api_client_deactivate(actor=actor, channel=Channel.ADMIN, client_pk=client.pk)
+            for client in allowed
+        )
         self.message_user(
             request,
             f"Deactivated {deactivated} API client{pluralize(deactivated)}.",
@@ -257,7 +289,7 @@ class ApiClientAdmin(TenantAdministrationAdmin):
             )
 
 
-class EmployeeCreationForm(NoEscalationForm, UserCreationForm):
+class EmployeeCreationForm(TenantBoundForm, UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = Employee
         fields = ["username", "tenant"]
@@ -269,9 +301,7 @@ class EmployeeCreationForm(NoEscalationForm, UserCreationForm):
         return cleaned
 
 
-class EmployeeChangeForm(NoEscalationForm, UserChangeForm):
-    grants_field = "access_groups"
-
+class EmployeeChangeForm(TenantBoundForm, UserChangeForm):
     class Meta(UserChangeForm.Meta):
         model = Employee
         fields = [
@@ -286,10 +316,6 @@ class EmployeeChangeForm(NoEscalationForm, UserChangeForm):
             "is_superuser",
             "access_groups",
         ]
-
-    def requested_grants(self, cleaned_data) -> Grants | None:
-        groups = cleaned_data.get("access_groups")
-        return None if groups is None else grants_of_groups(groups)
 
     def clean(self):
         cleaned = super().clean()
@@ -340,22 +366,61 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
         data = form.cleaned_data
         if not change:
             created = employee_create(
-                tenant=Tenant.objects.get(pk=self.tenant_for_new(request, form)),
+                actor=self.actor(request),
+                channel=Channel.ADMIN,
+                tenant=self.tenant_for(request, form, None),
                 username=data["username"],
                 password=data["password1"],
-                groups=[],
             )
             obj.pk = created.pk
             obj.refresh_from_db()
             return
+        # Only what this form changed; the service compares it with the stored row (locked)
+        # and writes only what differs, so a concurrent password change is never undone.
         groups = data.get("access_groups")
         employee_update(
-            employee=obj,
+            actor=self.actor(request),
+            channel=Channel.ADMIN,
+            employee_pk=obj.pk,
             fields={
                 name: data[name] for name in form.changed_data if name in EMPLOYEE_EDITABLE_FIELDS
             },
             access_groups=list(groups) if "access_groups" in form.changed_data else None,
         )
+
+    def user_change_password(self, request, id, form_url=""):
+        """Django's page, but the new password is saved by the identity service (locked row,
+        only the password and the token generation written, the change audited)."""
+        if request.method != "POST":
+            return super().user_change_password(request, id, form_url)
+        employee = self.get_object(request, unquote(id))
+        if employee is None:
+            raise Http404("Not found.")
+        if not self.has_change_permission(request, employee):
+            raise PermissionDenied
+        form = self.change_password_form(employee, request.POST)
+        if not form.is_valid():
+            return super().user_change_password(request, id, form_url)  # shows the errors
+        usable = form.cleaned_data.get("set_usable_password", True)
+        page = request.get_full_path()
+        try:
+            saved = employee_set_password(
+                actor=self.actor(request),
+                channel=Channel.ADMIN,
+                employee_pk=employee.pk,
+                password=form.cleaned_data["password1"] if usable else None,
+            )
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            return HttpResponseRedirect(page)
+        self.log_change(request, saved, [{"changed": {"fields": ["password"]}}])
+        messages.success(
+            request,
+            "Password changed successfully." if usable else "Password-based login was disabled.",
+        )
+        if saved.pk == request.user.pk:
+            update_session_auth_hash(request, saved)
+        return HttpResponseRedirect(reverse("admin:accounts_employee_change", args=[saved.pk]))
 
     def save_related(self, request, form, formsets, change):
         # Access groups were saved by employee_update; only inline formsets remain.
@@ -370,3 +435,49 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
                 queryset = queryset.filter(tenant_id=principal.tenant_id)
             kwargs["queryset"] = queryset
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+@admin.register(AccessChange)
+class AccessChangeAdmin(ReadOnlyAdminMixin, TenantAdministrationAdmin):
+    """Who changed which identity's access, how and when (tenant administrators: their own
+    tenant; superusers: every tenant and the platform's own superusers)."""
+
+    list_display = [
+        "changed_at",
+        "subject_kind",
+        "subject_name",
+        "action",
+        "what_changed",
+        "actor_name",
+        "actor_kind",
+        "channel",
+    ]
+    list_filter = ["action", "subject_kind", "channel", "actor_kind"]
+    search_fields = ["subject_name", "subject_id", "actor_name", "actor_id"]
+    search_help_text = "An identity's or an actor's name (or client id / employee number)."
+    date_hierarchy = "changed_at"
+    list_select_related = False
+    readonly_fields = [
+        "changed_at",
+        "tenant",
+        "subject_kind",
+        "subject_id",
+        "subject_name",
+        "action",
+        "before",
+        "after",
+        "actor_kind",
+        "actor_id",
+        "actor_name",
+        "channel",
+    ]
+
+    @admin.display(description="change")
+    def what_changed(self, obj) -> str:
+        names = sorted(set(obj.before) | set(obj.after))
+        return "; ".join(
+            f"{name}: {obj.before.get(name, '—')} → {obj.after.get(name, '—')}" for name in names
+        )
+
+    def get_exclude(self, request, obj=None):
+        return []

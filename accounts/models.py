@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from accounts.scopes import SUFFIX_SEPARATOR, Grants, InvalidScope, parse_scopes
+from core.channels import Channel
 from tenancy.models import Tenant
 
 
@@ -179,3 +180,55 @@ class ApiClient(models.Model):
 
     def grants(self) -> Grants:
         return Grants.from_strings(self.scopes)
+
+
+class AccessChange(models.Model):
+    """Audit of every change to who holds what: identities, their status and credentials, group
+    memberships, groups' scopes and restrictions, a tenant's valid restrictions. Written by the
+    identity services only; ``before``/``after`` hold the changed values, never a secret or a
+    password hash."""
+
+    class Action(models.TextChoices):
+        CREATED = "created"
+        CHANGED = "changed"
+        DEACTIVATED = "deactivated"
+        REACTIVATED = "reactivated"
+        PASSWORD_CHANGED = "password_changed", "password changed"
+        SECRET_ROTATED = "secret_rotated", "secret rotated"
+        GROUP_ADDED = "group_added", "added to group"
+        GROUP_REMOVED = "group_removed", "removed from group"
+        DELETED = "deleted"
+
+    class SubjectKind(models.TextChoices):
+        EMPLOYEE = "employee"
+        API_CLIENT = "api_client", "API client"
+        ACCESS_GROUP = "access_group", "access group"
+        TENANT = "tenant"
+
+    # Null only for platform superusers, who belong to no tenant.
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    subject_kind = models.CharField(max_length=16, choices=SubjectKind.choices)
+    subject_id = models.CharField(max_length=150)
+    subject_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    actor_kind = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=150)
+    actor_name = models.CharField(max_length=150, blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        indexes = [
+            models.Index(fields=["tenant", "-changed_at"], name="access_change_tenant_idx"),
+            models.Index(
+                fields=["tenant", "subject_kind", "subject_id"], name="access_change_subject_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_subject_kind_display()} {self.subject_name}: {self.get_action_display()}"

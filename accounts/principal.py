@@ -9,11 +9,12 @@ from accounts.scopes import Grants
 API_CLIENT = "api_client"
 EMPLOYEE = "employee"
 OPERATOR = "operator"
+PLATFORM = "platform"
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    tenant_id: int
+    tenant_id: int | None  # None only for the platform principal (it reads no customer)
     tenant_code: str
     grants: Grants
     kind: str
@@ -47,6 +48,19 @@ class Principal:
             client.client_id,
             client.name,
         )
+
+    @classmethod
+    def platform(cls, superuser) -> Principal:
+        """A platform superuser administering identities of any tenant (and other
+        superusers). It belongs to no tenant, so every customer query built for it is empty:
+        to work on a tenant's customers a superuser acts through :meth:`for_employee`."""
+        if not superuser.is_superuser:
+            raise ValueError("Only a platform superuser acts for the platform.")
+        return cls(None, "", Grants.everything(), PLATFORM, str(superuser.pk), superuser.username)
+
+    @property
+    def is_platform(self) -> bool:
+        return self.kind == PLATFORM
 
     @classmethod
     def operator(cls, tenant, name: str = "operator") -> Principal:

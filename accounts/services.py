@@ -1,16 +1,51 @@
-"""Creating and revoking identities; shared by the management commands and the admin."""
+"""Creating, changing and revoking identities: the one write path for API clients, employees and
+access groups, shared by the back office and the management commands.
+
+Every function takes the acting :class:`Principal` and the channel, and decides itself:
+
+- the actor administers the identity's tenant (``tenant.tenant_manage``; a platform principal
+  administers every tenant and is the only one who may touch a superuser);
+- **no grant beyond your own**: what a change would grant must be covered by the actor's own
+  grants;
+- **no take-over**: an identity more powerful than the actor cannot be changed, given a new
+  secret or password, or deleted by them (that would hand them its grants).
+
+Every write locks the stored row (``select_for_update``) and reads the values it compares from
+it, never from an instance a form has already changed, and writes only the columns that changed,
+so a password change, a secret rotation and a profile save never undo one another. Any
+``is_active`` transition, new secret and new password moves ``token_generation``, so tokens
+issued before stop working at once and a reactivation does not revive them. Every change writes
+an :class:`AccessChange` (before and after, never a secret or hash).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.models import AccessGroup, ApiClient, Employee
-from core.errors import ConflictError, InvalidInput, full_clean, validation_message
+from accounts.models import AccessChange, AccessGroup, ApiClient, Employee, grants_of_groups
+from accounts.principal import Principal
+from accounts.scopes import Grants
+from core.channels import Channel
+from core.errors import (
+    ConflictError,
+    DoesNotExist,
+    InvalidInput,
+    NotPermitted,
+    full_clean,
+    validation_message,
+)
 from tenancy.models import Tenant
+
+Action = AccessChange.Action
+SubjectKind = AccessChange.SubjectKind
+
+BEYOND_OWN_GRANTS = "You cannot grant scopes or restrictions beyond your own."
+TAKE_OVER = "This identity holds scopes or restrictions beyond your own; you cannot change it."
 
 
 def tenant_by_code(code: str) -> Tenant:
@@ -20,6 +55,77 @@ def tenant_by_code(code: str) -> Tenant:
     return tenant
 
 
+# --- the rules every identity write shares ----------------------------------------------------
+
+
+def _administers(actor: Principal, tenant_id: int | None) -> None:
+    """The actor may administer identities of ``tenant_id`` (None: platform superusers)."""
+    if actor.is_platform:
+        return
+    if tenant_id is None or actor.tenant_id != tenant_id or not actor.grants.can_manage_tenant():
+        raise NotPermitted("You may administer identities of your own tenant only.")
+
+
+def _may_grant(actor: Principal, wanted: Grants) -> None:
+    if not actor.grants.covers_grants(wanted):
+        raise NotPermitted(BEYOND_OWN_GRANTS, field="scopes")
+
+
+def _may_take_over(actor: Principal, held: Grants) -> None:
+    if not actor.grants.covers_grants(held):
+        raise NotPermitted(TAKE_OVER)
+
+
+def _record(
+    actor: Principal,
+    channel: Channel,
+    subject,
+    action: Action,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AccessChange:
+    kind, subject_id, name = _subject(subject)
+    return AccessChange.objects.create(
+        tenant_id=subject.tenant_id,
+        subject_kind=kind,
+        subject_id=subject_id,
+        subject_name=name,
+        action=action,
+        before=before or {},
+        after=after or {},
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        channel=channel,
+    )
+
+
+def _subject(subject) -> tuple[str, str, str]:
+    if isinstance(subject, ApiClient):
+        return SubjectKind.API_CLIENT, subject.client_id, subject.name
+    if isinstance(subject, Employee):
+        return SubjectKind.EMPLOYEE, str(subject.pk), subject.username
+    if isinstance(subject, AccessGroup):
+        return SubjectKind.ACCESS_GROUP, str(subject.pk), subject.name
+    raise TypeError(f"Not an identity: {subject!r}")
+
+
+def _changes(stored, fields: dict) -> tuple[dict, dict]:
+    """(before, after) of the fields whose value differs from the stored row's."""
+    changed = {name: value for name, value in fields.items() if getattr(stored, name) != value}
+    return {name: getattr(stored, name) for name in changed}, changed
+
+
+def _locked(model, pk):
+    row = model._default_manager.select_for_update().filter(pk=pk).first()
+    if row is None:
+        raise DoesNotExist(f"This {model._meta.verbose_name} no longer exists.")
+    return row
+
+
+# --- API clients ------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class CreatedClient:
     client: ApiClient
@@ -27,52 +133,111 @@ class CreatedClient:
 
 
 @transaction.atomic
-def api_client_create(*, tenant: Tenant, name: str, scopes: list[str]) -> CreatedClient:
+def api_client_create(
+    *, actor: Principal, channel: Channel, tenant: Tenant, name: str, scopes: list[str]
+) -> CreatedClient:
+    _administers(actor, tenant.pk)
+    client = ApiClient(tenant=tenant, name=name, scopes=scopes)
+    full_clean(
+        client,
+        exclude=["client_id", "secret_hash"],
+        validate_unique=False,
+        validate_constraints=False,
+    )
+    _may_grant(actor, client.grants())
     if ApiClient.objects.filter(tenant=tenant, name=name).exists():
         raise ConflictError(f"An API client named {name!r} already exists in {tenant.code}.")
-    client = ApiClient(tenant=tenant, name=name, scopes=scopes)
     secret = client.rotate_secret()
-    full_clean(client, exclude=["client_id", "secret_hash"])
     client.save()
+    _record(actor, channel, client, Action.CREATED, after={"name": name, "scopes": scopes})
     return CreatedClient(client, secret)
 
 
 @transaction.atomic
-def api_client_rotate_secret(*, client: ApiClient) -> str:
+def api_client_update(
+    *,
+    actor: Principal,
+    channel: Channel,
+    client_pk: int,
+    name: str,
+    scopes: list[str],
+    is_active: bool,
+) -> ApiClient:
+    client = _locked(ApiClient, client_pk)
+    _administers(actor, client.tenant_id)
+    _may_take_over(actor, client.grants())
+    before, after = _changes(client, {"name": name, "scopes": scopes, "is_active": is_active})
+    if not after:
+        return client
+    if "name" in after:
+        others = ApiClient.objects.filter(tenant_id=client.tenant_id, name=name)
+        if others.exclude(pk=client.pk).exists():
+            raise ConflictError(f"An API client named {name!r} already exists.")
+    for field, value in after.items():
+        setattr(client, field, value)
+    full_clean(
+        client,
+        exclude=["client_id", "secret_hash"],
+        validate_unique=False,
+        validate_constraints=False,
+    )
+    _may_grant(actor, client.grants())
+    update_fields = list(after)
+    if "is_active" in after:
+        # Either way: tokens issued before a deactivation stay dead after a reactivation.
+        client.token_generation += 1
+        update_fields.append("token_generation")
+    client.save(update_fields=update_fields)
+    _record_status_and_changes(actor, channel, client, before, after)
+    return client
+
+
+def _record_status_and_changes(actor, channel, subject, before: dict, after: dict) -> None:
+    before, after = dict(before), dict(after)
+    if "is_active" in after:
+        before.pop("is_active")
+        active = after.pop("is_active")
+        _record(actor, channel, subject, Action.REACTIVATED if active else Action.DEACTIVATED)
+    if after:
+        _record(actor, channel, subject, Action.CHANGED, before, after)
+
+
+@transaction.atomic
+def api_client_rotate_secret(*, actor: Principal, channel: Channel, client_pk: int) -> str:
+    """A new secret, returned in clear once; every earlier token stops working."""
+    client = _locked(ApiClient, client_pk)
+    _administers(actor, client.tenant_id)
+    _may_take_over(actor, client.grants())
     secret = client.rotate_secret()
     client.save(update_fields=["secret_hash", "token_generation"])
+    _record(actor, channel, client, Action.SECRET_ROTATED)
     return secret
 
 
 @transaction.atomic
-def api_client_update(*, client: ApiClient, name: str, scopes: list[str], is_active: bool) -> None:
-    others = ApiClient.objects.filter(tenant_id=client.tenant_id, name=name).exclude(pk=client.pk)
-    if others.exists():
-        raise ConflictError(f"An API client named {name!r} already exists.")
-    if client.is_active and not is_active:
-        client.token_generation += 1  # tokens issued before stay dead after a reactivation
-    client.name, client.scopes, client.is_active = name, scopes, is_active
-    full_clean(client, exclude=["client_id", "secret_hash"])
-    client.save(update_fields=["name", "scopes", "is_active", "token_generation"])
-
-
-def api_client_deactivate(*, client: ApiClient) -> bool:
+def api_client_deactivate(*, actor: Principal, channel: Channel, client_pk: int) -> bool:
     """A deactivated client's tokens fail authentication on their next request. Returns
     whether the client was active."""
+    client = _locked(ApiClient, client_pk)
+    _administers(actor, client.tenant_id)
     if not client.is_active:
         return False
+    # Taking rights away needs no cover: anyone administering the tenant may stop a client.
     client.is_active = False
-    client.token_generation += 1  # tokens issued before stay dead after a reactivation
+    client.token_generation += 1
     client.save(update_fields=["is_active", "token_generation"])
+    _record(actor, channel, client, Action.DEACTIVATED)
     return True
 
 
-def api_client_revoke(*, client_id: str) -> ApiClient:
-    client = ApiClient.objects.filter(client_id=client_id).first()
+def api_client_by_client_id(client_id: str) -> ApiClient:
+    client = ApiClient.objects.select_related("tenant").filter(client_id=client_id).first()
     if client is None:
         raise InvalidInput(f"Unknown API client {client_id!r}.")
-    api_client_deactivate(client=client)
     return client
+
+
+# --- access groups ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -94,7 +259,47 @@ class GroupSpec:
         return cls(parts[0], scopes, restrictions)
 
 
-def access_group_resolve(*, tenant: Tenant, spec: GroupSpec) -> AccessGroup:
+@transaction.atomic
+def access_group_save(
+    *,
+    actor: Principal,
+    channel: Channel,
+    tenant: Tenant,
+    group_pk: int | None,
+    name: str,
+    scopes: list[str],
+    restrictions: list[str],
+) -> AccessGroup:
+    """Create (``group_pk`` None) or change a group. Changing a group changes what every
+    member holds, so the actor must cover what it granted and what it will grant."""
+    _administers(actor, tenant.pk)
+    fields = {"name": name, "scopes": scopes, "restrictions": restrictions}
+    if group_pk is None:
+        group = AccessGroup(tenant=tenant, **fields)
+        before, after = {}, fields
+    else:
+        group = _locked(AccessGroup, group_pk)
+        if group.tenant_id != tenant.pk:
+            raise DoesNotExist("This access group no longer exists.")
+        _may_take_over(actor, group.grants())
+        before, after = _changes(group, fields)
+        if not after:
+            return group
+        for field, value in after.items():
+            setattr(group, field, value)
+    full_clean(group, validate_unique=False, validate_constraints=False)
+    _may_grant(actor, group.grants())
+    if "name" in after:
+        others = AccessGroup.objects.filter(tenant=tenant, name=name).exclude(pk=group.pk)
+        if others.exists():
+            raise ConflictError(f"An access group named {name!r} already exists.")
+    group.save()
+    action = Action.CREATED if group_pk is None else Action.CHANGED
+    _record(actor, channel, group, action, before, after)
+    return group
+
+
+def access_group_resolve(*, actor: Principal, channel: Channel, tenant: Tenant, spec: GroupSpec):
     existing = AccessGroup.objects.filter(tenant=tenant, name=spec.name).first()
     if spec.scopes is None:
         if existing is None:
@@ -108,37 +313,79 @@ def access_group_resolve(*, tenant: Tenant, spec: GroupSpec) -> AccessGroup:
                 f"Access group {spec.name!r} already exists in {tenant.code} with other scopes."
             )
         return existing
-    group = AccessGroup(
-        tenant=tenant, name=spec.name, scopes=spec.scopes, restrictions=spec.restrictions
+    return access_group_save(
+        actor=actor,
+        channel=channel,
+        tenant=tenant,
+        group_pk=None,
+        name=spec.name,
+        scopes=spec.scopes,
+        restrictions=spec.restrictions,
     )
-    full_clean(group)
-    group.save()
-    return group
+
+
+# --- employees --------------------------------------------------------------------------------
+
+
+def _check_password(password: str, employee: Employee) -> None:
+    if not password:
+        raise InvalidInput("The password is empty.", field="password")
+    try:
+        validate_password(password, employee)
+    except ValidationError as exc:
+        raise InvalidInput(validation_message(exc), field="password") from exc
+
+
+def _set_memberships(actor, channel, employee: Employee, groups: Iterable[AccessGroup]) -> None:
+    wanted = {group.pk: group for group in groups}
+    if any(group.tenant_id != employee.tenant_id for group in wanted.values()):
+        raise InvalidInput("Access groups belong to the employee's own tenant.")
+    _may_grant(actor, grants_of_groups(wanted.values()))
+    current = {group.pk: group for group in employee.access_groups.all()}
+    added = [wanted[pk] for pk in wanted.keys() - current.keys()]
+    removed = [current[pk] for pk in current.keys() - wanted.keys()]
+    employee.access_groups.remove(*removed)
+    employee.access_groups.add(*added)
+    for group in removed:
+        _record(actor, channel, employee, Action.GROUP_REMOVED, before={"group": group.name})
+    for group in added:
+        _record(actor, channel, employee, Action.GROUP_ADDED, after={"group": group.name})
 
 
 @transaction.atomic
 def employee_create(
     *,
+    actor: Principal,
+    channel: Channel,
     tenant: Tenant,
     username: str,
     password: str,
-    groups: list[GroupSpec],
+    groups: list[GroupSpec] | list[AccessGroup] = (),
     is_staff: bool = False,
     email: str = "",
 ) -> Employee:
-    if not password:
-        raise InvalidInput("The password is empty.")
+    _administers(actor, tenant.pk)
     if Employee.objects.filter(username=username).exists():
         raise ConflictError(f"An employee named {username!r} already exists.")
     employee = Employee(tenant=tenant, username=username, is_staff=is_staff, email=email)
-    try:
-        validate_password(password, employee)
-    except ValidationError as exc:
-        raise InvalidInput(validation_message(exc), field="password") from exc
+    _check_password(password, employee)
     employee.set_password(password)
     full_clean(employee, exclude=["password"])
     employee.save()
-    employee.access_groups.set([access_group_resolve(tenant=tenant, spec=g) for g in groups])
+    _record(
+        actor,
+        channel,
+        employee,
+        Action.CREATED,
+        after={"username": username, "email": email, "is_staff": is_staff},
+    )
+    resolved = [
+        group
+        if isinstance(group, AccessGroup)
+        else access_group_resolve(actor=actor, channel=channel, tenant=tenant, spec=group)
+        for group in groups
+    ]
+    _set_memberships(actor, channel, employee, resolved)
     return employee
 
 
@@ -147,22 +394,87 @@ EMPLOYEE_EDITABLE_FIELDS = frozenset(
 )
 
 
+def _locked_employee(actor: Principal, employee_pk: int) -> Employee:
+    employee = _locked(Employee, employee_pk)
+    if employee.is_superuser and not actor.is_platform:
+        raise NotPermitted(TAKE_OVER)
+    _administers(actor, employee.tenant_id)
+    _may_take_over(actor, employee.grants())
+    return employee
+
+
 @transaction.atomic
 def employee_update(
-    *, employee: Employee, fields: dict, access_groups: list[AccessGroup] | None = None
-) -> None:
+    *,
+    actor: Principal,
+    channel: Channel,
+    employee_pk: int,
+    fields: dict,
+    access_groups: list[AccessGroup] | None = None,
+) -> Employee:
     """Change an employee's profile, status and access groups (never the tenant or password:
     those have their own paths)."""
     unknown = set(fields) - EMPLOYEE_EDITABLE_FIELDS
     if unknown:
         raise InvalidInput(f"Not editable here: {', '.join(sorted(unknown))}.")
-    if employee.is_active and fields.get("is_active") is False:
-        employee.token_generation += 1  # tokens issued before stay dead after a reactivation
-    for name, value in fields.items():
-        setattr(employee, name, value)
-    full_clean(employee, exclude=["password"])
-    employee.save()
+    employee = _locked_employee(actor, employee_pk)
+    before, after = _changes(employee, fields)
+    if after.get("is_superuser") and not actor.is_platform:
+        raise NotPermitted("Only a platform superuser makes superusers.")
+    if after:
+        for name, value in after.items():
+            setattr(employee, name, value)
+        full_clean(
+            employee, exclude=["password"], validate_unique=False, validate_constraints=False
+        )
+        if (
+            "username" in after
+            and Employee.objects.filter(username=after["username"]).exclude(pk=employee.pk).exists()
+        ):
+            raise ConflictError(f"An employee named {after['username']!r} already exists.")
+        update_fields = list(after)
+        if "is_active" in after:
+            employee.token_generation += 1  # either way: earlier tokens stay dead
+            update_fields.append("token_generation")
+        employee.save(update_fields=update_fields)
+        _record_status_and_changes(actor, channel, employee, before, after)
     if access_groups is not None:
-        if any(group.tenant_id != employee.tenant_id for group in access_groups):
-            raise InvalidInput("Access groups belong to the employee's own tenant.")
-        employee.access_groups.set(access_groups)
+        _set_memberships(actor, channel, employee, access_groups)
+    return employee
+
+
+@transaction.atomic
+def employee_set_password(
+    *, actor: Principal, channel: Channel, employee_pk: int, password: str | None
+) -> Employee:
+    """A new password set by an administrator (None: password login disabled); every earlier
+    token stops working."""
+    employee = _locked_employee(actor, employee_pk)
+    if password is None:
+        employee.set_unusable_password()
+        employee.token_generation += 1
+    else:
+        _check_password(password, employee)
+        employee.set_password(password)  # moves token_generation (Employee.set_password)
+    employee.save(update_fields=["password", "token_generation"])
+    _record(actor, channel, employee, Action.PASSWORD_CHANGED)
+    return employee
+
+
+# --- deleting ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def identity_delete(*, actor: Principal, channel: Channel, identity) -> None:
+    """Delete an API client, employee or access group (a group's members lose its grants)."""
+    model = type(identity)
+    if model not in (ApiClient, Employee, AccessGroup):
+        raise TypeError(f"Not an identity: {identity!r}")
+    if model is Employee:
+        stored = _locked_employee(actor, identity.pk)
+    else:
+        stored = _locked(model, identity.pk)
+        _administers(actor, stored.tenant_id)
+        _may_take_over(actor, stored.grants())
+    _record(actor, channel, stored, Action.DELETED)
+    stored.delete()

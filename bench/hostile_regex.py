@@ -74,11 +74,17 @@ def seed(count: int):
 
 
 def reader_token(tenant) -> str:
+    from accounts.principal import Principal
     from accounts.services import api_client_create
     from accounts.tokens import CLIENT_SUBJECT_PREFIX, issue_token
+    from core.channels import Channel
 
     created = api_client_create(
-        tenant=tenant, name=f"reader-{time.time_ns()}", scopes=["customer.customer_read"]
+        actor=Principal.operator(tenant, "bench"),
+        channel=Channel.COMMAND,
+        tenant=tenant,
+        name=f"reader-{time.time_ns()}",
+        scopes=["customer.customer_read"],
     ).client
     return issue_token(
         subject=f"{CLIENT_SUBJECT_PREFIX}{created.client_id}",

@@ -7,6 +7,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
+from core.channels import CHANNEL_PHRASES, Channel
 from core.restrictions import RESTRICTION_MAX_LENGTH
 from customers.querysets import CustomerQuerySet, CustomerRelatedQuerySet, JobQuerySet
 from tenancy.models import Tenant
@@ -204,21 +205,6 @@ class PasswordMigrationRetention(models.Model):
 
     def __str__(self) -> str:
         return f"Password migration until {self.retention_end_date}"
-
-
-class Channel(models.TextChoices):
-    API = "api"
-    ADMIN = "admin"
-    COMMAND = "command"
-    IMPORT = "import"
-
-
-CHANNEL_PHRASES = {
-    Channel.API: "through the API",
-    Channel.ADMIN: "in the back office",
-    Channel.COMMAND: "by a management command",
-    Channel.IMPORT: "by an import",
-}
 
 
 class RestrictionChange(models.Model):

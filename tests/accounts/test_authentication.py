@@ -6,14 +6,15 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from accounts.models import ApiClient
+from accounts.principal import Principal
 from accounts.services import (
     api_client_deactivate,
-    api_client_revoke,
     api_client_rotate_secret,
     api_client_update,
     employee_update,
 )
 from accounts.tokens import issue_token
+from core.channels import Channel
 from tests.conftest import bearer_client, token_for
 from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
 
@@ -24,6 +25,10 @@ URL = "/customer/acme/test-whoami"
 @pytest.fixture
 def reader(tenant):
     return ApiClientFactory(tenant=tenant, scopes=["customer.customer_read--DE"])
+
+
+def operator(identity) -> Principal:
+    return Principal.operator(identity.tenant)
 
 
 def forged(claims, key=None, algorithm="HS256"):
@@ -118,7 +123,7 @@ def test_malformed_token_is_refused(tenant, raw):
 def test_revoked_client_token_stops_working_at_once(reader):
     http = bearer_client(token_for(reader))
     assert http.get(URL).status_code == 200
-    api_client_revoke(client_id=reader.client_id)
+    api_client_deactivate(actor=operator(reader), channel=Channel.COMMAND, client_pk=reader.pk)
     assert_unauthorized(http.get(URL))
 
 
@@ -251,16 +256,25 @@ def test_malformed_claims_of_a_validly_signed_token_are_a_401(reader, claims):
 def test_rotating_the_secret_invalidates_earlier_tokens(reader):
     http = bearer_client(token_for(reader))
     assert http.get(URL).status_code == 200
-    api_client_rotate_secret(client=reader)
+    api_client_rotate_secret(actor=operator(reader), channel=Channel.COMMAND, client_pk=reader.pk)
     assert_unauthorized(http.get(URL))
+    reader.refresh_from_db()
     assert bearer_client(token_for(reader)).get(URL).status_code == 200  # a new one works
 
 
 def test_deactivate_then_reactivate_does_not_revive_earlier_tokens(reader):
     http = bearer_client(token_for(reader))
-    api_client_deactivate(client=reader)
-    api_client_update(client=reader, name=reader.name, scopes=reader.scopes, is_active=True)
+    api_client_deactivate(actor=operator(reader), channel=Channel.COMMAND, client_pk=reader.pk)
+    api_client_update(
+        actor=operator(reader),
+        channel=Channel.COMMAND,
+        client_pk=reader.pk,
+        name=reader.name,
+        scopes=reader.scopes,
+        is_active=True,
+    )
     assert_unauthorized(http.get(URL))
+    reader.refresh_from_db()
     assert bearer_client(token_for(reader)).get(URL).status_code == 200
 
 
@@ -289,6 +303,11 @@ def test_employee_deactivate_then_reactivate_does_not_revive_earlier_tokens(tena
     group = AccessGroupFactory(tenant=tenant, scopes=["customer.customer_read"])
     employee = EmployeeFactory(tenant=tenant, access_groups=[group])
     http = bearer_client(employee_token(employee))
-    employee_update(employee=employee, fields={"is_active": False})
-    employee_update(employee=employee, fields={"is_active": True})
+    for active in (False, True):
+        employee_update(
+            actor=operator(employee),
+            channel=Channel.COMMAND,
+            employee_pk=employee.pk,
+            fields={"is_active": active},
+        )
     assert_unauthorized(http.get(URL))

@@ -4,7 +4,9 @@ tenants and DE/FR/US/null customers."""
 
 import pytest
 
-from accounts.services import api_client_revoke
+from accounts.principal import Principal
+from accounts.services import api_client_deactivate
+from core.channels import Channel
 from core.errors import ConflictError
 from customers.models import Customer, RestrictionChange
 from customers.services import restriction_remove
@@ -329,7 +331,10 @@ def test_audit_every_restriction_change_is_recorded(world, api_as):
 def test_revocation_revoked_client_is_refused_on_the_next_request(world, api_as):
     http = api_as(*READER)
     assert http.get(BASE).status_code == 200
-    api_client_revoke(client_id=http.api_client.client_id)
+    client = http.api_client
+    api_client_deactivate(
+        actor=Principal.operator(client.tenant), channel=Channel.COMMAND, client_pk=client.pk
+    )
     response = http.get(BASE)
     assert response.status_code == 401
     assert response.json()["type"] == "unauthorized"

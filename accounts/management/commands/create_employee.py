@@ -2,7 +2,9 @@ import sys
 
 from django.core.management.base import BaseCommand
 
+from accounts.principal import Principal
 from accounts.services import GroupSpec, employee_create, tenant_by_code
+from core.channels import Channel
 from core.commands import bad_input
 from core.errors import ServiceError
 
@@ -22,12 +24,16 @@ class Command(BaseCommand):
         )
         parser.add_argument("--email", default="")
         parser.add_argument("--staff", action="store_true", help="May log into the admin.")
+        parser.add_argument("--actor", default="operator", help="Who runs it, for the audit.")
 
     def handle(self, *args, **options):
         password = sys.stdin.readline().rstrip("\r\n")
         try:
+            tenant = tenant_by_code(options["tenant"])
             employee = employee_create(
-                tenant=tenant_by_code(options["tenant"]),
+                actor=Principal.operator(tenant, options["actor"]),
+                channel=Channel.COMMAND,
+                tenant=tenant,
                 username=options["username"],
                 password=password,
                 groups=[GroupSpec.parse(text) for text in options["group"]],

@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand
 
-from accounts.services import api_client_revoke
+from accounts.principal import Principal
+from accounts.services import api_client_by_client_id, api_client_deactivate
+from core.channels import Channel
 from core.commands import bad_input
 from core.errors import ServiceError
 
@@ -10,10 +12,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("client_id")
+        parser.add_argument("--actor", default="operator", help="Who runs it, for the audit.")
 
     def handle(self, *args, **options):
         try:
-            client = api_client_revoke(client_id=options["client_id"])
+            client = api_client_by_client_id(options["client_id"])
+            api_client_deactivate(
+                actor=Principal.operator(client.tenant, options["actor"]),
+                channel=Channel.COMMAND,
+                client_pk=client.pk,
+            )
         except ServiceError as exc:
             raise bad_input(exc) from exc
         self.stdout.write(f"Revoked API client {client.client_id} ({client.name}).")

@@ -10,7 +10,9 @@ from tqdm import tqdm
 
 from accounts import rowsecurity
 from accounts.models import AccessGroup, ApiClient, Employee
+from accounts.principal import Principal
 from accounts.services import api_client_create, api_client_rotate_secret
+from core.channels import Channel
 from core.commands import bad_input
 from customers.demo import demo_customer_count, seed_customers
 from tenancy.models import Restriction, Site, Tenant
@@ -104,13 +106,18 @@ class Command(BaseCommand):
             employee.save()
             employee.access_groups.set([groups[name] for name in group_names])
         secrets = {}
+        operator = Principal.operator(tenant, "seed_demo")
         for name, scopes in CLIENTS.items():
             client = ApiClient.objects.filter(tenant=tenant, name=name).first()
             if client is None:
-                new = api_client_create(tenant=tenant, name=name, scopes=scopes)
+                new = api_client_create(
+                    actor=operator, channel=Channel.COMMAND, tenant=tenant, name=name, scopes=scopes
+                )
                 client, secret = new.client, new.secret
             else:
-                secret = api_client_rotate_secret(client=client)
+                secret = api_client_rotate_secret(
+                    actor=operator, channel=Channel.COMMAND, client_pk=client.pk
+                )
             secrets[name] = (client.client_id, secret)
         return tenant, secrets
 
