@@ -220,9 +220,9 @@ def api_client_deactivate(*, actor: Principal, channel: Channel, client_pk: int)
     whether the client was active."""
     client = _locked(ApiClient, client_pk)
     _administers(actor, client.tenant_id)
+    _may_take_over(actor, client.grants())  # a stronger client is read-only for the actor
     if not client.is_active:
         return False
-    # Taking rights away needs no cover: anyone administering the tenant may stop a client.
     client.is_active = False
     client.token_generation += 1
     client.save(update_fields=["is_active", "token_generation"])

@@ -2,7 +2,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import AccessGroup, ApiClient, Employee
+from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
 from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
 
 pytestmark = pytest.mark.django_db
@@ -238,3 +238,119 @@ def test_employee_created_in_the_admin_goes_through_the_service(tenant, tenant_a
     )
     assert short.status_code == 200
     assert not Employee.objects.filter(username="shorty").exists()
+
+
+def employee_token(employee):
+    from accounts.tokens import EMPLOYEE_SUBJECT_PREFIX, issue_token
+
+    employee.refresh_from_db()
+    return issue_token(
+        subject=f"{EMPLOYEE_SUBJECT_PREFIX}{employee.pk}",
+        tenant_code=employee.tenant.code,
+        scopes=employee.scope_strings(),
+        generation=employee.token_generation,
+    ).access_token
+
+
+def test_reactivating_through_the_change_form_does_not_revive_old_tokens(
+    tenant, tenant_admin, client, api_as
+):
+    """Untick "Active", save; tick it, save: tokens issued before stay dead, for API clients and
+    employees alike (the form has already changed the object when it is saved; the service
+    compares with the stored row)."""
+    from tests.conftest import bearer_client
+
+    http = api_as("customer.customer_read--DE")
+    api_client = http.api_client
+    readers = AccessGroupFactory(tenant=tenant, scopes=["customer.customer_read"])
+    clerk = EmployeeFactory(tenant=tenant, username="clerk", access_groups=[readers])
+    clerk_http = bearer_client(employee_token(clerk))
+    assert http.get("/customer/acme/customers").status_code == 200
+    assert clerk_http.get("/customer/acme/customers").status_code == 200
+    client.force_login(tenant_admin)
+    client_page = f"/admin/accounts/apiclient/{api_client.pk}/change/"
+    client_form = {"name": api_client.name, "scopes": "customer.customer_read--DE"}
+    clerk_page = f"/admin/accounts/employee/{clerk.pk}/change/"
+    clerk_form = {
+        "username": "clerk",
+        "is_staff": "on",
+        "access_groups": [readers.pk],
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
+    for active in ({}, {"is_active": "on"}):
+        assert client.post(client_page, {**client_form, **active}).status_code == 302
+        assert client.post(clerk_page, {**clerk_form, **active}).status_code == 302
+    api_client.refresh_from_db()
+    clerk.refresh_from_db()
+    assert api_client.is_active and clerk.is_active
+    assert http.get("/customer/acme/customers").status_code == 401
+    assert clerk_http.get("/customer/acme/customers").status_code == 401
+    assert bearer_client(employee_token(clerk)).get("/customer/acme/customers").status_code == 200
+    recorded = AccessChange.objects.filter(channel="admin").values_list("subject_name", "action")
+    assert sorted(recorded) == sorted(
+        [
+            (api_client.name, "deactivated"),
+            (api_client.name, "reactivated"),
+            ("clerk", "deactivated"),
+            ("clerk", "reactivated"),
+        ]
+    )
+
+
+def test_the_password_page_saves_through_the_service(tenant, tenant_admin, client):
+    from tests.conftest import bearer_client
+
+    readers = AccessGroupFactory(tenant=tenant, scopes=["customer.customer_read"])
+    clerk = EmployeeFactory(tenant=tenant, username="clerk", access_groups=[readers])
+    old_token = bearer_client(employee_token(clerk))
+    client.force_login(tenant_admin)
+    page = f"/admin/accounts/employee/{clerk.pk}/password/"
+    assert client.get(page).status_code == 200
+    too_short = client.post(page, {"password1": "abc", "password2": "abc"})
+    assert too_short.status_code == 200
+    assert "too short" in too_short.content.decode()
+    response = client.post(
+        page, {"password1": "a-long-passphrase", "password2": "a-long-passphrase"}, follow=True
+    )
+    assert "Password changed successfully." in [str(m) for m in response.context["messages"]]
+    clerk.refresh_from_db()
+    assert clerk.check_password("a-long-passphrase")
+    assert old_token.get("/customer/acme/customers").status_code == 401
+    change = AccessChange.objects.get(action="password_changed")
+    assert (change.subject_name, change.actor_name) == ("clerk", "tadmin")
+    assert change.before == change.after == {}
+
+
+def test_access_changes_page_shows_the_own_tenant_to_tenant_administrators(
+    tenant, other_tenant, tenant_admin, de_agent, client
+):
+    from accounts.principal import Principal
+    from accounts.services import api_client_create
+    from core.channels import Channel
+
+    for owner, name in ((tenant, "ours"), (other_tenant, "theirs")):
+        api_client_create(
+            actor=Principal.operator(owner),
+            channel=Channel.COMMAND,
+            tenant=owner,
+            name=name,
+            scopes=["customer.customer_read"],
+        )
+    page = "/admin/accounts/accesschange/"
+    client.force_login(tenant_admin)
+    text = client.get(page).content.decode()
+    assert "ours" in text and "theirs" not in text
+    theirs = AccessChange.objects.get(subject_name="theirs")
+    assert client.get(f"{page}{theirs.pk}/change/").status_code == 404
+    assert "ours" not in client.get(page, {"q": "nobody"}).content.decode()
+    assert "ours" in client.get(page, {"q": "ours", "action__exact": "created"}).content.decode()
+    assert client.get(page, {"before__contains": "x"}).status_code == 400
+    ours = AccessChange.objects.get(subject_name="ours")
+    assert client.post(f"{page}{ours.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AccessChange.objects.filter(pk=ours.pk).exists()
+    client.force_login(de_agent)
+    assert client.get(page).status_code == 403
+    client.force_login(EmployeeFactory(tenant=None, is_superuser=True, username="root"))
+    text = client.get(page).content.decode()
+    assert "ours" in text and "theirs" in text
