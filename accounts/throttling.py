@@ -1,15 +1,28 @@
 """Brute-force limits on credentials.
 
-The token endpoint counts failed attempts per client id, per username and per client address
-in Django's cache (local memory, or Redis when ``REDIS_URL`` is set, so several web processes
-share the counts); once a key reaches ``TOKEN_FAILURE_LIMIT`` failures within
-``TOKEN_FAILURE_WINDOW`` seconds, requests for it answer ``429`` with ``Retry-After`` until the
-window ends, before any secret is checked (so a flood costs no hashing either). The admin login
-is limited by django-axes with the same cache; :func:`admin_lockout_response` is its answer.
+The token endpoint counts failed attempts in Django's cache (local memory, or Redis when
+``REDIS_URL`` is set, so every web process shares the counts), in three counters per request:
+
+- per identity **and** address (``TOKEN_FAILURE_LIMIT``, 10): guessing one client's secret or
+  one employee's password from one place;
+- per address (``TOKEN_ADDRESS_FAILURE_LIMIT``, 30): one place guessing many identities;
+- per identity from every address (``TOKEN_IDENTITY_FAILURE_LIMIT``, 100): a distributed
+  guess. Much higher than the first, so nobody can lock a real client or employee out of their
+  own address with a few requests in their name.
+
+Each counter is a fixed window of ``TOKEN_FAILURE_WINDOW`` seconds from its first failure. An
+attempt first *reserves* its place in every counter with an atomic increment (``cache.incr``,
+Redis ``INCR``); an attempt that would go over a limit is refused with ``429`` before any secret
+is checked (so a flood costs no hashing either), and concurrent guesses can never check more
+secrets than the limit allows. A successful or merely malformed attempt gives its reservation
+back; a success also clears the identity-and-address counter. The admin login is limited by
+django-axes with the same cache (per username and address, and per address);
+:func:`admin_lockout_response` is its answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -22,11 +35,22 @@ from django.shortcuts import render
 
 logger = logging.getLogger("security")
 
+PAIR, ADDRESS, IDENTITY = "pair", "address", "identity"
+
 
 @dataclass(frozen=True)
 class Limit:
-    kind: str  # "client", "username", "address"
+    kind: str  # PAIR, ADDRESS or IDENTITY
     value: str
+    what: str  # what the limited request names, for the message: "client id", "username"
+
+    @property
+    def maximum(self) -> int:
+        return {
+            PAIR: settings.TOKEN_FAILURE_LIMIT,
+            ADDRESS: settings.TOKEN_ADDRESS_FAILURE_LIMIT,
+            IDENTITY: settings.TOKEN_IDENTITY_FAILURE_LIMIT,
+        }[self.kind]
 
     @property
     def cache_key(self) -> str:
@@ -34,28 +58,95 @@ class Limit:
         digest = hashlib.sha256(self.value.encode("utf-8", "replace")).hexdigest()
         return f"token-failures:{self.kind}:{digest}"
 
+    @property
+    def started_key(self) -> str:
+        return f"{self.cache_key}:started"
 
-def retry_after(limits: list[Limit]) -> int:
-    """Seconds until every limit is open again; 0 when none is closed."""
-    now = time.time()
-    waits = []
+    def describe(self) -> str:
+        return {
+            PAIR: f"for this {self.what} from your address",
+            ADDRESS: "from your address",
+            IDENTITY: f"for this {self.what} from any address",
+        }[self.kind]
+
+
+def limits_for(address: str, what: str, identity: str) -> list[Limit]:
+    """The three counters of a token request from ``address`` naming ``identity``."""
+    return [
+        Limit(PAIR, f"{what}\x00{identity}\x00{address}", what),
+        Limit(ADDRESS, address, what),
+        Limit(IDENTITY, f"{what}\x00{identity}", what),
+    ]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    limit: Limit
+    retry_after: int
+
+    @property
+    def message(self) -> str:
+        return (
+            f"Too many failed attempts {self.limit.describe()}; "
+            f"try again in {self.retry_after} seconds."
+        )
+
+
+def _increment(limit: Limit) -> int:
+    window = settings.TOKEN_FAILURE_WINDOW
+    for _ in range(3):  # the window may end between add() and incr()
+        if cache.add(limit.cache_key, 0, timeout=window):
+            cache.set(limit.started_key, time.time(), timeout=window)
+        try:
+            return cache.incr(limit.cache_key)
+        except ValueError:
+            continue
+    return 1
+
+
+def _retry_after(limit: Limit) -> int:
+    started = cache.get(limit.started_key) or time.time()
+    return max(1, int(started + settings.TOKEN_FAILURE_WINDOW - time.time()) + 1)
+
+
+def reserve(limits: list[Limit]) -> Refusal | None:
+    """Count this attempt in every limit before its secret is checked; a refusal (and nothing
+    counted) when one of them is already used up."""
+    taken = []
     for limit in limits:
-        state = cache.get(limit.cache_key)
-        if state and state[0] >= settings.TOKEN_FAILURE_LIMIT:
-            waits.append(int(state[1] + settings.TOKEN_FAILURE_WINDOW - now) + 1)
-    return max(waits, default=0)
+        count = _increment(limit)
+        taken.append(limit)
+        if count > limit.maximum:
+            release(taken)
+            return Refusal(limit, _retry_after(limit))
+    return None
 
 
-def record_failure(limits: list[Limit], reason: str) -> None:
-    now = time.time()
+def release(limits: list[Limit]) -> None:
+    """Give a reservation back: the attempt was not a failed guess."""
     for limit in limits:
-        count, started = cache.get(limit.cache_key) or (0, now)
-        remaining = max(1, int(started + settings.TOKEN_FAILURE_WINDOW - now))
-        cache.set(limit.cache_key, (count + 1, started), timeout=remaining)
+        with contextlib.suppress(ValueError):  # its window ended meanwhile
+            cache.decr(limit.cache_key)
+
+
+def succeeded(limits: list[Limit]) -> None:
+    release(limits)
+    for limit in limits:
+        if limit.kind == PAIR:
+            cache.delete_many([limit.cache_key, limit.started_key])
+
+
+def failed(limits: list[Limit], reason: str) -> None:
+    """The reservation stays: it was a failed guess."""
+    pair = next(limit for limit in limits if limit.kind == PAIR)
+    address = next(limit for limit in limits if limit.kind == ADDRESS)
+    identity = pair.value.split("\x00")[1]
     logger.warning(
-        "Token request failed (%s) for %s",
+        "Token request failed (%s) for %s=%r from %s",
         reason,
-        ", ".join(f"{limit.kind}={limit.value[:80]!r}" for limit in limits),
+        pair.what,
+        identity[:80],
+        address.value[:80],
     )
 
 
@@ -65,6 +156,7 @@ def admin_lockout_response(request, original_response=None, credentials=None):
         **admin.site.each_context(request),
         "title": "Too many failed logins",
         "minutes": settings.LOGIN_COOLOFF_MINUTES,
+        "limit": settings.LOGIN_FAILURE_LIMIT,
     }
     response = render(request, "admin/locked_out.html", context, status=429)
     response["Retry-After"] = str(settings.LOGIN_COOLOFF_MINUTES * 60)

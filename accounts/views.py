@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import partial
 
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -13,9 +14,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import throttling
 from accounts.models import ApiClient, Employee
 from accounts.scopes import Grants, split_scope_string
-from accounts.throttling import Limit, record_failure, retry_after
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, EMPLOYEE_SUBJECT_PREFIX, issue_token
 from core.errors import error_body
 from tenancy.models import Tenant
@@ -133,13 +134,13 @@ class TokenApi(APIView):
             ),
             401: OpenApiResponse(description="invalid_client"),
             429: OpenApiResponse(
-                description="too_many_requests: too many failed attempts for this client id, "
-                "username or address; see Retry-After"
+                description="too_many_requests: too many failed attempts for this client id "
+                "or username from this address, from this address, or for this client id or "
+                "username from any address (the message says which); see Retry-After"
             ),
         },
     )
     def post(self, request):
-        limits = [Limit("address", request.META.get("REMOTE_ADDR") or "unknown")]
         try:
             if any("\x00" in value for value in request.data.values()):
                 raise OAuthError("invalid_request", "Parameters must not contain NUL characters.")
@@ -148,23 +149,36 @@ class TokenApi(APIView):
                 raise OAuthError("invalid_request", "grant_type is required.")
             if grant_type == "client_credentials":
                 client_id, secret = client_credentials_from(request)
-                limits.append(Limit("client", client_id or ""))
-                self._refuse_while_limited(limits)
-                subject, tenant_code, scopes, generation = self._client_credentials(
-                    request, client_id, secret
-                )
+                check = partial(self._client_credentials, request, client_id, secret)
+                limits = self._limits(request, "client id", client_id)
             elif grant_type == "password":
-                limits.append(Limit("username", request.data.get("username") or ""))
-                self._refuse_while_limited(limits)
-                subject, tenant_code, scopes, generation = self._password(request)
+                check = partial(self._password, request)
+                limits = self._limits(request, "username", request.data.get("username"))
             else:
                 raise OAuthError(
                     "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}."
                 )
         except OAuthError as exc:
-            if exc.error in ("invalid_client", "invalid_grant"):
-                record_failure(limits, exc.error)
             return oauth_error_response(exc)
+        refusal = throttling.reserve(limits)
+        if refusal is not None:
+            return oauth_error_response(
+                OAuthError(
+                    "too_many_requests",
+                    refusal.message,
+                    status=429,
+                    retry_after=refusal.retry_after,
+                )
+            )
+        try:
+            subject, tenant_code, scopes, generation = check()
+        except OAuthError as exc:
+            if exc.error in ("invalid_client", "invalid_grant"):
+                throttling.failed(limits, exc.error)
+            else:
+                throttling.release(limits)
+            return oauth_error_response(exc)
+        throttling.succeeded(limits)
         issued = issue_token(
             subject=subject, tenant_code=tenant_code, scopes=scopes, generation=generation
         )
@@ -179,15 +193,9 @@ class TokenApi(APIView):
         )
 
     @staticmethod
-    def _refuse_while_limited(limits: list[Limit]) -> None:
-        wait = retry_after(limits)
-        if wait:
-            raise OAuthError(
-                "too_many_requests",
-                f"Too many failed attempts; try again in {wait} seconds.",
-                status=429,
-                retry_after=wait,
-            )
+    def _limits(request, what: str, identity: str | None) -> list[throttling.Limit]:
+        address = request.META.get("REMOTE_ADDR") or "unknown"
+        return throttling.limits_for(address, what, identity or "")
 
     def _client_credentials(
         self, request, client_id: str | None, secret: str | None

@@ -231,17 +231,21 @@ CACHES = {
     )
 }
 
-# Brute force. Token endpoint: failures per client id, username and address within a window.
+# Brute force. Token endpoint (accounts.throttling): failures per client id or username from
+# one address, per address, and per client id or username from every address, within a window.
 TOKEN_FAILURE_LIMIT = int(os.environ.get("TOKEN_FAILURE_LIMIT", "10"))
+TOKEN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("TOKEN_ADDRESS_FAILURE_LIMIT", "30"))
+TOKEN_IDENTITY_FAILURE_LIMIT = int(os.environ.get("TOKEN_IDENTITY_FAILURE_LIMIT", "100"))
 TOKEN_FAILURE_WINDOW = int(os.environ.get("TOKEN_FAILURE_WINDOW", "900"))  # seconds
-# Admin login (django-axes): failures per username or per address, then a cool-off.
+# Admin login (django-axes): failures per username from one address, or per address, then a
+# cool-off (a username alone is never locked: anyone could lock anyone out).
 LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
 LOGIN_COOLOFF_MINUTES = int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15"))
 AXES_ONLY_ADMIN_SITE = True
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.throttling.admin_lockout_response"
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]

@@ -206,14 +206,17 @@ def test_a_statement_over_the_limit_is_cancelled_and_answered_503(api_as, tenant
 # -- brute force --------------------------------------------------------------------------------
 
 
-def token_request(**data):
+def token_request(address="127.0.0.1", **data):
     return APIClient().post(
-        "/oauth/token", urlencode(data), content_type="application/x-www-form-urlencoded"
+        "/oauth/token",
+        urlencode(data),
+        content_type="application/x-www-form-urlencoded",
+        REMOTE_ADDR=address,
     )
 
 
 @override_settings(TOKEN_FAILURE_LIMIT=5)
-def test_wrong_client_secrets_lock_the_client_id_with_429(tenant, caplog):
+def test_wrong_client_secrets_lock_the_client_id_from_that_address_with_429(tenant, caplog):
     client = ApiClientFactory(tenant=tenant, secret="right-secret")
     wrong = {"grant_type": "client_credentials", "client_id": client.client_id}
     for _ in range(5):
@@ -223,28 +226,110 @@ def test_wrong_client_secrets_lock_the_client_id_with_429(tenant, caplog):
     assert int(refused["Retry-After"]) > 0
     body = refused.json()
     assert (body["status"], body["type"]) == (429, "too_many_requests")
+    assert "for this client id from your address" in body["message"]
     assert "Token request failed (invalid_client)" in caplog.text
+    # The real client, from its own address, is not locked out by someone else's guesses.
+    own = token_request("10.0.0.7", **wrong, client_secret="right-secret")
+    assert own.status_code == 200
 
 
 @override_settings(TOKEN_FAILURE_LIMIT=5)
-def test_wrong_passwords_lock_the_username_with_429(tenant):
+def test_wrong_passwords_lock_the_username_from_that_address_with_429(tenant):
     EmployeeFactory(tenant=tenant, username="ann")
     for _ in range(5):
         response = token_request(grant_type="password", username="ann", password="guess")
         assert response.status_code == 400
-    right = token_request(grant_type="password", username="ann", password="correct-horse-battery")
-    assert right.status_code == 429
+    right = {"grant_type": "password", "username": "ann", "password": "correct-horse-battery"}
+    assert token_request(**right).status_code == 429
+    assert token_request("10.0.0.7", **right).status_code == 200
 
 
 @override_settings(TOKEN_FAILURE_LIMIT=5)
+def test_a_success_clears_the_count_for_that_identity_and_address(tenant):
+    client = ApiClientFactory(tenant=tenant, secret="right-secret")
+    wrong = {"grant_type": "client_credentials", "client_id": client.client_id}
+    for _ in range(4):
+        token_request(**wrong, client_secret="guess")
+    assert token_request(**wrong, client_secret="right-secret").status_code == 200
+    for _ in range(4):
+        assert token_request(**wrong, client_secret="guess").status_code == 401
+
+
+@override_settings(TOKEN_ADDRESS_FAILURE_LIMIT=5)
 def test_failures_from_one_address_lock_that_address(tenant):
     for attempt in range(5):
         token_request(grant_type="password", username=f"user{attempt}", password="guess")
     client = ApiClientFactory(tenant=tenant, secret="right-secret")
-    response = token_request(
-        grant_type="client_credentials", client_id=client.client_id, client_secret="right-secret"
-    )
+    right = {
+        "grant_type": "client_credentials",
+        "client_id": client.client_id,
+        "client_secret": "right-secret",
+    }
+    response = token_request(**right)
     assert response.status_code == 429
+    assert "from your address;" in response.json()["message"]
+    assert token_request("10.0.0.7", **right).status_code == 200
+
+
+@override_settings(TOKEN_FAILURE_LIMIT=5, TOKEN_IDENTITY_FAILURE_LIMIT=8)
+def test_guesses_from_many_addresses_meet_the_identity_ceiling(tenant):
+    client = ApiClientFactory(tenant=tenant, secret="right-secret")
+    wrong = {"grant_type": "client_credentials", "client_id": client.client_id}
+    for attempt in range(8):
+        assert token_request(f"10.1.0.{attempt % 4}", **wrong, client_secret="g").status_code == 401
+    refused = token_request("10.2.0.1", **wrong, client_secret="right-secret")
+    assert refused.status_code == 429
+    assert "for this client id from any address" in refused.json()["message"]
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def failure_cache(request, settings):
+    """The counts in local memory (one process) and in Redis (what several processes share)."""
+    if request.param == "redis":
+        import redis
+
+        try:
+            redis.Redis.from_url("redis://127.0.0.1:6379/15").ping()
+        except redis.ConnectionError:
+            pytest.skip("no Redis answers on 127.0.0.1:6379; the local-memory case still runs")
+        backend = {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/15",
+            "KEY_PREFIX": f"test-{threading.get_ident()}",
+        }
+    else:
+        backend = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    settings.CACHES = {"default": backend}
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_concurrent_guesses_never_check_more_secrets_than_the_limit(failure_cache, settings):
+    """40 guesses at once against a limit of 10: exactly 10 get to check a secret."""
+    from accounts import throttling
+
+    settings.TOKEN_FAILURE_LIMIT = 10
+    limits = throttling.limits_for("203.0.113.5", "client id", "cl_victim")
+    start = threading.Barrier(40)
+    admitted = []
+
+    def guess():
+        start.wait(timeout=10)
+        if throttling.reserve(limits) is None:
+            admitted.append(1)  # and its check failed: the reservation stays
+
+    threads = [threading.Thread(target=guess) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(admitted) == 10
+    refusal = throttling.reserve(limits)
+    assert refusal is not None and refusal.limit.kind == throttling.PAIR
+    assert 0 < refusal.retry_after <= settings.TOKEN_FAILURE_WINDOW + 1
 
 
 @override_settings(AXES_FAILURE_LIMIT=5)
@@ -260,4 +345,13 @@ def test_wrong_admin_logins_lock_the_account_with_429(tenant, client):
     )
     assert locked.status_code == 429
     assert "Too many failed logins" in locked.content.decode()
+    assert "for this username from your address" in locked.content.decode()
     assert not Employee.objects.get(username="staffer").last_login
+    # The staffer's own address is not locked by guesses made elsewhere in their name.
+    own = client.post(
+        "/admin/login/",
+        {"username": "staffer", "password": "correct-horse-battery"},
+        REMOTE_ADDR="10.0.0.7",
+    )
+    assert own.status_code == 302
+    assert Employee.objects.get(username="staffer").last_login
