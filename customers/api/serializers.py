@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.hashers import identify_hasher
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -464,17 +463,12 @@ class ImportAccountSerializer(StrictInputSerializer):
     legacyAuth = LegacyAuthSerializer(required=False)
 
     def validate_passwordHash(self, value: str) -> str:
-        """The Emporix format (``1:<iterations>:<salt>:<hash>``, see customers.passwords) or
-        a Django hasher's (``pbkdf2_sha256$…``); stored in the form Django verifies."""
-        if not value.startswith("1:"):
-            try:
-                if identify_hasher(value).algorithm != passwords.PREFIX:
-                    return value
-            except ValueError:
-                pass
+        """The Emporix format (``1:<iterations>:<salt>:<hash>``) or a configured Django
+        hasher's (``pbkdf2_sha256$…``) within its cost bounds (customers.passwords); stored
+        in the form Django verifies."""
         try:
-            return passwords.stored_form(value)
-        except passwords.InvalidEmporixHash as exc:
+            return passwords.imported_hash(value)
+        except passwords.UnverifiableHash as exc:
             raise serializers.ValidationError(
                 f"passwordHash is not a hash this service can verify: {exc}."
             ) from exc

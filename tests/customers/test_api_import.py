@@ -289,3 +289,55 @@ def test_when_the_window_ends_legacy_credentials_are_cleared(
     # A second run finds nothing left to clear.
     call_command("expire_password_migrations", stdout=(again := io.StringIO()))
     assert "cleared=0" in again.getvalue()
+
+
+PRODUCTION_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+    "customers.passwords.EmporixPBKDF2PasswordHasher",
+]
+
+
+@pytest.mark.parametrize(
+    ("password_hash", "message"),
+    [
+        ("pbkdf2_sha256$999999999999$salt$aGFzaA==", "iterations must be between"),
+        ("pbkdf2_sha256$1$salt$aGFzaA==", "iterations must be between"),
+        ("pbkdf2_sha1$1$salt$aGFzaA==", "iterations must be between"),
+        ("pbkdf2_sha256$many$salt$aGFzaA==", "not a valid pbkdf2_sha256 hash"),
+        ("pbkdf2_sha256$nothing-more", "not a valid pbkdf2_sha256 hash"),
+        ("bcrypt_sha256$garbage", "bcrypt_sha256"),
+        ("argon2$argon2id$garbage", "argon2"),
+        ("md5$salt$5f4dcc3b5aa765d61d8327deb882cf99", "configured password hasher"),
+        ("unknown$1$2$3", "configured password hasher"),
+        ("emporix_pbkdf2$1:1:salt:aWprbG1ub3A=", "iterations"),
+    ],
+)
+def test_imported_django_hashes_must_be_verifiable_within_cost_bounds(
+    tenant, importer, settings, password_hash, message
+):
+    """A hash nothing here could verify, or verifying which would cost seconds or be cheap to
+    crack, is refused for its item (the others are imported)."""
+    settings.PASSWORD_HASHERS = PRODUCTION_HASHERS
+    good = make_password("imported-pass", hasher="pbkdf2_sha256")
+    response = importer.post(
+        URL,
+        [
+            {
+                "firstName": "X",
+                "account": {"email": "x@example.com", "passwordHash": password_hash},
+            },
+            {"firstName": "Y", "account": {"email": "y@example.com", "passwordHash": good}},
+        ],
+        format="json",
+    )
+    bad, fine = response.json()
+    assert bad["code"] == 400, bad
+    assert bad["details"][0]["field"] == "account.passwordHash"
+    assert message in bad["details"][0]["message"]
+    assert fine["code"] == 201
+    assert list(Account.objects.values_list("email", flat=True)) == ["y@example.com"]
+    assert check_password("imported-pass", Account.objects.get().password)
