@@ -116,10 +116,10 @@ def _changes(stored, fields: dict) -> tuple[dict, dict]:
     return {name: getattr(stored, name) for name in changed}, changed
 
 
-def _locked(model, pk):
-    row = model._default_manager.select_for_update().filter(pk=pk).first()
+def _locked(manager, pk):
+    row = manager.select_for_update().filter(pk=pk).first()
     if row is None:
-        raise DoesNotExist(f"This {model._meta.verbose_name} no longer exists.")
+        raise DoesNotExist(f"This {manager.model._meta.verbose_name} no longer exists.")
     return row
 
 
@@ -163,7 +163,7 @@ def api_client_update(
     scopes: list[str],
     is_active: bool,
 ) -> ApiClient:
-    client = _locked(ApiClient, client_pk)
+    client = _locked(ApiClient.objects, client_pk)
     _administers(actor, client.tenant_id)
     _may_take_over(actor, client.grants())
     before, after = _changes(client, {"name": name, "scopes": scopes, "is_active": is_active})
@@ -205,7 +205,7 @@ def _record_status_and_changes(actor, channel, subject, before: dict, after: dic
 @transaction.atomic
 def api_client_rotate_secret(*, actor: Principal, channel: Channel, client_pk: int) -> str:
     """A new secret, returned in clear once; every earlier token stops working."""
-    client = _locked(ApiClient, client_pk)
+    client = _locked(ApiClient.objects, client_pk)
     _administers(actor, client.tenant_id)
     _may_take_over(actor, client.grants())
     secret = client.rotate_secret()
@@ -218,7 +218,7 @@ def api_client_rotate_secret(*, actor: Principal, channel: Channel, client_pk: i
 def api_client_deactivate(*, actor: Principal, channel: Channel, client_pk: int) -> bool:
     """A deactivated client's tokens fail authentication on their next request. Returns
     whether the client was active."""
-    client = _locked(ApiClient, client_pk)
+    client = _locked(ApiClient.objects, client_pk)
     _administers(actor, client.tenant_id)
     _may_take_over(actor, client.grants())  # a stronger client is read-only for the actor
     if not client.is_active:
@@ -278,7 +278,7 @@ def access_group_save(
         group = AccessGroup(tenant=tenant, **fields)
         before, after = {}, fields
     else:
-        group = _locked(AccessGroup, group_pk)
+        group = _locked(AccessGroup.objects, group_pk)
         if group.tenant_id != tenant.pk:
             raise DoesNotExist("This access group no longer exists.")
         _may_take_over(actor, group.grants())
@@ -395,7 +395,7 @@ EMPLOYEE_EDITABLE_FIELDS = frozenset(
 
 
 def _locked_employee(actor: Principal, employee_pk: int) -> Employee:
-    employee = _locked(Employee, employee_pk)
+    employee = _locked(Employee.objects, employee_pk)
     if employee.is_superuser and not actor.is_platform:
         raise NotPermitted(TAKE_OVER)
     _administers(actor, employee.tenant_id)
@@ -467,13 +467,15 @@ def employee_set_password(
 @transaction.atomic
 def identity_delete(*, actor: Principal, channel: Channel, identity) -> None:
     """Delete an API client, employee or access group (a group's members lose its grants)."""
-    model = type(identity)
-    if model not in (ApiClient, Employee, AccessGroup):
-        raise TypeError(f"Not an identity: {identity!r}")
-    if model is Employee:
+    if isinstance(identity, Employee):
         stored = _locked_employee(actor, identity.pk)
     else:
-        stored = _locked(model, identity.pk)
+        if isinstance(identity, ApiClient):
+            stored = _locked(ApiClient.objects, identity.pk)
+        elif isinstance(identity, AccessGroup):
+            stored = _locked(AccessGroup.objects, identity.pk)
+        else:
+            raise TypeError(f"Not an identity: {identity!r}")
         _administers(actor, stored.tenant_id)
         _may_take_over(actor, stored.grants())
     _record(actor, channel, stored, Action.DELETED)

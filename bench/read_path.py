@@ -233,9 +233,9 @@ def scenarios(customers: int, deep: int):
     small_reader = {"HTTP_AUTHORIZATION": bearer(small_code, ["customer.customer_read"])}
     big_path = f"/customer/{BIG}/customers"
     deep_page = deep // PAGE + 1
-    deep_pk = (
-        Customer.objects.filter(tenant__code=BIG).order_by("pk").values_list("pk", flat=True)
-    )[deep - 1]
+    big_pks = Customer.objects.filter(tenant__code=BIG).order_by("pk")
+    deep_pk = big_pks.values_list("pk", flat=True)[deep - 1]
+    deep_cursor = make_cursor(big_pks.values_list("tenant_id", flat=True)[0], deep_pk)
     some_number = f"B{customers // 2:09d}"
 
     def project(view, path, params, headers, **kwargs):
@@ -272,7 +272,7 @@ def scenarios(customers: int, deep: int):
         ),
         (
             f"cursor page at depth {deep:,}, unrestricted",
-            project(list_view, big_path, {"cursor": make_cursor(deep_pk)}, everyone, tenant=BIG),
+            project(list_view, big_path, {"cursor": deep_cursor}, everyone, tenant=BIG),
             baseline(slice_view, {}, tenant=BIG),
         ),
         (

@@ -148,7 +148,8 @@ class CustomerApiView(TenantApiView):
                     "A cursor continues the default order: give it without sort or pageNumber.",
                     field="cursor",
                 )
-            page_of_customers = matching.filter(pk__gt=read_cursor(params["cursor"]))
+            after = read_cursor(params["cursor"], request.user.tenant_id)
+            page_of_customers = matching.filter(pk__gt=after)
         headers = {}
         # A regular expression the engine rejects fails its statement: inside a transaction
         # (tests, or a caller's), a savepoint keeps that from poisoning it; in autocommit mode
@@ -179,5 +180,5 @@ class CustomerApiView(TenantApiView):
     def next_link(self, request, last_pk: int) -> str:
         query = request.query_params.copy()
         query.pop("pageNumber", None)
-        query["cursor"] = make_cursor(last_pk)
+        query["cursor"] = make_cursor(request.user.tenant_id, last_pk)
         return f'<{request.build_absolute_uri(request.path)}?{query.urlencode()}>; rel="next"'

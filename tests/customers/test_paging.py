@@ -1,13 +1,17 @@
 """Deep pages and cursors: the same customers as plain offsets, in the same order, with the
 scope filter applied to every page; the cursor cannot be forged."""
 
+import base64
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core import signing
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from customers.api import paging
+from customers.models import Customer
 from tests.conftest import DE_READER, READER
 from tests.factories import AddressFactory, CustomerFactory
 
@@ -86,19 +90,37 @@ def test_a_cursor_from_a_wider_reader_shows_a_narrower_one_nothing_more(crowd, a
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"cursor": "1"}, "cursor"),
-        ({"cursor": paging.make_cursor(3)[:-2] + "xx"}, "cursor"),
-        ({"cursor": paging.signing.dumps("3", salt=paging.CURSOR_SALT)}, "cursor"),
-        ({"cursor": paging.signing.dumps(3, salt="another-purpose")}, "cursor"),
-        ({"cursor": paging.make_cursor(3), "sort": "lastName"}, "cursor"),
-        ({"cursor": paging.make_cursor(3), "pageNumber": 2}, "cursor"),
-        ({"sort": "shoeSize"}, "sort"),
+        (lambda tenant: {"cursor": "1"}, "cursor"),
+        (lambda tenant: {"cursor": paging.make_cursor(tenant.pk, 3)[:-2] + "xx"}, "cursor"),
+        (lambda tenant: {"cursor": signing.dumps(3, salt=paging.CURSOR_SALT)}, "cursor"),
+        (lambda tenant: {"cursor": paging.make_cursor(tenant.pk + 1, 3)}, "cursor"),
+        (lambda tenant: {"cursor": "é" * 10}, "cursor"),
+        (lambda tenant: {"cursor": paging.make_cursor(tenant.pk, 3), "sort": "lastName"}, "cursor"),
+        (lambda tenant: {"cursor": paging.make_cursor(tenant.pk, 3), "pageNumber": 2}, "cursor"),
+        (lambda tenant: {"sort": "shoeSize"}, "sort"),
     ],
+    ids=["short", "altered", "signed-only", "other-tenant", "not-ascii", "sort", "page", "no"],
 )
-def test_forged_or_misused_cursors_are_400(crowd, api_as, params, field):
-    response = api_as(*READER).get(BASE, params)
+def test_forged_or_misused_cursors_are_400(crowd, api_as, tenant, params, field):
+    response = api_as(*READER).get(BASE, params(tenant))
     assert response.status_code == 400
     assert response.json()["details"][0]["field"] == field
+
+
+def test_a_cursor_is_opaque_and_bound_to_its_tenant(crowd, api_as, tenant, other_tenant):
+    """The internal id (whose gaps would count the customers a reader cannot see) is not
+    readable in the cursor, and another tenant cannot use it."""
+    response = api_as(*READER).get(BASE, {"pageSize": 2})
+    cursor = parse_qs(urlsplit(NEXT.match(response.headers["Link"])["url"]).query)["cursor"][0]
+    last_pk = Customer.objects.get(customer_number=response.json()[-1]["id"]).pk
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    assert f"{tenant.pk}:{last_pk}".encode() not in raw
+    assert paging.make_cursor(tenant.pk, last_pk) != paging.make_cursor(tenant.pk, last_pk)
+    follow = api_as(*READER).get(BASE, {"pageSize": 2, "cursor": cursor})
+    assert follow.status_code == 200 and follow.json()[0]["id"] != response.json()[0]["id"]
+    elsewhere = api_as(*READER, on_tenant=other_tenant)
+    refused = elsewhere.get(f"/customer/{other_tenant.code}/customers", {"cursor": cursor})
+    assert refused.status_code == 400
 
 
 @pytest.mark.parametrize("sort", ["", "lastName:desc", "restriction,lastName", "id:desc"])
