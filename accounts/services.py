@@ -86,7 +86,7 @@ def _record(
 ) -> AccessChange:
     kind, subject_id, name = _subject(subject)
     return AccessChange.objects.create(
-        tenant_id=subject.tenant_id,
+        tenant_id=subject.pk if isinstance(subject, Tenant) else subject.tenant_id,
         subject_kind=kind,
         subject_id=subject_id,
         subject_name=name,
@@ -107,6 +107,8 @@ def _subject(subject) -> tuple[str, str, str]:
         return SubjectKind.EMPLOYEE, str(subject.pk), subject.username
     if isinstance(subject, AccessGroup):
         return SubjectKind.ACCESS_GROUP, str(subject.pk), subject.name
+    if isinstance(subject, Tenant):
+        return SubjectKind.TENANT, subject.code, subject.name
     raise TypeError(f"Not an identity: {subject!r}")
 
 
@@ -121,6 +123,22 @@ def _locked(manager, pk):
     if row is None:
         raise DoesNotExist(f"This {manager.model._meta.verbose_name} no longer exists.")
     return row
+
+
+def tenant_restrictions_recorded(
+    *, actor: Principal, channel: Channel, tenant: Tenant, before: list[str], after: list[str]
+) -> None:
+    """Record a change of the tenant's valid restrictions (it changes what suffixed scopes
+    can mean); the change itself is made by the tenant's own services."""
+    if sorted(before) != sorted(after):
+        _record(
+            actor,
+            channel,
+            tenant,
+            Action.CHANGED,
+            {"restrictions": sorted(before)},
+            {"restrictions": sorted(after)},
+        )
 
 
 # --- API clients ------------------------------------------------------------------------------

@@ -6,7 +6,10 @@ consults the customers that carry it."""
 from django import forms
 from django.contrib import admin
 
+from accounts.principal import Principal
+from accounts.services import tenant_restrictions_recorded
 from core.admin import ScopedAdminMixin, is_platform_superuser
+from core.channels import Channel
 from core.errors import ServiceError
 from customers.services.restrictions import ensure_restriction_unused, restriction_remove
 from tenancy.models import Restriction, Site, Tenant
@@ -66,10 +69,22 @@ class TenantAdmin(SuperuserOnlyAdmin):
     def save_formset(self, request, form, formset, change):
         if formset.model is not Restriction:
             return super().save_formset(request, form, formset, change)
+        before = list(
+            Restriction.objects.filter(tenant=form.instance).values_list("code", flat=True)
+        )
         formset.save(commit=False)
         for restriction in formset.deleted_objects:
             # Locks and re-counts: a customer assigned since the form was validated still wins.
             restriction_remove(tenant=form.instance, code=restriction.code)
         for restriction in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
             restriction.save()
+        tenant_restrictions_recorded(
+            actor=Principal.platform(request.user),
+            channel=Channel.ADMIN,
+            tenant=form.instance,
+            before=before,
+            after=list(
+                Restriction.objects.filter(tenant=form.instance).values_list("code", flat=True)
+            ),
+        )
         return None

@@ -93,12 +93,9 @@ def test_employee_without_tenant_manage_cannot_open_identity_admin(tenant, de_ag
     assert client.get("/admin/accounts/apiclient/").status_code == 403
 
 
-@pytest.mark.parametrize("change", ["delete", "rename"])
-def test_superuser_removing_a_restriction_in_use_is_refused_with_count(
-    world, client, tenant, change
-):
-    root = EmployeeFactory(tenant=None, is_superuser=True, username="root")
-    client.force_login(root)
+def tenant_form(tenant, change=None):
+    """The tenant change form as the page posts it; ``change``: "delete" or "rename" FR, or
+    "add" JP."""
     restrictions = list(tenant.restrictions.order_by("pk"))
     sites = list(tenant.sites.order_by("pk"))
     data = {
@@ -119,17 +116,50 @@ def test_superuser_removing_a_restriction_in_use_is_refused_with_count(
         )
         if r.code == "FR" and change == "delete":
             data[f"restrictions-{i}-DELETE"] = "on"
-        elif r.code == "FR":
+        elif r.code == "FR" and change == "rename":
             data[f"restrictions-{i}-code"] = "FRANCE"
     for i, s in enumerate(sites):
         data.update(
             {f"sites-{i}-id": s.pk, f"sites-{i}-code": s.code, f"sites-{i}-tenant": tenant.pk}
         )
-    response = client.post(f"/admin/tenancy/tenant/{tenant.pk}/change/", data)
+    if change == "add":
+        new = len(restrictions)
+        data["restrictions-TOTAL_FORMS"] = str(new + 1)
+        data.update({f"restrictions-{new}-code": "JP", f"restrictions-{new}-tenant": tenant.pk})
+    return data
+
+
+@pytest.mark.parametrize("change", ["delete", "rename"])
+def test_superuser_removing_a_restriction_in_use_is_refused_with_count(
+    world, client, tenant, change
+):
+    root = EmployeeFactory(tenant=None, is_superuser=True, username="root")
+    client.force_login(root)
+    response = client.post(
+        f"/admin/tenancy/tenant/{tenant.pk}/change/", tenant_form(tenant, change)
+    )
     assert response.status_code == 200
     assert "still carried by 1 customer" in response.content.decode()
     assert tenant.restrictions.filter(code="FR").exists()
     assert not tenant.restrictions.filter(code="FRANCE").exists()
+    assert not AccessChange.objects.exists()
+
+
+def test_a_change_of_the_valid_restrictions_is_an_access_change(tenant, client):
+    root = EmployeeFactory(tenant=None, is_superuser=True, username="root")
+    client.force_login(root)
+    before = sorted(tenant.restrictions.values_list("code", flat=True))
+    response = client.post(f"/admin/tenancy/tenant/{tenant.pk}/change/", tenant_form(tenant, "add"))
+    assert response.status_code == 302
+    change = AccessChange.objects.get()
+    assert (change.subject_kind, change.subject_id, change.action) == ("tenant", "acme", "changed")
+    assert change.before == {"restrictions": before}
+    assert change.after == {"restrictions": sorted([*before, "JP"])}
+    assert (change.actor_kind, change.actor_name, change.tenant_id) == (
+        "platform",
+        "root",
+        tenant.pk,
+    )
 
 
 @pytest.mark.parametrize(
