@@ -51,7 +51,7 @@ TASK_QUEUE = TaskQueueCollector()
 REGISTRY.register(TASK_QUEUE)
 
 
-def _registry() -> CollectorRegistry:
+def _collector_registry() -> CollectorRegistry:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return REGISTRY  # this process's metrics, and the process collectors
     registry = CollectorRegistry()
@@ -93,4 +93,4 @@ def _allowed(request) -> bool:
 def metrics(request):
     if not _allowed(request):
         raise Http404
-    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(_collector_registry()), content_type=CONTENT_TYPE_LATEST)

@@ -1,12 +1,14 @@
 """Back-office bulk actions that outgrow one request run as background jobs.
 
 A selection above ``settings.BULK_JOB_THRESHOLD`` customers is not processed in the request: the
-confirmation stores a :class:`~customers.models.Job` (the selection as the ids ticked, or as the
-changelist query behind "select all") and enqueues :func:`run_job` through Django's Tasks API.
-The worker rebuilds the selection with the same admin queryset code the page used, for the
-requester as they are *now* (a deactivated employee's queued job changes nothing), and runs the
-same services as the in-request action in audited, atomic batches. Progress commits with each
-batch, so a worker killed mid-job leaves whole batches only and the job can be resumed.
+confirmation stores a :class:`~customers.models.Job` (the selection as a domain value,
+:class:`~customers.selection.CustomerSelection`: the ids ticked, or the search term and list
+filters behind "select all") and enqueues :func:`run_job` through Django's Tasks API. The worker
+rebuilds the selection through the one restriction filter with the same search and filter code
+the page used, for the requester as they are *now* (a deactivated employee's queued job changes
+nothing), and runs the same services as the in-request action in audited, atomic batches.
+Progress commits with each batch, so a worker killed mid-job leaves whole batches only and the
+job can be resumed.
 """
 
 from __future__ import annotations
@@ -15,16 +17,11 @@ import logging
 import secrets
 import time
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib import admin
 from django.contrib.admin.models import DELETION, LogEntry
 from django.db import transaction
 from django.db.models import Count, F, QuerySet
-from django.http import QueryDict
-from django.test import RequestFactory
-from django.urls import reverse
 from django.utils import timezone
 from django_tasks import task
 
@@ -32,28 +29,22 @@ from accounts import rowsecurity
 from accounts.principal import Principal
 from core.errors import NotPermitted, ServiceError
 from customers import services
-from customers.models import Channel, Customer, Job, JobKind, JobRestriction, JobStatus
+from customers.models import Channel, Job, JobKind, JobRestriction, JobStatus
+from customers.selection import CustomerSelection
 
 logger = logging.getLogger(__name__)
-
-# Changelist parameters that choose a page, not a selection.
-_PAGE_PARAMETERS = {"p", "all", "_changelist_filters"}
 
 
 class JobTakenOver(Exception):
     """Another run owns the job now (it was resumed while this one was still going)."""
 
 
-def selection_spec(request, queryset: QuerySet) -> tuple[dict, str]:
-    """How a job finds its customers again: the ids ticked, or the changelist's query for
-    "select all" (the same search and filters, applied by the same admin code)."""
+def selection_of(request, queryset: QuerySet) -> CustomerSelection:
+    """What the employee selected: the ids ticked, or, for "select all", the changelist's
+    search and list filters (rebuilt by the job through the same code as the page)."""
     if request.POST.get("select_across") == "1":
-        query = {k: v for k, v in request.GET.lists() if k not in _PAGE_PARAMETERS}
-        shown = "; ".join(f"{key}={', '.join(values)}" for key, values in query.items())
-        label = f"all customers matching {shown}" if shown else "all customers"
-        return {"changelist": urlencode(query, doseq=True)}, label
-    ids = sorted(queryset.values_list("pk", flat=True))
-    return {"ids": ids}, f"{len(ids)} selected customer{'s' if len(ids) != 1 else ''}"
+        return CustomerSelection.of_changelist(request.GET.dict())
+    return CustomerSelection(ids=tuple(sorted(queryset.values_list("pk", flat=True))))
 
 
 def jobs_start(
@@ -66,7 +57,7 @@ def jobs_start(
     """One job per tenant of the selection, enqueued when the request's transaction commits."""
     jobs = []
     for actor, customers in selections:
-        spec, label = selection_spec(request, customers)
+        selection = selection_of(request, customers)
         counts = restriction_counts(customers)
         involved = set(counts)
         if kind == JobKind.ASSIGN_RESTRICTION:
@@ -78,8 +69,8 @@ def jobs_start(
                 requested_by=request.user,
                 requested_by_name=request.user.get_username(),
                 target=target,
-                selection=spec,
-                selection_label=label[:500],
+                selection=selection.to_json(),
+                selection_label=selection.label()[:500],
                 total=sum(counts.values()),
             )
             JobRestriction.objects.bulk_create(
@@ -152,21 +143,10 @@ def _requester(job: Job) -> Principal:
         raise NotPermitted("The employee who started this job left its tenant.") from exc
 
 
-def job_selection(job: Job) -> QuerySet:
-    """The job's customers, found by the customer admin's own queryset (and, for "select all",
-    its changelist search and filters) for the requester: the same code as the page."""
-    model_admin = admin.site._registry[Customer]
-    request = RequestFactory().get(
-        reverse("admin:customers_customer_changelist"),
-        QueryDict(job.selection.get("changelist", "")),
-    )
-    request.user = job.requested_by
-    if "ids" in job.selection:
-        customers = model_admin.get_queryset(request).filter(pk__in=job.selection["ids"])
-    else:
-        changelist = model_admin.get_changelist_instance(request)
-        customers = changelist.get_queryset(request)
-    return customers.filter(tenant_id=job.tenant_id)
+def job_selection(job: Job, actor: Principal) -> QuerySet:
+    """The job's customers in its tenant, as ``actor`` (the requester now) may read them."""
+    selection = CustomerSelection.from_json(job.selection)
+    return selection.visible_customers(actor).filter(tenant_id=job.tenant_id)
 
 
 def _execute(job: Job, token: str) -> str:
@@ -176,7 +156,7 @@ def _execute(job: Job, token: str) -> str:
 
 
 def _execute_as(job: Job, token: str, actor: Principal) -> str:
-    customers = job_selection(job)
+    customers = job_selection(job, actor)
 
     def record(matched: int, changed: int, last_pk: int) -> None:
         updated = Job.objects.filter(pk=job.pk, run_token=token).update(

@@ -27,6 +27,9 @@ PLANTED = {
     "raw SQL through a cursor": "cursor = connection.cursor()",
     "raw query": "rows = Customer.objects.visible_to(p).raw('SELECT * FROM customers_customer')",
     "RawSQL expression": "rows = annotate(x=RawSQL('SELECT 1', []))",
+    "a tenant's reverse relation": "rows = p.tenant.customers.filter(city='x')",
+    "the admin registry": "model_admin = admin.site._registry[Customer]",
+    "a made-up request": "request = RequestFactory().get('/admin/')",
 }
 
 

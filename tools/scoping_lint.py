@@ -10,7 +10,11 @@ commands, tasks, everything) and reports:
 - raw SQL: ``.cursor()``, ``.raw(…)``, ``.extra(…)``, ``RawSQL``;
 - mass writes on a query chain: ``….update(…)``, ``….delete()``, ``….bulk_update(…)``,
   ``….bulk_create(…)`` whose receiver is a query expression (a call chain or a manager) not
-  rooted in another model's class, which would skip the services' checks and audit.
+  rooted in another model's class, which would skip the services' checks and audit;
+- the tenant's reverse relation to its customers (``tenant.customers``), every customer of the
+  tenant whatever the restriction;
+- product code entering through the back office's front door: ``RequestFactory`` (a made-up
+  request) and the admin registry (``admin.site._registry``); domain code takes a principal.
 
 Only the modules in ``ALLOWED`` may do these things; each says why. Run ``python
 tools/scoping_lint.py [ROOT]``: exit status 1 and one line per finding when anything is found.
@@ -27,6 +31,8 @@ GUARDED_MODELS = frozenset({"Customer", "Address", "Account", "RestrictionChange
 MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
 SCOPED_ENTRY_POINTS = frozenset({"visible_to", "manageable_by", "assignable_by", "none"})
 RAW_SQL_METHODS = frozenset({"cursor", "raw", "extra"})
+REVERSE_RELATIONS = frozenset({"customers"})  # Tenant -> Customer (related_name)
+ADMIN_FRONT_DOOR = frozenset({"RequestFactory", "_registry"})
 MASS_WRITES = frozenset({"update", "delete", "bulk_update", "bulk_create"})
 APPS = ("core", "tenancy", "accounts", "customers")
 
@@ -107,7 +113,22 @@ class _Visitor(ast.NodeVisitor):
             self.parents[child] = node
         return super().visit(node)
 
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id in ADMIN_FRONT_DOOR:
+            self.report(node, f"{node.id}: product code acts through a principal, not the admin")
+        self.generic_visit(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        for alias in node.names:
+            if alias.name in ADMIN_FRONT_DOOR:
+                self.report(node, f"{alias.name}: product code does not make requests")
+        self.generic_visit(node)
+
     def visit_Attribute(self, node: ast.Attribute) -> None:
+        if node.attr in ADMIN_FRONT_DOOR:
+            self.report(node, f"{node.attr}: product code acts through a principal, not the admin")
+        if node.attr in REVERSE_RELATIONS:
+            self.report(node, f".{node.attr}: a tenant's customers bypass the restriction filter")
         model = _model_name(node.value)
         if model is None and node.attr in MANAGERS and not _names_other_model(node.value):
             model = ast.unparse(node.value)  # self.model, get_model(…): may be a customer

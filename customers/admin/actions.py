@@ -16,9 +16,10 @@ from accounts.admin_principal import admin_principal, principal_in_tenant
 from accounts.principal import Principal
 from core.errors import ServiceError
 from customers import services
-from customers.admin.base import NONE_LABEL, NONE_VALUE
+from customers.admin.base import NONE_LABEL
 from customers.jobs import assignment_summary, jobs_start, restriction_counts
 from customers.models import Channel, JobKind
+from customers.selection import NONE_VALUE
 from tenancy.models import Tenant
 
 

@@ -18,7 +18,6 @@ from customers import services
 from customers.models import Customer
 from tenancy.models import Restriction
 
-NONE_VALUE = "__none__"
 NONE_LABEL = "— none —"
 
 
@@ -82,7 +81,15 @@ class RestrictionAwareModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
             return self.model._default_manager.none()
         return self.scoped_queryset(request, principal)
 
+    # A subclass may give its search as a function of the term (a Q), shared with whatever
+    # replays the page's selection (background jobs); otherwise Django's, over search_fields.
+    search_condition = None
+
     def get_search_results(self, request, queryset, search_term):
+        if self.search_condition is not None:
+            if not search_term.strip():
+                return queryset, False
+            return queryset.filter(self.search_condition(search_term)), False
         # PostgreSQL refuses NUL in text parameters; nothing stored can contain one anyway.
         return super().get_search_results(request, queryset, search_term.replace("\x00", ""))
 

@@ -15,7 +15,6 @@ from customers.admin.access import explain_access_view, may_explain
 from customers.admin.actions import CustomerActions
 from customers.admin.base import (
     NONE_LABEL,
-    NONE_VALUE,
     ParentScopedInline,
     ReadOnlyInline,
     RestrictionAwareModelAdmin,
@@ -23,6 +22,7 @@ from customers.admin.base import (
     tenant_restrictions,
 )
 from customers.models import Account, Address, Channel, Customer, RestrictionChange
+from customers.selection import NONE_VALUE, SEARCH_LOOKUPS, filter_condition, search_condition
 from tenancy.models import Site
 
 
@@ -80,11 +80,7 @@ class RestrictionListFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        if value == NONE_VALUE:
-            return queryset.filter(restriction__isnull=True)
-        if value:
-            return queryset.filter(restriction=value)
-        return queryset
+        return queryset.filter(filter_condition(self.parameter_name, value)) if value else queryset
 
 
 class PreferredSiteListFilter(admin.SimpleListFilter):
@@ -99,7 +95,8 @@ class PreferredSiteListFilter(admin.SimpleListFilter):
         return [(code, code) for code in sites]
 
     def queryset(self, request, queryset):
-        return queryset.filter(preferred_site=self.value()) if self.value() else queryset
+        value = self.value()
+        return queryset.filter(filter_condition(self.parameter_name, value)) if value else queryset
 
 
 @admin.register(Customer)
@@ -115,13 +112,9 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
     ]
     list_display_links = ["customer_number", "full_name"]
     # Exact number (its unique index); names and e-mail through the pg_trgm indexes (ILIKE).
-    search_fields = [
-        "customer_number__exact",
-        "first_name__ilike",
-        "last_name__ilike",
-        "contact_email__ilike",
-        "company__ilike",
-    ]
+    # Applied by customers.selection.search_condition, which background jobs replay.
+    search_fields = list(SEARCH_LOOKUPS)
+    search_condition = staticmethod(search_condition)
     list_filter = [RestrictionListFilter, "active", PreferredSiteListFilter]
     list_per_page = 50
     show_full_result_count = True

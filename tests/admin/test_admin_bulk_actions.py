@@ -237,3 +237,38 @@ def test_jobs_page_shows_each_viewer_only_the_jobs_they_may_see(
     assert listed(foreign) == set()  # another tenant
     client.force_login(de_admin)
     assert client.get(f"/admin/customers/job/{de_to_us.pk}/change/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?restriction=FR",
+        "?restriction=__none__&active__exact=1",
+        "?q=example.com",
+        '?q="@example" com',
+        "?preferred_site=main&restriction=DE",
+    ],
+)
+def test_a_select_all_job_selects_exactly_what_the_page_showed(
+    crowd, restriction_manager, client, settings, django_capture_on_commit_callbacks, query
+):
+    """The job stores the page's search and filters as a domain selection and rebuilds them
+    without the admin, through the same search and filter code the changelist uses."""
+    settings.BULK_JOB_THRESHOLD = 0
+    client.force_login(restriction_manager)
+    page = client.get(f"{CHANGELIST}{query}&all=" if "?" in query else f"{CHANGELIST}?all=")
+    shown = {c.pk for c in page.context["cl"].result_list}
+    with django_capture_on_commit_callbacks(execute=True):
+        post_action(
+            client,
+            "assign_restriction",
+            [c.pk for c in crowd[:1]],
+            select_across=True,
+            query=query,
+            restriction="US",
+            confirm="yes",
+        )
+    job = Job.objects.get()
+    assert "changelist" not in job.selection and "ids" not in job.selection
+    assert set(Customer.objects.filter(restriction="US").values_list("pk", flat=True)) == shown
+    assert job.done == len(shown)
