@@ -32,9 +32,10 @@ from accounts.services import (
     employee_update,
     identity_delete,
 )
-from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin, is_platform_superuser
+from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin
 from core.channels import Channel
 from core.errors import ServiceError
+from core.guards import refuse_overrides
 from tenancy.models import Tenant
 
 # Access groups (scopes and restrictions) are how employees get rights; Django's permission
@@ -55,19 +56,39 @@ class ScopeListField(forms.CharField):
         return split_scope_string(text.replace(",", " "))
 
 
+def administered_by(queryset, principal: Principal | None):
+    """The identity rows (or their audit) ``principal`` administers: every tenant's for the
+    platform, the own tenant's for a tenant administrator, none for anyone else."""
+    if principal is None or not principal.grants.can_manage_tenant():
+        return queryset.none()
+    if principal.sees_every_tenant:
+        return queryset
+    return queryset.filter(tenant_id=principal.tenant_id)
+
+
 class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
-    """Superusers: every tenant. Tenant administrators: their own tenant only."""
+    """Identities and their audit: the platform sees every tenant, a tenant administrator
+    their own only. The base owns the queryset (:func:`administered_by`); a subclass may only
+    narrow it (``narrow_queryset``)."""
 
     list_select_related = ["tenant"]
+    _owned = frozenset({"get_queryset", "get_object"})
 
-    def _principal(self, request):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        refuse_overrides(
+            cls, cls._owned, "TenantAdministrationAdmin (the queryset)", "use narrow_queryset"
+        )
+
+    def _principal(self, request) -> Principal | None:
+        """The administering principal: the platform, or a tenant administrator."""
         principal = admin_principal(request)
         if principal is not None and principal.grants.can_manage_tenant():
             return principal
         return None
 
     def _allowed(self, request) -> bool:
-        return is_platform_superuser(request) or self._principal(request) is not None
+        return self._principal(request) is not None
 
     def has_module_permission(self, request):
         return self._allowed(request)
@@ -79,14 +100,12 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return self._allowed(request)
 
     def has_change_permission(self, request, obj=None):
-        if not self._allowed(request):
-            return False
-        # A tenant administrator may not take over an identity more powerful than themselves
-        # (a new password or secret would hand them its grants).
+        # An identity more powerful than the administrator is read-only for them: a new
+        # password or secret would hand over its grants (the services refuse it too).
         principal = self._principal(request)
-        return (
-            obj is None or principal is None or principal.grants.covers_grants(self.grants_of(obj))
-        )
+        if principal is None:
+            return False
+        return obj is None or principal.grants.covers_grants(self.grants_of(obj))
 
     def has_delete_permission(self, request, obj=None):
         return self.has_change_permission(request, obj)
@@ -94,36 +113,36 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
     def grants_of(self, obj) -> Grants:
         return obj.grants()
 
+    def narrow_queryset(self, request, queryset):
+        return queryset
+
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if is_platform_superuser(request):
-            return queryset
+        administered = administered_by(super().get_queryset(request), self._principal(request))
+        return self.narrow_queryset(request, administered)
+
+    def _sees_every_tenant(self, request) -> bool:
         principal = self._principal(request)
-        if principal is None:
-            return queryset.none()
-        return queryset.filter(tenant_id=principal.tenant_id)
+        return principal is not None and principal.sees_every_tenant
 
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])
-        if not is_platform_superuser(request):
+        if not self._sees_every_tenant(request):
             exclude.append("tenant")
         return exclude
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
-        if obj is not None and is_platform_superuser(request) and "tenant" not in readonly:
+        if obj is not None and self._sees_every_tenant(request) and "tenant" not in readonly:
             readonly.append("tenant")
         return readonly
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
-        form.admin_principal = self._principal(request)
+        principal = self._principal(request)
+        form.bound_tenant_id = None if principal is None else principal.tenant_id
         return form
 
     def actor(self, request) -> Principal:
-        """Who acts on identities: a tenant administrator, or the platform (superusers)."""
-        if is_platform_superuser(request):
-            return Principal.platform(request.user)
         principal = self._principal(request)
         if principal is None:
             raise PermissionDenied
@@ -131,13 +150,13 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     def tenant_for(self, request, form, obj) -> Tenant:
         """An existing object's tenant; for a new one, a tenant administrator's own tenant or
-        the tenant a superuser chose."""
+        the tenant the platform chose."""
         if obj is not None and obj.pk is not None:
             return Tenant.objects.get(pk=obj.tenant_id)
-        principal = self._principal(request)
-        if principal is not None:
-            return Tenant.objects.get(pk=principal.tenant_id)
-        return form.cleaned_data["tenant"]
+        principal = self.actor(request)
+        if principal.sees_every_tenant:
+            return form.cleaned_data["tenant"]
+        return Tenant.objects.get(pk=principal.tenant_id)
 
     def delete_model(self, request, obj):
         identity_delete(actor=self.actor(request), channel=Channel.ADMIN, identity=obj)
@@ -158,14 +177,15 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 class TenantBoundForm(forms.ModelForm):
     """A tenant administrator's new objects belong to their own tenant (so that the model's
-    own validation, unique names included, runs against it). Whether the administrator may
-    grant what the form asks for is decided by the identity services when it is saved."""
+    own validation, unique names included, runs against it); the platform chooses the tenant
+    (``bound_tenant_id`` None). Whether the administrator may grant what the form asks for is
+    decided by the identity services when it is saved."""
 
-    admin_principal = None
+    bound_tenant_id = None
 
     def _post_clean(self):
-        if self.admin_principal is not None:
-            self.instance.tenant_id = self.admin_principal.tenant_id
+        if self.bound_tenant_id is not None:
+            self.instance.tenant_id = self.bound_tenant_id
         super()._post_clean()
 
 
@@ -296,7 +316,7 @@ class EmployeeCreationForm(TenantBoundForm, UserCreationForm):
 
     def clean(self):
         cleaned = super().clean()
-        if self.admin_principal is None and not cleaned.get("tenant"):
+        if self.bound_tenant_id is None and not cleaned.get("tenant"):
             self.add_error("tenant", "An employee belongs to a tenant.")
         return cleaned
 
@@ -320,7 +340,7 @@ class EmployeeChangeForm(TenantBoundForm, UserChangeForm):
     def clean(self):
         cleaned = super().clean()
         if not cleaned.get("is_superuser", self.instance.is_superuser) and not (
-            cleaned.get("tenant") or self.instance.tenant_id or self.admin_principal
+            cleaned.get("tenant") or self.instance.tenant_id or self.bound_tenant_id
         ):
             self.add_error(None, "An employee who is not a superuser belongs to a tenant.")
         return cleaned
@@ -345,7 +365,7 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if is_platform_superuser(request):
+        if self._sees_every_tenant(request):
             return fieldsets
         hidden = {"tenant", "is_superuser"}
         return [
@@ -355,7 +375,7 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
 
     def get_exclude(self, request, obj=None):
         exclude = super().get_exclude(request, obj)
-        if not is_platform_superuser(request):
+        if not self._sees_every_tenant(request):
             exclude = [*exclude, "is_superuser", "user_permissions", "groups"]
         return exclude
 
@@ -429,11 +449,9 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "access_groups":
-            principal = self._principal(request)
-            queryset = AccessGroup.objects.all()
-            if principal is not None:
-                queryset = queryset.filter(tenant_id=principal.tenant_id)
-            kwargs["queryset"] = queryset
+            kwargs["queryset"] = administered_by(
+                AccessGroup.objects.all(), self._principal(request)
+            )
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 

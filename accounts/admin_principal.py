@@ -1,4 +1,5 @@
-"""The admin builds the same Principal as the API, from the session's employee."""
+"""The back office's edge: the signed-in staff member becomes one Principal, the same value the
+API builds from a token."""
 
 from __future__ import annotations
 
@@ -8,23 +9,30 @@ _CACHE_ATTRIBUTE = "_admin_principal"
 
 
 def admin_principal(request) -> Principal | None:
-    """The employee's Principal in their own tenant; None for superusers (platform-wide, use
-    :func:`principal_in_tenant`) and for anyone who is not an active staff employee."""
+    """The platform principal for a platform superuser, the employee's own in their tenant
+    otherwise; None (nobody) for anyone who is not an active staff member."""
     user = request.user
     if not (user.is_authenticated and user.is_active and user.is_staff):
         return None
-    if user.is_superuser or user.tenant_id is None:
-        return None
     if not hasattr(request, _CACHE_ATTRIBUTE):
-        setattr(request, _CACHE_ATTRIBUTE, Principal.for_employee(user, user.tenant))
+        if user.is_superuser:
+            principal = Principal.platform(user)
+        elif user.tenant_id is None:
+            principal = None
+        else:
+            principal = Principal.for_employee(user, user.tenant)
+        setattr(request, _CACHE_ATTRIBUTE, principal)
     return getattr(request, _CACHE_ATTRIBUTE)
 
 
-def principal_in_tenant(request, tenant) -> Principal:
-    """The actor for a write in ``tenant``: the employee, or a superuser acting there."""
+def sees_every_tenant(request) -> bool:
     principal = admin_principal(request)
-    if principal is not None:
-        return principal
-    if not request.user.is_superuser:
-        raise PermissionError("Only employees and superusers act in the admin.")
-    return Principal.for_employee(request.user, tenant)
+    return principal is not None and principal.sees_every_tenant
+
+
+def principal_in_tenant(request, tenant) -> Principal:
+    """The actor for a write in ``tenant``."""
+    principal = admin_principal(request)
+    if principal is None:
+        raise PermissionError("Only staff act in the back office.")
+    return principal.in_tenant(tenant)

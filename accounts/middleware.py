@@ -16,13 +16,11 @@ class RowSecurityMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        user = request.user
-        if not (user.is_authenticated and user.is_active and user.is_staff):
+        principal = admin_principal(request)
+        if principal is None:
             return self.get_response(request)
-        if user.is_superuser:
-            context = rowsecurity.ALL_TENANTS
-            reason = f"platform superuser {user.get_username()} in the back office"
-        else:
-            context, reason = rowsecurity.RowContext.of(admin_principal(request)), None
-        with rowsecurity.row_context(context, reason=reason):
+        reason = None
+        if principal.sees_every_tenant:
+            reason = f"platform superuser {principal.name} in the back office"
+        with rowsecurity.row_context(rowsecurity.RowContext.of(principal), reason=reason):
             return self.get_response(request)

@@ -27,7 +27,9 @@ class Principal:
     @classmethod
     def for_employee(cls, employee, tenant) -> Principal:
         """The employee acting in ``tenant`` (superusers may act in any tenant)."""
-        if not employee.is_superuser and employee.tenant_id != tenant.pk:
+        if employee.is_superuser:
+            return cls.platform(employee).in_tenant(tenant)
+        if employee.tenant_id != tenant.pk:
             raise ValueError("An employee acts only in their own tenant.")
         return cls(
             tenant.pk,
@@ -51,9 +53,9 @@ class Principal:
 
     @classmethod
     def platform(cls, superuser) -> Principal:
-        """A platform superuser administering identities of any tenant (and other
-        superusers). It belongs to no tenant, so every customer query built for it is empty:
-        to work on a tenant's customers a superuser acts through :meth:`for_employee`."""
+        """A platform superuser in the back office: every tenant, every right. Querysets give
+        it every tenant's rows and the database binds it to all tenants; a write in one
+        tenant is made as :meth:`in_tenant`. (``None`` is never "everything": it is nobody.)"""
         if not superuser.is_superuser:
             raise ValueError("Only a platform superuser acts for the platform.")
         return cls(None, "", Grants.everything(), PLATFORM, str(superuser.pk), superuser.username)
@@ -61,6 +63,19 @@ class Principal:
     @property
     def is_platform(self) -> bool:
         return self.kind == PLATFORM
+
+    @property
+    def sees_every_tenant(self) -> bool:
+        return self.is_platform and self.tenant_id is None
+
+    def in_tenant(self, tenant) -> Principal:
+        """The principal acting in ``tenant``: itself in its own tenant; the platform as an
+        employee of that tenant holding every scope."""
+        if self.sees_every_tenant:
+            return type(self)(tenant.pk, tenant.code, self.grants, EMPLOYEE, self.id, self.name)
+        if self.tenant_id != tenant.pk:
+            raise ValueError("A principal acts only in its own tenant.")
+        return self
 
     @classmethod
     def operator(cls, tenant, name: str = "operator") -> Principal:

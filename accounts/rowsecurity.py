@@ -47,9 +47,12 @@ class RowContext:
 
     @classmethod
     def of(cls, principal: Principal | None) -> RowContext:
-        """The principal's rights in its tenant (nothing without a principal)."""
-        if principal is None or principal.tenant_id is None:
+        """The principal's rights in its tenant (all tenants for the platform principal;
+        nothing without a principal)."""
+        if principal is None:
             return NOTHING
+        if principal.tenant_id is None:
+            return ALL_TENANTS if principal.sees_every_tenant else NOTHING
         grants = principal.grants
         return cls(
             principal.tenant_id,

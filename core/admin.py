@@ -10,12 +10,6 @@ from core.errors import ServiceError
 _REFUSAL_ATTRIBUTE = "_admin_refusal"
 
 
-def is_platform_superuser(request) -> bool:
-    """An active superuser: sees and manages every tenant in the back office."""
-    user = request.user
-    return bool(user.is_authenticated and user.is_active and user.is_superuser)
-
-
 # What Django's own list filters put into a changelist URL after the field's path: field
 # filters (``active__exact``, ``tenant__id__exact``, ``…__isnull``, dates' ``…__gte``/``…__lt``).
 FILTER_LOOKUPS = frozenset({"exact", "isnull", "gte", "lt", "id__exact"})

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
-from accounts.scopes import Coverage
+from accounts.scopes import Coverage, Grants
 
 if TYPE_CHECKING:
     from accounts.principal import Principal
@@ -25,28 +25,33 @@ def covered_condition(coverage: Coverage, field: str = "restriction") -> Q:
     return Q(**{f"{field}__in": sorted(coverage.restrictions)})
 
 
-def _covered(queryset: models.QuerySet, tenant_id: int | None, coverage: Coverage):
-    if tenant_id is None or coverage.is_empty:
+def _covered(queryset: models.QuerySet, principal: Principal | None, right) -> models.QuerySet:
+    """The principal's tenant (every tenant for the platform principal) and ``right``'s
+    coverage; nothing without a principal or a grant."""
+    if principal is None:
         return queryset.none()
-    return queryset.filter(covered_condition(coverage), tenant_id=tenant_id)
+    coverage = right(principal.grants)
+    if coverage.is_empty:
+        return queryset.none()
+    if principal.tenant_id is None:
+        return (
+            queryset.filter(covered_condition(coverage))
+            if principal.sees_every_tenant
+            else (queryset.none())
+        )
+    return queryset.filter(covered_condition(coverage), tenant_id=principal.tenant_id)
 
 
 class CustomerQuerySet(models.QuerySet):
     def visible_to(self, principal: Principal | None) -> CustomerQuerySet:
-        if principal is None:
-            return self.none()
-        return _covered(self, principal.tenant_id, principal.grants.readable())
+        return _covered(self, principal, Grants.readable)
 
     def manageable_by(self, principal: Principal | None) -> CustomerQuerySet:
-        if principal is None:
-            return self.none()
-        return _covered(self, principal.tenant_id, principal.grants.manageable())
+        return _covered(self, principal, Grants.manageable)
 
     def assignable_by(self, principal: Principal | None) -> CustomerQuerySet:
         """Customers whose restriction the principal may change (manage + restriction_manage)."""
-        if principal is None:
-            return self.none()
-        return _covered(self, principal.tenant_id, principal.grants.assignable())
+        return _covered(self, principal, Grants.assignable)
 
 
 def with_account(condition: Q) -> Q:
@@ -78,7 +83,7 @@ class JobQuerySet(models.QuerySet):
         readable = principal.grants.readable()
         if readable.is_empty:
             return self.none()
-        jobs = self.filter(tenant_id=principal.tenant_id)
+        jobs = self if principal.sees_every_tenant else self.filter(tenant_id=principal.tenant_id)
         if not principal.grants.can_manage_tenant():
             jobs = jobs.filter(requested_by_id=employee_id)
         if readable.everything:

@@ -8,7 +8,6 @@ from django.template.response import TemplateResponse
 
 from accounts.admin_principal import admin_principal, principal_in_tenant
 from accounts.models import ApiClient, Employee
-from core.admin import is_platform_superuser
 from customers.access import explain_access
 from customers.models import Customer
 from tenancy.models import Restriction
@@ -18,9 +17,7 @@ NONE_CHOICE = "__none__"
 
 def may_explain(request) -> bool:
     principal = admin_principal(request)
-    return is_platform_superuser(request) or (
-        principal is not None and principal.grants.can_manage_tenant()
-    )
+    return principal is not None and principal.grants.can_manage_tenant()
 
 
 class ExplainAccessForm(forms.Form):
@@ -39,7 +36,7 @@ class ExplainAccessForm(forms.Form):
         employees = Employee.objects.select_related("tenant").order_by("username")
         clients = ApiClient.objects.select_related("tenant").order_by("name")
         restrictions = Restriction.objects.order_by("code")
-        if principal is not None:
+        if not principal.sees_every_tenant:
             employees = employees.filter(tenant_id=principal.tenant_id)
             clients = clients.filter(tenant_id=principal.tenant_id)
             restrictions = restrictions.filter(tenant_id=principal.tenant_id)

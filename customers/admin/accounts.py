@@ -20,9 +20,6 @@ class AccountAdmin(RestrictionAwareModelAdmin):
     fields = ["email", "customer"]
     list_select_related = ["customer"]
 
-    def scoped_queryset(self, request, principal):
-        return Account.objects.visible_to(principal)
-
     def restriction_of(self, obj):
         return obj.customer.restriction
 

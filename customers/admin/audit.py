@@ -27,6 +27,3 @@ class RestrictionChangeAdmin(ReadOnlyAdminMixin, RestrictionAwareModelAdmin):
     date_hierarchy = "changed_at"
     ordering = ["-changed_at", "-pk"]
     show_full_result_count = False
-
-    def scoped_queryset(self, request, principal):
-        return RestrictionChange.objects.visible_to(principal)

@@ -11,8 +11,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 
 from accounts.admin_principal import admin_principal
-from accounts.principal import Principal
-from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin, is_platform_superuser
+from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin
 from core.guards import refuse_overrides
 from customers import services
 from customers.models import Customer
@@ -22,9 +21,11 @@ NONE_LABEL = "— none —"
 
 
 def tenant_restrictions(request, tenant_id: int | None = None) -> list[str]:
-    """The employee's tenant's valid restrictions (a superuser: ``tenant_id``'s, or all)."""
+    """The employee's tenant's valid restrictions (the platform: ``tenant_id``'s, or all)."""
     principal = admin_principal(request)
-    if principal is not None:
+    if principal is None:
+        return []
+    if not principal.sees_every_tenant:
         tenant_id = principal.tenant_id
     codes = Restriction.objects.order_by("code").values_list("code", flat=True).distinct()
     if tenant_id is not None:
@@ -34,10 +35,7 @@ def tenant_restrictions(request, tenant_id: int | None = None) -> list[str]:
 
 def may(request, right: str, restriction: str | object | None = services.UNSET) -> bool:
     """Whether the session's employee holds ``right`` ("read", "manage", "assign"), over
-    ``restriction`` when given (the ``Grants.may_*`` answer). Platform superusers hold
-    everything."""
-    if is_platform_superuser(request):
-        return True
+    ``restriction`` when given (the ``Grants.may_*`` answer). The platform holds everything."""
     principal = admin_principal(request)
     if principal is None:
         return False
@@ -52,9 +50,11 @@ def may(request, right: str, restriction: str | object | None = services.UNSET) 
 
 
 class RestrictionAwareModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
-    """Base for admins of customers and what hangs off them. Subclasses give
-    ``scoped_queryset(request, principal)`` and ``restriction_of(obj)``; the read paths
-    Django's admin builds on are owned here and cannot be overridden."""
+    """Base for admins of customers and what hangs off them. The base hands every read path
+    Django's admin builds on the model's ``visible_to(principal)`` (the one restriction
+    filter, the platform principal's every tenant included); a subclass may only narrow it
+    (``narrow_queryset``) and gives ``restriction_of(obj)``. The owned methods cannot be
+    overridden."""
 
     _owned = frozenset({"get_queryset", "get_object", "get_search_results"})
 
@@ -64,22 +64,19 @@ class RestrictionAwareModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
             cls,
             cls._owned,
             "RestrictionAwareModelAdmin (the queryset)",
-            "implement scoped_queryset",
+            "implement narrow_queryset",
         )
 
-    def scoped_queryset(self, request, principal: Principal) -> QuerySet:
-        return self.model._default_manager.none()
+    def narrow_queryset(self, request, queryset: QuerySet) -> QuerySet:
+        """Narrow the visible rows (filters, select_related); never widen them."""
+        return queryset
 
     def restriction_of(self, obj) -> str | None:
         return obj.restriction
 
     def get_queryset(self, request):
-        if is_platform_superuser(request):
-            return super().get_queryset(request)
-        principal = admin_principal(request)
-        if principal is None:
-            return self.model._default_manager.none()
-        return self.scoped_queryset(request, principal)
+        visible = self.model._default_manager.visible_to(admin_principal(request))
+        return self.narrow_queryset(request, visible)
 
     # A subclass may give its search as a function of the term (a Q), shared with whatever
     # replays the page's selection (background jobs); otherwise Django's, over search_fields.
@@ -112,7 +109,7 @@ class RestrictionAwareModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         """Foreign-key choices go through the filter too: only manageable customers."""
-        if db_field.related_model is Customer and not is_platform_superuser(request):
+        if db_field.related_model is Customer:
             kwargs["queryset"] = Customer.objects.manageable_by(admin_principal(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

@@ -8,8 +8,7 @@ from django.contrib import admin
 from django.db import models
 from django.urls import path
 
-from accounts.admin_principal import admin_principal, principal_in_tenant
-from core.admin import is_platform_superuser
+from accounts.admin_principal import admin_principal, principal_in_tenant, sees_every_tenant
 from customers import services
 from customers.admin.access import explain_access_view, may_explain
 from customers.admin.actions import CustomerActions
@@ -73,10 +72,11 @@ class RestrictionListFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         principal = admin_principal(request)
-        codes = tenant_restrictions(request)
-        grants = None if principal is None else principal.grants  # None: a superuser
-        choices = [(NONE_VALUE, NONE_LABEL)] if grants is None or grants.may_read(None) else []
-        return choices + [(c, c) for c in codes if grants is None or grants.may_read(c)]
+        if principal is None:
+            return []
+        grants = principal.grants
+        choices = [(NONE_VALUE, NONE_LABEL)] if grants.may_read(None) else []
+        return choices + [(c, c) for c in tenant_restrictions(request) if grants.may_read(c)]
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -89,8 +89,10 @@ class PreferredSiteListFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         principal = admin_principal(request)
+        if principal is None:
+            return []
         sites = Site.objects.order_by("code").values_list("code", flat=True).distinct()
-        if principal is not None:
+        if not principal.sees_every_tenant:
             sites = sites.filter(tenant_id=principal.tenant_id)
         return [(code, code) for code in sites]
 
@@ -156,21 +158,18 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
         ("Metadata", {"fields": ["version", "created_at", "modified_at"]}),
     ]
 
-    def scoped_queryset(self, request, principal):
-        return Customer.objects.visible_to(principal)
-
     def get_list_display(self, request):
-        if is_platform_superuser(request):  # customers of every tenant side by side
+        if sees_every_tenant(request):  # customers of every tenant side by side
             return [self.list_display[0], "tenant", *self.list_display[1:]]
         return self.list_display
 
     def get_list_filter(self, request):
-        if is_platform_superuser(request):
+        if sees_every_tenant(request):
             return [("tenant", admin.RelatedOnlyFieldListFilter), *self.list_filter]
         return self.list_filter
 
     def get_list_select_related(self, request):
-        return ["tenant"] if is_platform_superuser(request) else False
+        return ["tenant"] if sees_every_tenant(request) else False
 
     def get_urls(self):
         explain = self.admin_site.admin_view(lambda request: explain_access_view(request, self))
@@ -196,7 +195,7 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if is_platform_superuser(request):
+        if sees_every_tenant(request):
             return fieldsets
         first = dict(fieldsets[0][1])
         first["fields"] = [f for f in first["fields"] if f != "tenant"]
@@ -213,13 +212,10 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
 
     def restriction_choices(self, request, obj) -> list[tuple[str, str]]:
         """Only values the employee may assign, plus the current value (unchanged)."""
-        principal = admin_principal(request)
+        grants = admin_principal(request).grants
         codes = tenant_restrictions(request, obj.tenant_id if obj is not None else None)
-        if principal is None:  # platform superuser
-            allowed, none_allowed = codes, True
-        else:
-            allowed = [c for c in codes if principal.grants.may_assign(c)]
-            none_allowed = principal.grants.may_assign(None)
+        allowed = [c for c in codes if grants.may_assign(c)]
+        none_allowed = grants.may_assign(None)
         current = obj.restriction if obj is not None else None
         choices = []
         if obj is None:
@@ -240,7 +236,7 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
                 initial=(obj.restriction or NONE_VALUE) if obj is not None else "",
             )
         principal = admin_principal(request)
-        if "preferred_site" in form.base_fields and principal is not None:
+        if "preferred_site" in form.base_fields and not principal.sees_every_tenant:
             sites = Site.objects.filter(tenant_id=principal.tenant_id).order_by("code")
             form.base_fields["preferred_site"] = forms.ChoiceField(
                 choices=[(s, s) for s in sites.values_list("code", flat=True)], initial="main"
@@ -253,8 +249,7 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
     # -- writes go through the services --------------------------------------------------------
 
     def save_model(self, request, obj, form, change):
-        tenant = obj.tenant if obj.tenant_id else request.user.tenant
-        actor = principal_in_tenant(request, tenant)
+        actor = principal_in_tenant(request, obj.tenant if obj.tenant_id else request.user.tenant)
         data = form.cleaned_data
         profile = {name: data[name] for name in services.PROFILE_DEFAULTS if name in data}
         raw_restriction = data.get("restriction", "")

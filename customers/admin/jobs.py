@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils.html import format_html
 
 from accounts.admin_principal import admin_principal
-from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin, is_platform_superuser
+from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin
 from customers.jobs import job_resume
 from customers.models import Job, JobStatus
 
@@ -51,15 +51,11 @@ class JobAdmin(ReadOnlyAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("tenant")
-        if is_platform_superuser(request):
-            return queryset
         return queryset.visible_to(admin_principal(request), employee_id=request.user.pk)
 
     def has_module_permission(self, request):
         principal = admin_principal(request)
-        return is_platform_superuser(request) or (
-            principal is not None and not principal.grants.readable().is_empty
-        )
+        return principal is not None and not principal.grants.readable().is_empty
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)

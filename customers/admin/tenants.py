@@ -6,9 +6,9 @@ consults the customers that carry it."""
 from django import forms
 from django.contrib import admin
 
-from accounts.principal import Principal
+from accounts.admin_principal import admin_principal, sees_every_tenant
 from accounts.services import tenant_restrictions_recorded
-from core.admin import ScopedAdminMixin, is_platform_superuser
+from core.admin import ScopedAdminMixin
 from core.channels import Channel
 from core.errors import ServiceError
 from customers.services.restrictions import ensure_restriction_unused, restriction_remove
@@ -44,20 +44,22 @@ class SiteInline(admin.TabularInline):
 
 
 class SuperuserOnlyAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """Pages for the platform principal only."""
+
     def has_module_permission(self, request):
-        return is_platform_superuser(request)
+        return sees_every_tenant(request)
 
     def has_view_permission(self, request, obj=None):
-        return is_platform_superuser(request)
+        return sees_every_tenant(request)
 
     def has_add_permission(self, request):
-        return is_platform_superuser(request)
+        return sees_every_tenant(request)
 
     def has_change_permission(self, request, obj=None):
-        return is_platform_superuser(request)
+        return sees_every_tenant(request)
 
     def has_delete_permission(self, request, obj=None):
-        return is_platform_superuser(request)
+        return sees_every_tenant(request)
 
 
 @admin.register(Tenant)
@@ -79,7 +81,7 @@ class TenantAdmin(SuperuserOnlyAdmin):
         for restriction in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
             restriction.save()
         tenant_restrictions_recorded(
-            actor=Principal.platform(request.user),
+            actor=admin_principal(request),
             channel=Channel.ADMIN,
             tenant=form.instance,
             before=before,
