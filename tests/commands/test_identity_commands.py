@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from accounts.models import AccessGroup, ApiClient, Employee
+from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
 from tenancy.models import Restriction, Site, Tenant
 from tests.factories import ApiClientFactory
 
@@ -239,3 +239,83 @@ class TestRevokeApiClient:
 
     def test_unknown_client_is_refused(self, db):
         fails("revoke_api_client", "cl_missing", message="Unknown API client 'cl_missing'")
+
+
+@pytest.mark.django_db
+class TestTheCommandEdge:
+    """Every tenant command resolves --tenant and --actor to one principal and the identity
+    services decide with it: an actor gets no further through a command than the back office."""
+
+    def test_an_actor_grants_nothing_beyond_their_own_through_a_command(self, tenant):
+        from tests.factories import AccessGroupFactory, EmployeeFactory
+
+        EmployeeFactory(
+            tenant=tenant,
+            username="tadmin",
+            access_groups=[
+                AccessGroupFactory(
+                    tenant=tenant, scopes=["tenant.tenant_manage", "customer.customer_read"]
+                )
+            ],
+        )
+        fails(
+            "create_api_client",
+            "--tenant=acme",
+            "--actor=tadmin",
+            "--name=shop",
+            "--scopes=customer.customer_manage",
+            message="beyond your own",
+        )
+        assert not ApiClient.objects.exists()
+        run(
+            "create_api_client",
+            "--tenant=acme",
+            "--actor=tadmin",
+            "--name=shop",
+            "--scopes=customer.customer_read--DE",
+        )
+        change = AccessChange.objects.get()
+        assert (change.actor_kind, change.actor_name, change.channel) == (
+            "employee",
+            "tadmin",
+            "command",
+        )
+
+    def test_unknown_tenants_and_actors_and_other_tenants_employees_are_refused(
+        self, tenant, other_tenant
+    ):
+        from tests.factories import EmployeeFactory
+
+        EmployeeFactory(tenant=other_tenant, username="outsider")
+        common = ["--name=shop", "--scopes=customer.customer_read"]
+        fails("create_api_client", "--tenant=nope", *common, message="Unknown tenant 'nope'")
+        fails(
+            "create_api_client", "--tenant=acme", "--actor=ghost", *common, message="Unknown actor"
+        )
+        fails(
+            "create_api_client",
+            "--tenant=acme",
+            "--actor=outsider",
+            *common,
+            message="Unknown actor 'outsider' in tenant acme",
+        )
+        assert not ApiClient.objects.exists()
+
+    def test_the_operator_is_recorded_as_the_actor(self, tenant):
+        client = ApiClientFactory(tenant=tenant)
+        run("revoke_api_client", client.client_id)
+        change = AccessChange.objects.get()
+        assert (change.action, change.actor_kind, change.channel) == (
+            "deactivated",
+            "operator",
+            "command",
+        )
+
+    def test_a_tenant_command_cannot_take_over_the_edge(self):
+        from accounts.commands import TenantCommand
+
+        with pytest.raises(TypeError, match="must not override handle"):
+
+            class Careless(TenantCommand):
+                def handle(self, *args, **options):
+                    pass

@@ -1,27 +1,18 @@
-from django.core.management.base import BaseCommand
-
-from accounts.principal import Principal
+from accounts.commands import TenantCommand
 from accounts.services import api_client_by_client_id, api_client_deactivate
 from core.channels import Channel
-from core.commands import bad_input
-from core.errors import ServiceError
 
 
-class Command(BaseCommand):
+class Command(TenantCommand):
     help = "Deactivate an API client; its tokens stop working at once (immediate revocation)."
 
-    def add_arguments(self, parser):
-        parser.add_argument("client_id")
-        parser.add_argument("--actor", default="operator", help="Who runs it, for the audit.")
+    def add_tenant_argument(self, parser):
+        parser.add_argument("client_id", help="The client's id (cl_…); its tenant is the one.")
 
-    def handle(self, *args, **options):
-        try:
-            client = api_client_by_client_id(options["client_id"])
-            api_client_deactivate(
-                actor=Principal.operator(client.tenant, options["actor"]),
-                channel=Channel.COMMAND,
-                client_pk=client.pk,
-            )
-        except ServiceError as exc:
-            raise bad_input(exc) from exc
+    def tenant(self, options):
+        return api_client_by_client_id(options["client_id"]).tenant
+
+    def handle_tenant(self, tenant, actor, options):
+        client = api_client_by_client_id(options["client_id"])
+        api_client_deactivate(actor=actor, channel=Channel.COMMAND, client_pk=client.pk)
         self.stdout.write(f"Revoked API client {client.client_id} ({client.name}).")

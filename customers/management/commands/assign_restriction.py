@@ -9,12 +9,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db.models import Q
 from tqdm import tqdm
 
-from accounts import rowsecurity
-from accounts.models import Employee
+from accounts.commands import TenantCommand
 from accounts.principal import Principal
 from core.commands import bad_input
 from core.errors import ServiceError
@@ -30,11 +29,10 @@ from tenancy.models import Tenant
 FILE_CHUNK = 10_000
 
 
-class Command(BaseCommand):
+class Command(TenantCommand):
     help = "Assign (or unset) the restriction of many customers at once, audited, in batches."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--tenant", required=True)
+    def add_command_arguments(self, parser):
         target = parser.add_mutually_exclusive_group()
         target.add_argument("--restriction", help="The value to assign.")
         target.add_argument("--unset", action="store_true", help="Set the restriction to null.")
@@ -58,21 +56,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="Count, change nothing.")
         parser.add_argument("--batch-size", type=int, default=2000)
-        parser.add_argument("--actor", help="Employee username to act as (default: operator).")
 
-    def handle(self, *args, **options):
+    def handle_tenant(self, tenant: Tenant, actor: Principal, options) -> None:
         started = time.monotonic()
-        tenant = Tenant.objects.filter(code=options["tenant"]).first()
-        if tenant is None:
-            raise bad_input(f"Unknown tenant {options['tenant']!r}.")
         if options["batch_size"] < 1:
             raise bad_input("--batch-size must be at least 1.")
-        actor = self.actor(tenant, options["actor"])
-        reason = f"assign_restriction as {actor.kind} {actor.name or actor.id}"
-        with rowsecurity.session_context(rowsecurity.RowContext.of(actor), reason=reason):
-            self.assign(tenant, actor, options, started)
-
-    def assign(self, tenant: Tenant, actor: Principal, options, started: float) -> None:
         valid = set(tenant.restrictions.values_list("code", flat=True))
         self.valid_codes = sorted(valid)
         targets = self.targets(options, valid)
@@ -122,14 +110,6 @@ class Command(BaseCommand):
         self.summary(counted, started, extra_unmatched=skipped)
 
     # -- validation ------------------------------------------------------------------------------
-
-    def actor(self, tenant: Tenant, username: str | None) -> Principal:
-        if not username:
-            return Principal.operator(tenant)
-        employee = Employee.objects.filter(username=username, is_active=True).first()
-        if employee is None or not (employee.is_superuser or employee.tenant_id == tenant.pk):
-            raise bad_input(f"Unknown actor {username!r} in tenant {tenant.code}.")
-        return Principal.for_employee(employee, tenant)
 
     def targets(self, options, valid: set[str]) -> list[str | None] | None:
         """The target value(s); None means 'each customer's own preferred site'."""

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
-
-from accounts import rowsecurity
+from accounts.commands import TenantCommand
 from accounts.models import ApiClient, Employee
-from accounts.principal import Principal
-from core.commands import bad_input
+from core.errors import InvalidInput
 from customers.access import explain_access
 from customers.models import Customer
-from tenancy.models import Tenant
 
 
-class Command(BaseCommand):
+class Command(TenantCommand):
     help = (
         "Whether an employee or API client may read, manage and change the restriction of a "
         "customer (or of customers with a restriction value), and which access group or scope "
         "decides it."
     )
 
-    def add_arguments(self, parser):
-        parser.add_argument("--tenant", required=True)
+    operator_name = "explain_access"
+
+    def add_command_arguments(self, parser):
         who = parser.add_mutually_exclusive_group(required=True)
         who.add_argument("--employee", help="Username.")
         who.add_argument("--client", help="API client id (cl_…).")
@@ -29,39 +26,30 @@ class Command(BaseCommand):
         what.add_argument("--customer", help="Customer number.")
         what.add_argument("--restriction", help="A restriction value; 'null' for none.")
 
-    def handle(self, *args, **options):
-        tenant = Tenant.objects.filter(code=options["tenant"]).first()
-        if tenant is None:
-            raise bad_input(f"Unknown tenant {options['tenant']!r}.")
+    def handle_tenant(self, tenant, actor, options):
         if options["employee"]:
             identity = Employee.objects.filter(tenant=tenant, username=options["employee"]).first()
             if identity is None:
-                raise bad_input(f"No employee {options['employee']!r} in {tenant.code}.")
+                raise InvalidInput(f"No employee {options['employee']!r} in {tenant.code}.")
         else:
             identity = ApiClient.objects.filter(tenant=tenant, client_id=options["client"]).first()
             if identity is None:
-                raise bad_input(f"No API client {options['client']!r} in {tenant.code}.")
-
-        context = rowsecurity.RowContext.whole_tenant(tenant.pk)
-        with rowsecurity.session_context(context, reason="explain_access"):
-            self.explain(tenant, identity, options)
-
-    def explain(self, tenant, identity, options) -> None:
+                raise InvalidInput(f"No API client {options['client']!r} in {tenant.code}.")
         customer = restriction = None
         if options["customer"]:
-            # The operator sees the whole tenant; the command is the operator's, not the subject's.
-            operator = Principal.operator(tenant, "explain_access")
+            # Looked up as the command's actor (the operator sees the whole tenant), not as the
+            # identity being explained.
             customer = (
-                Customer.objects.visible_to(operator)
+                Customer.objects.visible_to(actor)
                 .filter(customer_number=options["customer"])
                 .first()
             )
             if customer is None:
-                raise bad_input(f"No customer {options['customer']!r} in {tenant.code}.")
+                raise InvalidInput(f"No customer {options['customer']!r} in {tenant.code}.")
         elif options["restriction"] != "null":
             restriction = options["restriction"]
             if not tenant.restrictions.filter(code=restriction).exists():
-                raise bad_input(f"{restriction!r} is not a restriction of {tenant.code}.")
+                raise InvalidInput(f"{restriction!r} is not a restriction of {tenant.code}.")
 
         explanation = explain_access(
             identity=identity, tenant=tenant, customer=customer, restriction=restriction
