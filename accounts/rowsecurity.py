@@ -25,11 +25,11 @@ from dataclasses import astuple, dataclass
 from django.db import connections, transaction
 
 from accounts.principal import Principal
-from accounts.scopes import Coverage
+from accounts.scopes import Coverage, Right
 
 logger = logging.getLogger("customers.rowsecurity")
 
-SETTINGS = ("tenant_low", "tenant_high", "read", "manage", "assign")
+SETTINGS = ("tenant_low", "tenant_high", *(right.value for right in Right))
 _MAX_TENANT = 2**63 - 1
 
 
@@ -53,14 +53,8 @@ class RowContext:
             return NOTHING
         if principal.tenant_id is None:
             return ALL_TENANTS if principal.sees_every_tenant else NOTHING
-        grants = principal.grants
-        return cls(
-            principal.tenant_id,
-            principal.tenant_id,
-            _coverage(grants.readable()),
-            _coverage(grants.manageable()),
-            _coverage(grants.assignable()),
-        )
+        rights = (_coverage(right.coverage(principal.grants)) for right in Right)
+        return cls(principal.tenant_id, principal.tenant_id, *rights)
 
     @classmethod
     def whole_tenant(cls, tenant_id: int) -> RowContext:

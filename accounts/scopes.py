@@ -7,8 +7,9 @@ the union of everything held wins. Nothing else in the code base parses scope st
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from core.restrictions import is_restriction_code
 
@@ -215,3 +216,53 @@ class Grants:
             else:
                 result.extend(f"{name}{SUFFIX_SEPARATOR}{r}" for r in sorted(granted.restrictions))
         return result
+
+
+class Right(StrEnum):
+    """The three rights over customers. Each carries the coverage it reads from ``Grants``
+    (which the one restriction filter, ``Customer.objects.with_right``, turns into SQL), the
+    scopes that make it up (for explanations) and its label. Nothing else names a right by a
+    string."""
+
+    READ = "read"
+    MANAGE = "manage"
+    ASSIGN = "assign"
+
+    def coverage(self, grants: Grants) -> Coverage:
+        return _RIGHT_COVERAGE[self](grants)
+
+    def held(self, grants: Grants) -> bool:
+        """Over at least one customer."""
+        return not self.coverage(grants).is_empty
+
+    def covers(self, grants: Grants, restriction: str | None) -> bool:
+        return self.coverage(grants).covers(restriction)
+
+    @property
+    def queryset_method(self) -> str:
+        return {Right.READ: "visible_to", Right.MANAGE: "manageable_by"}.get(self, "assignable_by")
+
+    @property
+    def label(self) -> str:
+        return {
+            Right.READ: "read it",
+            Right.MANAGE: "manage it (change, delete)",
+            Right.ASSIGN: "change its restriction",
+        }[self]
+
+    @property
+    def needs(self) -> list[tuple[str, Callable[[Grants], Coverage]]]:
+        """(scope label, coverage) of each part the right needs (all of them)."""
+        if self is Right.READ:
+            return [(f"{CUSTOMER_READ} or {CUSTOMER_MANAGE}", Grants.readable)]
+        manage = (CUSTOMER_MANAGE, Grants.manageable)
+        if self is Right.MANAGE:
+            return [manage]
+        return [manage, (RESTRICTION_MANAGE, Grants.restriction_managing)]
+
+
+_RIGHT_COVERAGE: dict[Right, Callable[[Grants], Coverage]] = {
+    Right.READ: Grants.readable,
+    Right.MANAGE: Grants.manageable,
+    Right.ASSIGN: Grants.assignable,
+}

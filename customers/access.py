@@ -10,32 +10,20 @@ cover the value.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from accounts import rowsecurity
 from accounts.models import AccessGroup, ApiClient, Employee
 from accounts.principal import Principal
-from accounts.scopes import Coverage, Grants
+from accounts.scopes import Grants, Right
 from customers.models import Customer
 
 NO_RESTRICTION = "no restriction"
 
-# right -> (label, the coverages it needs from a Grants, the queryset that enforces it)
-RIGHTS: dict[str, tuple[str, list[Callable[[Grants], Coverage]], Callable]] = {
-    "read": ("read it", [Grants.readable], Customer.objects.visible_to),
-    "manage": ("manage it (change, delete)", [Grants.manageable], Customer.objects.manageable_by),
-    "assign": (
-        "change its restriction",
-        [Grants.manageable, Grants.restriction_managing],
-        Customer.objects.assignable_by,
-    ),
-}
-
 
 @dataclass(frozen=True)
 class Verdict:
-    right: str
+    right: Right
     label: str
     allowed: bool
     reasons: list[str]
@@ -81,19 +69,20 @@ def explain_access(
     inactive = not getattr(identity, "is_active", True)
     sources = _sources(identity)
     verdicts = []
-    for right, (label, needs, enforcing) in RIGHTS.items():
+    for right in Right:
         if customer is not None:
             # The subject's querysets, evaluated over the whole tenant (the caller found the
             # customer through their own visibility; the answer is about the subject's).
             whole_tenant = rowsecurity.RowContext.whole_tenant(principal.tenant_id)
             with rowsecurity.row_context(whole_tenant, reason="explaining access"):
-                allowed = enforcing(principal).filter(pk=customer.pk).exists()
+                allowed = (
+                    Customer.objects.with_right(principal, right).filter(pk=customer.pk).exists()
+                )
         else:
-            allowed = getattr(principal.grants, f"may_{right}")(value)
+            allowed = right.covers(principal.grants, value)
         reasons = []
-        for need in needs:
+        for scope, need in right.needs:
             granting = [name for name, grants in sources if need(grants).covers(value)]
-            scope = _scope_name(need)
             if granting:
                 reasons.append(f"{scope} covering it: " + "; ".join(granting))
             elif value is None:
@@ -106,7 +95,7 @@ def explain_access(
         if inactive:
             allowed = False
             reasons.insert(0, "deactivated: nothing is allowed")
-        verdicts.append(Verdict(right, label, allowed, reasons))
+        verdicts.append(Verdict(right, right.label, allowed, reasons))
     if customer is not None:
         target = f"customer {customer.customer_number} (restriction {value or NO_RESTRICTION})"
     else:
@@ -117,11 +106,3 @@ def explain_access(
         else f"employee {identity.username}"
     )
     return Explanation(subject, target, verdicts)
-
-
-def _scope_name(need: Callable[[Grants], Coverage]) -> str:
-    return {
-        Grants.readable: "customer.customer_read or customer.customer_manage",
-        Grants.manageable: "customer.customer_manage",
-        Grants.restriction_managing: "restriction.restriction_manage",
-    }[need]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
-from accounts.scopes import Coverage, Grants
+from accounts.scopes import Coverage, Right
 
 if TYPE_CHECKING:
     from accounts.principal import Principal
@@ -25,12 +25,12 @@ def covered_condition(coverage: Coverage, field: str = "restriction") -> Q:
     return Q(**{f"{field}__in": sorted(coverage.restrictions)})
 
 
-def _covered(queryset: models.QuerySet, principal: Principal | None, right) -> models.QuerySet:
+def _covered(queryset: models.QuerySet, principal: Principal | None, right: Right):
     """The principal's tenant (every tenant for the platform principal) and ``right``'s
     coverage; nothing without a principal or a grant."""
     if principal is None:
         return queryset.none()
-    coverage = right(principal.grants)
+    coverage = right.coverage(principal.grants)
     if coverage.is_empty:
         return queryset.none()
     if principal.tenant_id is None:
@@ -43,15 +43,19 @@ def _covered(queryset: models.QuerySet, principal: Principal | None, right) -> m
 
 
 class CustomerQuerySet(models.QuerySet):
+    def with_right(self, principal: Principal | None, right: Right) -> CustomerQuerySet:
+        """The customers over which ``principal`` holds ``right``: one of the three below."""
+        return _covered(self, principal, right)
+
     def visible_to(self, principal: Principal | None) -> CustomerQuerySet:
-        return _covered(self, principal, Grants.readable)
+        return _covered(self, principal, Right.READ)
 
     def manageable_by(self, principal: Principal | None) -> CustomerQuerySet:
-        return _covered(self, principal, Grants.manageable)
+        return _covered(self, principal, Right.MANAGE)
 
     def assignable_by(self, principal: Principal | None) -> CustomerQuerySet:
         """Customers whose restriction the principal may change (manage + restriction_manage)."""
-        return _covered(self, principal, Grants.assignable)
+        return _covered(self, principal, Right.ASSIGN)
 
 
 def with_account(condition: Q) -> Q:

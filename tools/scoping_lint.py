@@ -29,7 +29,9 @@ from pathlib import Path
 
 GUARDED_MODELS = frozenset({"Customer", "Address", "Account", "RestrictionChange"})
 MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
-SCOPED_ENTRY_POINTS = frozenset({"visible_to", "manageable_by", "assignable_by", "none"})
+SCOPED_ENTRY_POINTS = frozenset(
+    {"visible_to", "manageable_by", "assignable_by", "with_right", "none"}
+)
 RAW_SQL_METHODS = frozenset({"cursor", "raw", "extra"})
 REVERSE_RELATIONS = frozenset({"customers"})  # Tenant -> Customer (related_name)
 ADMIN_FRONT_DOOR = frozenset({"RequestFactory", "_registry"})

@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 
 from accounts.admin_principal import admin_principal
+from accounts.scopes import Right
 from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin
 from core.guards import refuse_overrides
 from customers import services
@@ -33,20 +34,15 @@ def tenant_restrictions(request, tenant_id: int | None = None) -> list[str]:
     return list(codes)
 
 
-def may(request, right: str, restriction: str | object | None = services.UNSET) -> bool:
-    """Whether the session's employee holds ``right`` ("read", "manage", "assign"), over
-    ``restriction`` when given (the ``Grants.may_*`` answer). The platform holds everything."""
+def may(request, right: Right, restriction: str | object | None = services.UNSET) -> bool:
+    """Whether the signed-in staff member holds ``right``: over some customer, or over
+    ``restriction`` when given. The platform holds everything; nobody signed in, nothing."""
     principal = admin_principal(request)
     if principal is None:
         return False
     if restriction is services.UNSET:
-        coverage = {
-            "read": principal.grants.readable,
-            "manage": principal.grants.manageable,
-            "assign": principal.grants.assignable,
-        }[right]()
-        return not coverage.is_empty
-    return getattr(principal.grants, f"may_{right}")(restriction)
+        return right.held(principal.grants)
+    return right.covers(principal.grants, restriction)
 
 
 class RestrictionAwareModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
@@ -91,18 +87,18 @@ class RestrictionAwareModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return super().get_search_results(request, queryset, search_term.replace("\x00", ""))
 
     def has_module_permission(self, request):
-        return may(request, "read")
+        return may(request, Right.READ)
 
     def has_view_permission(self, request, obj=None):
-        return may(request, "read")
+        return may(request, Right.READ)
 
     def has_add_permission(self, request):
-        return may(request, "manage")
+        return may(request, Right.MANAGE)
 
     def has_change_permission(self, request, obj=None):
         if obj is None:
-            return may(request, "manage")
-        return may(request, "manage", self.restriction_of(obj))
+            return may(request, Right.MANAGE)
+        return may(request, Right.MANAGE, self.restriction_of(obj))
 
     def has_delete_permission(self, request, obj=None):
         return self.has_change_permission(request, obj)
@@ -114,22 +110,22 @@ class RestrictionAwareModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_assign_restriction_permission(self, request):
-        return may(request, "assign")
+        return may(request, Right.ASSIGN)
 
 
 class ParentScopedInline:
     """Inline permissions follow the parent customer ``obj`` (already scoped by its admin)."""
 
     def has_view_permission(self, request, obj=None):
-        return may(request, "read")
+        return may(request, Right.READ)
 
     def has_add_permission(self, request, obj=None):
         return self.has_change_permission(request, obj)
 
     def has_change_permission(self, request, obj=None):
         if obj is None:
-            return may(request, "manage")
-        return may(request, "manage", obj.restriction)
+            return may(request, Right.MANAGE)
+        return may(request, Right.MANAGE, obj.restriction)
 
     def has_delete_permission(self, request, obj=None):
         return self.has_change_permission(request, obj)

@@ -9,6 +9,7 @@ from django.db import models
 from django.urls import path
 
 from accounts.admin_principal import admin_principal, principal_in_tenant, sees_every_tenant
+from accounts.scopes import Right
 from customers import services
 from customers.admin.access import explain_access_view, may_explain
 from customers.admin.actions import CustomerActions
@@ -205,7 +206,11 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
         readonly = ["version", "created_at", "modified_at"]
         if obj is not None:
             readonly += ["tenant", "customer_number"]
-        can_set = may(request, "assign") if obj is None else may(request, "assign", obj.restriction)
+        can_set = (
+            may(request, Right.ASSIGN)
+            if obj is None
+            else may(request, Right.ASSIGN, obj.restriction)
+        )
         if not can_set:
             readonly.append("restriction")
         return readonly
