@@ -18,7 +18,7 @@ from accounts import throttling
 from accounts.models import ApiClient, Employee
 from accounts.scopes import Grants, split_scope_string
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, EMPLOYEE_SUBJECT_PREFIX, issue_token
-from core.errors import error_body
+from core.api_errors import error_body
 from tenancy.models import Tenant
 
 
