@@ -1,8 +1,9 @@
 """The base of every admin over customers and what hangs off them.
 
 ``RestrictionAwareModelAdmin`` owns every read path (queryset, object lookup, history, delete
-confirmation, autocomplete, filters, counts) through ``scoped_queryset``, which subclasses build
-from the one restriction filter (``visible_to``). Platform superusers see every tenant.
+confirmation, autocomplete, filters, counts): each starts from the model's ``visible_to`` for
+the signed-in principal (the one restriction filter; every tenant for the platform principal),
+which a subclass may only narrow (``narrow_queryset``).
 """
 
 from __future__ import annotations

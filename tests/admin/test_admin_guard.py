@@ -4,7 +4,6 @@ so a new admin cannot bypass the restriction filter by accident."""
 import pytest
 
 from customers.admin.base import RestrictionAwareModelAdmin
-from customers.models import Customer
 
 
 @pytest.mark.parametrize("method", ["get_queryset", "get_object", "get_search_results"])
@@ -13,9 +12,17 @@ def test_overriding_a_read_path_is_refused(method):
         type("LeakyAdmin", (RestrictionAwareModelAdmin,), {method: lambda self, *a: None})
 
 
-def test_a_subclass_that_gives_scoped_queryset_is_accepted():
-    class ScopedAdmin(RestrictionAwareModelAdmin):
-        def scoped_queryset(self, request, principal):
-            return Customer.objects.visible_to(principal)
+def test_a_subclass_that_narrows_is_accepted():
+    class NarrowingAdmin(RestrictionAwareModelAdmin):
+        def narrow_queryset(self, request, queryset):
+            return queryset.filter(active=True)
 
-    assert ScopedAdmin.get_queryset is RestrictionAwareModelAdmin.get_queryset
+    assert NarrowingAdmin.get_queryset is RestrictionAwareModelAdmin.get_queryset
+
+
+@pytest.mark.parametrize("method", ["get_queryset", "get_object"])
+def test_identity_admins_own_their_queryset_too(method):
+    from accounts.admin import TenantAdministrationAdmin
+
+    with pytest.raises(TypeError, match=f"must not override {method}"):
+        type("LeakyAdmin", (TenantAdministrationAdmin,), {method: lambda self, *a: None})
