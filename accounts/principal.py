@@ -60,6 +60,10 @@ class Principal:
             raise ValueError("Only a platform superuser acts for the platform.")
         return cls(None, "", Grants.everything(), PLATFORM, str(superuser.pk), superuser.username)
 
+    def audit_fields(self) -> dict[str, str]:
+        """Who did it, as every audit record stores it."""
+        return {"actor_kind": self.kind, "actor_id": self.id, "actor_name": self.name}
+
     @property
     def is_platform(self) -> bool:
         return self.kind == PLATFORM

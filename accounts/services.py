@@ -93,10 +93,8 @@ def _record(
         action=action,
         before=before or {},
         after=after or {},
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        actor_name=actor.name,
         channel=channel,
+        **actor.audit_fields(),
     )
 
 
@@ -144,6 +142,14 @@ def tenant_restrictions_recorded(
 # --- API clients ------------------------------------------------------------------------------
 
 
+def _check_client(actor: Principal, client: ApiClient) -> None:
+    """The client's values are valid and grant nothing beyond the actor's own. (Unique names
+    are checked by the callers, with a conflict's own message.)"""
+    exclude = ["client_id", "secret_hash"]
+    full_clean(client, exclude=exclude, validate_unique=False, validate_constraints=False)
+    _may_grant(actor, client.grants())
+
+
 @dataclass(frozen=True)
 class CreatedClient:
     client: ApiClient
@@ -156,13 +162,7 @@ def api_client_create(
 ) -> CreatedClient:
     _administers(actor, tenant.pk)
     client = ApiClient(tenant=tenant, name=name, scopes=scopes)
-    full_clean(
-        client,
-        exclude=["client_id", "secret_hash"],
-        validate_unique=False,
-        validate_constraints=False,
-    )
-    _may_grant(actor, client.grants())
+    _check_client(actor, client)
     if ApiClient.objects.filter(tenant=tenant, name=name).exists():
         raise ConflictError(f"An API client named {name!r} already exists in {tenant.code}.")
     secret = client.rotate_secret()
@@ -193,13 +193,7 @@ def api_client_update(
             raise ConflictError(f"An API client named {name!r} already exists.")
     for field, value in after.items():
         setattr(client, field, value)
-    full_clean(
-        client,
-        exclude=["client_id", "secret_hash"],
-        validate_unique=False,
-        validate_constraints=False,
-    )
-    _may_grant(actor, client.grants())
+    _check_client(actor, client)
     update_fields = list(after)
     if "is_active" in after:
         # Either way: tokens issued before a deactivation stay dead after a reactivation.

@@ -96,10 +96,8 @@ def audit(
             customer_number=number,
             old_value=old,
             new_value=new,
-            actor_kind=actor.kind,
-            actor_id=actor.id,
-            actor_name=actor.name,
             channel=channel,
+            **actor.audit_fields(),
         )
         for customer_id, number, old in changes
     )

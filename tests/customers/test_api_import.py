@@ -3,6 +3,7 @@ import io
 import pytest
 from django.contrib.auth.hashers import check_password, make_password
 
+from config import settings as project_settings
 from customers.models import Account, Customer, PasswordMigrationRetention, RestrictionChange
 from customers.passwords import emporix_hash
 from tests.factories import CustomerFactory
@@ -291,14 +292,8 @@ def test_when_the_window_ends_legacy_credentials_are_cleared(
     assert "cleared=0" in again.getvalue()
 
 
-PRODUCTION_HASHERS = [
-    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
-    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
-    "django.contrib.auth.hashers.ScryptPasswordHasher",
-    "customers.passwords.EmporixPBKDF2PasswordHasher",
-]
+# The hashers a deployment runs with (the suite's own settings use a fast one).
+PRODUCTION_HASHERS = project_settings.PASSWORD_HASHERS
 
 
 @pytest.mark.parametrize(
