@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.core.exceptions import ImproperlyConfigured
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.views import APIView
 
@@ -18,6 +17,7 @@ from accounts import rowsecurity
 from accounts.authentication import BearerTokenAuthentication
 from accounts.principal import Principal
 from accounts.scopes import CUSTOMER_MANAGE, CUSTOMER_READ, IMPORT_MANAGE, IMPORT_READ, Grants
+from core.errors import first_or_not_found
 from core.guards import refuse_overrides
 
 
@@ -129,9 +129,6 @@ class TenantApiView(APIView):
 
     def get_object(self, **lookup):
         """One record of the scoped queryset; invisible and nonexistent answer the same 404."""
-        obj = self.get_queryset().filter(**lookup).first()
-        if obj is None:
-            raise NotFound(self.not_found_message)
-        return obj
+        return first_or_not_found(self.get_queryset().filter(**lookup), self.not_found_message)
 
     not_found_message = "Not found."

@@ -36,6 +36,7 @@ from core.errors import (
     DoesNotExist,
     InvalidInput,
     NotPermitted,
+    first_or_not_found,
     full_clean,
     validation_message,
 )
@@ -117,10 +118,8 @@ def _changes(stored, fields: dict) -> tuple[dict, dict]:
 
 
 def _locked(manager, pk):
-    row = manager.select_for_update().filter(pk=pk).first()
-    if row is None:
-        raise DoesNotExist(f"This {manager.model._meta.verbose_name} no longer exists.")
-    return row
+    message = f"This {manager.model._meta.verbose_name} no longer exists."
+    return first_or_not_found(manager.select_for_update().filter(pk=pk), message)
 
 
 def tenant_restrictions_recorded(

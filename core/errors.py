@@ -49,3 +49,13 @@ def full_clean(instance, **kwargs) -> None:
     except ValidationError as exc:
         field = next(iter(exc.message_dict), None) if hasattr(exc, "message_dict") else None
         raise InvalidInput(validation_message(exc), field=field) from exc
+
+
+def first_or_not_found(queryset, message: str):
+    """The queryset's first row, or :class:`DoesNotExist` (404) with ``message``. The one way
+    to look a record up for a caller: through a scoped queryset, so a record the caller may not
+    see answers exactly like one that does not exist."""
+    found = queryset.first()
+    if found is None:
+        raise DoesNotExist(message)
+    return found

@@ -10,8 +10,8 @@ from rest_framework.response import Response
 
 from accounts.api import can_manage, can_read
 from core.errors import (
-    DoesNotExist,
     InvalidInput,
+    first_or_not_found,
 )
 from core.parsers import JSONParser, MergePatchParser
 from customers import services
@@ -26,6 +26,7 @@ from customers.api.serializers import (
     AddressSerializer,
 )
 from customers.models import CUSTOMER_NUMBER_PATTERN, Address, Customer
+from customers.services.addresses import ADDRESS_NOT_FOUND
 
 
 class AddressApiView(CustomerApiView):
@@ -35,12 +36,8 @@ class AddressApiView(CustomerApiView):
         return self.get_object(customer_number=customer_number)
 
     def visible_address(self, customer_number: str, address_id: str) -> Address:
-        address = (
-            self.visible_customer(customer_number).addresses.filter(address_id=address_id).first()
-        )
-        if address is None:
-            raise DoesNotExist("Address not found.")
-        return address
+        addresses = self.visible_customer(customer_number).addresses
+        return first_or_not_found(addresses.filter(address_id=address_id), ADDRESS_NOT_FOUND)
 
 
 def chosen_id(body) -> str | None:

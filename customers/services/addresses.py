@@ -7,9 +7,11 @@ from typing import Any
 from django.db import transaction
 
 from accounts.principal import Principal
-from core.errors import ConflictError, DoesNotExist, InvalidInput
+from core.errors import ConflictError, DoesNotExist, InvalidInput, first_or_not_found
 from customers.models import Address, Customer, generate_address_id
 from customers.services.checks import locked_manageable_customer, merged, with_defaults
+
+ADDRESS_NOT_FOUND = "Address not found."
 
 MAX_TAGS = 50  # per address; the same limits as the address body
 MAX_TAG_LENGTH = 64
@@ -74,9 +76,9 @@ def address_update(
     replace: bool,
 ) -> Address:
     customer = locked_manageable_customer(actor, customer_number)
-    address = customer.addresses.filter(address_id=address_id).first()
-    if address is None:
-        raise DoesNotExist("Address not found.")
+    address = first_or_not_found(
+        customer.addresses.filter(address_id=address_id), ADDRESS_NOT_FOUND
+    )
     if replace:
         # Replacing keeps the contact name when none is sent: it is required only to create.
         values = with_defaults({**ADDRESS_DEFAULTS, "contact_name": address.contact_name}, fields)
@@ -97,7 +99,7 @@ def address_delete(*, actor: Principal, customer_number: str, address_id: str) -
     customer = locked_manageable_customer(actor, customer_number)
     deleted, _ = customer.addresses.filter(address_id=address_id).delete()
     if not deleted:
-        raise DoesNotExist("Address not found.")
+        raise DoesNotExist(ADDRESS_NOT_FOUND)
 
 
 @transaction.atomic
@@ -105,9 +107,9 @@ def address_tags_change(
     *, actor: Principal, customer_number: str, address_id: str, tags: list[str], add: bool
 ) -> Address:
     customer = locked_manageable_customer(actor, customer_number)
-    address = customer.addresses.filter(address_id=address_id).first()
-    if address is None:
-        raise DoesNotExist("Address not found.")
+    address = first_or_not_found(
+        customer.addresses.filter(address_id=address_id), ADDRESS_NOT_FOUND
+    )
     current = list(address.tags)
     if add:
         if any(len(tag) > MAX_TAG_LENGTH or "\x00" in tag for tag in tags):

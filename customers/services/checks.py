@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from accounts.principal import Principal
-from core.errors import DoesNotExist, InvalidInput, NotPermitted
+from core.errors import InvalidInput, NotPermitted, first_or_not_found
 from core.mergepatch import merge_patch
 from customers.models import Customer, RestrictionChange
 from tenancy.models import Site
@@ -104,15 +104,9 @@ def audit(
 
 
 def locked_visible(actor: Principal, customer_number: str) -> Customer:
-    customer = (
-        Customer.objects.visible_to(actor)
-        .select_for_update()
-        .filter(customer_number=customer_number)
-        .first()
-    )
-    if customer is None:
-        raise DoesNotExist(NOT_FOUND_MESSAGE)  # same answer: invisible or absent
-    return customer
+    visible = Customer.objects.visible_to(actor).select_for_update()
+    # The same answer whether invisible or absent.
+    return first_or_not_found(visible.filter(customer_number=customer_number), NOT_FOUND_MESSAGE)
 
 
 def locked_manageable_customer(actor: Principal, customer_number: str) -> Customer:

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.principal import Principal
-from core.errors import DoesNotExist, InvalidInput, NotPermitted
+from core.errors import InvalidInput, NotPermitted, first_or_not_found
 from customers.mail import send_password_reset_email
 from customers.models import Account, PasswordMigrationRetention
 
@@ -25,10 +25,10 @@ def _require_configurer(actor: Principal) -> None:
 def password_migration_get(*, actor: Principal) -> PasswordMigrationRetention:
     if not actor.grants.can_read_import_configuration():
         raise NotPermitted("Reading the import configuration needs customer.import_read.")
-    found = PasswordMigrationRetention.objects.filter(tenant_id=actor.tenant_id).first()
-    if found is None:
-        raise DoesNotExist("No password migration retention is configured for this tenant.")
-    return found
+    return first_or_not_found(
+        PasswordMigrationRetention.objects.filter(tenant_id=actor.tenant_id),
+        "No password migration retention is configured for this tenant.",
+    )
 
 
 def active_password_migration(tenant_id: int) -> PasswordMigrationRetention | None:
