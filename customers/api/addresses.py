@@ -101,22 +101,14 @@ class AddressDetailApi(AddressApiView):
     def put(self, request, tenant, customer_number, address_id):
         body = AddressInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        customer = self.visible_customer(customer_number)
-        if customer.addresses.filter(address_id=address_id).exists():
-            services.address_update(
-                actor=self.principal,
-                customer_number=customer_number,
-                address_id=address_id,
-                fields=body.model_fields(),
-                replace=True,
-            )
-            return Response(status=status.HTTP_204_NO_CONTENT)
-        address = services.address_create(
+        address, created = services.address_upsert(
             actor=self.principal,
             customer_number=customer_number,
-            fields=body.model_fields(),
             address_id=address_id,
+            fields=body.model_fields(),
         )
+        if not created:
+            return Response(status=status.HTTP_204_NO_CONTENT)
         return Response({"id": address.address_id}, status=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -122,24 +122,17 @@ class CustomerDetailApi(CustomerApiView):
     )
     def put(self, request, tenant, customer_number):
         body = self.validated_body(request, customer_number)
-        if self.get_queryset().filter(customer_number=customer_number).exists():
-            services.customer_update(
-                actor=self.principal,
-                customer_number=customer_number,
-                fields=body.model_fields(),
-                restriction=body.requested_restriction(),
-                expected_version=body.expected_version(),
-                replace=True,
-            )
-            return Response(status=status.HTTP_204_NO_CONTENT)
-        customer = services.customer_create(
+        customer, created = services.customer_upsert(
             actor=self.principal,
+            customer_number=customer_number,
             fields=body.model_fields(),
             restriction=body.requested_restriction(),
-            customer_number=customer_number,
+            expected_version=body.expected_version(),
             password=body.validated_data.get("password"),
             send_password_reset=sends_password_reset(request),
         )
+        if not created:
+            return Response(status=status.HTTP_204_NO_CONTENT)
         return Response({"id": customer.customer_number}, status=status.HTTP_201_CREATED)
 
     @extend_schema(

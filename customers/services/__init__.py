@@ -19,6 +19,7 @@ from customers.services.addresses import (
     address_delete,
     address_tags_change,
     address_update,
+    address_upsert,
 )
 from customers.services.assignment import (
     AssignmentResult,
@@ -35,6 +36,7 @@ from customers.services.customers import (
     customer_delete_check,
     customer_delete_many,
     customer_update,
+    customer_upsert,
 )
 from customers.services.migration import (
     password_migration_configure,
@@ -58,11 +60,13 @@ __all__ = [
     "address_delete",
     "address_tags_change",
     "address_update",
+    "address_upsert",
     "customer_create",
     "customer_delete",
     "customer_delete_check",
     "customer_delete_many",
     "customer_update",
+    "customer_upsert",
     "password_migration_configure",
     "password_migration_get",
     "password_migration_remove",

@@ -124,3 +124,25 @@ def address_tags_change(
     address.version += 1
     address.save(update_fields=["tags", "version", "modified_at"])
     return address
+
+
+@transaction.atomic
+def address_upsert(
+    *, actor: Principal, customer_number: str, address_id: str, fields: dict[str, Any]
+) -> tuple[Address, bool]:
+    """Replace the address ``address_id`` of a customer the actor may manage, or create it
+    with that id. Returns the address and whether it was created."""
+    customer = locked_manageable_customer(actor, customer_number)
+    if customer.addresses.filter(address_id=address_id).exists():
+        address = address_update(
+            actor=actor,
+            customer_number=customer_number,
+            address_id=address_id,
+            fields=fields,
+            replace=True,
+        )
+        return address, False
+    address = address_create(
+        actor=actor, customer_number=customer_number, fields=fields, address_id=address_id
+    )
+    return address, True

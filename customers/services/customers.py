@@ -225,6 +225,41 @@ def customer_update(
 
 
 @transaction.atomic
+def customer_upsert(
+    *,
+    actor: Principal,
+    customer_number: str,
+    fields: dict[str, Any],
+    restriction: str | None = UNSET,
+    expected_version: int | None = None,
+    password: str | None = None,
+    send_password_reset: bool = True,
+) -> tuple[Customer, bool]:
+    """Replace the profile of the visible customer ``customer_number``, or create it when
+    there is none the actor can see (a number taken by an invisible customer is a conflict,
+    as for any create). Returns the customer and whether it was created."""
+    if Customer.objects.visible_to(actor).filter(customer_number=customer_number).exists():
+        customer = customer_update(
+            actor=actor,
+            customer_number=customer_number,
+            fields=fields,
+            restriction=restriction,
+            expected_version=expected_version,
+            replace=True,
+        )
+        return customer, False
+    customer = customer_create(
+        actor=actor,
+        fields=fields,
+        restriction=restriction,
+        customer_number=customer_number,
+        password=password,
+        send_password_reset=send_password_reset,
+    )
+    return customer, True
+
+
+@transaction.atomic
 def customer_delete(*, actor: Principal, customer_number: str) -> None:
     locked_manageable_customer(actor, customer_number).delete()
 
