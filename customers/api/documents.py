@@ -93,41 +93,36 @@ def _present(document: dict[str, Any], keep: str = "") -> dict[str, Any]:
     return {key: value for key, value in document.items() if value is not None or key == keep}
 
 
-# The index of ``is_default`` in an address row (after the customer id, in a grouped row).
-_IS_DEFAULT = ADDRESS_FIELDS.index("is_default")
-
-
-def _address(values: Sequence) -> dict[str, Any]:
-    (address_id, contact_name, company_name, street, street_number, street_appendix) = values[:6]
-    (line1, line2, line3, line4, zip_code, city, country, state, phone, tags) = values[6:16]
-    (is_default, version, metadata_mixins, mixins) = values[16:20]
+def _address(a: dict[str, Any]) -> dict[str, Any]:
+    """An address document from its ``ADDRESS_FIELDS`` by name."""
+    tags = a["tags"]
     return _present(
         {
-            "id": address_id,
-            "contactName": _text(contact_name),
-            "companyName": _text(company_name),
-            "street": _text(street),
-            "streetNumber": _text(street_number),
-            "streetAppendix": _text(street_appendix),
-            "extraLine1": _text(line1),
-            "extraLine2": _text(line2),
-            "extraLine3": _text(line3),
-            "extraLine4": _text(line4),
-            "zipCode": _text(zip_code),
-            "city": _text(city),
-            "country": _text(country),
-            "state": _text(state),
-            "contactPhone": _text(phone),
+            "id": a["address_id"],
+            "contactName": _text(a["contact_name"]),
+            "companyName": _text(a["company_name"]),
+            "street": _text(a["street"]),
+            "streetNumber": _text(a["street_number"]),
+            "streetAppendix": _text(a["street_appendix"]),
+            "extraLine1": _text(a["extra_line1"]),
+            "extraLine2": _text(a["extra_line2"]),
+            "extraLine3": _text(a["extra_line3"]),
+            "extraLine4": _text(a["extra_line4"]),
+            "zipCode": _text(a["zip_code"]),
+            "city": _text(a["city"]),
+            "country": _text(a["country"]),
+            "state": _text(a["state"]),
+            "contactPhone": _text(a["contact_phone"]),
             "tags": None if tags is None else [_text(tag) for tag in tags],
-            "isDefault": is_default,
-            "metadata": {"version": version, "mixins": metadata_mixins},
-            "mixins": mixins,
+            "isDefault": a["is_default"],
+            "metadata": {"version": a["version"], "mixins": a["metadata_mixins"]},
+            "mixins": a["mixins"],
         }
     )
 
 
 def address_document(address) -> dict[str, Any]:
-    return _address([getattr(address, name) for name in ADDRESS_FIELDS])
+    return _address({name: getattr(address, name) for name in ADDRESS_FIELDS})
 
 
 def _b2b(registration_id: str | None, legal_entities: list) -> dict[str, Any] | None:
@@ -141,38 +136,38 @@ def _b2b(registration_id: str | None, legal_entities: list) -> dict[str, Any] | 
     return b2b
 
 
-def _customer(row: Sequence, default: Sequence | None, iso, expand) -> dict[str, Any]:
-    (number, title, first_name, middle_name, last_name, email, phone, company) = row[1:9]
-    (language, currency, site, type_, photo_url, active, on_hold, registration_id) = row[9:17]
-    (legal_entities, restriction, version, created_at, modified_at) = row[17:22]
-    (metadata_mixins, mixins) = row[22:24]
-    created = iso(created_at)
+def _customer(c: dict[str, Any], default: dict | None, iso, expand) -> dict[str, Any]:
+    """A customer document from its ``CUSTOMER_FIELDS`` by name."""
+    number = c["customer_number"]
+    registration_id, legal_entities = c["b2b_company_registration_id"], c["b2b_legal_entities"]
+    mixins = c["mixins"]
+    created = iso(c["created_at"])
     document = _present(
         {
             "id": number,
             "customerNumber": number,
-            "title": _text(title),
-            "firstName": _text(first_name),
-            "middleName": _text(middle_name),
-            "lastName": _text(last_name),
-            "contactEmail": _text(email),
-            "contactPhone": _text(phone),
-            "company": _text(company),
-            "preferredLanguage": _text(language),
-            "preferredCurrency": _text(currency),
-            "preferredSite": _text(site),
-            "type": type_,
-            "photoUrl": _text(photo_url),
-            "active": active,
-            "onHold": on_hold,
+            "title": _text(c["title"]),
+            "firstName": _text(c["first_name"]),
+            "middleName": _text(c["middle_name"]),
+            "lastName": _text(c["last_name"]),
+            "contactEmail": _text(c["contact_email"]),
+            "contactPhone": _text(c["contact_phone"]),
+            "company": _text(c["company"]),
+            "preferredLanguage": _text(c["preferred_language"]),
+            "preferredCurrency": _text(c["preferred_currency"]),
+            "preferredSite": _text(c["preferred_site"]),
+            "type": c["type"],
+            "photoUrl": _text(c["photo_url"]),
+            "active": c["active"],
+            "onHold": c["on_hold"],
             "b2b": _b2b(registration_id, legal_entities),
             "businessModel": business_model(registration_id, legal_entities),
-            "restriction": _text(restriction),  # null: no restriction
+            "restriction": _text(c["restriction"]),  # null: no restriction
             "metadata": {
-                "version": version,
+                "version": c["version"],
                 "createdAt": created,
-                "modifiedAt": iso(modified_at),
-                "mixins": {str(k): v for k, v in metadata_mixins.items()},
+                "modifiedAt": iso(c["modified_at"]),
+                "mixins": {str(k): v for k, v in c["metadata_mixins"].items()},
             },
             "metadataCreatedAt": created,
             "defaultAddress": None if default is None else _address(default),
@@ -187,10 +182,11 @@ def _customer(row: Sequence, default: Sequence | None, iso, expand) -> dict[str,
     return document
 
 
-def _grouped(rows: Iterable[tuple]) -> dict[int, list]:
+def _grouped(rows: Iterable[tuple], names: Sequence[str]) -> dict[int, list[dict[str, Any]]]:
+    """Rows of ``(customer_id, *names)`` as lists of ``{name: value}`` per customer."""
     groups: dict[int, list] = defaultdict(list)
     for customer_id, *values in rows:
-        groups[customer_id].append(values)
+        groups[customer_id].append(dict(zip(names, values, strict=True)))
     return groups
 
 
@@ -205,27 +201,33 @@ def customer_documents(
     their order. ``addresses``/``accounts`` are the caller's scoped querysets: one query reads
     the page's default addresses (or, expanded, all its addresses), one its accounts when
     expanded."""
-    rows = list(customers.values_list(*CUSTOMER_FIELDS))
-    ids = [row[0] for row in rows]
+    rows = [
+        dict(zip(CUSTOMER_FIELDS, row, strict=True))
+        for row in customers.values_list(*CUSTOMER_FIELDS)
+    ]
+    ids = [row["pk"] for row in rows]
     page_addresses = addresses.filter(customer_id__in=ids)
     if "addresses" not in expand:
         page_addresses = page_addresses.filter(is_default=True)
-    found = _grouped(page_addresses.order_by("pk").values_list("customer_id", *ADDRESS_FIELDS))
+    found = _grouped(
+        page_addresses.order_by("pk").values_list("customer_id", *ADDRESS_FIELDS), ADDRESS_FIELDS
+    )
     iso = iso_formatter()
     documents = []
     for row in rows:
-        own = found.get(row[0], ())
-        default = next((values for values in own if values[_IS_DEFAULT]), None)
+        own = found.get(row["pk"], ())
+        default = next((address for address in own if address["is_default"]), None)
         document = _customer(row, default, iso, expand)
         if "addresses" in expand:
             document["addresses"] = [_address(values) for values in own]
         documents.append(document)
     if "accounts" in expand:
         emails = _grouped(
-            accounts.filter(customer_id__in=ids).order_by("pk").values_list("customer_id", "email")
+            accounts.filter(customer_id__in=ids).order_by("pk").values_list("customer_id", "email"),
+            ("email",),
         )
         for document, pk in zip(documents, ids, strict=True):
-            document["accounts"] = [{"id": email} for (email,) in emails.get(pk, [])]
+            document["accounts"] = [{"id": account["email"]} for account in emails.get(pk, [])]
     if expand:
         documents = [_reorder(document) for document in documents]
     return ids, documents
