@@ -8,11 +8,13 @@ and ``Grants`` the application filters by (never a second copy of the rules):
 - ``customers.read`` / ``customers.manage`` / ``customers.assign``: ``*`` for every restriction
   (null included), else the comma-separated values, empty for nothing.
 
-No context means an empty tenant range: no rows (fail closed). A request binds its principal
+No context means an empty tenant range: no rows (fail closed). Each edge binds the principal it
+resolved (accounts.api, accounts.middleware, accounts.commands, customers.jobs): a request
 transaction-locally (``set_config(…, true)``), so nothing survives its transaction; commands and
-task workers bind for their whole run (session-wide) and put the previous context back when
-they finish. "All tenants" and "whole tenant" contexts are explicit and logged to the
-``customers.rowsecurity`` logger. On SQLite nothing is bound (there are no policies).
+task workers for their whole run (session-wide), putting the previous context back when they
+finish. "All tenants" (the platform principal, platform-wide commands) and "whole tenant" (an
+operator) contexts are logged to the ``customers.rowsecurity`` logger. On SQLite nothing is
+bound (there are no policies).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""What a restriction value looks like, defined once (pure Python: the scope parser, the model
-validators and the API serializers all use it)."""
+"""What a restriction value looks like, defined once (pure Python). The scope parser checks
+suffixes with it, a tenant's valid restrictions (and its site codes) are validated against its
+pattern, and every column and input field that holds a restriction takes its length."""
 
 import re
 
