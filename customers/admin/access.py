@@ -9,10 +9,9 @@ from django.template.response import TemplateResponse
 from accounts.admin_principal import admin_principal, principal_in_tenant
 from accounts.models import ApiClient, Employee
 from customers.access import explain_access
+from customers.admin.base import RestrictionChoiceField
 from customers.models import Customer
 from tenancy.models import Restriction
-
-NONE_CHOICE = "__none__"
 
 
 def may_explain(request) -> bool:
@@ -25,8 +24,10 @@ class ExplainAccessForm(forms.Form):
     customer_number = forms.CharField(
         label="Customer number", required=False, max_length=66, strip=True
     )
-    restriction = forms.ChoiceField(
-        label="…or a restriction value", required=False, help_text="Used without a customer."
+    restriction = RestrictionChoiceField(
+        label="…or a restriction value",
+        help_text="Used without a customer.",
+        none_label="no restriction (null)",
     )
 
     def __init__(self, *args, request, **kwargs):
@@ -66,11 +67,7 @@ class ExplainAccessForm(forms.Form):
             ),
         ]
         codes = sorted(set(restrictions.values_list("code", flat=True)))
-        self.fields["restriction"].choices = [
-            ("", "—"),
-            (NONE_CHOICE, "no restriction (null)"),
-            *((code, code) for code in codes),
-        ]
+        self.fields["restriction"].offer(codes, none=True, blank="—")
 
     def clean(self):
         cleaned = super().clean()
@@ -79,8 +76,7 @@ class ExplainAccessForm(forms.Form):
             return cleaned
         cleaned["identity_object"] = identity
         number = cleaned.get("customer_number")
-        restriction = cleaned.get("restriction")
-        if not number and not restriction:
+        if not number and cleaned.get("restriction", "") == "":
             raise forms.ValidationError("Give a customer number or a restriction value.")
         cleaned["customer"] = None
         if number:
@@ -102,12 +98,11 @@ def explain_access_view(request, model_admin):
     explanation = None
     if form.is_valid():
         identity = form.cleaned_data["identity_object"]
-        raw = form.cleaned_data["restriction"]
         explanation = explain_access(
             identity=identity,
             tenant=identity.tenant,
             customer=form.cleaned_data["customer"],
-            restriction=None if raw in ("", NONE_CHOICE) else raw,
+            restriction=form.cleaned_data["restriction"] or None,
         )
     context = {
         **model_admin.admin_site.each_context(request),

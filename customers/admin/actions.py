@@ -16,15 +16,14 @@ from accounts.admin_principal import admin_principal, principal_in_tenant
 from accounts.principal import Principal
 from core.errors import ServiceError
 from customers import services
-from customers.admin.base import NONE_LABEL
+from customers.admin.base import NONE_LABEL, RestrictionChoiceField
 from customers.jobs import assignment_summary, jobs_start, restriction_counts
 from customers.models import Channel, JobKind
-from customers.selection import NONE_VALUE
 from tenancy.models import Tenant
 
 
 class AssignRestrictionForm(forms.Form):
-    restriction = forms.ChoiceField(label="New restriction")
+    restriction = RestrictionChoiceField(label="New restriction", required=True)
 
 
 class CustomerActions:
@@ -114,10 +113,8 @@ class CustomerActions:
     def assign_restriction(self, request, queryset):
         selection = queryset.order_by()
         form = AssignRestrictionForm(request.POST if "restriction" in request.POST else None)
-        form.fields["restriction"].choices = [
-            ("", "— choose —"),
-            *(choice for choice in self.restriction_choices(request, None) if choice[0]),
-        ]
+        codes, none = self.assignable_values(request, None)
+        form.fields["restriction"].offer(codes, none=none, blank="— choose —")
         if not form.is_valid():
             context = self._action_context(
                 request,
@@ -130,8 +127,7 @@ class CustomerActions:
             return TemplateResponse(
                 request, "admin/customers/customer/assign_restriction.html", context
             )
-        raw = form.cleaned_data["restriction"]
-        target = None if raw == NONE_VALUE else raw
+        target = form.cleaned_data["restriction"]
         try:
             for actor, customers in self._per_tenant(request, selection):
                 services.restriction_assign_check(actor=actor, customers=customers, value=target)

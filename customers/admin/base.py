@@ -8,6 +8,7 @@ which a subclass may only narrow (``narrow_queryset``).
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 
@@ -17,9 +18,41 @@ from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin
 from core.guards import refuse_overrides
 from customers import services
 from customers.models import Customer
+from customers.selection import NONE_VALUE
 from tenancy.models import Restriction
 
 NONE_LABEL = "— none —"
+
+
+class RestrictionChoiceField(forms.ChoiceField):
+    """A restriction value chosen in the back office: one of ``codes``, "no restriction" when
+    ``none`` (the null sentinel, labelled ``none_label``), and a blank first choice when
+    ``blank`` names one. Cleans to the code, ``None`` for no restriction, ``""`` for blank."""
+
+    def __init__(
+        self,
+        *,
+        codes=(),
+        none: bool = True,
+        blank: str | None = None,
+        none_label: str = NONE_LABEL,
+        **kwargs,
+    ):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+        self.none_label = none_label
+        self.offer(codes, none=none, blank=blank)
+
+    def offer(self, codes, *, none: bool, blank: str | None = None) -> None:
+        """Set the values offered."""
+        choices = [("", blank)] if blank is not None else []
+        if none:
+            choices.append((NONE_VALUE, self.none_label))
+        self.choices = choices + [(code, code) for code in codes]
+
+    def clean(self, value):
+        value = super().clean(value)
+        return None if value == NONE_VALUE else value
 
 
 def tenant_restrictions(request, tenant_id: int | None = None) -> list[str]:

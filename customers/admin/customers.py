@@ -18,6 +18,7 @@ from customers.admin.base import (
     ParentScopedInline,
     ReadOnlyInline,
     RestrictionAwareModelAdmin,
+    RestrictionChoiceField,
     may,
     tenant_restrictions,
 )
@@ -215,29 +216,27 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
             readonly.append("restriction")
         return readonly
 
-    def restriction_choices(self, request, obj) -> list[tuple[str, str]]:
-        """Only values the employee may assign, plus the current value (unchanged)."""
+    def assignable_values(self, request, obj) -> tuple[list[str], bool]:
+        """The values the employee may assign (and whether "no restriction"), plus the
+        current value of ``obj`` (keeping it is no change)."""
         grants = admin_principal(request).grants
         codes = tenant_restrictions(request, obj.tenant_id if obj is not None else None)
-        allowed = [c for c in codes if grants.may_assign(c)]
-        none_allowed = grants.may_assign(None)
-        current = obj.restriction if obj is not None else None
-        choices = []
-        if obj is None:
-            choices.append(("", "— default for new customers —"))
-        if none_allowed or (obj is not None and current is None):
-            choices.append((NONE_VALUE, NONE_LABEL))
-        choices += [(code, code) for code in allowed]
-        if current is not None and current not in allowed:
-            choices.append((current, current))
-        return choices
+        allowed = [code for code in codes if Right.ASSIGN.covers(grants, code)]
+        none = Right.ASSIGN.covers(grants, None)
+        if obj is not None:
+            none = none or obj.restriction is None
+            if obj.restriction is not None and obj.restriction not in allowed:
+                allowed.append(obj.restriction)
+        return allowed, none
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         if "restriction" in form.base_fields:
-            form.base_fields["restriction"] = forms.ChoiceField(
-                choices=self.restriction_choices(request, obj),
-                required=False,
+            codes, none = self.assignable_values(request, obj)
+            form.base_fields["restriction"] = RestrictionChoiceField(
+                codes=codes,
+                none=none,
+                blank="— default for new customers —" if obj is None else None,
                 initial=(obj.restriction or NONE_VALUE) if obj is not None else "",
             )
         principal = admin_principal(request)
@@ -257,8 +256,7 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
         actor = principal_in_tenant(request, obj.tenant if obj.tenant_id else request.user.tenant)
         data = form.cleaned_data
         profile = {name: data[name] for name in services.PROFILE_DEFAULTS if name in data}
-        raw_restriction = data.get("restriction", "")
-        restriction = None if raw_restriction == NONE_VALUE else raw_restriction
+        restriction = data.get("restriction", "")  # "": not given (or not editable)
         if change:
             saved = services.customer_update(
                 actor=actor,
@@ -273,7 +271,7 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
             saved = services.customer_create(
                 actor=actor,
                 fields=profile,
-                restriction=restriction if raw_restriction else services.UNSET,
+                restriction=services.UNSET if restriction == "" else restriction,
                 customer_number=data.get("customer_number") or None,
                 send_password_reset=False,
                 channel=Channel.ADMIN,
