@@ -39,25 +39,18 @@ class JobTakenOver(Exception):
     """Another run owns the job now (it was resumed while this one was still going)."""
 
 
-def selection_of(request, queryset: QuerySet) -> CustomerSelection:
-    """What the employee selected: the ids ticked, or, for "select all", the changelist's
-    search and list filters (rebuilt by the job through the same code as the page)."""
-    if request.POST.get("select_across") == "1":
-        return CustomerSelection.of_changelist(request.GET.dict())
-    return CustomerSelection(ids=tuple(sorted(queryset.values_list("pk", flat=True))))
-
-
 def jobs_start(
-    request,
     *,
+    requested_by,
     kind: str,
-    selections: list[tuple[Principal, QuerySet]],
+    selections: list[tuple[Principal, CustomerSelection, QuerySet]],
     target: str | None = None,
 ) -> list[Job]:
-    """One job per tenant of the selection, enqueued when the request's transaction commits."""
+    """One job per tenant: each ``(actor, selection, its customers now)``; enqueued when the
+    caller's transaction commits. ``requested_by`` is the employee whose rights the job runs
+    with (as they are when it runs)."""
     jobs = []
-    for actor, customers in selections:
-        selection = selection_of(request, customers)
+    for actor, selection, customers in selections:
         counts = restriction_counts(customers)
         involved = set(counts)
         if kind == JobKind.ASSIGN_RESTRICTION:
@@ -66,8 +59,8 @@ def jobs_start(
             job = Job.objects.create(
                 tenant_id=actor.tenant_id,
                 kind=kind,
-                requested_by=request.user,
-                requested_by_name=request.user.get_username(),
+                requested_by=requested_by,
+                requested_by_name=requested_by.get_username(),
                 target=target,
                 selection=selection.to_json(),
                 selection_label=selection.label()[:500],

@@ -19,7 +19,16 @@ from customers import services
 from customers.admin.base import NONE_LABEL, RestrictionChoiceField
 from customers.jobs import assignment_summary, jobs_start, restriction_counts
 from customers.models import Channel, JobKind
+from customers.selection import CustomerSelection
 from tenancy.models import Tenant
+
+
+def selection_of(request, customers: QuerySet) -> CustomerSelection:
+    """What the employee selected: the ids ticked, or, for "select all", the changelist's
+    search and list filters (which the job rebuilds through the same code as the page)."""
+    if request.POST.get("select_across") == "1":
+        return CustomerSelection.of_changelist(request.GET.dict())
+    return CustomerSelection(ids=tuple(sorted(customers.values_list("pk", flat=True))))
 
 
 class AssignRestrictionForm(forms.Form):
@@ -57,7 +66,13 @@ class CustomerActions:
     def _run_as_jobs(self, request, selection, kind: str, target: str | None = None) -> None:
         """Hand the selection to background jobs (one per tenant) and say where to follow them."""
         jobs = jobs_start(
-            request, kind=kind, selections=self._per_tenant(request, selection), target=target
+            requested_by=request.user,
+            kind=kind,
+            selections=[
+                (actor, selection_of(request, customers), customers)
+                for actor, customers in self._per_tenant(request, selection)
+            ],
+            target=target,
         )
         self.message_user(
             request,
