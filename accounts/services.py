@@ -472,6 +472,22 @@ def employee_set_password(
     return employee
 
 
+@transaction.atomic
+def employee_change_own_password(*, employee_pk: int, password: str, channel: Channel) -> Employee:
+    """An employee's new password, set by themselves (their old one was checked by the form);
+    every earlier token stops working."""
+    employee = _locked(Employee.objects, employee_pk)
+    _check_password(password, employee)
+    employee.set_password(password)
+    employee.save(update_fields=["password", "token_generation"])
+    if employee.is_superuser:
+        themselves = Principal.platform(employee)
+    else:
+        themselves = Principal.for_employee(employee, employee.tenant)
+    _record(themselves, channel, employee, Action.PASSWORD_CHANGED)
+    return employee
+
+
 # --- deleting ---------------------------------------------------------------------------------
 
 

@@ -61,7 +61,7 @@ if not DEBUG:
         )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_config.BackOfficeAdminConfig",  # Django's admin, the back office's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -384,3 +384,55 @@ def test_access_changes_page_shows_the_own_tenant_to_tenant_administrators(
     client.force_login(EmployeeFactory(tenant=None, is_superuser=True, username="root"))
     text = client.get(page).content.decode()
     assert "ours" in text and "theirs" in text
+
+
+def test_changing_ones_own_password_goes_through_the_service(tenant, de_agent, client):
+    """The back office's own "Change password" page: the old password is checked, only the
+    password and the token generation are written (an administrator's concurrent change of
+    the row survives), earlier tokens die, and the change is recorded."""
+    from tests.conftest import bearer_client
+
+    old_token = bearer_client(employee_token(de_agent))
+    assert old_token.get("/customer/acme/customers").status_code == 200
+    client.force_login(de_agent)
+    page = "/admin/password_change/"
+    wrong = client.post(
+        page,
+        {
+            "old_password": "not-it",
+            "new_password1": "a-long-passphrase",
+            "new_password2": "a-long-passphrase",
+        },
+    )
+    assert wrong.status_code == 200 and "incorrectly" in wrong.content.decode()
+    from unittest import mock
+
+    from accounts.admin_site import OwnPasswordChangeForm
+
+    checked = OwnPasswordChangeForm.clean_old_password
+
+    def meanwhile(form):
+        # An administrator deactivates the employee after this request loaded the row.
+        Employee.objects.filter(pk=de_agent.pk).update(first_name="Renamed", is_active=False)
+        return checked(form)
+
+    with mock.patch.object(OwnPasswordChangeForm, "clean_old_password", meanwhile):
+        done = client.post(
+            page,
+            {
+                "old_password": "correct-horse-battery",
+                "new_password1": "a-long-passphrase",
+                "new_password2": "a-long-passphrase",
+            },
+        )
+    assert done.status_code == 302 and done["Location"].endswith("/password_change/done/")
+    stored = Employee.objects.get(pk=de_agent.pk)
+    assert stored.check_password("a-long-passphrase")
+    assert (stored.first_name, stored.is_active) == ("Renamed", False)  # not written back
+    assert old_token.get("/customer/acme/customers").status_code == 401
+    change = AccessChange.objects.get()
+    assert (change.action, change.subject_name, change.actor_name) == (
+        "password_changed",
+        "de_agent",
+        "de_agent",
+    )
