@@ -189,15 +189,23 @@ def project_views():
 
 def bearer(tenant_code: str, scopes: list[str]) -> str:
     from accounts.models import ApiClient
+    from accounts.principal import Principal
     from accounts.services import api_client_create
     from accounts.tokens import CLIENT_SUBJECT_PREFIX, issue_token
+    from core.channels import Channel
     from tenancy.models import Tenant
 
     tenant = Tenant.objects.get(code=tenant_code)
     name = f"bench-{'-'.join(scopes)}"
     client = ApiClient.objects.filter(tenant=tenant, name=name).first()
     if client is None:
-        client = api_client_create(tenant=tenant, name=name, scopes=scopes).client
+        client = api_client_create(
+            actor=Principal.operator(tenant, "bench"),
+            channel=Channel.COMMAND,
+            tenant=tenant,
+            name=name,
+            scopes=scopes,
+        ).client
     token = issue_token(
         subject=f"{CLIENT_SUBJECT_PREFIX}{client.client_id}",
         tenant_code=tenant.code,
