@@ -187,7 +187,9 @@ class TokenApi(APIView):
                 "access_token": issued.access_token,
                 "token_type": "Bearer",
                 "expires_in": issued.expires_in,
-                "scope": issued.scope,
+                # As Emporix answers: the tenant first, then the granted scopes (a client may
+                # send the string back as the next request's ``scope``).
+                "scope": " ".join([f"{TENANT_SCOPE_PREFIX}{tenant_code}", *issued.scope.split()]),
             },
             headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
         )

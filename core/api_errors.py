@@ -58,6 +58,9 @@ DEFAULT_MESSAGES = {
 }
 
 
+UNAUTHORIZED_ERROR_CODE = "oauth.v2.InvalidAccessToken"
+
+
 def error_body(
     status_code: int, message: str | None = None, details: list[dict[str, str]] | None = None
 ) -> dict[str, Any]:
@@ -68,6 +71,12 @@ def error_body(
     }
     if details:
         body["details"] = details
+    if status_code == 401:
+        # Emporix's gateway answers a 401 with this object; its clients read it.
+        body["fault"] = {
+            "faultstring": body["message"],
+            "detail": {"errorcode": UNAUTHORIZED_ERROR_CODE},
+        }
     return body
 
 

@@ -207,6 +207,25 @@ class PasswordMigrationRetention(models.Model):
         return f"Password migration until {self.retention_end_date}"
 
 
+class DeletedCustomerNumber(models.Model):
+    """A customer number that was deleted: not given out again in its tenant (Emporix's
+    default) unless the tenant allows reuse. Written by the delete services."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    customer_number = models.CharField(max_length=66)
+    deleted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "customer_number"], name="deleted_customer_number_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}/{self.customer_number}"
+
+
 class RestrictionChange(models.Model):
     """Audit of every change of a customer's restriction; written by the services only."""
 

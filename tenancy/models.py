@@ -16,6 +16,11 @@ class Tenant(models.Model):
         help_text="New customers without a restriction take their preferred site as restriction "
         "when that site is also a valid restriction.",
     )
+    customer_number_reuse = models.BooleanField(
+        default=False,
+        help_text="The number of a deleted customer may be given to a new one (Emporix refuses "
+        "that by default).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -115,6 +115,10 @@ def test_the_production_server_serves_what_operators_and_clients_need(server):
         "status": 401,
         "type": "unauthorized",
         "message": "Authentication credentials were not provided.",
+        "fault": {
+            "faultstring": "Authentication credentials were not provided.",
+            "detail": {"errorcode": "oauth.v2.InvalidAccessToken"},
+        },
     }
     status, _, body = fetch(f"{base}/customer/acme/nothing-here")
     assert (status, json.loads(body)["type"]) == (404, "not_found")

@@ -58,6 +58,20 @@ LIST_PARAMETERS = [
         OpenApiParameter.HEADER,
         description="`true`: the response carries the number of visible matching customers.",
     ),
+    OpenApiParameter(
+        "Count",
+        int,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="The number of customers in this response (Emporix's header).",
+    ),
+    OpenApiParameter(
+        "X-Total-Count",
+        int,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="With `X-Total-Count: true`: the number of visible matching customers.",
+    ),
 ]
 
 
@@ -150,7 +164,7 @@ class CustomerApiView(TenantApiView):
                 )
             after = read_cursor(params["cursor"], request.user.tenant_id)
             page_of_customers = matching.filter(pk__gt=after)
-        headers = {}
+        headers: dict[str, str] = {}
         # A regular expression the engine rejects fails its statement: inside a transaction
         # (tests, or a caller's), a savepoint keeps that from poisoning it; in autocommit mode
         # (a web request) there is nothing to poison and no BEGIN/COMMIT to pay for.
@@ -172,6 +186,7 @@ class CustomerApiView(TenantApiView):
             raise InvalidInput(
                 "The query cannot be evaluated (invalid regular expression?).", field="q"
             ) from exc
+        headers["Count"] = str(len(documents))
         if request.method == "GET" and len(ids) == page_size and "sort" not in params:
             # (A search's criteria are in its body, so a link could not carry them.)
             headers["Link"] = self.next_link(request, ids[-1])

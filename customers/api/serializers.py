@@ -63,8 +63,31 @@ class ResourceIdSerializer(serializers.Serializer):
     id = serializers.CharField()
 
 
+def _type_error(field: serializers.Field, value) -> str | None:
+    """Why ``value`` is not of the JSON type ``field`` takes, or None. DRF would turn a number
+    into a string and "yes" into true; Emporix's schema (and so its clients) say string and
+    boolean, so a client's mistake is reported instead of stored as something else."""
+    if value is None:
+        return None
+    if isinstance(field, serializers.CharField) and not isinstance(value, str):
+        return "Must be a string."
+    if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+        return "Must be true or false."
+    if isinstance(field, serializers.IntegerField) and (
+        isinstance(value, bool) or not isinstance(value, int)
+    ):
+        return "Must be an integer."
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        for item in value:
+            problem = _type_error(field.child, item)
+            if problem:
+                return f"Every item: {problem[0].lower()}{problem[1:]}"
+    return None
+
+
 class StrictInputSerializer(serializers.Serializer):
-    """Refuses unknown top-level fields (400); ``ignored_fields`` are read-only and dropped."""
+    """Refuses unknown top-level fields and values of the wrong JSON type (400);
+    ``ignored_fields`` are read-only and dropped."""
 
     ignored_fields: frozenset[str] = frozenset()
 
@@ -75,6 +98,13 @@ class StrictInputSerializer(serializers.Serializer):
                 raise serializers.ValidationError(
                     {name: [f"Unknown field {name!r}."] for name in sorted(unknown)}
                 )
+            wrong = {
+                name: [problem]
+                for name, field in self.fields.items()
+                if name in data and (problem := _type_error(field, data[name]))
+            }
+            if wrong:
+                raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
 
 
@@ -149,11 +179,32 @@ class AddressSerializer(DocumentSerializer):
     mixins = serializers.DictField()
 
 
-class AddressMetadataInputSerializer(StrictInputSerializer):
-    # The version is answered (it counts the address's changes) but not checked on write.
-    ignored_fields = frozenset({"version"})
+class MixinMetadataInputSerializer(StrictInputSerializer):
+    mixins = _json_object(required=False, allow_null=True)
+
+
+class AcceptsMixinMetadata(StrictInputSerializer):
+    """``metadata.mixins``, also written as Emporix's mixins guide writes it:
+    ``metadata.mixinMetadata.mixins``."""
 
     mixins = _json_object(required=False, allow_null=True)
+    mixinMetadata = MixinMetadataInputSerializer(required=False, allow_null=True)
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        nested = attrs.pop("mixinMetadata", None) or {}
+        if "mixins" in nested:
+            if "mixins" in attrs and attrs["mixins"] != nested["mixins"]:
+                raise serializers.ValidationError(
+                    {"mixinMetadata": ["Give the mixin links once: mixins or mixinMetadata."]}
+                )
+            attrs["mixins"] = nested["mixins"]
+        return attrs
+
+
+class AddressMetadataInputSerializer(AcceptsMixinMetadata):
+    # The version is answered (it counts the address's changes) but not checked on write.
+    ignored_fields = frozenset({"version"})
 
 
 class AddressInputSerializer(StrictInputSerializer):
@@ -326,11 +377,10 @@ class CustomerSerializer(DocumentSerializer):
         return {name: value for name, value in customer.mixins.items() if name in names}
 
 
-class MetadataInputSerializer(StrictInputSerializer):
+class MetadataInputSerializer(AcceptsMixinMetadata):
     ignored_fields = frozenset({"createdAt", "modifiedAt"})
 
     version = serializers.IntegerField(required=False, min_value=1)
-    mixins = _json_object(required=False, allow_null=True)
 
 
 class LegalEntityInputSerializer(StrictInputSerializer):

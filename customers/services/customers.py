@@ -11,7 +11,13 @@ from django.db.models import QuerySet
 from accounts.principal import Principal
 from core.errors import ConflictError, InvalidInput, NotPermitted
 from customers.mail import send_password_reset_email
-from customers.models import Account, Channel, Customer, generate_customer_number
+from customers.models import (
+    Account,
+    Channel,
+    Customer,
+    DeletedCustomerNumber,
+    generate_customer_number,
+)
 from customers.services.checks import (
     UNSET,
     audit,
@@ -127,11 +133,12 @@ def customer_create(
     require_manageable(actor, restriction, resulting=True)
 
     if customer_number is None:
-        customer_number = _unused_customer_number(tenant.pk)
+        customer_number = _unused_customer_number(tenant)
     elif customer_number in RESERVED_CUSTOMER_NUMBERS:
         raise InvalidInput(f"{customer_number!r} is reserved.", field="id")
-    elif Customer.objects.filter(tenant=tenant, customer_number=customer_number).exists():
-        # The one documented existence oracle: a taken number is a conflict, whoever holds it.
+    elif _taken(tenant, customer_number):
+        # The one documented existence oracle: a taken number is a conflict, whoever holds it
+        # (or held it: deleted numbers are not given out again unless the tenant allows it).
         raise ConflictError("The customer number is already taken.", field="id")
 
     customer = Customer(
@@ -170,11 +177,29 @@ def _default_restriction(actor: Principal, tenant: Tenant, preferred_site: str) 
     return actor.grants.manageable().single_restriction
 
 
-def _unused_customer_number(tenant_id: int) -> str:
+def _taken(tenant: Tenant, customer_number: str) -> bool:
+    if Customer.objects.filter(tenant=tenant, customer_number=customer_number).exists():
+        return True
+    return (
+        not tenant.customer_number_reuse
+        and (
+            DeletedCustomerNumber.objects.filter(tenant=tenant, customer_number=customer_number)
+        ).exists()
+    )
+
+
+def _unused_customer_number(tenant: Tenant) -> str:
     while True:  # 32**10 possibilities: a collision is rare, two in a row rarer still
         number = generate_customer_number()
-        if not Customer.objects.filter(tenant_id=tenant_id, customer_number=number).exists():
+        if not _taken(tenant, number):
             return number
+
+
+def _remember_deleted(tenant_id: int, numbers: list[str]) -> None:
+    DeletedCustomerNumber.objects.bulk_create(
+        [DeletedCustomerNumber(tenant_id=tenant_id, customer_number=n) for n in numbers],
+        ignore_conflicts=True,  # deleted before, reused since (a tenant that allows it)
+    )
 
 
 @transaction.atomic
@@ -261,7 +286,9 @@ def customer_upsert(
 
 @transaction.atomic
 def customer_delete(*, actor: Principal, customer_number: str) -> None:
-    locked_manageable_customer(actor, customer_number).delete()
+    customer = locked_manageable_customer(actor, customer_number)
+    _remember_deleted(customer.tenant_id, [customer.customer_number])
+    customer.delete()
 
 
 def customer_delete_check(*, actor: Principal, customers: QuerySet[Customer]) -> QuerySet:
@@ -282,7 +309,12 @@ def customer_delete_check(*, actor: Principal, customers: QuerySet[Customer]) ->
 def customer_delete_many(*, actor: Principal, customers: QuerySet[Customer]) -> int:
     """Delete a selection with its addresses and accounts: all of it, or nothing. Returns the
     number of customers deleted."""
+    deleted: dict[int, list[str]] = {}
     selection = customer_delete_check(actor=actor, customers=customers)
+    for tenant_id, number in selection.values_list("tenant_id", "customer_number"):
+        deleted.setdefault(tenant_id, []).append(number)
+    for tenant_id, numbers in deleted.items():
+        _remember_deleted(tenant_id, numbers)
     _, per_model = selection.delete()
     return per_model.get(Customer._meta.label, 0)
 

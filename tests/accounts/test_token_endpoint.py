@@ -48,12 +48,13 @@ def test_client_credentials_returns_a_signed_token_with_all_scopes(client_de):
     body = response.json()
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 3600
-    assert body["scope"] == "customer.customer_manage--DE customer.customer_read"
+    # Emporix's form: the tenant, then the granted scopes; the token's claim has the scopes.
+    assert body["scope"] == "tenant=acme customer.customer_manage--DE customer.customer_read"
     assert response["Cache-Control"] == "no-store"
     claims = decode(body["access_token"])
     assert claims["tenant"] == "acme"
     assert claims["sub"] == f"client:{client_de.client_id}"
-    assert claims["scope"] == body["scope"]
+    assert claims["scope"] == "customer.customer_manage--DE customer.customer_read"
     assert claims["iss"] == settings.SIMPLE_JWT["ISSUER"]
     assert claims["exp"] - claims["iat"] == 3600
     assert claims["jti"]
@@ -88,8 +89,15 @@ def test_scope_parameter_narrows_the_token(client_de):
 def test_the_token_gets_what_is_asked_and_held(client_de, scope, granted):
     response = post_token(credentials(client_de, scope=scope))
     assert response.status_code == 200, response.json()
-    assert response.json()["scope"] == granted
+    assert response.json()["scope"] == f"tenant=acme {granted}"
     assert decode(response.json()["access_token"])["scope"] == granted
+
+
+def test_the_granted_scope_string_can_be_sent_back_as_it_is(client_de):
+    """A client that stores the answer's ``scope`` and asks with it again gets the same."""
+    first = post_token(credentials(client_de)).json()["scope"]
+    again = post_token(credentials(client_de, scope=first))
+    assert again.status_code == 200 and again.json()["scope"] == first
 
 
 def test_a_tenant_in_scope_must_be_the_clients(client_de, other_tenant):
