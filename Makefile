@@ -3,31 +3,44 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_CUSTOMERS ?= 6000
+PORT ?= 8000
 BENCH_CUSTOMERS ?= 1000000
 
-.PHONY: run serve test install dev-install lint format bench
+.PHONY: run serve test install dev-install lint format bench demo-reset port-free
 
+# pip prints errors only (-qq): setuptools warns about every editable install, which is the point
+# of one here.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq -e .
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install -qq -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
 dev-install: $(VENV)/.dev-installed
 
+# Refuses before anything changes when another server holds the port (a second `make run`).
+port-free:
+	@$(PYTHON) -c "import socket, sys; s = socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $(PORT))) == 0)" \
+	  || { echo "port $(PORT) is in use - is another 'make run' running? Use 'make run PORT=8001'."; exit 1; }
+
 # The task worker runs beside the web server (bulk jobs from the back office, e-mails) and stops
 # with it.
-run: $(VENV)/.installed
+run: port-free $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo --customers $(DEMO_CUSTOMERS)
+	$(PY) manage.py seed_demo --customers $(DEMO_CUSTOMERS) --base-url http://127.0.0.1:$(PORT)
 	$(PY) manage.py db_worker --no-reload & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+# The demo as new: its customers seeded again (logins and API secrets stay as they are).
+demo-reset: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo --reset --customers $(DEMO_CUSTOMERS) --base-url http://127.0.0.1:$(PORT)
 
 # Production form: DEBUG off, gunicorn (config/gunicorn.py), static files by WhiteNoise, a task
 # worker beside it; against whatever DATABASE_URL says. SECRET_KEY and JWT_SIGNING_KEY must be

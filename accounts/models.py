@@ -166,11 +166,12 @@ class ApiClient(models.Model):
     def clean(self) -> None:
         validate_scope_list(self.scopes, self.tenant if self.tenant_id else None, suffixes=True)
 
-    def rotate_secret(self) -> str:
-        """Set a new random secret and return it in clear (shown once, stored hashed)."""
+    def rotate_secret(self, secret: str | None = None) -> str:
+        """Set a new secret (random unless given: the demo's are derived from SECRET_KEY) and
+        return it in clear (shown once, stored hashed)."""
         if not self.client_id:
             self.client_id = f"cl_{secrets.token_urlsafe(12)}"
-        secret = secrets.token_urlsafe(32)
+        secret = secret or secrets.token_urlsafe(32)
         self.secret_hash = hash_client_secret(secret)
         self.token_generation += 1
         return secret

@@ -157,14 +157,21 @@ class CreatedClient:
 
 @transaction.atomic
 def api_client_create(
-    *, actor: Principal, channel: Channel, tenant: Tenant, name: str, scopes: list[str]
+    *,
+    actor: Principal,
+    channel: Channel,
+    tenant: Tenant,
+    name: str,
+    scopes: list[str],
+    secret: str | None = None,
 ) -> CreatedClient:
+    """A new client; its secret is random unless given."""
     _administers(actor, tenant.pk)
     client = ApiClient(tenant=tenant, name=name, scopes=scopes)
     _check_client(actor, client)
     if ApiClient.objects.filter(tenant=tenant, name=name).exists():
         raise ConflictError(f"An API client named {name!r} already exists in {tenant.code}.")
-    secret = client.rotate_secret()
+    secret = client.rotate_secret(secret)
     client.save()
     _record(actor, channel, client, Action.CREATED, after={"name": name, "scopes": scopes})
     return CreatedClient(client, secret)
@@ -214,12 +221,15 @@ def _record_status_and_changes(actor, channel, subject, before: dict, after: dic
 
 
 @transaction.atomic
-def api_client_rotate_secret(*, actor: Principal, channel: Channel, client_pk: int) -> str:
-    """A new secret, returned in clear once; every earlier token stops working."""
+def api_client_rotate_secret(
+    *, actor: Principal, channel: Channel, client_pk: int, secret: str | None = None
+) -> str:
+    """A new secret (random unless given), returned in clear once; every earlier token stops
+    working."""
     client = _locked(ApiClient.objects, client_pk)
     _administers(actor, client.tenant_id)
     _may_take_over(actor, client.grants())
-    secret = client.rotate_secret()
+    secret = client.rotate_secret(secret)
     client.save(update_fields=["secret_hash", "token_generation"])
     _record(actor, channel, client, Action.SECRET_ROTATED)
     return secret

@@ -252,6 +252,11 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 # Local memory counts per process: right for one process (runserver, tests); with several
 # processes set REDIS_URL so that they share the counts.
 SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["axes.W001"]
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The list indexes carry `restriction` as a non-key column so that PostgreSQL answers a
+    # restricted list from the index alone; SQLite has no such columns and builds the same
+    # index without it (models.W040 says exactly that on every migrate). Nothing to fix there.
+    SILENCED_SYSTEM_CHECKS.append("models.W040")
 
 ACCESS_TOKEN_LIFETIME = timedelta(seconds=int(os.environ.get("ACCESS_TOKEN_LIFETIME", "3600")))
 JWT_ISSUER = os.environ.get("JWT_ISSUER", "customer-restrictions")

@@ -49,6 +49,22 @@ class _Pools:
             }
 
 
+def demo_reset(tenant: Tenant) -> int:
+    """Remove the demo tenant's customers (with their addresses, accounts and restriction
+    history), its background jobs and its deleted numbers, so that seeding starts over.
+    Returns how many customers were removed. Demo data only: nothing else calls it."""
+    from customers.models import DeletedCustomerNumber, Job
+
+    customers = Customer.objects.filter(tenant=tenant)
+    with transaction.atomic():
+        removed = customers.count()
+        RestrictionChange.objects.filter(tenant=tenant).delete()
+        Job.objects.filter(tenant=tenant).delete()
+        DeletedCustomerNumber.objects.filter(tenant=tenant).delete()
+        customers.delete()
+    return removed
+
+
 def demo_customer_count(tenant: Tenant) -> int:
     """How many customers the demo tenant holds already (seeding tops it up)."""
     return Customer.objects.filter(tenant=tenant).count()

@@ -66,6 +66,64 @@ def test_seed_demo_builds_a_usable_tenant_and_prints_a_working_token_request():
     assert listed["X-Total-Count"] == "400"
 
 
+def printed_token(output: str) -> str:
+    curl = re.search(r"client_id=(\S+) -d client_secret=(\S+)", output)
+    response = APIClient().post(
+        "/oauth/token",
+        urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": curl.group(1),
+                "client_secret": curl.group(2),
+            }
+        ),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200, response.json()
+    return response.json()["access_token"]
+
+
+def lists(token: str) -> int:
+    http = APIClient()
+    http.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return http.get("/customer/demo/customers").status_code
+
+
+def test_running_it_again_keeps_the_running_demos_credentials_working():
+    """A second ``make run`` (or seed_demo) prints the same credentials and leaves tokens
+    already handed out working; --rotate-secrets is the way to new ones."""
+    first = seed("--customers", "5")
+    token = printed_token(first)
+    employee_generations = dict(Employee.objects.values_list("username", "token_generation"))
+    again = seed("--customers", "5")
+    assert re.findall(r"client_secret=(\S+)", again) == re.findall(r"client_secret=(\S+)", first)
+    assert lists(token) == 200
+    assert dict(Employee.objects.values_list("username", "token_generation")) == (
+        employee_generations
+    )
+    rotated = seed("--rotate-secrets")
+    assert re.findall(r"client_secret=(\S+)", rotated) != re.findall(r"client_secret=(\S+)", first)
+    assert lists(token) == 401
+    assert lists(printed_token(rotated)) == 200
+
+
+def test_reset_starts_the_demo_customers_over():
+    seed("--customers", "30")
+    Customer.objects.update(restriction="US")  # as after "select all, assign US"
+    output = seed("--customers", "30", "--reset")
+    assert "Demo reset: 30 customers removed." in output
+    assert Customer.objects.count() == 30
+    assert set(Customer.objects.values_list("restriction", flat=True)) == {"DE", "FR", "US", None}
+    assert not RestrictionChange.objects.filter(new_value="US", channel="admin").exists()
+
+
+def test_the_printed_urls_follow_the_base_url():
+    output = seed("--base-url", "http://127.0.0.1:8001/")
+    assert "http://127.0.0.1:8001/admin/" in output
+    assert "http://127.0.0.1:8001/oauth/token" in output
+    assert "8000" not in output
+
+
 def test_seed_demo_runs_again_and_tops_up():
     seed("--customers", "10")
     assert "(0 customers added)" in seed("--customers", "10")

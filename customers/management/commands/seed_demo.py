@@ -1,11 +1,13 @@
-"""A demo tenant to click through and call. Safe to run again: it keeps what exists
-and issues fresh secrets for the demo API clients."""
+"""A demo tenant to click through and call. Safe to run again: it keeps what exists, and the
+demo API clients keep their secrets (derived from SECRET_KEY, so a running server's tokens keep
+working) unless ``--rotate-secrets``; ``--reset`` starts the demo customers over."""
 
 import os
 import sys
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils.crypto import salted_hmac
 from tqdm import tqdm
 
 from accounts import rowsecurity
@@ -14,10 +16,18 @@ from accounts.principal import Principal
 from accounts.services import api_client_create, api_client_rotate_secret
 from core.channels import Channel
 from core.commands import bad_input
-from customers.demo import demo_customer_count, seed_customers
+from customers.demo import demo_customer_count, demo_reset, seed_customers
 from tenancy.models import Restriction, Site, Tenant
 
 TENANT = "demo"
+
+
+def demo_secret(name: str) -> str:
+    """The demo client's secret: derived from SECRET_KEY, so it is the same on every run of
+    one installation and unknown to any other."""
+    return salted_hmac("seed_demo.client-secret", name, algorithm="sha256").hexdigest()[:43]
+
+
 RESTRICTIONS = ["DE", "FR", "US"]
 GROUPS = {
     "de-agents": (["customer.customer_read", "customer.customer_manage"], ["DE"]),
@@ -67,24 +77,42 @@ class Command(BaseCommand):
             default=0,
             help="The demo tenant ends up with at least this many customers.",
         )
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="Remove the demo customers (and their history and jobs) first: the demo as new.",
+        )
+        parser.add_argument(
+            "--rotate-secrets",
+            action="store_true",
+            help="Give the demo API clients new random secrets (their tokens stop working).",
+        )
+        parser.add_argument(
+            "--base-url",
+            default="http://127.0.0.1:8000",
+            help="Where the server answers, for the printed URLs.",
+        )
 
     def handle(self, *args, **options):
         if options["customers"] < 0:
             raise bad_input("--customers must be 0 or more.")
         with transaction.atomic():
-            tenant, secrets = self.seed_access()
+            tenant, secrets = self.seed_access(rotate=options["rotate_secrets"])
         context = rowsecurity.RowContext.whole_tenant(tenant.pk)
         with rowsecurity.session_context(context, reason="seed_demo"):
+            if options["reset"]:
+                removed = demo_reset(tenant)
+                self.stdout.write(f"Demo reset: {removed:,} customers removed.")
             created = self.seed_customers(tenant, options["customers"])
         try:
-            self.report(secrets, created)
+            self.report(secrets, created, options["base_url"].rstrip("/"))
             self.stdout.flush()  # a closed reader shows here, not at interpreter exit
         except BrokenPipeError:
             # The reader went away (``seed_demo | head -1``): what was seeded stays committed;
             # send the rest of the output nowhere so the exit-time flush cannot fail either.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
-    def seed_access(self):
+    def seed_access(self, *, rotate: bool):
         tenant, _ = Tenant.objects.get_or_create(
             code=TENANT, defaults={"name": "Demo Tenant", "sync_restrictions_with_sites": True}
         )
@@ -102,21 +130,30 @@ class Command(BaseCommand):
             employee, _ = Employee.objects.get_or_create(
                 username=username, defaults={"tenant": tenant, "is_staff": True}
             )
-            employee.set_password(password)
-            employee.save()
+            if not employee.check_password(password):  # (a new password ends its tokens)
+                employee.set_password(password)
+                employee.save(update_fields=["password"])
             employee.access_groups.set([groups[name] for name in group_names])
         secrets = {}
         operator = Principal.operator(tenant, "seed_demo")
         for name, scopes in CLIENTS.items():
             client = ApiClient.objects.filter(tenant=tenant, name=name).first()
+            wanted = None if rotate else demo_secret(name)
             if client is None:
                 new = api_client_create(
-                    actor=operator, channel=Channel.COMMAND, tenant=tenant, name=name, scopes=scopes
+                    actor=operator,
+                    channel=Channel.COMMAND,
+                    tenant=tenant,
+                    name=name,
+                    scopes=scopes,
+                    secret=wanted,
                 )
                 client, secret = new.client, new.secret
+            elif wanted is not None and client.check_secret(wanted):
+                secret = wanted  # unchanged: tokens already handed out keep working
             else:
                 secret = api_client_rotate_secret(
-                    actor=operator, channel=Channel.COMMAND, client_pk=client.pk
+                    actor=operator, channel=Channel.COMMAND, client_pk=client.pk, secret=wanted
                 )
             secrets[name] = (client.client_id, secret)
         return tenant, secrets
@@ -130,26 +167,28 @@ class Command(BaseCommand):
         with tqdm(total=missing, unit="customer", file=sys.stderr, disable=None) as progress:
             return seed_customers(tenant, missing, on_batch=progress.update)
 
-    def report(self, secrets, created: int) -> None:
+    def report(self, secrets, created: int, base: str) -> None:
         write = self.stdout.write
-        write(f"Demo tenant '{TENANT}' ready ({created} customers added).")
+        write(f"Demo tenant '{TENANT}' ready ({created:,} customers added).")
         write("")
-        write("Admin (http://127.0.0.1:8000/admin/):")
+        write(f"Back office ({base}/admin/):")
         for username, (password, _, role) in EMPLOYEES.items():
             write(f"  {username:10} / {password:16} {role}")
         write("")
-        write("API clients (secrets are new on every run):")
+        write("API clients (the same secrets on every run; seed_demo --rotate-secrets for new):")
         for name, (client_id, secret) in secrets.items():
             write(f"  {name}: client_id={client_id} client_secret={secret}")
         client_id, secret = secrets["demo-unrestricted"]
         write("")
-        write("Get a token and list customers:")
+        write("Get a token into $TOKEN and list customers (paste line by line):")
         write(
-            "  curl -s -X POST http://127.0.0.1:8000/oauth/token "
-            f"-d grant_type=client_credentials -d client_id={client_id} "
-            f"-d client_secret={secret}"
+            f"  TOKEN=$(curl -s -X POST {base}/oauth/token -d grant_type=client_credentials "
+            f"-d client_id={client_id} -d client_secret={secret} "
+            "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
         )
         write(
             "  curl -s -H 'X-Total-Count: true' -H \"Authorization: Bearer $TOKEN\" "
-            f"http://127.0.0.1:8000/customer/{TENANT}/customers"
+            f"{base}/customer/{TENANT}/customers?pageSize=2"
         )
+        write("")
+        write(f"API documentation: {base}/api/docs/   (the walkthrough: README.md)")
