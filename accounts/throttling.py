@@ -36,6 +36,10 @@ from django.shortcuts import render
 logger = logging.getLogger("security")
 
 PAIR, ADDRESS, IDENTITY = "pair", "address", "identity"
+DEVELOPMENT_HINT = (
+    "the counts live in the cache, in the server's memory unless REDIS_URL is set; restart "
+    "the server to clear them."
+)
 
 
 @dataclass(frozen=True)
@@ -86,10 +90,13 @@ class Refusal:
 
     @property
     def message(self) -> str:
-        return (
+        text = (
             f"Too many failed attempts {self.limit.describe()}; "
             f"try again in {self.retry_after} seconds."
         )
+        if settings.DEBUG:
+            text += f" (Development: {DEVELOPMENT_HINT})"
+        return text
 
 
 def _increment(limit: Limit) -> int:
@@ -157,6 +164,7 @@ def admin_lockout_response(request, original_response=None, credentials=None):
         "title": "Too many failed logins",
         "minutes": settings.LOGIN_COOLOFF_MINUTES,
         "limit": settings.LOGIN_FAILURE_LIMIT,
+        "development_hint": DEVELOPMENT_HINT if settings.DEBUG else "",
     }
     response = render(request, "admin/locked_out.html", context, status=429)
     response["Retry-After"] = str(settings.LOGIN_COOLOFF_MINUTES * 60)

@@ -59,9 +59,11 @@ _MIXIN_COMPARISONS = {
 
 
 class QuerySyntaxError(ValueError):
-    def __init__(self, message: str, position: int | None = None):
+    def __init__(self, message: str, position: int | None = None, *, hint: str = ""):
         if position is not None:
             message = f"{message} (at position {position})"
+        if hint:
+            message = f"{message}; {hint}"
         super().__init__(message)
 
 
@@ -137,7 +139,12 @@ class _Scanner:
         if not name:
             raise QuerySyntaxError("Expected a field name", start)
         if self.peek() != ":":
-            raise QuerySyntaxError(f"Expected ':' after field {name!r}", self.pos)
+            raise QuerySyntaxError(
+                f"Expected ':' after field {name!r}",
+                self.pos,
+                hint=f"every term is field:value, for example lastName:{name} or "
+                f"lastName:~{name} (a regular expression)",
+            )
         self.pos += 1
         return name, start
 
@@ -283,7 +290,11 @@ def _term(name: str, position: int, mode: str, conditions: list[Condition]) -> Q
         return _mixin_term(name, position, mode, conditions)
     spec = FIELDS.get(name)
     if spec is None:
-        raise QuerySyntaxError(f"Unknown field {name!r}", position)
+        raise QuerySyntaxError(
+            f"Unknown field {name!r}",
+            position,
+            hint=f"the fields are {', '.join(FIELDS)} and mixins.<path>",
+        )
     combined = Q() if mode == "all" else Q(pk__in=[])
     for condition in conditions:
         q = _condition(name, spec, condition)
@@ -478,7 +489,9 @@ def compile_sort(text: str) -> list[str]:
         direction = direction.lower()  # the Emporix guides write DESC
         lookup = SORT_FIELDS.get(name)
         if lookup is None:
-            raise QuerySyntaxError(f"Unknown sort field {name!r}")
+            raise QuerySyntaxError(
+                f"Unknown sort field {name!r}", hint=f"the sort fields are {', '.join(SORT_FIELDS)}"
+            )
         if direction not in {"", "asc", "desc"}:
             raise QuerySyntaxError(f"Unknown sort direction {direction!r} for {name!r}")
         order.append(f"-{lookup}" if direction == "desc" else lookup)

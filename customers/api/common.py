@@ -37,7 +37,24 @@ READ_ERRORS = errors(400, 401, 403)
 ID_RESPONSE = ResourceIdSerializer
 
 LIST_PARAMETERS = [
-    OpenApiParameter("q", str, description="Emporix query language, e.g. `lastName:~^Sm`."),
+    OpenApiParameter(
+        "q",
+        str,
+        description=(
+            "Emporix's query language: space-separated `field:value` terms, all of which must "
+            "hold. `lastName:Kusch` (equal), `restriction:(DE,FR)` (one of), `lastName:~^Ku` "
+            "(regular expression), `metadata.version:>3` and ranges such as "
+            '`metadataCreatedAt:(>="2026-01-01T00:00:00Z" AND <"2026-02-01T00:00:00Z")`, '
+            "`active:true`, `middleName:null`, `mixins.loyalty.tier:gold`, "
+            '`company:"Acme Ltd"` (quotes for spaces). Fields: id, customerNumber, title, '
+            "firstName, middleName, lastName, contactEmail, email (login accounts), "
+            "contactPhone, company, preferredSite, preferredLanguage, preferredCurrency, type, "
+            "photoUrl, businessModel, active, onHold, restriction, b2b.companyRegistrationId, "
+            "metadataCreatedAt, metadata.createdAt, metadata.modifiedAt, metadata.version, "
+            "mixins.<path>. The whole language, with every operator and error: "
+            "docs/query-language.md in the service's repository."
+        ),
+    ),
     OpenApiParameter("sort", str, description="`field[:asc|desc]`, comma-separated."),
     OpenApiParameter("pageNumber", int, description="1-based page number (default 1)."),
     OpenApiParameter("pageSize", int, description="1 to 1000 (default 60)."),

@@ -486,7 +486,14 @@ class AccountInputSerializer(StrictInputSerializer):
 
 
 class SearchInputSerializer(StrictInputSerializer):
-    q = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="The query language, as the list's `q` parameter: space-separated "
+        "`field:value` terms that must all hold, e.g. `lastName:~^Ku restriction:(DE,FR)` "
+        "(docs/query-language.md).",
+    )
 
 
 LEGACY_ALGORITHMS = ["hybris-sha512-uid-salt"]

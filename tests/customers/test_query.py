@@ -16,9 +16,11 @@ from tests.factories import AccountFactory, CustomerFactory
     ("text", "message"),
     [
         ("lastName", "Expected ':' after field 'lastName' (at position 8)"),
+        ("Kusch", "every term is field:value, for example lastName:Kusch"),
         ("lastName:", "Expected a value for 'lastName'"),
         (":Smith", "Expected a field name (at position 0)"),
         ("shoeSize:42", "Unknown field 'shoeSize' (at position 0)"),
+        ("createdAt:1", "the fields are id, customerNumber, title, firstName"),
         ("restriction:(DE,FR", "Unbalanced parentheses"),
         ("restriction:(DE,FR))", "Expected a space after ')'"),
         ("lastName:(~abc", "Unbalanced parentheses"),
