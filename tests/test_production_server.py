@@ -3,85 +3,19 @@ off on a free loopback port against the test database, asked what operators and 
 
 import json
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT, environment
+from tests.processes import fetch, production_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def fetch(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
-    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback only
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-
 @pytest.fixture
 def server(tmp_path):
-    env = environment(
-        DEBUG="0",
-        SECRET_KEY="s" * 50,
-        JWT_SIGNING_KEY="j" * 50,
-        STATIC_ROOT=str(tmp_path / "static"),
-        LOG_FORMAT="json",
-        WEB_CONCURRENCY="2",
-        PORT=str(free_port()),
-    )
-    # As deployed by default: config/gunicorn.py makes the workers' shared metrics directory.
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    collect = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        check=False,
-    )
-    assert collect.returncode == 0, collect.stderr.decode()
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603 - the virtualenv's gunicorn
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "-c",
-            "config/gunicorn.py",
-            "config.wsgi",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{env['PORT']}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if fetch(f"{base}/healthz")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("gunicorn did not answer: " + (tmp_path / "server.log").read_text()[-2000:])
-    yield base, tmp_path / "server.log"
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    with production_server(tmp_path) as running:
+        yield running
 
 
 def test_the_production_server_serves_what_operators_and_clients_need(server):
