@@ -123,6 +123,14 @@ class TokenApi(APIView):
 
     @extend_schema(
         operation_id="oauthToken",
+        summary="Get an access token",
+        description=(
+            "Client credentials (an API client's `client_id` and `client_secret`, as form fields "
+            "or HTTP Basic) or an employee's username and password. The token carries the "
+            "requested scopes as far as the caller holds them (all of them without `scope`); the "
+            "answer's `scope` names the tenant first, then the granted scopes. Repeated failures "
+            "for one client id or username from one address answer 429."
+        ),
         tags=["OAuth"],
         auth=[],
         request={"application/x-www-form-urlencoded": TOKEN_REQUEST},

@@ -1,12 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import (
-    SpectacularAPIView,
-    SpectacularRedocView,
-    SpectacularSwaggerView,
-)
+from drf_spectacular.views import SpectacularAPIView
 
 from accounts.views import TokenApi
+from config.api_docs import RedocDocs, SwaggerDocs
 from core.health import healthz, readyz
 from core.metrics import metrics
 
@@ -19,8 +16,8 @@ urlpatterns = [
     path("oauth/token", TokenApi.as_view(), name="oauth-token"),
     path("customer/<str:tenant>/", include("customers.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("api/docs/", SwaggerDocs.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", RedocDocs.as_view(url_name="schema"), name="api-redoc"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),

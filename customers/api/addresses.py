@@ -55,6 +55,8 @@ class AddressCollectionApi(AddressApiView):
 
     @extend_schema(
         operation_id="GET-customer-tenant-list-customer-addresses",
+        summary="List a customer's addresses",
+        description="The addresses of a customer the token may read.",
         tags=["Addresses"],
         responses={200: AddressSerializer(many=True), **errors(401, 403, 404)},
     )
@@ -64,6 +66,10 @@ class AddressCollectionApi(AddressApiView):
 
     @extend_schema(
         operation_id="POST-customer-tenant-add-customer-address",
+        summary="Add an address",
+        description=(
+            "A new address of a customer the token may manage; the first one becomes the default."
+        ),
         tags=["Addresses"],
         request=AddressInputSerializer,
         responses={201: ID_RESPONSE, **errors(400, 401, 403, 404)},
@@ -86,6 +92,8 @@ class AddressDetailApi(AddressApiView):
 
     @extend_schema(
         operation_id="GET-customer-tenant-retrieve-customer-address-by-id",
+        summary="Read an address",
+        description="One address of a customer the token may read.",
         tags=["Addresses"],
         responses={200: AddressSerializer, **errors(401, 403, 404)},
     )
@@ -94,6 +102,11 @@ class AddressDetailApi(AddressApiView):
 
     @extend_schema(
         operation_id="PUT-customer-tenant-update-customer-address",
+        summary="Create or replace an address",
+        description=(
+            "Replaces the address (keeping its contact name when none is sent), or creates it with"
+            " this id: 204 replaced, 201 created."
+        ),
         tags=["Addresses"],
         request=AddressInputSerializer,
         responses={201: ID_RESPONSE, 204: None, **errors(400, 401, 403, 404)},
@@ -113,6 +126,8 @@ class AddressDetailApi(AddressApiView):
 
     @extend_schema(
         operation_id="PATCH-customer-tenant-update-customer-address",
+        summary="Change an address",
+        description="A JSON merge patch of the address; answers the changed address.",
         tags=["Addresses"],
         request=AddressInputSerializer,
         responses={200: AddressSerializer, **errors(400, 401, 403, 404)},
@@ -131,6 +146,8 @@ class AddressDetailApi(AddressApiView):
 
     @extend_schema(
         operation_id="DELETE-customer-tenant-remove-customer-address",
+        summary="Delete an address",
+        description="Deletes one address of a customer the token may manage.",
         tags=["Addresses"],
         responses={204: None, **errors(401, 403, 404)},
     )
@@ -152,11 +169,21 @@ TAGS_SCHEMA = {
 class AddressTagsApi(AddressApiView):
     required_scope = {"POST": can_manage, "DELETE": can_manage}
 
-    @extend_schema(operation_id="POST-customer-tenant-add-address-tags", **TAGS_SCHEMA)
+    @extend_schema(
+        operation_id="POST-customer-tenant-add-address-tags",
+        summary="Add tags to an address",
+        description="Adds the tags named in `tags` (comma-separated) to the address.",
+        **TAGS_SCHEMA,
+    )
     def post(self, request, tenant, customer_number, address_id):
         return self.change_tags(request, customer_number, address_id, add=True)
 
-    @extend_schema(operation_id="DELETE-customer-tenant-remove-address-tags", **TAGS_SCHEMA)
+    @extend_schema(
+        operation_id="DELETE-customer-tenant-remove-address-tags",
+        summary="Remove tags from an address",
+        description="Removes the tags named in `tags` (comma-separated) from the address.",
+        **TAGS_SCHEMA,
+    )
     def delete(self, request, tenant, customer_number, address_id):
         return self.change_tags(request, customer_number, address_id, add=False)
 

@@ -44,6 +44,13 @@ class CustomerCollectionApi(CustomerApiView):
 
     @extend_schema(
         operation_id="GET-customer-tenant-list-customers",
+        summary="List customers",
+        description=(
+            "The customers the token may read, filtered by `q` (the query language), sorted, paged"
+            " and expanded. `Count` says how many are in the answer; `X-Total-Count: true` asks "
+            "for the number of all matches. A full page in the default order links the next one "
+            "(`Link`, `cursor`)."
+        ),
         tags=["Customers"],
         parameters=LIST_PARAMETERS,
         responses={200: CustomerSerializer(many=True), **READ_ERRORS},
@@ -53,6 +60,13 @@ class CustomerCollectionApi(CustomerApiView):
 
     @extend_schema(
         operation_id="POST-customer-tenant-create-customer",
+        summary="Create a customer",
+        description=(
+            "A new customer, with a login account when `contactEmail` is given. Without "
+            "`restriction`, the tenant's site rule or the caller's single manage value decides it;"
+            " setting one needs `restriction.restriction_manage` covering it. Answers the customer"
+            " number."
+        ),
         tags=["Customers"],
         request=CustomerInputSerializer,
         parameters=[NOTIFICATIONS],
@@ -86,6 +100,11 @@ class CustomerSearchApi(CustomerApiView):
 
     @extend_schema(
         operation_id="POST-customer-tenant-search",
+        summary="Search customers",
+        description=(
+            'The list with its query in the body (`{"q": …}`), which keeps long or sensitive '
+            "criteria out of URLs and logs. Parameters and answer as for the list."
+        ),
         tags=["Customers"],
         parameters=[p for p in LIST_PARAMETERS if p.name != "q"],
         request=SearchInputSerializer,
@@ -106,6 +125,10 @@ class CustomerDetailApi(CustomerApiView):
 
     @extend_schema(
         operation_id="GET-customer-tenant-retrieve-customer",
+        summary="Read a customer",
+        description=(
+            "One customer the token may read; any other answers 404, exactly like a missing one."
+        ),
         tags=["Customers"],
         parameters=[OpenApiParameter("expand", str)],
         responses={200: CustomerSerializer, **errors(400, 401, 403, 404)},
@@ -115,6 +138,12 @@ class CustomerDetailApi(CustomerApiView):
 
     @extend_schema(
         operation_id="PUT-customer-tenant-update-customer",
+        summary="Create or replace a customer",
+        description=(
+            "Replaces the customer's profile (what is not sent returns to its default, except "
+            "`contactEmail` and `restriction`), or creates it with this number: 204 replaced, 201 "
+            "created. `metadata.version`, when sent, must match (409 otherwise)."
+        ),
         tags=["Customers"],
         request=CustomerInputSerializer,
         parameters=[NOTIFICATIONS],
@@ -137,6 +166,13 @@ class CustomerDetailApi(CustomerApiView):
 
     @extend_schema(
         operation_id="PATCH-customer-tenant-update-customer",
+        summary="Change a customer",
+        description=(
+            "A JSON merge patch (`application/json` or `application/merge-patch+json`): only what "
+            "is sent changes, `null` removes. Changing `restriction` needs "
+            "`restriction.restriction_manage` covering the old and the new value. Answers the "
+            "changed customer."
+        ),
         tags=["Customers"],
         request=CustomerInputSerializer,
         responses={200: CustomerSerializer, **errors(400, 401, 403, 404, 409)},
@@ -154,6 +190,11 @@ class CustomerDetailApi(CustomerApiView):
 
     @extend_schema(
         operation_id="DELETE-customer-tenant-remove-customer",
+        summary="Delete a customer",
+        description=(
+            "Deletes the customer with its addresses and login accounts; its number is not given "
+            "out again unless the tenant allows reuse."
+        ),
         tags=["Customers"],
         responses={202: None, **errors(401, 403, 404)},
     )
@@ -177,6 +218,11 @@ class CustomerAccountApi(CustomerApiView):
 
     @extend_schema(
         operation_id="POST-customer-tenant-assign-customer-account",
+        summary="Add a login account",
+        description=(
+            "Adds a login e-mail to a customer the token may manage (409 when the e-mail has an "
+            "account in the tenant)."
+        ),
         tags=["Customers"],
         request=AccountInputSerializer,
         responses={201: ID_RESPONSE, **errors(400, 401, 403, 404, 409)},

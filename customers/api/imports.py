@@ -44,6 +44,14 @@ class CustomerImportApi(CustomerApiView):
 
     @extend_schema(
         operation_id="POST-customer-tenant-import-customers",
+        summary="Import customers",
+        description=(
+            "Up to 200 customers with their login accounts (an Emporix password hash, or legacy "
+            "credentials while the tenant's password-migration window is open). Items are "
+            "independent: the 207 answer has one result per item, at its index. Needs "
+            "`customer.import_manage` and, per item, the manage scope (and "
+            "`restriction.restriction_manage` to set a restriction)."
+        ),
         tags=["Import and migration"],
         request=CustomerImportItemSerializer(many=True),
         responses={207: ImportResultSerializer(many=True), **errors(400, 401, 403)},
@@ -123,6 +131,11 @@ class PasswordMigrationRetentionApi(TenantApiView):
 
     @extend_schema(
         operation_id="GET-customer-tenant-retrieve-password-migration-retention",
+        summary="Read the password-migration window",
+        description=(
+            "The tenant's retention window for imported legacy credentials. Needs "
+            "`customer.import_read` or `customer.import_manage`."
+        ),
         tags=["Import and migration"],
         responses={200: PasswordMigrationRetentionSerializer, **errors(401, 403, 404)},
     )
@@ -131,6 +144,12 @@ class PasswordMigrationRetentionApi(TenantApiView):
 
     @extend_schema(
         operation_id="POST-customer-tenant-configure-password-migration-retention",
+        summary="Configure the password-migration window",
+        description=(
+            "Sets the end of the retention window for imported legacy credentials (in the future),"
+            " the reminder date and whether customers get e-mails. Needs the unsuffixed "
+            "`customer.import_manage`."
+        ),
         tags=["Import and migration"],
         request=PasswordMigrationRetentionSerializer,
         responses={200: PasswordMigrationRetentionSerializer, **errors(400, 401, 403)},
@@ -143,6 +162,11 @@ class PasswordMigrationRetentionApi(TenantApiView):
 
     @extend_schema(
         operation_id="DELETE-customer-tenant-remove-password-migration-retention",
+        summary="Remove the password-migration window",
+        description=(
+            "Only while no login account holds legacy credentials any more. Needs the unsuffixed "
+            "`customer.import_manage`."
+        ),
         tags=["Import and migration"],
         responses={204: None, **errors(400, 401, 403)},
     )

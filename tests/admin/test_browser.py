@@ -1,7 +1,6 @@
 """The back office in a real browser: Debian's Chromium driven by Playwright against a live
 server. Screenshots of each key page land in artifacts/screenshots/ (git-ignored)."""
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -12,37 +11,10 @@ from customers.models import Customer, RestrictionChange
 from tests.factories import CustomerFactory, EmployeeFactory
 from tests.processes import environment, manage
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 PASSWORD = "correct-horse-battery"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-    # between browser steps are plain synchronous code.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
