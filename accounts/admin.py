@@ -466,8 +466,7 @@ class AccessChangeAdmin(ReadOnlyAdminMixin, TenantAdministrationAdmin):
         "subject_name",
         "action",
         "what_changed",
-        "actor_name",
-        "actor_kind",
+        "by",
         "channel",
     ]
     list_filter = ["action", "subject_kind", "channel", "actor_kind"]
@@ -489,6 +488,10 @@ class AccessChangeAdmin(ReadOnlyAdminMixin, TenantAdministrationAdmin):
         "actor_name",
         "channel",
     ]
+
+    @admin.display(description="by", ordering="actor_name")
+    def by(self, obj) -> str:
+        return f"{obj.actor_name or obj.actor_id} ({obj.get_actor_kind_display()})"
 
     @admin.display(description="change")
     def what_changed(self, obj) -> str:

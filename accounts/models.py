@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from accounts.scopes import SUFFIX_SEPARATOR, Grants, InvalidScope, parse_scopes
-from core.channels import Channel
+from core.channels import ActorKind, Channel
 from tenancy.models import Tenant
 
 
@@ -216,11 +216,11 @@ class AccessChange(models.Model):
     action = models.CharField(max_length=20, choices=Action.choices)
     before = models.JSONField(default=dict, blank=True)
     after = models.JSONField(default=dict, blank=True)
-    actor_kind = models.CharField(max_length=16)
+    actor_kind = models.CharField("by (kind)", max_length=16, choices=ActorKind.choices)
     actor_id = models.CharField(max_length=150)
-    actor_name = models.CharField(max_length=150, blank=True)
+    actor_name = models.CharField("by", max_length=150, blank=True)
     channel = models.CharField(max_length=16, choices=Channel.choices)
-    changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    changed_at = models.DateTimeField("when", auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-changed_at", "-pk"]

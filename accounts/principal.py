@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accounts.scopes import Grants
+from core.channels import ActorKind
 
-API_CLIENT = "api_client"
-EMPLOYEE = "employee"
-OPERATOR = "operator"
-PLATFORM = "platform"
+API_CLIENT = ActorKind.API_CLIENT.value
+EMPLOYEE = ActorKind.EMPLOYEE.value
+OPERATOR = ActorKind.OPERATOR.value
+PLATFORM = ActorKind.PLATFORM.value
 
 
 @dataclass(frozen=True, slots=True)

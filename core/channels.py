@@ -4,10 +4,19 @@ from django.db import models
 
 
 class Channel(models.TextChoices):
-    API = "api"
-    ADMIN = "admin"
-    COMMAND = "command"
-    IMPORT = "import"
+    API = "api", "API"
+    ADMIN = "admin", "back office"
+    COMMAND = "command", "command"
+    IMPORT = "import", "import"
+
+
+class ActorKind(models.TextChoices):
+    """Who did it, as audit records say it (the kinds of ``accounts.principal.Principal``)."""
+
+    API_CLIENT = "api_client", "API client"
+    EMPLOYEE = "employee", "employee"
+    OPERATOR = "operator", "operator"
+    PLATFORM = "platform", "platform superuser"
 
 
 CHANNEL_PHRASES = {

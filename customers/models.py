@@ -7,7 +7,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
-from core.channels import CHANNEL_PHRASES, Channel
+from core.channels import CHANNEL_PHRASES, ActorKind, Channel
 from core.restrictions import RESTRICTION_MAX_LENGTH
 from customers.querysets import CustomerQuerySet, CustomerRelatedQuerySet, JobQuerySet
 from tenancy.models import Tenant
@@ -236,11 +236,11 @@ class RestrictionChange(models.Model):
     customer_number = models.CharField(max_length=66)
     old_value = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
     new_value = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
-    actor_kind = models.CharField(max_length=16)
+    actor_kind = models.CharField("by (kind)", max_length=16, choices=ActorKind.choices)
     actor_id = models.CharField(max_length=150)
-    actor_name = models.CharField(max_length=150, blank=True)
+    actor_name = models.CharField("by", max_length=150, blank=True)
     channel = models.CharField(max_length=16, choices=Channel.choices)
-    changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    changed_at = models.DateTimeField("when", auto_now_add=True, db_index=True)
 
     # visible_to: rows of customers the principal may read (a deleted customer's rows: none).
     objects = CustomerRelatedQuerySet.as_manager()
@@ -248,6 +248,8 @@ class RestrictionChange(models.Model):
     class Meta:
         ordering = ["-changed_at", "-pk"]
         indexes = [models.Index(fields=["customer", "-changed_at"], name="restriction_change_idx")]
+        verbose_name = "restriction change"
+        verbose_name_plural = "restriction history"
 
     def __str__(self) -> str:
         return f"{self.customer_number}: {self.sentence()}"
@@ -257,7 +259,7 @@ class RestrictionChange(models.Model):
         admin"."""
         old = self.old_value or "no restriction"
         new = self.new_value or "no restriction"
-        who = f"{self.actor_name or self.actor_id} ({self.actor_kind.replace('_', ' ')})"
+        who = f"{self.actor_name or self.actor_id} ({self.get_actor_kind_display()})"
         return f"From {old} to {new}, by {who}, {CHANNEL_PHRASES.get(self.channel, self.channel)}"
 
 

@@ -58,12 +58,19 @@ class AccountInline(ReadOnlyInline, admin.TabularInline):
 class RestrictionHistoryInline(ReadOnlyInline, admin.TabularInline):
     model = RestrictionChange
     extra = 0
-    # Each row reads as a sentence (the change's own text), with its time beside it.
-    fields = ["changed_at"]
+    # Each row reads as a sentence (the change's own text), at body size, newest first.
+    fields = ["changed_at", "change"]
     readonly_fields = fields
     ordering = ["-changed_at", "-pk"]
     verbose_name = "restriction change"
-    verbose_name_plural = "restriction history (newest first)"
+    verbose_name_plural = "restriction history"
+
+    class Media:
+        css = {"all": ["customers/admin/restriction-history.css"]}
+
+    @admin.display(description="change")
+    def change(self, obj) -> str:
+        return obj.sentence()
 
 
 class RestrictionListFilter(admin.SimpleListFilter):

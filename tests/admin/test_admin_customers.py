@@ -265,8 +265,23 @@ def test_account_admin_assigns_through_the_service(world, de_agent, client):
 def test_audit_log_lists_only_visible_customers_changes(audited_world, de_agent, client):
     client.force_login(de_agent)
     page = client.get("/admin/customers/restrictionchange/").content.decode()
-    numbers = set(re.findall(r'<td class="field-customer_number">([^<]+)</td>', page))
+    numbers = set(re.findall(r'<td class="field-customer_link"><a href="[^"]*">([^<]+)</a>', page))
     assert numbers == {"DE1"}
+
+
+def test_the_restriction_history_reads_as_staff_speak(audited_world, restriction_manager, client):
+    """Human labels: who (with kind), from and to ("— none —" for no restriction), the
+    channel's name, and the customer number linked to the customer's page."""
+    client.force_login(restriction_manager)
+    page = client.get("/admin/customers/restrictionchange/").content.decode()
+    customer = audited_world["DE1"]
+    assert f'href="/admin/customers/customer/{customer.pk}/change/">DE1</a>' in page
+    assert "— none —" in page
+    assert "(operator)" in page and "operator</td>" not in page
+    assert ">api_client<" not in page and ">API client<" in page  # the filter's labels
+    own = client.get(f"/admin/customers/customer/{customer.pk}/change/").content.decode()
+    assert "Restriction history" in own
+    assert "From no restriction to DE, by" in own
 
 
 def test_a_service_refusal_reshows_the_form_with_the_error_and_saves_nothing(
