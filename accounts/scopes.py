@@ -251,14 +251,18 @@ class Right(StrEnum):
         }[self]
 
     @property
-    def needs(self) -> list[tuple[str, Callable[[Grants], Coverage]]]:
-        """(scope label, coverage) of each part the right needs (all of them)."""
+    def needs(self) -> list[tuple[str, str, Callable[[Grants], Coverage]]]:
+        """(scope label, what it allows in staff words, coverage) of each part the right needs
+        (all of them)."""
         if self is Right.READ:
-            return [(f"{CUSTOMER_READ} or {CUSTOMER_MANAGE}", Grants.readable)]
-        manage = (CUSTOMER_MANAGE, Grants.manageable)
+            return [(f"{CUSTOMER_READ} or {CUSTOMER_MANAGE}", "read", Grants.readable)]
+        manage = (CUSTOMER_MANAGE, "change and delete", Grants.manageable)
         if self is Right.MANAGE:
             return [manage]
-        return [manage, (RESTRICTION_MANAGE, Grants.restriction_managing)]
+        return [
+            manage,
+            (RESTRICTION_MANAGE, "move between restrictions", Grants.restriction_managing),
+        ]
 
 
 _RIGHT_COVERAGE: dict[Right, Callable[[Grants], Coverage]] = {

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # thousands separators in the back office's counts
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",

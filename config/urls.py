@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
@@ -12,7 +14,14 @@ admin.site.site_title = "Customer Service"
 admin.site.index_title = "Customers, access and background jobs"
 admin.site.site_url = None  # there is no public site to view: the API is for integrations
 
+
+def favicon(request):
+    """Browsers ask every site for /favicon.ico; it is a static file like the others."""
+    return redirect(static("favicon.ico"), permanent=True)
+
+
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("oauth/token", TokenApi.as_view(), name="oauth-token"),
     path("customer/<str:tenant>/", include("customers.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

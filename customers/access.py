@@ -81,25 +81,31 @@ def explain_access(
         else:
             allowed = right.covers(principal.grants, value)
         reasons = []
-        for scope, need in right.needs:
+        for scope, allows, need in right.needs:
             granting = [name for name, grants in sources if need(grants).covers(value)]
             if granting:
-                reasons.append(f"{scope} covering it: " + "; ".join(granting))
+                reasons.append(f"may {allows} them through " + "; ".join(granting))
             elif value is None:
                 reasons.append(
-                    f"no unsuffixed {scope}: customers with no restriction are covered only by "
-                    "scopes without a suffix"
+                    f"nothing lets them {allows} customers without a restriction (no unsuffixed "
+                    f"{scope}: customers with no restriction are covered only by scopes without "
+                    "a suffix)"
                 )
             else:
-                reasons.append(f"no {scope} covers {value}")
+                reasons.append(
+                    f"nothing lets them {allows} {value} customers (no {scope} covers {value})"
+                )
         if inactive:
             allowed = False
             reasons.insert(0, "deactivated: nothing is allowed")
         verdicts.append(Verdict(right, right.label, allowed, reasons))
+    restriction_words = f"restriction {value}" if value is not None else NO_RESTRICTION
     if customer is not None:
-        target = f"customer {customer.customer_number} (restriction {value or NO_RESTRICTION})"
+        target = f"customer {customer.customer_number} ({restriction_words})"
     else:
-        target = f"customers with restriction {value or NO_RESTRICTION}"
+        target = (
+            f"customers with {restriction_words}" if value else "customers without a restriction"
+        )
     subject = (
         f"API client {identity.name} ({identity.client_id})"
         if isinstance(identity, ApiClient)

@@ -182,7 +182,7 @@ def _execute_as(job: Job, token: str, actor: Principal) -> str:
     job.refresh_from_db(fields=["done", "changed"])
     if job.kind == JobKind.ASSIGN_RESTRICTION:
         return assignment_summary(job.target, job.changed, job.done - job.changed)
-    return f"Deleted {job.changed} customer{'s' if job.changed != 1 else ''}."
+    return f"Deleted {job.changed:,} customer{'s' if job.changed != 1 else ''}."
 
 
 def _delete_in_batches(job, actor, customers, batch_size, record, pause) -> None:
@@ -204,8 +204,8 @@ def _delete_in_batches(job, actor, customers, batch_size, record, pause) -> None
 
 def assignment_summary(target: str | None, changed: int, unchanged: int) -> str:
     return (
-        f"Restriction {target or '— none —'} assigned: {changed} changed, "
-        f"{unchanged} already had it."
+        f"Restriction {target or '— none —'} assigned: {changed:,} changed, "
+        f"{unchanged:,} already had it."
     )
 
 

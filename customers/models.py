@@ -291,7 +291,9 @@ class Job(models.Model):
     target = models.CharField(
         max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True, help_text="New restriction."
     )
-    selection = models.JSONField(help_text="Selected ids, or the changelist query of 'all'.")
+    selection = models.JSONField(
+        help_text="The ids ticked, or the search and filters of 'select all' (CustomerSelection)."
+    )
     selection_label = models.CharField(max_length=500)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     total = models.PositiveBigIntegerField(default=0)
@@ -300,10 +302,11 @@ class Job(models.Model):
     last_pk = models.BigIntegerField(default=0)
     message = models.TextField(blank=True)
     run_token = models.CharField(max_length=32, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField("requested", auto_now_add=True)
+    started_at = models.DateTimeField("started", null=True, blank=True)
+    # The worker's last sign of life (a job silent for long may be resumed).
+    heartbeat_at = models.DateTimeField("last progress", null=True, blank=True)
+    finished_at = models.DateTimeField("finished", null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
 

@@ -86,7 +86,7 @@ class CustomerSelection:
     def label(self) -> str:
         if self.ids is not None:
             count = len(self.ids)
-            return f"{count} selected customer{'s' if count != 1 else ''}"
+            return f"{count:,} selected customer{'s' if count != 1 else ''}"
         shown = [f"q={self.search}"] if self.search else []
         shown += [f"{name}={value}" for name, value in self.filters.items()]
         return f"all customers matching {'; '.join(shown)}" if shown else "all customers"

@@ -36,6 +36,8 @@ def test_the_production_server_serves_what_operators_and_clients_need(server):
     assert fetch(base + assets[0].decode())[0] == 200
 
     assert json.loads(fetch(f"{base}/healthz")[2]) == {"status": "ok"}
+    status, headers, _ = fetch(f"{base}/favicon.ico")  # (urllib follows the redirect)
+    assert (status, headers["Content-Type"]) == (200, "image/x-icon")
     status, _, body = fetch(f"{base}/readyz")
     assert status == 200, body
     assert json.loads(body)["checks"]["migrations"] == "ok"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
 from accounts.admin_principal import admin_principal, principal_in_tenant
@@ -93,7 +92,14 @@ class ExplainAccessForm(forms.Form):
 
 def explain_access_view(request, model_admin):
     if not may_explain(request):
-        raise PermissionDenied
+        # The back office's own page (not Django's bare 403), saying who may use it.
+        context = {
+            **model_admin.admin_site.each_context(request),
+            "title": "Explain access",
+            "reason": "Explain access is for tenant administrators (and platform "
+            "superusers): it shows what other employees and API clients may do.",
+        }
+        return TemplateResponse(request, "admin/refused.html", context, status=403)
     form = ExplainAccessForm(request.GET or None, request=request)
     explanation = None
     if form.is_valid():

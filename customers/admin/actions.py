@@ -79,7 +79,7 @@ class CustomerActions:
             format_html(
                 "Started a background job for {} customers. Follow it on the "
                 '<a href="{}">Jobs</a> page.',
-                sum(job.total for job in jobs),
+                f"{sum(job.total for job in jobs):,}",
                 reverse("admin:customers_job_changelist"),
             ),
             messages.SUCCESS,
@@ -120,7 +120,7 @@ class CustomerActions:
             self.message_user(request, exc.message, messages.ERROR)
             return None
         self.message_user(
-            request, f"Deleted {deleted} customer{pluralize(deleted)}.", messages.SUCCESS
+            request, f"Deleted {deleted:,} customer{pluralize(deleted)}.", messages.SUCCESS
         )
         return None
 

@@ -73,8 +73,8 @@ class JobAdmin(ReadOnlyAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
             '<progress value="{}" max="{}"></progress> <span class="job-progress">{}/{}</span>',
             min(obj.done, obj.total),
             max(obj.total, 1),
-            obj.done,
-            obj.total,
+            f"{obj.done:,}",
+            f"{obj.total:,}",
         )
 
     @admin.action(description="Resume (finish the remaining customers)", permissions=["resume"])

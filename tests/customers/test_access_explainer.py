@@ -152,7 +152,11 @@ def test_the_page_never_reveals_a_customer_the_administrator_cannot_see(
 def test_only_administrators_may_open_the_explainer(world, staff, client):
     agent = staff("agent", ("readers", ["customer.customer_read"], []), is_staff=True)
     client.force_login(agent)
-    assert client.get(EXPLAIN).status_code == 403
+    refused = client.get(EXPLAIN)
+    assert refused.status_code == 403
+    text = refused.content.decode()
+    assert "Explain access is for tenant administrators" in text
+    assert 'id="site-name"' in text  # the back office's own page, not a bare 403
     assert "Explain access" not in client.get("/admin/customers/customer/").content.decode()
 
 
@@ -165,6 +169,11 @@ def test_the_command_explains_and_refuses_bad_input(world, tenant, staff, capsys
     assert "no customer.customer_read or customer.customer_manage covers FR" in out
     call_command("explain_access", "--tenant", "acme", "--employee", "de", "--restriction", "DE")
     assert "may read it: yes" in capsys.readouterr().out
+    call_command("explain_access", "--tenant", "acme", "--employee", "de", "--customer", "NULL1")
+    out = capsys.readouterr().out
+    assert "employee de and customer NULL1 (no restriction):" in out
+    assert "restriction no restriction" not in out
+    assert "nothing lets them read customers without a restriction" in out
     for arguments in (
         ["--tenant", "nope", "--employee", "de", "--customer", "DE1"],
         ["--tenant", "acme", "--employee", "nobody", "--customer", "DE1"],
