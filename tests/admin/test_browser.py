@@ -220,3 +220,24 @@ def test_the_access_explainer_says_why(page, tenant_admin, de_agent, world):
     assert read.locator(".answer").inner_text() == "no"
     assert "covers FR" in read.inner_text()
     shot(page, "15-access-explainer")
+
+
+def test_the_customer_list_fits_a_1400_pixel_window(page, restriction_manager, tenant):
+    """Every column visible without scrolling sideways, long names and e-mails included."""
+    for index in range(3):
+        CustomerFactory(
+            tenant=tenant,
+            customer_number=f"LONG-CUSTOMER-NUMBER-{index:04d}",
+            first_name="Maximiliane-Josephine",
+            last_name="Schwarzenberg-Hohenlohe",
+            contact_email=f"maximiliane.josephine.schwarzenberg-hohenlohe{index}@example.com",
+            restriction="DE",
+        )
+    login(page, "mover")
+    page.goto("/admin/customers/customer/")
+    overflow = page.evaluate(
+        "() => { const box = document.querySelector('#changelist .results');"
+        " return box.scrollWidth - box.clientWidth; }"
+    )
+    shot(page, "10-customer-list-1400px")
+    assert overflow <= 0
