@@ -241,3 +241,55 @@ def test_the_customer_list_fits_a_1400_pixel_window(page, restriction_manager, t
     )
     shot(page, "10-customer-list-1400px")
     assert overflow <= 0
+
+
+def test_the_readmes_demo_path(page, settings):
+    """As the README tells a newcomer: the demo's logins, "restriction: US → select all →
+    Assign restriction… DE", the DE agent seeing the moved customers, the Jobs page, and
+    `seed_demo --reset` putting the demo back."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tests.processes import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    assert "filter *restriction: US*" in readme and "**Assign restriction…** → DE" in readme
+    call_command("seed_demo", "--customers", "60", stdout=StringIO())
+    us = set(Customer.objects.filter(restriction="US").values_list("customer_number", flat=True))
+    assert us
+
+    page.goto("/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "demo-admin-pass")
+    page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r"/admin/$"))
+    page.goto("/admin/customers/customer/?restriction=US")
+    page.check("#action-toggle")
+    select_all = page.locator("div.actions a.question")
+    if select_all.is_visible():  # only offered when the list has more than one page
+        select_all.click()
+    page.select_option("select[name=action]", "assign_restriction")
+    page.click("button[name=index]")
+    page.select_option("select[name=restriction]", "DE")
+    page.click("#preview-assign")
+    page.click("#confirm-assign")
+    page.wait_for_url(re.compile(r"/admin/customers/customer/"))
+    assert f"{len(us)} changed" in page.locator(".messagelist").inner_text()
+    shot(page, "11-demo-us-moved-to-de")
+    page.goto("/admin/customers/job/")
+    assert page.locator("h1").inner_text().lower().startswith("select job")
+    page.context.clear_cookies()  # signed out
+
+    page.goto("/admin/login/")
+    page.fill("#id_username", "de_agent")
+    page.fill("#id_password", "demo-de-pass")
+    page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r"/admin/$"))
+    page.goto("/admin/customers/customer/?all=")
+    assert us <= listed(page)
+
+    output = StringIO()
+    call_command("seed_demo", "--customers", "60", "--reset", stdout=output)
+    assert "Demo reset: 60 customers removed." in output.getvalue()
+    assert Customer.objects.filter(restriction="US").exists()

@@ -1,0 +1,35 @@
+"""`make run` refuses at once, changing nothing, when its port is taken (a second `make run`)."""
+
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from tests.processes import ROOT
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_a_taken_port_is_refused_with_one_clear_line():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        taken = subprocess.run(  # noqa: S603
+            ["make", "--no-print-directory", "port-free", f"PORT={port}"],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert taken.returncode != 0
+    assert f"port {port} is in use" in taken.stdout
+    assert "make run PORT=" in taken.stdout  # and how to use another port
+    free = subprocess.run(  # noqa: S603
+        ["make", "--no-print-directory", "port-free", f"PORT={port}"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert free.returncode == 0, free.stdout + free.stderr
