@@ -55,3 +55,13 @@ def test_restriction_history_reads_as_sentences(world, de_agent, client):
     page = client.get(f"{CHANGELIST}{world['DE1'].pk}/change/").content.decode()
     assert "From no restriction to DE, by mover (employee), in the back office" in page
     assert "None -&gt; DE" not in page
+
+
+def test_counts_have_thousands_separators(tenant, client):
+    from customers.demo import seed_customers
+
+    seed_customers(tenant, 1200)
+    client.force_login(EmployeeFactory(tenant=None, is_superuser=True, username="root"))
+    page = client.get("/admin/customers/customer/").content.decode()
+    assert "1,200 customers" in page
+    assert "Select all 1,200 customers" in page
