@@ -46,22 +46,8 @@ def test_seed_demo_builds_a_usable_tenant_and_prints_a_working_token_request():
     )
     assert "admin" in output and "demo-admin-pass" in output
 
-    curl = re.search(r"client_id=(\S+) -d client_secret=(\S+)", output)
-    response = APIClient().post(
-        "/oauth/token",
-        urlencode(
-            {
-                "grant_type": "client_credentials",
-                "client_id": curl.group(1),
-                "client_secret": curl.group(2),
-            }
-        ),
-        content_type="application/x-www-form-urlencoded",
-    )
-    assert response.status_code == 200
-    token = response.json()["access_token"]
     http = APIClient()
-    http.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    http.credentials(HTTP_AUTHORIZATION=f"Bearer {printed_token(output)}")
     listed = http.get("/customer/demo/customers", HTTP_X_TOTAL_COUNT="true")
     assert listed["X-Total-Count"] == "400"
 
