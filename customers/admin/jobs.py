@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from accounts.admin_principal import admin_principal
 from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin
+from core.guards import refuse_overrides
 from customers.jobs import job_resume
 from customers.models import Job, JobStatus
 
@@ -15,7 +16,14 @@ from customers.models import Job, JobStatus
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
     """The Jobs page: read-only, each employee's own jobs (a tenant administrator: the
-    tenant's), and only jobs whose every restriction the viewer may read."""
+    tenant's), and only jobs whose every restriction the viewer may read. It owns its queryset
+    (``Job.objects.visible_to``): a subclass cannot redefine it."""
+
+    _owned = frozenset({"get_queryset", "get_object"})
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        refuse_overrides(cls, cls._owned, "JobAdmin (the queryset)", "narrow in a filter instead")
 
     list_display = [
         "created_at",

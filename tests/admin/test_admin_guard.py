@@ -21,8 +21,10 @@ def test_a_subclass_that_narrows_is_accepted():
 
 
 @pytest.mark.parametrize("method", ["get_queryset", "get_object"])
-def test_identity_admins_own_their_queryset_too(method):
+def test_identity_and_job_admins_own_their_queryset_too(method):
     from accounts.admin import TenantAdministrationAdmin
+    from customers.admin.jobs import JobAdmin
 
-    with pytest.raises(TypeError, match=f"must not override {method}"):
-        type("LeakyAdmin", (TenantAdministrationAdmin,), {method: lambda self, *a: None})
+    for base in (TenantAdministrationAdmin, JobAdmin):
+        with pytest.raises(TypeError, match=f"must not override {method}"):
+            type("LeakyAdmin", (base,), {method: lambda self, *a: None})
