@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from accounts.admin_principal import admin_principal
 from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
-from accounts.principal import Principal
+from accounts.principal import Principal, in_tree
 from accounts.scopes import Grants, split_scope_string
 from accounts.services import (
     EMPLOYEE_EDITABLE_FIELDS,
@@ -111,7 +111,9 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return self.has_change_permission(request, obj)
 
     def grants_of(self, obj) -> Grants:
-        return obj.grants()
+        """What ``obj`` holds in its tenant's restriction tree (for the no-take-over check)."""
+        grants = obj.grants()
+        return grants if obj.tenant_id is None else in_tree(grants, obj.tenant)
 
     def narrow_queryset(self, request, queryset):
         return queryset
@@ -170,7 +172,7 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
     def allowed_objects(self, request, queryset) -> tuple[list, int]:
         """The selected objects this administrator may act on (the change page's check), and
         how many were left out."""
-        objects = list(queryset)
+        objects = list(queryset.select_related("tenant"))
         allowed = [obj for obj in objects if self.has_change_permission(request, obj)]
         return allowed, len(objects) - len(allowed)
 

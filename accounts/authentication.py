@@ -21,6 +21,7 @@ from accounts.tokens import (
     verify_token,
 )
 from tenancy.models import Tenant
+from tenancy.services import restriction_tree
 
 INVALID_TOKEN_MESSAGE = "The access token is invalid, expired or revoked."  # noqa: S105
 
@@ -42,13 +43,15 @@ def principal_from_claims(claims: TokenClaims) -> Principal | None:
                 tenant__code=claims.tenant,
                 token_generation=claims.generation,
             )
-            .values_list("tenant_id", "name", "scopes")
+            .values_list("tenant_id", "name", "scopes", "tenant__tree_version")
             .first()
         )
         if row is None:
             return None
-        tenant_id, name, scopes = row
-        grants = token_grants & Grants.from_strings(scopes)
+        tenant_id, name, scopes, tree_version = row
+        # Both sides in the tenant's tree: a token for --EU whose client now holds --DE reads DE.
+        below = restriction_tree(tenant_id, tree_version)
+        grants = token_grants.expanded(below) & Grants.from_strings(scopes).expanded(below)
         return Principal(tenant_id, claims.tenant, grants, API_CLIENT, client_id, name)
     if claims.subject.startswith(EMPLOYEE_SUBJECT_PREFIX):
         employee_id = claims.subject.removeprefix(EMPLOYEE_SUBJECT_PREFIX)
@@ -68,6 +71,7 @@ def _employee_principal(claims: TokenClaims, employee_id: str, token_grants: Gra
             "tenant__code",
             "is_superuser",
             "username",
+            "tenant__tree_version",
             "access_groups__tenant_id",
             "access_groups__scopes",
             "access_groups__restrictions",
@@ -75,13 +79,13 @@ def _employee_principal(claims: TokenClaims, employee_id: str, token_grants: Gra
     )
     if not rows:
         return None
-    tenant_id, tenant_code, is_superuser, username = rows[0][:4]
+    tenant_id, tenant_code, is_superuser, username, tree_version = rows[0][:5]
     if is_superuser:
         current = Grants.everything()
     else:
         groups = [
             AccessGroup(scopes=scopes, restrictions=restrictions)
-            for _, _, _, _, group_tenant, scopes, restrictions in rows
+            for _, _, _, _, _, group_tenant, scopes, restrictions in rows
             if group_tenant is not None and group_tenant == tenant_id
         ]
         current = grants_of_groups(groups)
@@ -89,12 +93,13 @@ def _employee_principal(claims: TokenClaims, employee_id: str, token_grants: Gra
         if not is_superuser:
             return None
         # A platform superuser's token names the tenant it was issued for.
-        tenant_id = Tenant.objects.filter(code=claims.tenant).values_list("pk", flat=True).first()
-        if tenant_id is None:
+        found = Tenant.objects.filter(code=claims.tenant).values_list("pk", "tree_version").first()
+        if found is None:
             return None
-    return Principal(
-        tenant_id, claims.tenant, token_grants & current, EMPLOYEE, employee_id, username
-    )
+        tenant_id, tree_version = found
+    below = restriction_tree(tenant_id, tree_version) if tenant_id is not None else None
+    grants = token_grants.expanded(below) & current.expanded(below)
+    return Principal(tenant_id, claims.tenant, grants, EMPLOYEE, employee_id, username)
 
 
 class BearerTokenAuthentication(BaseAuthentication):

@@ -6,11 +6,18 @@ from dataclasses import dataclass
 
 from accounts.scopes import Grants
 from core.channels import ActorKind
+from tenancy.services import restriction_tree
 
 API_CLIENT = ActorKind.API_CLIENT.value
 EMPLOYEE = ActorKind.EMPLOYEE.value
 OPERATOR = ActorKind.OPERATOR.value
 PLATFORM = ActorKind.PLATFORM.value
+
+
+def in_tree(grants: Grants, tenant) -> Grants:
+    """``grants`` as they hold in ``tenant``: each suffix covering the values below it in the
+    tenant's restriction tree (unchanged in a flat tenant)."""
+    return grants.expanded(restriction_tree(tenant.pk, tenant.tree_version))
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +42,7 @@ class Principal:
         return cls(
             tenant.pk,
             tenant.code,
-            employee.grants(),
+            in_tree(employee.grants(), tenant),
             EMPLOYEE,
             str(employee.pk),
             employee.username,
@@ -46,7 +53,7 @@ class Principal:
         return cls(
             client.tenant_id,
             client.tenant.code,
-            client.grants(),
+            in_tree(client.grants(), client.tenant),
             API_CLIENT,
             client.client_id,
             client.name,

@@ -7,7 +7,7 @@ the union of everything held wins. Nothing else in the code base parses scope st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -144,6 +144,24 @@ class Grants:
     @classmethod
     def everything(cls) -> Grants:
         return cls({name: EVERYTHING for name in KNOWN_SCOPES})
+
+    def expanded(self, below: Mapping[str, frozenset[str]] | None) -> Grants:
+        """The grants with every suffix covering the values below it in the tenant's tree
+        (``below``: value -> itself and its descendants, tenancy.tree; None: a flat tenant).
+        Done once where a principal's grants are built; everything downstream (filters, row
+        security, answers for one value) reads the expanded coverage."""
+        if not below:
+            return self
+        coverage = {}
+        for name, granted in self.coverage.items():
+            if granted.everything:
+                coverage[name] = granted
+                continue
+            values = set()
+            for value in granted.restrictions:
+                values |= below.get(value, {value})
+            coverage[name] = Coverage(restrictions=frozenset(values))
+        return Grants(coverage)
 
     def __and__(self, other: Grants) -> Grants:
         """What both hold: a token's scopes limited to what its principal still holds."""

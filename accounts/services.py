@@ -28,7 +28,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import AccessChange, AccessGroup, ApiClient, Employee, grants_of_groups
-from accounts.principal import Principal
+from accounts.principal import Principal, in_tree
 from accounts.scopes import Grants
 from core.channels import Channel
 from core.errors import (
@@ -67,13 +67,20 @@ def _administers(actor: Principal, tenant_id: int | None) -> None:
         raise NotPermitted("You may administer identities of your own tenant only.")
 
 
-def _may_grant(actor: Principal, wanted: Grants) -> None:
-    if not actor.grants.covers_grants(wanted):
+def _in_tree(grants: Grants, tenant_id: int | None) -> Grants:
+    """Grants as they hold in the tenant's restriction tree (the actor's already are)."""
+    if tenant_id is None:
+        return grants
+    return in_tree(grants, Tenant.objects.only("pk", "tree_version").get(pk=tenant_id))
+
+
+def _may_grant(actor: Principal, wanted: Grants, tenant_id: int | None) -> None:
+    if not actor.grants.covers_grants(_in_tree(wanted, tenant_id)):
         raise NotPermitted(BEYOND_OWN_GRANTS, field="scopes")
 
 
-def _may_take_over(actor: Principal, held: Grants) -> None:
-    if not actor.grants.covers_grants(held):
+def _may_take_over(actor: Principal, held: Grants, tenant_id: int | None) -> None:
+    if not actor.grants.covers_grants(_in_tree(held, tenant_id)):
         raise NotPermitted(TAKE_OVER)
 
 
@@ -146,7 +153,7 @@ def _check_client(actor: Principal, client: ApiClient) -> None:
     are checked by the callers, with a conflict's own message.)"""
     exclude = ["client_id", "secret_hash"]
     full_clean(client, exclude=exclude, validate_unique=False, validate_constraints=False)
-    _may_grant(actor, client.grants())
+    _may_grant(actor, client.grants(), client.tenant_id)
 
 
 @dataclass(frozen=True)
@@ -189,7 +196,7 @@ def api_client_update(
 ) -> ApiClient:
     client = _locked(ApiClient.objects, client_pk)
     _administers(actor, client.tenant_id)
-    _may_take_over(actor, client.grants())
+    _may_take_over(actor, client.grants(), client.tenant_id)
     before, after = _changes(client, {"name": name, "scopes": scopes, "is_active": is_active})
     if not after:
         return client
@@ -228,7 +235,7 @@ def api_client_rotate_secret(
     working."""
     client = _locked(ApiClient.objects, client_pk)
     _administers(actor, client.tenant_id)
-    _may_take_over(actor, client.grants())
+    _may_take_over(actor, client.grants(), client.tenant_id)
     secret = client.rotate_secret(secret)
     client.save(update_fields=["secret_hash", "token_generation"])
     _record(actor, channel, client, Action.SECRET_ROTATED)
@@ -241,7 +248,9 @@ def api_client_deactivate(*, actor: Principal, channel: Channel, client_pk: int)
     whether the client was active."""
     client = _locked(ApiClient.objects, client_pk)
     _administers(actor, client.tenant_id)
-    _may_take_over(actor, client.grants())  # a stronger client is read-only for the actor
+    _may_take_over(
+        actor, client.grants(), client.tenant_id
+    )  # a stronger client is read-only for the actor
     if not client.is_active:
         return False
     client.is_active = False
@@ -302,14 +311,14 @@ def access_group_save(
         group = _locked(AccessGroup.objects, group_pk)
         if group.tenant_id != tenant.pk:
             raise DoesNotExist("This access group no longer exists.")
-        _may_take_over(actor, group.grants())
+        _may_take_over(actor, group.grants(), group.tenant_id)
         before, after = _changes(group, fields)
         if not after:
             return group
         for field, value in after.items():
             setattr(group, field, value)
     full_clean(group, validate_unique=False, validate_constraints=False)
-    _may_grant(actor, group.grants())
+    _may_grant(actor, group.grants(), group.tenant_id)
     if "name" in after:
         others = AccessGroup.objects.filter(tenant=tenant, name=name).exclude(pk=group.pk)
         if others.exists():
@@ -361,7 +370,7 @@ def _set_memberships(actor, channel, employee: Employee, groups: Iterable[Access
     wanted = {group.pk: group for group in groups}
     if any(group.tenant_id != employee.tenant_id for group in wanted.values()):
         raise InvalidInput("Access groups belong to the employee's own tenant.")
-    _may_grant(actor, grants_of_groups(wanted.values()))
+    _may_grant(actor, grants_of_groups(wanted.values()), employee.tenant_id)
     current = {group.pk: group for group in employee.access_groups.all()}
     added = [wanted[pk] for pk in wanted.keys() - current.keys()]
     removed = [current[pk] for pk in current.keys() - wanted.keys()]
@@ -420,7 +429,7 @@ def _locked_employee(actor: Principal, employee_pk: int) -> Employee:
     if employee.is_superuser and not actor.is_platform:
         raise NotPermitted(TAKE_OVER)
     _administers(actor, employee.tenant_id)
-    _may_take_over(actor, employee.grants())
+    _may_take_over(actor, employee.grants(), employee.tenant_id)
     return employee
 
 
@@ -514,6 +523,6 @@ def identity_delete(*, actor: Principal, channel: Channel, identity) -> None:
         else:
             raise TypeError(f"Not an identity: {identity!r}")
         _administers(actor, stored.tenant_id)
-        _may_take_over(actor, stored.grants())
+        _may_take_over(actor, stored.grants(), stored.tenant_id)
     _record(actor, channel, stored, Action.DELETED)
     stored.delete()

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from accounts import throttling
 from accounts.models import ApiClient, Employee
+from accounts.principal import in_tree
 from accounts.scopes import Grants, split_scope_string
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, EMPLOYEE_SUBJECT_PREFIX, issue_token
 from core.api_errors import error_body
@@ -59,7 +60,7 @@ def requested_tenant(request) -> str | None:
     return next(iter(named), None)
 
 
-def narrow_scopes(held: Grants, requested: str | None) -> list[str]:
+def narrow_scopes(held: Grants, requested: str | None, tenant) -> list[str]:
     """The token's scopes: all held ones, or what the requested ones and the held ones have in
     common (RFC 6749 §3.3: fewer than asked may be granted; the response's ``scope`` says
     which). Names this service does not know are ignored; nothing in common is
@@ -69,7 +70,7 @@ def narrow_scopes(held: Grants, requested: str | None) -> list[str]:
     names = [
         name for name in split_scope_string(requested) if not name.startswith(TENANT_SCOPE_PREFIX)
     ]
-    granted = held & Grants.from_strings(names)
+    granted = held & in_tree(Grants.from_strings(names), tenant)
     if not granted.coverage:
         raise OAuthError(
             "invalid_scope", "None of the requested scopes is granted to these credentials."
@@ -222,7 +223,8 @@ class TokenApi(APIView):
         tenant = requested_tenant(request)
         if tenant is not None and tenant != client.tenant.code:
             raise OAuthError("invalid_grant", "The client does not belong to that tenant.")
-        scopes = narrow_scopes(client.grants(), request.data.get("scope"))
+        held = in_tree(client.grants(), client.tenant)
+        scopes = narrow_scopes(held, request.data.get("scope"), client.tenant)
         subject = f"{CLIENT_SUBJECT_PREFIX}{client.client_id}"
         return subject, client.tenant.code, scopes, client.token_generation
 
@@ -244,6 +246,7 @@ class TokenApi(APIView):
             tenant = employee.tenant
             if named_tenant and named_tenant != tenant.code:
                 raise OAuthError("invalid_grant", "The employee does not belong to that tenant.")
-        scopes = narrow_scopes(employee.grants(), request.data.get("scope"))
+        held = in_tree(employee.grants(), tenant)
+        scopes = narrow_scopes(held, request.data.get("scope"), tenant)
         subject = f"{EMPLOYEE_SUBJECT_PREFIX}{employee.pk}"
         return subject, tenant.code, scopes, employee.token_generation

@@ -17,6 +17,8 @@ from accounts.models import AccessGroup, ApiClient, Employee
 from accounts.principal import Principal
 from accounts.scopes import Grants, Right
 from customers.models import Customer
+from tenancy import tree
+from tenancy.services import restriction_parents
 
 NO_RESTRICTION = "no restriction"
 
@@ -37,7 +39,8 @@ class Explanation:
 
 
 def _sources(identity: Employee | ApiClient) -> list[tuple[str, Grants]]:
-    """Where the identity's grants come from, one entry per access group or scope string."""
+    """Where the identity's grants come from, one entry per access group or scope string (as
+    written, not yet expanded with the tenant's tree)."""
     if isinstance(identity, ApiClient):
         return [(f"scope {text}", Grants.from_strings([text])) for text in identity.scopes]
     if identity.is_superuser:
@@ -47,6 +50,21 @@ def _sources(identity: Employee | ApiClient) -> list[tuple[str, Grants]]:
         (f"access group “{group.name}” ({' '.join(group.scope_strings())})", group.grants())
         for group in groups.order_by("name")
     ]
+
+
+def _through_tree(
+    need, grants: Grants, value: str | None, parents: dict[str, str | None]
+) -> str | None:
+    """How ``grants`` reach ``value`` from a value above it ("EU > DE"), or None when they
+    name it (or do not reach it)."""
+    coverage = need(grants)
+    if value is None or coverage.everything or value in coverage.restrictions:
+        return None
+    for ancestor in sorted(coverage.restrictions):
+        path = tree.path_to(parents, value, ancestor)
+        if path is not None:
+            return " > ".join(path)
+    return None
 
 
 def principal_of(identity: Employee | ApiClient, tenant) -> Principal:
@@ -67,7 +85,9 @@ def explain_access(
     principal = principal_of(identity, tenant)
     value = customer.restriction if customer is not None else restriction
     inactive = not getattr(identity, "is_active", True)
-    sources = _sources(identity)
+    parents = restriction_parents(tenant.pk)
+    below = None if tree.is_flat(parents) else tree.below(parents)
+    sources = [(name, grants, grants.expanded(below)) for name, grants in _sources(identity)]
     verdicts = []
     for right in Right:
         if customer is not None:
@@ -82,7 +102,11 @@ def explain_access(
             allowed = right.covers(principal.grants, value)
         reasons = []
         for scope, allows, need in right.needs:
-            granting = [name for name, grants in sources if need(grants).covers(value)]
+            granting = []
+            for name, grants, expanded in sources:
+                if need(expanded).covers(value):
+                    path = _through_tree(need, grants, value, parents)
+                    granting.append(f"{name}, through the tree: {path}" if path else name)
             if granting:
                 reasons.append(f"may {allows} them through " + "; ".join(granting))
             elif value is None:

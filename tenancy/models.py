@@ -16,6 +16,9 @@ class Tenant(models.Model):
         help_text="New customers without a restriction take their preferred site as restriction "
         "when that site is also a valid restriction.",
     )
+    # Moves with every change of the restriction tree (values and their parents), so that each
+    # process knows at once when its cached copy of the tree is stale (tenancy.services).
+    tree_version = models.PositiveIntegerField(default=0, editable=False)
     customer_number_reuse = models.BooleanField(
         default=False,
         help_text="The number of a deleted customer may be given to a new one (Emporix refuses "
@@ -46,13 +49,22 @@ class Site(models.Model):
 
 
 class Restriction(models.Model):
-    """One value of the tenant's list of valid restrictions."""
+    """One value of the tenant's list of valid restrictions; with a parent, it sits below that
+    value in the tenant's tree (a scope suffixed with the parent covers it, tenancy.tree)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="restrictions")
     code = models.CharField(
         max_length=RESTRICTION_MAX_LENGTH, validators=[validate_restriction_code]
     )
     name = models.CharField(max_length=200, blank=True)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,  # a value with children is not removed (services say why)
+        null=True,
+        blank=True,
+        related_name="children",
+        help_text="Empty: a top value. A scope suffixed with the parent covers this value too.",
+    )
 
     class Meta:
         ordering = ["tenant", "code"]

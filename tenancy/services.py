@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.db import connection, transaction
+from django.db.models import F
 
-from core.errors import ConflictError, full_clean
+from core.errors import ConflictError, InvalidInput, full_clean
+from tenancy import tree
 from tenancy.models import Restriction, Site, Tenant
 
 DEFAULT_SITE = "main"
@@ -28,11 +30,52 @@ def tenant_create(
         site = Site(tenant=tenant, code=site_code)
         full_clean(site, exclude=["tenant"])
         site.save()
-    for restriction_code in dict.fromkeys(restrictions):
+    try:
+        parents = tree.parse_values(restrictions)
+        tree.validate(parents)
+    except tree.InvalidTree as exc:
+        raise InvalidInput(str(exc), field="restrictions") from exc
+    created = {}
+    for restriction_code in parents:
         restriction = Restriction(tenant=tenant, code=restriction_code)
-        full_clean(restriction, exclude=["tenant"])
+        full_clean(restriction, exclude=["tenant", "parent"])
         restriction.save()
+        created[restriction_code] = restriction
+    children = [
+        Restriction(pk=created[code].pk, parent_id=created[parent].pk)
+        for code, parent in parents.items()
+        if parent is not None
+    ]
+    Restriction.objects.bulk_update(children, ["parent"])
     return tenant
+
+
+def tree_changed(tenant_id: int) -> None:
+    """Every process sees the new tree at its next request (call it in the changing
+    transaction)."""
+    Tenant.objects.filter(pk=tenant_id).update(tree_version=F("tree_version") + 1)
+
+
+def restriction_parents(tenant_id: int) -> dict[str, str | None]:
+    rows = Restriction.objects.filter(tenant_id=tenant_id).values_list("code", "parent__code")
+    return dict(rows)
+
+
+_BELOW: dict[tuple[int, int], dict[str, frozenset[str]]] = {}
+_BELOW_LIMIT = 10_000  # (tenant, version) pairs kept per process
+
+
+def restriction_tree(tenant_id: int, version: int) -> dict[str, frozenset[str]] | None:
+    """What each of the tenant's values covers (itself and everything below), or None for a
+    flat tenant (nothing to expand). Cached per process by the tenant's ``tree_version``, which
+    every change moves, so a stale copy is never used."""
+    key = (tenant_id, version)
+    if key not in _BELOW:
+        if len(_BELOW) >= _BELOW_LIMIT:
+            _BELOW.clear()
+        parents = restriction_parents(tenant_id)
+        _BELOW[key] = {} if tree.is_flat(parents) else tree.below(parents)
+    return _BELOW[key] or None
 
 
 def restriction_hold(*, tenant_id: int, code: str) -> bool:
