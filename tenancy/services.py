@@ -78,6 +78,12 @@ def restriction_tree(tenant_id: int, version: int) -> dict[str, frozenset[str]] 
     return _BELOW[key] or None
 
 
+def forget_trees() -> None:
+    """Drop this process's copies (tests: a rolled-back transaction may hand out the same
+    tenant id and version again with another tree)."""
+    _BELOW.clear()
+
+
 def restriction_hold(*, tenant_id: int, code: str) -> bool:
     """Whether ``code`` is one of the tenant's valid restrictions.
 

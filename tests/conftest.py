@@ -93,10 +93,15 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Throttle counts and lockouts live in the cache: no test inherits another's failures."""
+    """Throttle counts and lockouts live in the cache: no test inherits another's failures;
+    nor another's restriction trees (ids and versions repeat after a rollback)."""
+    from tenancy.services import forget_trees
+
     cache.clear()
+    forget_trees()
     yield
     cache.clear()
+    forget_trees()
 
 
 @pytest.fixture(autouse=True)

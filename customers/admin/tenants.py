@@ -12,12 +12,22 @@ from core.admin import ScopedAdminMixin
 from core.channels import Channel
 from core.errors import ServiceError
 from customers.services.restrictions import ensure_restriction_unused, restriction_remove
+from tenancy import tree
 from tenancy.models import Restriction, Site, Tenant
+from tenancy.services import restriction_parents, tree_changed
+
+
+def tree_notation(parents: dict[str, str | None]) -> list[str]:
+    """``["DE:EU", "EU", …]``: the values as create_tenant takes them."""
+    return sorted(
+        code if parent is None else f"{code}:{parent}" for code, parent in parents.items()
+    )
 
 
 class RestrictionInlineFormSet(forms.BaseInlineFormSet):
     def clean(self):
         super().clean()
+        self.check_tree()
         for form in self.forms:
             # A value in use cannot be removed (or renamed away) from the tenant's list.
             removed = getattr(form, "cleaned_data", {}).get("DELETE") or (
@@ -29,12 +39,34 @@ class RestrictionInlineFormSet(forms.BaseInlineFormSet):
                 except ServiceError as exc:
                     raise forms.ValidationError(exc.message) from exc
 
+    def check_tree(self) -> None:
+        """The values and parents as they will be: no unknown parent, no cycle, at most six
+        levels (messages name the values). A value with values below it cannot be deleted:
+        Django's own check of the protected parent says which."""
+        parents = {}
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if data.get("code") and not data.get("DELETE"):
+                parent = data.get("parent")
+                parents[data["code"]] = None if parent is None else parent.code
+        try:
+            tree.validate(parents)
+        except tree.InvalidTree as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
 
 class RestrictionInline(admin.TabularInline):
     model = Restriction
     formset = RestrictionInlineFormSet
     extra = 1
-    fields = ["code", "name"]
+    fields = ["code", "name", "parent"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "parent":
+            # The tenant's own values (the page's tenant is in the URL).
+            tenant_id = request.resolver_match.kwargs.get("object_id")
+            kwargs["queryset"] = Restriction.objects.filter(tenant_id=tenant_id or 0)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class SiteInline(admin.TabularInline):
@@ -71,22 +103,22 @@ class TenantAdmin(SuperuserOnlyAdmin):
     def save_formset(self, request, form, formset, change):
         if formset.model is not Restriction:
             return super().save_formset(request, form, formset, change)
-        before = list(
-            Restriction.objects.filter(tenant=form.instance).values_list("code", flat=True)
-        )
+        tenant = form.instance
+        before = restriction_parents(tenant.pk)
         formset.save(commit=False)
         for restriction in formset.deleted_objects:
             # Locks and re-counts: a customer assigned since the form was validated still wins.
-            restriction_remove(tenant=form.instance, code=restriction.code)
+            restriction_remove(tenant=tenant, code=restriction.code)
         for restriction in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
             restriction.save()
-        tenant_restrictions_recorded(
-            actor=admin_principal(request),
-            channel=Channel.ADMIN,
-            tenant=form.instance,
-            before=before,
-            after=list(
-                Restriction.objects.filter(tenant=form.instance).values_list("code", flat=True)
-            ),
-        )
+        after = restriction_parents(tenant.pk)
+        if after != before:
+            tree_changed(tenant.pk)  # every process reads the new tree at its next request
+            tenant_restrictions_recorded(
+                actor=admin_principal(request),
+                channel=Channel.ADMIN,
+                tenant=tenant,
+                before=tree_notation(before),
+                after=tree_notation(after),
+            )
         return None

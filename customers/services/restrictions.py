@@ -37,5 +37,13 @@ def restriction_remove(*, tenant: Tenant, code: str) -> None:
     locked = list(Restriction.objects.select_for_update().filter(tenant=tenant, code=code))
     if not locked:
         return
+    children = sorted(
+        Restriction.objects.filter(tenant=tenant, parent__in=locked).values_list("code", flat=True)
+    )
+    if children:
+        raise ConflictError(
+            f"Restriction {code!r} has values below it ({', '.join(children)}); move or remove "
+            "them first."
+        )
     ensure_restriction_unused(tenant_id=tenant.pk, code=code)
     Restriction.objects.filter(pk__in=[r.pk for r in locked]).delete()

@@ -70,3 +70,88 @@ def test_the_answers_follow_the_rule(scopes, value):
     assert grants.may_assign(value) == (
         covered(scopes, {CUSTOMER_MANAGE}, value) and covered(scopes, {RESTRICTION_MANAGE}, value)
     )
+
+
+# -- restriction trees --------------------------------------------------------------------------
+
+TREE_VALUES = ["EU", "DE", "FR", "US", "BY"]
+
+
+@st.composite
+def trees(draw):
+    """Random valid trees over TREE_VALUES: each value's parent is none or an earlier value."""
+    order = draw(st.permutations(TREE_VALUES))
+    return {
+        value: draw(st.none() | st.sampled_from(order[:index])) if index else None
+        for index, value in enumerate(order)
+    }
+
+
+def ancestors_or_self(parents: dict, value: str) -> set[str]:
+    """Written out from the rule: the value and every value above it."""
+    found, current = set(), value
+    while current is not None:
+        found.add(current)
+        current = parents[current]
+    return found
+
+
+def covered_in_tree(scopes, bases, value, parents) -> bool:
+    """A suffix covers its value and everything below it: a scope of ``bases`` covers
+    ``value`` when unsuffixed, or when its suffix is the value or above it."""
+    for scope in scopes:
+        base, _, suffix = scope.partition("--")
+        if base not in bases:
+            continue
+        if not suffix or (value is not None and suffix in ancestors_or_self(parents, value)):
+            return True
+    return False
+
+
+tree_scope_strings = st.builds(
+    lambda base, suffix: base if suffix is None else f"{base}--{suffix}",
+    st.sampled_from([CUSTOMER_READ, CUSTOMER_MANAGE, RESTRICTION_MANAGE]),
+    st.none() | st.sampled_from(TREE_VALUES),
+)
+
+
+@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parents=trees(), scopes=st.lists(tree_scope_strings, max_size=5))
+def test_in_a_tree_the_filter_the_answers_and_the_rule_agree(tenant, parents, scopes):
+    """For random trees and grants: the querysets (as a principal built the usual way gets
+    them), the object-level answers and the rule written out independently agree."""
+    from accounts.principal import in_tree
+    from tenancy import tree
+    from tenancy.models import Restriction
+    from tenancy.services import tree_changed
+
+    Customer.objects.filter(tenant=tenant).delete()
+    Restriction.objects.filter(tenant=tenant).update(parent=None)
+    Restriction.objects.filter(tenant=tenant).delete()
+    rows = {v: Restriction.objects.create(tenant=tenant, code=v) for v in TREE_VALUES}
+    for value, parent in parents.items():
+        if parent is not None:
+            Restriction.objects.filter(pk=rows[value].pk).update(parent=rows[parent])
+    tree_changed(tenant.pk)
+    tenant.refresh_from_db()
+    here = [CustomerFactory(tenant=tenant, restriction=v) for v in [*TREE_VALUES, None]]
+
+    grants = in_tree(Grants.from_strings(scopes), tenant)
+    assert tree.below(parents)  # (a valid tree)
+    principal = Principal(tenant.pk, tenant.code, grants, EMPLOYEE, "1", "probe")
+    rule = {
+        "may_read": {CUSTOMER_READ, CUSTOMER_MANAGE},
+        "may_manage": {CUSTOMER_MANAGE},
+    }
+    for method, enforcing in RIGHTS:
+        returned = set(enforcing(principal).values_list("pk", flat=True))
+        for customer in here:
+            answer = getattr(grants, method)(customer.restriction)
+            assert (customer.pk in returned) == answer, (method, scopes, parents)
+            if method in rule:
+                expected = covered_in_tree(scopes, rule[method], customer.restriction, parents)
+            else:
+                expected = covered_in_tree(
+                    scopes, {CUSTOMER_MANAGE}, customer.restriction, parents
+                ) and covered_in_tree(scopes, {RESTRICTION_MANAGE}, customer.restriction, parents)
+            assert answer == expected, (method, scopes, parents, customer.restriction)
