@@ -28,6 +28,7 @@ def test_seed_demo_builds_a_usable_tenant_and_prints_a_working_token_request():
         "fr-agents",
         "restriction-managers",
         "de-fr-movers",
+        "eu-leads",
         "admins",
     }
     assert set(Employee.objects.values_list("username", flat=True)) == {
@@ -35,10 +36,11 @@ def test_seed_demo_builds_a_usable_tenant_and_prints_a_working_token_request():
         "de_agent",
         "fr_agent",
         "mover",
+        "eu_lead",
     }
     assert Customer.objects.count() == 400
     spread = set(Customer.objects.values_list("restriction", flat=True))
-    assert spread == {"DE", "FR", "US", None}
+    assert spread == {"EU", "DE", "FR", "US", None}
     assert Address.objects.exists() and Account.objects.exists()
     assert (
         RestrictionChange.objects.count()
@@ -99,7 +101,13 @@ def test_reset_starts_the_demo_customers_over():
     output = seed("--customers", "30", "--reset")
     assert "Demo reset: 30 customers removed." in output
     assert Customer.objects.count() == 30
-    assert set(Customer.objects.values_list("restriction", flat=True)) == {"DE", "FR", "US", None}
+    assert set(Customer.objects.values_list("restriction", flat=True)) == {
+        "EU",
+        "DE",
+        "FR",
+        "US",
+        None,
+    }
     assert not RestrictionChange.objects.filter(new_value="US", channel="admin").exists()
 
 
@@ -110,12 +118,33 @@ def test_the_printed_urls_follow_the_base_url():
     assert "8000" not in output
 
 
+def test_the_demo_has_a_small_tree_and_a_lead_who_sees_it(client):
+    """EU over DE and FR: eu_lead, who holds customer.customer_read--EU, reads EU, DE and FR
+    customers, and none of US or without a restriction."""
+    from tenancy.models import Restriction
+
+    seed("--customers", "80")
+    parents = dict(Restriction.objects.values_list("code", "parent__code"))
+    assert parents == {"EU": None, "DE": "EU", "FR": "EU", "US": None}
+    response = APIClient().post(
+        "/oauth/token",
+        urlencode({"grant_type": "password", "username": "eu_lead", "password": "demo-eu-pass"}),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200, response.json()
+    http = APIClient()
+    http.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access_token']}")
+    seen = {c["restriction"] for c in http.get("/customer/demo/customers?pageSize=100").json()}
+    assert seen == {"EU", "DE", "FR"}
+    assert seed("--customers", "80")  # running again leaves the tree as it is
+
+
 def test_seed_demo_runs_again_and_tops_up():
     seed("--customers", "10")
     assert "(0 customers added)" in seed("--customers", "10")
     seed("--customers", "15")
     assert Customer.objects.count() == 15
-    assert Employee.objects.count() == 4
+    assert Employee.objects.count() == 5
 
 
 def test_negative_count_is_refused():

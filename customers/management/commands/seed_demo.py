@@ -18,6 +18,7 @@ from core.channels import Channel
 from core.commands import bad_input
 from customers.demo import demo_customer_count, demo_reset, seed_customers
 from tenancy.models import Restriction, Site, Tenant
+from tenancy.services import restriction_parents, tree_changed
 
 TENANT = "demo"
 
@@ -28,11 +29,15 @@ def demo_secret(name: str) -> str:
     return salted_hmac("seed_demo.client-secret", name, algorithm="sha256").hexdigest()[:43]
 
 
-RESTRICTIONS = ["DE", "FR", "US"]
+# The demo's restriction tree: EU over DE and FR, US on its own.
+RESTRICTIONS = {"EU": None, "DE": "EU", "FR": "EU", "US": None}
+SITES = ["main", "DE", "FR", "US"]
 GROUPS = {
     "de-agents": (["customer.customer_read", "customer.customer_manage"], ["DE"]),
     "fr-agents": (["customer.customer_read", "customer.customer_manage"], ["FR"]),
     "restriction-managers": (["restriction.restriction_manage"], []),
+    # A suffix covers the value and everything below it: --EU reads EU, DE and FR customers.
+    "eu-leads": (["customer.customer_read"], ["EU"]),
     # Manages DE and FR customers and may move them between the two (not to US, not to none).
     "de-fr-movers": (
         ["customer.customer_read", "customer.customer_manage", "restriction.restriction_manage"],
@@ -55,6 +60,7 @@ EMPLOYEES = {
     "de_agent": ("demo-de-pass", ["de-agents"], "reads and manages DE customers"),
     "fr_agent": ("demo-fr-pass", ["fr-agents"], "reads and manages FR customers"),
     "mover": ("demo-mover-pass", ["de-fr-movers"], "manages DE and FR, moves between them"),
+    "eu_lead": ("demo-eu-pass", ["eu-leads"], "reads EU and what is below it: DE and FR"),
 }
 CLIENTS = {
     "demo-unrestricted": [
@@ -116,10 +122,17 @@ class Command(BaseCommand):
         tenant, _ = Tenant.objects.get_or_create(
             code=TENANT, defaults={"name": "Demo Tenant", "sync_restrictions_with_sites": True}
         )
-        for code in ["main", *RESTRICTIONS]:
+        for code in SITES:
             Site.objects.get_or_create(tenant=tenant, code=code)
-        for code in RESTRICTIONS:
-            Restriction.objects.get_or_create(tenant=tenant, code=code)
+        values = {
+            code: Restriction.objects.get_or_create(tenant=tenant, code=code)[0]
+            for code in RESTRICTIONS
+        }
+        if restriction_parents(tenant.pk) != RESTRICTIONS:
+            for code, parent in RESTRICTIONS.items():
+                values[code].parent = values[parent] if parent else None
+                values[code].save(update_fields=["parent"])
+            tree_changed(tenant.pk)
         groups = {
             name: AccessGroup.objects.update_or_create(
                 tenant=tenant, name=name, defaults={"scopes": scopes, "restrictions": restrictions}
