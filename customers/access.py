@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Prefetch
+
 from accounts import rowsecurity
 from accounts.models import AccessGroup, ApiClient, Employee
 from accounts.principal import Principal
@@ -38,18 +40,91 @@ class Explanation:
     verdicts: list[Verdict]
 
 
-def _sources(identity: Employee | ApiClient) -> list[tuple[str, Grants]]:
+def _sources(
+    identity: Employee | ApiClient, groups: list[AccessGroup] | None = None
+) -> list[tuple[str, Grants]]:
     """Where the identity's grants come from, one entry per access group or scope string (as
-    written, not yet expanded with the tenant's tree)."""
+    written, not yet expanded with the tenant's tree). ``groups``: an employee's groups, when
+    the caller has them already."""
     if isinstance(identity, ApiClient):
         return [(f"scope {text}", Grants.from_strings([text])) for text in identity.scopes]
     if identity.is_superuser:
         return [("platform superuser (every scope in every tenant)", Grants.everything())]
-    groups = AccessGroup.objects.filter(employees=identity, tenant_id=identity.tenant_id)
+    if groups is None:
+        groups = AccessGroup.objects.filter(employees=identity, tenant_id=identity.tenant_id)
     return [
         (f"access group “{group.name}” ({' '.join(group.scope_strings())})", group.grants())
-        for group in groups.order_by("name")
+        for group in sorted(groups, key=lambda group: group.name)
     ]
+
+
+@dataclass(frozen=True)
+class Access:
+    """One identity's answers for "who can see this customer?"."""
+
+    kind: str  # "employee" or "api_client"
+    name: str
+    read: bool
+    manage: bool
+    assign: bool
+    because: list[str]
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "read": self.read,
+            "manage": self.manage,
+            "assign": self.assign,
+            "because": self.because,
+        }
+
+
+def who_has_access(*, tenant, restriction: str | None) -> list[Access]:
+    """Every active employee and API client of ``tenant`` with their answers for customers
+    carrying ``restriction`` (a customer's: look it up through the asker's own visibility
+    first), and what decides each: the groups or scopes (and the path in the tree).
+
+    Computed from grants, as the filter is built from them (the property tests tie the two):
+    three queries whatever the number of identities."""
+    parents = restriction_parents(tenant.pk)
+    below = None if tree.is_flat(parents) else tree.below(parents)
+    employees = Employee.objects.filter(tenant=tenant, is_active=True).prefetch_related(
+        Prefetch("access_groups", queryset=AccessGroup.objects.filter(tenant=tenant))
+    )
+    clients = ApiClient.objects.filter(tenant=tenant, is_active=True)
+    found = [(e, "employee", e.username, list(e.access_groups.all())) for e in employees]
+    found += [(c, "api_client", f"{c.name} ({c.client_id})", None) for c in clients]
+    answers = []
+    for identity, kind, name, groups in found:
+        sources = [(label, grants, grants.expanded(below)) for label, grants in _sources(
+            identity, groups
+        )]  # fmt: skip
+        held = Grants.from_strings(
+            text for _, _, expanded in sources for text in expanded.scope_strings()
+        )
+        allowed = {right: right.covers(held, restriction) for right in Right}
+        because = []
+        for right in Right:
+            if not allowed[right]:
+                continue
+            for _scope, allows, need in right.needs:
+                for label, grants, expanded in sources:
+                    if need(expanded).covers(restriction):
+                        path = _through_tree(need, grants, restriction, parents)
+                        via = f", through the tree: {path}" if path else ""
+                        because.append(f"{allows}: {label}{via}")
+        answers.append(
+            Access(
+                kind,
+                name,
+                allowed[Right.READ],
+                allowed[Right.MANAGE],
+                allowed[Right.ASSIGN],
+                list(dict.fromkeys(because)),
+            )
+        )
+    return sorted(answers, key=lambda a: (not a.read, a.kind, a.name.lower()))
 
 
 def _through_tree(

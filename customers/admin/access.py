@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+
 from django import forms
+from django.http import HttpResponse
 from django.template.response import TemplateResponse
 
 from accounts.admin_principal import admin_principal, principal_in_tenant
 from accounts.models import ApiClient, Employee
-from customers.access import explain_access
+from customers.access import explain_access, who_has_access
 from customers.admin.base import RestrictionChoiceField
 from customers.models import Customer
-from tenancy.models import Restriction
+from tenancy.models import Restriction, Tenant
 
 
 def may_explain(request) -> bool:
@@ -19,7 +22,8 @@ def may_explain(request) -> bool:
 
 
 class ExplainAccessForm(forms.Form):
-    identity = forms.ChoiceField(label="Employee or API client")
+    identity = forms.ChoiceField(label="Employee or API client", required=False)
+    tenant = forms.ChoiceField(label="Tenant", required=False, help_text="For “everyone”.")
     customer_number = forms.CharField(
         label="Customer number", required=False, max_length=66, strip=True
     )
@@ -46,8 +50,16 @@ class ExplainAccessForm(forms.Form):
             **{f"employee:{e.pk}": e for e in employees},
             **{f"client:{c.pk}": c for c in clients},
         }
+        self.principal = principal
+        if principal.sees_every_tenant:
+            self.fields["tenant"].choices = [
+                ("", "—"),
+                *Tenant.objects.order_by("code").values_list("pk", "code"),
+            ]
+        else:
+            del self.fields["tenant"]
         self.fields["identity"].choices = [
-            ("", "— choose —"),
+            ("", "— everyone: who may see it? —"),
             (
                 "Employees",
                 [
@@ -70,10 +82,20 @@ class ExplainAccessForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        identity = self.identities.get(cleaned.get("identity", ""))
-        if identity is None:
-            return cleaned
+        chosen = cleaned.get("identity", "")
+        identity = self.identities.get(chosen)
+        if chosen and identity is None:
+            raise forms.ValidationError("Choose an employee or API client from the list.")
         cleaned["identity_object"] = identity
+        if identity is not None:
+            tenant = identity.tenant
+        elif not self.principal.sees_every_tenant:
+            tenant = Tenant.objects.get(pk=self.principal.tenant_id)
+        else:
+            tenant = Tenant.objects.filter(pk=cleaned.get("tenant") or 0).first()
+            if tenant is None:
+                raise forms.ValidationError("Choose the tenant to answer for.")
+        cleaned["tenant_object"] = tenant
         number = cleaned.get("customer_number")
         if not number and cleaned.get("restriction", "") == "":
             raise forms.ValidationError("Give a customer number or a restriction value.")
@@ -81,7 +103,7 @@ class ExplainAccessForm(forms.Form):
         if number:
             # Looked up through the administrator's own visibility: the page never reveals a
             # customer they could not see themselves (same answer as a missing number).
-            viewer = principal_in_tenant(self.request, identity.tenant)
+            viewer = principal_in_tenant(self.request, tenant)
             customers = Customer.objects.visible_to(viewer)
             customer = customers.filter(customer_number=number).first()
             if customer is None:
@@ -100,21 +122,58 @@ def explain_access_view(request, model_admin):
             "superusers): it shows what other employees and API clients may do.",
         }
         return TemplateResponse(request, "admin/refused.html", context, status=403)
-    form = ExplainAccessForm(request.GET or None, request=request)
-    explanation = None
+    query = request.GET.copy()
+    as_csv = query.pop("format", [""])[0] == "csv"
+    form = ExplainAccessForm(query or None, request=request)
+    explanation = everyone = target = None
     if form.is_valid():
         identity = form.cleaned_data["identity_object"]
-        explanation = explain_access(
-            identity=identity,
-            tenant=identity.tenant,
-            customer=form.cleaned_data["customer"],
-            restriction=form.cleaned_data["restriction"] or None,
-        )
+        customer = form.cleaned_data["customer"]
+        restriction = form.cleaned_data["restriction"] or None
+        if identity is not None:
+            explanation = explain_access(
+                identity=identity,
+                tenant=identity.tenant,
+                customer=customer,
+                restriction=restriction,
+            )
+        else:
+            value = customer.restriction if customer is not None else restriction
+            everyone = who_has_access(tenant=form.cleaned_data["tenant_object"], restriction=value)
+            target = (
+                f"customer {customer.customer_number}" if customer is not None else "customers"
+            ) + (f" with restriction {value}" if value else " without a restriction")
+            if as_csv:
+                return _csv(everyone, target)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
         "title": "Explain access",
         "form": form,
         "explanation": explanation,
+        "everyone": everyone,
+        "everyone_target": target,
+        "csv_query": f"{query.urlencode()}&format=csv",
     }
     return TemplateResponse(request, "admin/customers/explain_access.html", context)
+
+
+def _csv(answers, target: str) -> HttpResponse:
+    """Who may see it, for a spreadsheet: one row per employee or API client."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="who-may-see.csv"'
+    writer = csv.writer(response)
+    writer.writerow([f"who may see {target}"])
+    writer.writerow(["kind", "name", "read", "manage", "change restriction", "because"])
+    for answer in answers:
+        writer.writerow(
+            [
+                answer.kind,
+                answer.name,
+                "yes" if answer.read else "no",
+                "yes" if answer.manage else "no",
+                "yes" if answer.assign else "no",
+                "; ".join(answer.because),
+            ]
+        )
+    return response

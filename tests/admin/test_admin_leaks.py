@@ -53,6 +53,9 @@ def admin_urls():
                     yield f"{explain}?identity={identity}&customer_number={number}"
             for value in ("FR", "US", "__none__"):
                 yield f"{explain}?identity={identities[0]}&restriction={value}"
+            for number in Customer.objects.values_list("customer_number", flat=True):
+                yield f"{explain}?customer_number={number}"  # who may see it (everyone)
+                yield f"{explain}?customer_number={number}&format=csv"
         for field in getattr(model_admin, "autocomplete_fields", []):
             for term in ("", "Last", "fr1", "example"):
                 yield (

@@ -3,13 +3,14 @@ below it, in every path (API, tokens, writes, back office, explainer); changing 
 who sees what at once and is recorded; a flat tenant is Emporix's model unchanged."""
 
 import io
+import json
 import re
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from accounts.models import AccessChange
+from accounts.models import AccessChange, Employee
 from customers.models import Customer
 from tenancy import tree
 from tenancy.models import Restriction, Tenant
@@ -261,3 +262,88 @@ def test_an_administrator_holding_a_parent_may_grant_its_children_only(eu):
             actor=admin, channel=Channel.ADMIN, tenant=eu, name="us",
             scopes=["customer.customer_read--US"],
         )  # fmt: skip
+
+
+# -- who may see it -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def people(eu):
+    readers = AccessGroupFactory(
+        tenant=eu, name="eu-readers", scopes=["customer.customer_read"], restrictions=["EU"]
+    )
+    movers = AccessGroupFactory(
+        tenant=eu,
+        name="de-movers",
+        scopes=["customer.customer_manage", "restriction.restriction_manage"],
+        restrictions=["DE"],
+    )
+    admins = AccessGroupFactory(tenant=eu, name="admins", scopes=["tenant.tenant_manage"])
+    EmployeeFactory(tenant=eu, username="eu_lead", access_groups=[readers])
+    EmployeeFactory(tenant=eu, username="de_mover", access_groups=[movers])
+    EmployeeFactory(tenant=eu, username="gone", access_groups=[readers], is_active=False)
+    EmployeeFactory(tenant=eu, username="tadmin", access_groups=[admins, readers])
+    ApiClientFactory(tenant=eu, name="shop-us", scopes=["customer.customer_read--US"])
+    return eu
+
+
+def test_who_may_see_a_customer_on_the_command_line(people, capsys):
+    call_command("explain_access", "--tenant", "euro", "--customer", "C-DE", "--json")
+    answers = {a["name"]: a for a in json.loads(capsys.readouterr().out)}
+    assert "gone" not in answers  # deactivated identities hold nothing
+    lead = answers["eu_lead"]
+    assert (lead["kind"], lead["read"], lead["manage"], lead["assign"]) == (
+        "employee", True, False, False,
+    )  # fmt: skip
+    assert lead["because"] == [
+        "read: access group “eu-readers” (customer.customer_read--EU), through the tree: EU > DE"
+    ]
+    mover = answers["de_mover"]
+    assert (mover["read"], mover["manage"], mover["assign"]) == (True, True, True)
+    shop = next(a for name, a in answers.items() if name.startswith("shop-us"))
+    assert (shop["kind"], shop["read"], shop["because"]) == ("api_client", False, [])
+    call_command("explain_access", "--tenant", "euro", "--restriction", "US")
+    text = capsys.readouterr().out
+    assert "Who may do what with customers of US in euro:" in text
+    assert "employee eu_lead: nothing" in text
+
+
+def test_who_may_see_a_customer_in_the_back_office(people, client):
+    client.force_login(Employee.objects.get(username="tadmin"))
+    page = client.get("/admin/customers/customer/explain-access/", {"customer_number": "C-FR"})
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "Who may see customer C-FR with restriction FR" in text
+    assert "employee eu_lead" in text and "through the tree: EU &gt; FR" in text
+    exported = client.get(
+        "/admin/customers/customer/explain-access/",
+        {"customer_number": "C-FR", "format": "csv"},
+    )
+    assert exported["Content-Type"].startswith("text/csv")
+    rows = exported.content.decode().splitlines()
+    assert rows[1] == "kind,name,read,manage,change restriction,because"
+    assert any(row.startswith("employee,eu_lead,yes,no,no,") for row in rows)
+    # A customer the asker cannot see is not found, whoever may see it.
+    missing = client.get("/admin/customers/customer/explain-access/", {"customer_number": "C-US"})
+    assert "No customer with this number." in missing.content.decode()
+
+
+def test_who_may_see_costs_the_same_queries_for_many_identities(people):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from customers.access import who_has_access
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            who_has_access(tenant=people, restriction="DE")
+        return len(captured)
+
+    few = queries()
+    group = AccessGroupFactory(
+        tenant=people, scopes=["customer.customer_read"], restrictions=["FR"]
+    )
+    for _ in range(20):
+        EmployeeFactory(tenant=people, access_groups=[group])
+        ApiClientFactory(tenant=people, scopes=["customer.customer_read--EU"])
+    assert queries() == few

@@ -1,11 +1,14 @@
-"""Explain what an employee or API client may do with a customer (or a restriction value)."""
+"""Explain what an employee or API client may do with a customer (or a restriction value);
+without an identity, who may read, manage and move it."""
 
 from __future__ import annotations
+
+import json
 
 from accounts.commands import TenantCommand
 from accounts.models import ApiClient, Employee
 from core.errors import InvalidInput
-from customers.access import explain_access
+from customers.access import explain_access, who_has_access
 from customers.models import Customer
 
 
@@ -13,28 +16,27 @@ class Command(TenantCommand):
     help = (
         "Whether an employee or API client may read, manage and change the restriction of a "
         "customer (or of customers with a restriction value), and which access group or scope "
-        "decides it."
+        "decides it. Without --employee or --client: every active employee and API client of "
+        "the tenant with its answers (who can see this customer?)."
     )
 
     operator_name = "explain_access"
 
     def add_command_arguments(self, parser):
-        who = parser.add_mutually_exclusive_group(required=True)
+        who = parser.add_mutually_exclusive_group()
         who.add_argument("--employee", help="Username.")
         who.add_argument("--client", help="API client id (cl_…).")
         what = parser.add_mutually_exclusive_group(required=True)
         what.add_argument("--customer", help="Customer number.")
         what.add_argument("--restriction", help="A restriction value; 'null' for none.")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Without an identity: a JSON list of {kind, name, read, manage, assign, because}.",
+        )
 
     def handle_tenant(self, tenant, actor, options):
-        if options["employee"]:
-            identity = Employee.objects.filter(tenant=tenant, username=options["employee"]).first()
-            if identity is None:
-                raise InvalidInput(f"No employee {options['employee']!r} in {tenant.code}.")
-        else:
-            identity = ApiClient.objects.filter(tenant=tenant, client_id=options["client"]).first()
-            if identity is None:
-                raise InvalidInput(f"No API client {options['client']!r} in {tenant.code}.")
+        identity = self.identity(tenant, options)
         customer = restriction = None
         if options["customer"]:
             # Looked up as the command's actor (the operator sees the whole tenant), not as the
@@ -46,11 +48,14 @@ class Command(TenantCommand):
             )
             if customer is None:
                 raise InvalidInput(f"No customer {options['customer']!r} in {tenant.code}.")
+            restriction = customer.restriction
         elif options["restriction"] != "null":
             restriction = options["restriction"]
             if not tenant.restrictions.filter(code=restriction).exists():
                 raise InvalidInput(f"{restriction!r} is not a restriction of {tenant.code}.")
-
+        if identity is None:
+            self.everyone(tenant, restriction, options)
+            return
         explanation = explain_access(
             identity=identity, tenant=tenant, customer=customer, restriction=restriction
         )
@@ -58,4 +63,39 @@ class Command(TenantCommand):
         for verdict in explanation.verdicts:
             self.stdout.write(f"  may {verdict.label}: {'yes' if verdict.allowed else 'no'}")
             for reason in verdict.reasons:
+                self.stdout.write(f"    - {reason}")
+
+    def identity(self, tenant, options):
+        if options["employee"]:
+            identity = Employee.objects.filter(tenant=tenant, username=options["employee"]).first()
+            if identity is None:
+                raise InvalidInput(f"No employee {options['employee']!r} in {tenant.code}.")
+            return identity
+        if options["client"]:
+            identity = ApiClient.objects.filter(tenant=tenant, client_id=options["client"]).first()
+            if identity is None:
+                raise InvalidInput(f"No API client {options['client']!r} in {tenant.code}.")
+            return identity
+        return None
+
+    def everyone(self, tenant, restriction, options) -> None:
+        answers = who_has_access(tenant=tenant, restriction=restriction)
+        if options["json"]:
+            self.stdout.write(json.dumps([answer.as_dict() for answer in answers], indent=2))
+            return
+        value = restriction if restriction is not None else "no restriction"
+        self.stdout.write(f"Who may do what with customers of {value} in {tenant.code}:")
+        for answer in answers:
+            rights = [
+                name
+                for name, allowed in (
+                    ("read", answer.read),
+                    ("manage", answer.manage),
+                    ("change restriction", answer.assign),
+                )
+                if allowed
+            ]
+            label = "API client" if answer.kind == "api_client" else "employee"
+            self.stdout.write(f"  {label} {answer.name}: {', '.join(rights) or 'nothing'}")
+            for reason in answer.because:
                 self.stdout.write(f"    - {reason}")
