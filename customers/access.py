@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch
 
 from accounts import rowsecurity
 from accounts.models import AccessGroup, ApiClient, Employee
@@ -211,3 +211,66 @@ def explain_access(
         else f"employee {identity.username}"
     )
     return Explanation(subject, target, verdicts)
+
+
+def _readable(grants: Grants, below) -> frozenset[str] | None:
+    """The values ``grants`` read in a tree (None: every customer)."""
+    coverage = Right.READ.coverage(grants.expanded(below))
+    return None if coverage.everything else coverage.restrictions
+
+
+def tree_change_effect(
+    *, tenant, before: dict[str, str | None], after: dict[str, str | None]
+) -> str:
+    """What changing the tenant's tree from ``before`` to ``after`` does to who reads what:
+    "lets 1 employee and 2 API clients read 41,203 more customers; 1 employee reads 50 fewer".
+    Computed from the active identities' grants and one count per restriction value."""
+    below = {
+        "before": None if tree.is_flat(before) else tree.below(before),
+        "after": None if tree.is_flat(after) else tree.below(after),
+    }
+    employees = Employee.objects.filter(tenant=tenant, is_active=True).prefetch_related(
+        Prefetch("access_groups", queryset=AccessGroup.objects.filter(tenant=tenant))
+    )
+    identities = [("employee", grants_of(e.access_groups.all())) for e in employees]
+    identities += [
+        ("API client", Grants.from_strings(c.scopes))
+        for c in ApiClient.objects.filter(tenant=tenant, is_active=True)
+    ]
+    whole_tenant = rowsecurity.RowContext.whole_tenant(tenant.pk)
+    with rowsecurity.row_context(whole_tenant, reason="previewing a change of the tree"):
+        everyone = Principal.operator(tenant, "tree preview")  # every customer of the tenant
+        counts = dict(
+            Customer.objects.visible_to(everyone)
+            .exclude(restriction__isnull=True)
+            .values_list("restriction")
+            .annotate(n=Count("pk"))
+            .values_list("restriction", "n")
+        )
+    more: dict[str, int] = {}
+    fewer: dict[str, int] = {}
+    gained = lost = 0
+    for kind, grants in identities:
+        old, new = _readable(grants, below["before"]), _readable(grants, below["after"])
+        if old is None or new is None:
+            continue  # reads every customer either way
+        if new - old:
+            more[kind] = more.get(kind, 0) + 1
+            gained += sum(counts.get(value, 0) for value in new - old)
+        if old - new:
+            fewer[kind] = fewer.get(kind, 0) + 1
+            lost += sum(counts.get(value, 0) for value in old - new)
+    parts = []
+    if more:
+        parts.append(f"lets {_who(more)} read {gained:,} more customers (counted per identity)")
+    if fewer:
+        parts.append(f"leaves {_who(fewer)} reading {lost:,} fewer customers")
+    return "; ".join(parts) or "changes what nobody reads"
+
+
+def _who(counted: dict[str, int]) -> str:
+    return " and ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in counted.items())
+
+
+def grants_of(groups) -> Grants:
+    return Grants.from_strings(text for group in groups for text in group.scope_strings())

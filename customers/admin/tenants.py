@@ -11,6 +11,7 @@ from accounts.services import tenant_restrictions_recorded
 from core.admin import ScopedAdminMixin
 from core.channels import Channel
 from core.errors import ServiceError
+from customers.access import tree_change_effect
 from customers.services.restrictions import ensure_restriction_unused, restriction_remove
 from tenancy import tree
 from tenancy.models import Restriction, Site, Tenant
@@ -39,6 +40,23 @@ class RestrictionInlineFormSet(forms.BaseInlineFormSet):
                 except ServiceError as exc:
                     raise forms.ValidationError(exc.message) from exc
 
+    def clean_tree_change(self, parents: dict[str, str | None]) -> None:
+        """A change of the tree changes who reads what at once: the page says how, and the
+        change is saved only once confirmed."""
+        if self.instance.pk is None:
+            return
+        before = restriction_parents(self.instance.pk)
+        existing = {code: parent for code, parent in parents.items() if code in before}
+        if existing == {c: p for c, p in before.items() if c in existing}:
+            return  # (new or removed values alone move nobody's rights)
+        if self.data.get("confirm_tree_change"):
+            return
+        effect = tree_change_effect(tenant=self.instance, before=before, after=parents)
+        raise forms.ValidationError(
+            f"This change of the restriction tree {effect}. Tick “Confirm a change of the "
+            "restriction tree” and save again to make it."
+        )
+
     def check_tree(self) -> None:
         """The values and parents as they will be: no unknown parent, no cycle, at most six
         levels (messages name the values). A value with values below it cannot be deleted:
@@ -53,6 +71,7 @@ class RestrictionInlineFormSet(forms.BaseInlineFormSet):
             tree.validate(parents)
         except tree.InvalidTree as exc:
             raise forms.ValidationError(str(exc)) from exc
+        self.clean_tree_change(parents)
 
 
 class RestrictionInline(admin.TabularInline):
@@ -94,8 +113,22 @@ class SuperuserOnlyAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return sees_every_tenant(request)
 
 
+class TenantForm(forms.ModelForm):
+    confirm_tree_change = forms.BooleanField(
+        label="Confirm a change of the restriction tree",
+        required=False,
+        help_text="Moving a value under another parent changes who reads what at once; the "
+        "page shows the effect first.",
+    )
+
+    class Meta:
+        model = Tenant
+        fields = ["code", "name", "sync_restrictions_with_sites", "customer_number_reuse"]
+
+
 @admin.register(Tenant)
 class TenantAdmin(SuperuserOnlyAdmin):
+    form = TenantForm
     list_display = ["code", "name", "sync_restrictions_with_sites", "created_at"]
     search_fields = ["code", "name"]
     inlines = [RestrictionInline, SiteInline]

@@ -203,7 +203,23 @@ def test_the_tenant_page_edits_the_tree_records_it_and_refuses_impossible_ones(e
     )
     assert Restriction.objects.filter(tenant=eu, code="EU").exists()
     version = Tenant.objects.get(pk=eu.pk).tree_version
-    moved = client.post(page, form({"DE": "EU", "FR": "EU", "US": "EU"}))
+    ApiClientFactory(tenant=eu, scopes=["customer.customer_read--EU"])
+    EmployeeFactory(
+        tenant=eu,
+        access_groups=[
+            AccessGroupFactory(tenant=eu, scopes=["customer.customer_read"], restrictions=["EU"])
+        ],
+    )
+    # First the effect, then, once confirmed, the change.
+    preview = client.post(page, form({"DE": "EU", "FR": "EU", "US": "EU"}))
+    assert preview.status_code == 200
+    assert (
+        "This change of the restriction tree lets 1 employee and 1 API client read 2 more "
+        "customers (counted per identity)"
+    ) in preview.content.decode()
+    assert Restriction.objects.get(tenant=eu, code="US").parent is None
+    confirmed = {**form({"DE": "EU", "FR": "EU", "US": "EU"}), "confirm_tree_change": "on"}
+    moved = client.post(page, confirmed)
     assert moved.status_code == 302
     assert Restriction.objects.get(tenant=eu, code="US").parent.code == "EU"
     assert Tenant.objects.get(pk=eu.pk).tree_version == version + 1
