@@ -17,7 +17,8 @@ class Tenant(models.Model):
         "when that site is also a valid restriction.",
     )
     # Moves with every change of the restriction tree (values and their parents), so that each
-    # process knows at once when its cached copy of the tree is stale (tenancy.services).
+    # process knows at once when its cached copy of the tree is stale (tenancy.services). 0: the
+    # tenant has never had a parent (a flat list, read without any query).
     tree_version = models.PositiveIntegerField(default=0, editable=False)
     customer_number_reuse = models.BooleanField(
         default=False,

@@ -46,7 +46,9 @@ def tenant_create(
         for code, parent in parents.items()
         if parent is not None
     ]
-    Restriction.objects.bulk_update(children, ["parent"])
+    if children:
+        Restriction.objects.bulk_update(children, ["parent"])
+        tree_changed(tenant.pk)
     return tenant
 
 
@@ -68,7 +70,10 @@ _BELOW_LIMIT = 10_000  # (tenant, version) pairs kept per process
 def restriction_tree(tenant_id: int, version: int) -> dict[str, frozenset[str]] | None:
     """What each of the tenant's values covers (itself and everything below), or None for a
     flat tenant (nothing to expand). Cached per process by the tenant's ``tree_version``, which
-    every change moves, so a stale copy is never used."""
+    every change moves, so a stale copy is never used; version 0 is a tenant that never had a
+    parent, answered without a query."""
+    if version == 0:
+        return None
     key = (tenant_id, version)
     if key not in _BELOW:
         if len(_BELOW) >= _BELOW_LIMIT:
