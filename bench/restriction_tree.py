@@ -58,7 +58,68 @@ def scenarios():
     ]
 
 
-def report(results: list[dict], customers: int) -> str:
+IDENTITIES = 2000  # for "who may see it?": half employees (in 10 groups), half API clients
+
+
+def plant_identities() -> None:
+    """1,000 employees in ten access groups and 1,000 API clients in the big tenant (once)."""
+    from accounts.models import AccessGroup, ApiClient, Employee
+    from tenancy.models import Tenant
+
+    tenant = Tenant.objects.get(code=BIG)
+    if Employee.objects.filter(tenant=tenant).count() >= IDENTITIES // 2:
+        return
+    values = ["EU", "DE", "FR", "US"]
+    groups = [
+        AccessGroup.objects.create(
+            tenant=tenant,
+            name=f"bench-{n}",
+            scopes=["customer.customer_read", "customer.customer_manage"][: 1 + n % 2],
+            restrictions=[values[n % 4]],
+        )
+        for n in range(10)
+    ]
+    employees = Employee.objects.bulk_create(
+        Employee(tenant=tenant, username=f"bench-{n}", password="!", is_staff=True)
+        for n in range(IDENTITIES // 2)
+    )
+    through = Employee.access_groups.through
+    through.objects.bulk_create(
+        through(employee_id=e.pk, accessgroup_id=groups[n % 10].pk) for n, e in enumerate(employees)
+    )
+    ApiClient.objects.bulk_create(
+        ApiClient(
+            tenant=tenant,
+            name=f"bench-{n}",
+            client_id=f"cl_bench_{n}",
+            secret_hash="!",
+            scopes=[f"customer.customer_read--{values[n % 4]}"],
+        )
+        for n in range(IDENTITIES // 2)
+    )
+
+
+def who_may_see_ms(rounds: int = 7) -> tuple[float, int]:
+    """Median milliseconds and queries of "who may see a DE customer?" for the big tenant."""
+    import statistics
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from read_path import timed
+
+    from customers.access import who_has_access
+    from tenancy.models import Tenant
+
+    tenant = Tenant.objects.get(code=BIG)
+    run = lambda: who_has_access(tenant=tenant, restriction="DE")  # noqa: E731
+    run()
+    with CaptureQueriesContext(connection) as captured:
+        answers = run()
+    assert len(answers) >= IDENTITIES
+    return statistics.median(timed(run) for _ in range(rounds)), len(captured)
+
+
+def report(results: list[dict], customers: int, who: tuple[float, int]) -> str:
     lines = [
         "| request | tree `--EU` p50 / p95 (ms) | queries | spelled out p50 / p95 (ms) | "
         "queries | p50 ratio |",
@@ -72,6 +133,8 @@ def report(results: list[dict], customers: int) -> str:
         )
     lines += [
         "",
+        f"- who may see a DE customer, for {IDENTITIES:,} identities (1,000 employees in ten "
+        f"groups, 1,000 API clients): {who[0]:.0f} ms, {who[1]} queries",
         f"- {customers:,} customers in the big tenant, EU over DE and FR",
         f"- machine: {machine()}",
     ]
@@ -93,8 +156,10 @@ def main() -> None:
     setup_django(args.url)
     load(args.customers, SMALL_TENANTS)
     plant_tree()
+    plant_identities()
     gc.collect()
-    text = report(measure(scenarios(), args.rounds), args.customers)
+    results = measure(scenarios(), args.rounds)
+    text = report(results, args.customers, who_may_see_ms())
     print(text)
     if args.write_docs:
         write_docs_section("tree-bench", text)

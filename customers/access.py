@@ -86,7 +86,7 @@ def who_has_access(*, tenant, restriction: str | None) -> list[Access]:
     first), and what decides each: the groups or scopes (and the path in the tree).
 
     Computed from grants, as the filter is built from them (the property tests tie the two):
-    three queries whatever the number of identities."""
+    four queries whatever the number of identities."""
     parents = restriction_parents(tenant.pk)
     below = None if tree.is_flat(parents) else tree.below(parents)
     employees = Employee.objects.filter(tenant=tenant, is_active=True).prefetch_related(
