@@ -248,9 +248,8 @@ def api_client_deactivate(*, actor: Principal, channel: Channel, client_pk: int)
     whether the client was active."""
     client = _locked(ApiClient.objects, client_pk)
     _administers(actor, client.tenant_id)
-    _may_take_over(
-        actor, client.grants(), client.tenant_id
-    )  # a stronger client is read-only for the actor
+    # A stronger client is read-only for the actor: stopping it is changing it.
+    _may_take_over(actor, client.grants(), client.tenant_id)
     if not client.is_active:
         return False
     client.is_active = False
