@@ -453,9 +453,8 @@ def employee_update(
     if after:
         for name, value in after.items():
             setattr(employee, name, value)
-        full_clean(
-            employee, exclude=["password"], validate_unique=False, validate_constraints=False
-        )
+        # (the check constraint too: a non-superuser belongs to a tenant)
+        full_clean(employee, exclude=["password"], validate_unique=False)
         if (
             "username" in after
             and Employee.objects.filter(username=after["username"]).exclude(pk=employee.pk).exists()

@@ -353,3 +353,18 @@ def test_a_password_change_and_a_profile_save_never_undo_each_other():
 
     for round_ in range(20):
         one_round(round_)
+
+
+def test_a_superuser_without_a_tenant_cannot_become_an_ordinary_employee(tenant):
+    from core.errors import InvalidInput
+
+    root = EmployeeFactory(tenant=None, is_superuser=True, username="root")
+    other = EmployeeFactory(tenant=None, is_superuser=True, username="root2")
+    with pytest.raises(InvalidInput, match="superuser"):
+        employee_update(
+            actor=Principal.platform(root),
+            channel=ADMIN,
+            employee_pk=other.pk,
+            fields={"is_superuser": False},
+        )
+    assert Employee.objects.get(pk=other.pk).is_superuser
