@@ -116,8 +116,12 @@ tree_scope_strings = st.builds(
 
 
 @settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(parents=trees(), scopes=st.lists(tree_scope_strings, max_size=5))
-def test_in_a_tree_the_filter_the_answers_and_the_rule_agree(tenant, parents, scopes):
+@given(
+    parents=trees(),
+    scopes=st.lists(tree_scope_strings, max_size=5),
+    explained=st.sampled_from([*TREE_VALUES, None]),
+)
+def test_in_a_tree_the_filter_the_answers_and_the_rule_agree(tenant, parents, scopes, explained):
     """For random trees and grants: the querysets (as a principal built the usual way gets
     them), the object-level answers and the rule written out independently agree."""
     from accounts.principal import in_tree
@@ -159,6 +163,18 @@ def test_in_a_tree_the_filter_the_answers_and_the_rule_agree(tenant, parents, sc
                     scopes, {CUSTOMER_MANAGE}, customer.restriction, parents
                 ) and covered_in_tree(scopes, {RESTRICTION_MANAGE}, customer.restriction, parents)
             assert answer == expected, (method, scopes, parents, customer.restriction)
+    # The explainer, asked about one of them for an API client holding the scopes, agrees.
+    from customers.access import explain_access
+    from tests.factories import ApiClientFactory
+
+    client = ApiClientFactory(tenant=tenant, scopes=scopes)
+    customer = next(c for c in here if c.restriction == explained)
+    verdicts = explain_access(identity=client, tenant=tenant, customer=customer).verdicts
+    assert [v.allowed for v in verdicts] == [
+        grants.may_read(explained),
+        grants.may_manage(explained),
+        grants.may_assign(explained),
+    ], (scopes, parents, explained)
 
 
 def _policy_reads(principal, tenant) -> set[int] | None:
