@@ -60,7 +60,9 @@ class Restriction(models.Model):
     name = models.CharField(max_length=200, blank=True)
     parent = models.ForeignKey(
         "self",
-        on_delete=models.PROTECT,  # a value with children is not removed (services say why)
+        # A value with values below it is not removed (services say why), unless its whole tenant
+        # is deleted with it.
+        on_delete=models.RESTRICT,
         null=True,
         blank=True,
         related_name="children",

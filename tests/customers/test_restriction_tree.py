@@ -363,3 +363,9 @@ def test_who_may_see_costs_the_same_queries_for_many_identities(people):
         EmployeeFactory(tenant=people, access_groups=[group])
         ApiClientFactory(tenant=people, scopes=["customer.customer_read--EU"])
     assert queries() == few
+
+
+def test_a_tenant_with_a_tree_can_still_be_deleted_whole(eu):
+    eu.delete()  # (its values go with it; alone, a parent would be refused)
+    assert not Tenant.objects.filter(code="euro").exists()
+    assert not Restriction.objects.filter(code__in=["EU", "DE", "FR"]).exists()
