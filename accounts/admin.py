@@ -425,6 +425,10 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
             return super().user_change_password(request, id, form_url)  # shows the errors
         usable = form.cleaned_data.get("set_usable_password", True)
         page = request.get_full_path()
+        if not usable and "unset-password" not in request.POST:
+            # As Django's page: disabling password login needs its own button.
+            messages.error(request, "Conflicting form data submitted. Please try again.")
+            return HttpResponseRedirect(page)
         try:
             saved = employee_set_password(
                 actor=self.actor(request),
