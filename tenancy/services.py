@@ -49,6 +49,7 @@ def tenant_create(
     if children:
         Restriction.objects.bulk_update(children, ["parent"])
         tree_changed(tenant.pk)
+        tenant.refresh_from_db(fields=["tree_version"])
     return tenant
 
 
