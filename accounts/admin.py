@@ -16,7 +16,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
-from accounts.admin_principal import admin_principal
+from accounts.admin_principal import admin_principal, sees_every_tenant
 from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
 from accounts.principal import Principal, in_tree
 from accounts.scopes import Grants, split_scope_string
@@ -122,19 +122,15 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
         administered = administered_by(super().get_queryset(request), self._principal(request))
         return self.narrow_queryset(request, administered)
 
-    def _sees_every_tenant(self, request) -> bool:
-        principal = self._principal(request)
-        return principal is not None and principal.sees_every_tenant
-
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])
-        if not self._sees_every_tenant(request):
+        if not sees_every_tenant(request):
             exclude.append("tenant")
         return exclude
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
-        if obj is not None and self._sees_every_tenant(request) and "tenant" not in readonly:
+        if obj is not None and sees_every_tenant(request) and "tenant" not in readonly:
             readonly.append("tenant")
         return readonly
 
@@ -367,7 +363,7 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if self._sees_every_tenant(request):
+        if sees_every_tenant(request):
             return fieldsets
         hidden = {"tenant", "is_superuser"}
         return [
@@ -377,7 +373,7 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
 
     def get_exclude(self, request, obj=None):
         exclude = super().get_exclude(request, obj)
-        if not self._sees_every_tenant(request):
+        if not sees_every_tenant(request):
             exclude = [*exclude, "is_superuser", "user_permissions", "groups"]
         return exclude
 

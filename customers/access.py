@@ -10,6 +10,7 @@ cover the value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Count, Prefetch
@@ -80,6 +81,25 @@ class Access:
         }
 
 
+def _active_identities(tenant) -> list[tuple[str, str, list[tuple[str, Grants]]]]:
+    """``(kind, name, sources)`` of every active employee and API client of ``tenant``, in
+    three queries (employees, their groups, clients)."""
+    employees = Employee.objects.filter(tenant=tenant, is_active=True).prefetch_related(
+        Prefetch("access_groups", queryset=AccessGroup.objects.filter(tenant=tenant))
+    )
+    found = [("employee", e.username, _sources(e, list(e.access_groups.all()))) for e in employees]
+    found += [
+        ("api_client", f"{c.name} ({c.client_id})", _sources(c))
+        for c in ApiClient.objects.filter(tenant=tenant, is_active=True)
+    ]
+    return found
+
+
+def _union(grants: Iterable[Grants]) -> Grants:
+    """What all of ``grants`` hold together."""
+    return Grants.from_strings(text for held in grants for text in held.scope_strings())
+
+
 def who_has_access(*, tenant, restriction: str | None) -> list[Access]:
     """Every active employee and API client of ``tenant`` with their answers for customers
     carrying ``restriction`` (a customer's: look it up through the asker's own visibility
@@ -89,20 +109,10 @@ def who_has_access(*, tenant, restriction: str | None) -> list[Access]:
     four queries whatever the number of identities."""
     parents = restriction_parents(tenant.pk)
     below = None if tree.is_flat(parents) else tree.below(parents)
-    employees = Employee.objects.filter(tenant=tenant, is_active=True).prefetch_related(
-        Prefetch("access_groups", queryset=AccessGroup.objects.filter(tenant=tenant))
-    )
-    clients = ApiClient.objects.filter(tenant=tenant, is_active=True)
-    found = [(e, "employee", e.username, list(e.access_groups.all())) for e in employees]
-    found += [(c, "api_client", f"{c.name} ({c.client_id})", None) for c in clients]
     answers = []
-    for identity, kind, name, groups in found:
-        sources = [(label, grants, grants.expanded(below)) for label, grants in _sources(
-            identity, groups
-        )]  # fmt: skip
-        held = Grants.from_strings(
-            text for _, _, expanded in sources for text in expanded.scope_strings()
-        )
+    for kind, name, written in _active_identities(tenant):
+        sources = [(label, grants, grants.expanded(below)) for label, grants in written]
+        held = _union(expanded for _, _, expanded in sources)
         allowed = {right: right.covers(held, restriction) for right in Right}
         because = []
         for right in Right:
@@ -229,13 +239,10 @@ def tree_change_effect(
         "before": None if tree.is_flat(before) else tree.below(before),
         "after": None if tree.is_flat(after) else tree.below(after),
     }
-    employees = Employee.objects.filter(tenant=tenant, is_active=True).prefetch_related(
-        Prefetch("access_groups", queryset=AccessGroup.objects.filter(tenant=tenant))
-    )
-    identities = [("employee", grants_of(e.access_groups.all())) for e in employees]
-    identities += [
-        ("API client", Grants.from_strings(c.scopes))
-        for c in ApiClient.objects.filter(tenant=tenant, is_active=True)
+    labels = {"employee": "employee", "api_client": "API client"}
+    identities = [
+        (labels[kind], _union(grants for _, grants in sources))
+        for kind, _, sources in _active_identities(tenant)
     ]
     whole_tenant = rowsecurity.RowContext.whole_tenant(tenant.pk)
     with rowsecurity.row_context(whole_tenant, reason="previewing a change of the tree"):
@@ -270,7 +277,3 @@ def tree_change_effect(
 
 def _who(counted: dict[str, int]) -> str:
     return " and ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in counted.items())
-
-
-def grants_of(groups) -> Grants:
-    return Grants.from_strings(text for group in groups for text in group.scope_strings())
