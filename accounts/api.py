@@ -109,7 +109,11 @@ class TenantApiView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication and the scope checks
-        rowsecurity.bind(rowsecurity.RowContext.of(self.principal))
+        principal = self.principal
+        rowsecurity.bind_request(
+            rowsecurity.RowContext.of(principal),
+            rowsecurity.principal_key(principal.kind, principal.id, principal.tenant_code),
+        )
 
     def get_authenticators(self):
         return [BearerTokenAuthentication()]

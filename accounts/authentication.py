@@ -7,9 +7,12 @@ brings its current scopes, which limit the token's.
 
 from __future__ import annotations
 
+import json
+
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
+from accounts import rowsecurity
 from accounts.models import AccessGroup, ApiClient, Employee, grants_of_groups
 from accounts.principal import API_CLIENT, EMPLOYEE, Principal
 from accounts.scopes import Grants
@@ -26,57 +29,73 @@ from tenancy.services import restriction_tree
 INVALID_TOKEN_MESSAGE = "The access token is invalid, expired or revoked."  # noqa: S105
 
 
+# The two lookups are fixed-shape statements run on every request, so they are written once in
+# SQL instead of being built and compiled by the ORM each time (about half a millisecond each).
+_CLIENT_LOOKUP = """
+SELECT c.tenant_id, c.name, c.scopes, t.tree_version
+FROM {client} c JOIN {tenant} t ON t.id = c.tenant_id
+WHERE c.client_id = %s AND c.is_active = %s AND t.code = %s AND c.token_generation = %s
+"""
+# One row per access group (LEFT JOIN), or one row with no group.
+_EMPLOYEE_LOOKUP = """
+SELECT e.tenant_id, t.code, e.is_superuser, e.username, t.tree_version,
+       g.tenant_id AS group_tenant_id, g.scopes, g.restrictions
+FROM {employee} e
+LEFT JOIN {tenant} t ON t.id = e.tenant_id
+LEFT JOIN {membership} m ON m.employee_id = e.id
+LEFT JOIN {group} g ON g.id = m.accessgroup_id
+WHERE e.id = %s AND e.is_active = %s AND e.token_generation = %s
+"""
+_TABLES = {
+    "client": ApiClient._meta.db_table,
+    "tenant": Tenant._meta.db_table,
+    "employee": Employee._meta.db_table,
+    "membership": Employee.access_groups.through._meta.db_table,
+    "group": AccessGroup._meta.db_table,
+}
+CLIENT_LOOKUP = _CLIENT_LOOKUP.format(**_TABLES)
+EMPLOYEE_LOOKUP = _EMPLOYEE_LOOKUP.format(**_TABLES)
+
+
+def _json(value):
+    """A JSON column as the raw cursor hands it over (text on both engines)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def principal_from_claims(claims: TokenClaims) -> Principal | None:
     """The token's principal, or None when it no longer qualifies (immediate revocation).
 
     One indexed query fetches the principal with its current scopes, so the token's scopes are
     limited at once to what the client or employee still holds (a scope removed in the admin
-    stops working on the next request, not when the token expires).
+    stops working on the next request, not when the token expires). Inside an API request on
+    PostgreSQL the same statement binds the row-security context this principal had last time
+    (accounts.rowsecurity.lookup_binding); the view binds again only if it has changed.
     """
     token_grants = Grants.from_strings(claims.scopes)
     if claims.subject.startswith(CLIENT_SUBJECT_PREFIX):
         client_id = claims.subject.removeprefix(CLIENT_SUBJECT_PREFIX)
-        row = (
-            ApiClient.objects.filter(
-                client_id=client_id,
-                is_active=True,
-                tenant__code=claims.tenant,
-                token_generation=claims.generation,
-            )
-            .values_list("tenant_id", "name", "scopes", "tenant__tree_version")
-            .first()
+        key = rowsecurity.principal_key(API_CLIENT, client_id, claims.tenant)
+        rows = rowsecurity.lookup(
+            CLIENT_LOOKUP, [client_id, True, claims.tenant, claims.generation], key
         )
-        if row is None:
+        if not rows:
             return None
-        tenant_id, name, scopes, tree_version = row
+        tenant_id, name, scopes, tree_version = rows[0]
         # Both sides in the tenant's tree: a token for --EU whose client now holds --DE reads DE.
         below = restriction_tree(tenant_id, tree_version)
-        grants = token_grants.expanded(below) & Grants.from_strings(scopes).expanded(below)
+        grants = token_grants.expanded(below) & Grants.from_strings(_json(scopes)).expanded(below)
         return Principal(tenant_id, claims.tenant, grants, API_CLIENT, client_id, name)
     if claims.subject.startswith(EMPLOYEE_SUBJECT_PREFIX):
         employee_id = claims.subject.removeprefix(EMPLOYEE_SUBJECT_PREFIX)
-        if not (employee_id.isascii() and employee_id.isdigit()):
+        if not (employee_id.isascii() and employee_id.isdigit() and len(employee_id) < 19):
             return None
         return _employee_principal(claims, employee_id, token_grants)
     return None
 
 
 def _employee_principal(claims: TokenClaims, employee_id: str, token_grants: Grants):
-    # One row per access group (LEFT JOIN), or one row with no group.
-    rows = list(
-        Employee.objects.filter(
-            pk=employee_id, is_active=True, token_generation=claims.generation
-        ).values_list(
-            "tenant_id",
-            "tenant__code",
-            "is_superuser",
-            "username",
-            "tenant__tree_version",
-            "access_groups__tenant_id",
-            "access_groups__scopes",
-            "access_groups__restrictions",
-        )
-    )
+    key = rowsecurity.principal_key(EMPLOYEE, employee_id, claims.tenant)
+    rows = rowsecurity.lookup(EMPLOYEE_LOOKUP, [int(employee_id), True, claims.generation], key)
     if not rows:
         return None
     tenant_id, tenant_code, is_superuser, username, tree_version = rows[0][:5]
@@ -84,7 +103,7 @@ def _employee_principal(claims: TokenClaims, employee_id: str, token_grants: Gra
         current = Grants.everything()
     else:
         groups = [
-            AccessGroup(scopes=scopes, restrictions=restrictions)
+            AccessGroup(scopes=_json(scopes), restrictions=_json(restrictions))
             for _, _, _, _, _, group_tenant, scopes, restrictions in rows
             if group_tenant is not None and group_tenant == tenant_id
         ]

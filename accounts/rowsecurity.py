@@ -12,7 +12,10 @@ No context means an empty tenant range: no rows (fail closed). Each edge binds t
 resolved (accounts.api, accounts.middleware, accounts.commands, customers.jobs): a request
 transaction-locally (``set_config(…, true)``), so nothing survives its transaction; commands and
 task workers for their whole run (session-wide), putting the previous context back when they
-finish. "All tenants" (the platform principal, platform-wide commands) and "whole tenant" (an
+finish. An API request binds in the statement that looks its principal up, when the principal's
+context is the one it had last time (``lookup``/``bind_request``).
+
+"All tenants" (the platform principal, platform-wide commands) and "whole tenant" (an
 operator) contexts are logged to the ``customers.rowsecurity`` logger. On SQLite nothing is
 bound (there are no policies).
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import astuple, dataclass
 
 from django.db import connections, transaction
@@ -35,7 +39,8 @@ SETTINGS = ("tenant_low", "tenant_high", *(right.value for right in Right))
 _MAX_TENANT = 2**63 - 1
 
 
-def _coverage(coverage: Coverage) -> str:
+def coverage_text(coverage: Coverage) -> str:
+    """A coverage as the settings hold it: ``*``, or the comma-separated values."""
     return "*" if coverage.everything else ",".join(sorted(coverage.restrictions))
 
 
@@ -55,7 +60,7 @@ class RowContext:
             return NOTHING
         if principal.tenant_id is None:
             return ALL_TENANTS if principal.sees_every_tenant else NOTHING
-        rights = (_coverage(right.coverage(principal.grants)) for right in Right)
+        rights = (coverage_text(right.coverage(principal.grants)) for right in Right)
         return cls(principal.tenant_id, principal.tenant_id, *rights)
 
     @classmethod
@@ -77,9 +82,14 @@ def _uses_policies(using: str) -> bool:
 def binding(context: RowContext, *, local: bool = True) -> tuple[str, list[str]]:
     """The one statement (and its parameters) that binds ``context``: for the current
     transaction (``local``) or the session."""
+    assignments, values = _assignments(context, local=local)
+    return f"SELECT {assignments}", values
+
+
+def _assignments(context: RowContext, *, local: bool) -> tuple[str, list[str]]:
     scope = "true" if local else "false"
     assignments = ", ".join(f"set_config('customers.{name}', %s, {scope})" for name in SETTINGS)
-    return f"SELECT {assignments}", context.values()
+    return assignments, context.values()
 
 
 def bind(context: RowContext, *, local: bool = True, using: str = "default") -> None:
@@ -158,6 +168,7 @@ def session_context(context: RowContext, *, reason: str, using: str = "default")
 class _RequestTransaction:
     def __init__(self, using: str):
         self.using = using
+        self.bound: RowContext | None = None  # what this transaction has bound so far
 
     def close(self, response) -> None:
         """A server error answered from inside the transaction (the handler turned an
@@ -166,9 +177,63 @@ class _RequestTransaction:
             transaction.set_rollback(True, using=self.using)
 
 
+_request: ContextVar[_RequestTransaction | None] = ContextVar("row_security_request", default=None)
+
+# The context each principal had in its last request in this process, keyed by
+# ``principal_key``: the guess the next request binds in the same statement as its principal
+# lookup (one round trip and statement fewer). Only a guess: the request checks it against the
+# principal it then builds and binds again when they differ, before any data is read.
+_last_contexts: dict[tuple[str, str, str], RowContext] = {}
+_LAST_CONTEXTS_MAX = 10_000
+
+
+def principal_key(kind: str, identity: str, tenant_code: str) -> tuple[str, str, str]:
+    return (kind, identity, tenant_code)
+
+
 @contextmanager
 def request_transaction(using: str = "default") -> Iterator[_RequestTransaction]:
     """An API request's transaction (PostgreSQL; SQLite runs without one, as before), which
     binds its principal inside it: a :func:`row_context` without a context of its own."""
-    with row_context(None, using=using):
-        yield _RequestTransaction(using)
+    state = _RequestTransaction(using)
+    token = _request.set(state if _uses_policies(using) else None)
+    try:
+        with row_context(None, using=using):
+            yield state
+    finally:
+        _request.reset(token)
+
+
+def lookup(sql: str, params: list, key: tuple[str, str, str], using: str = "default") -> list:
+    """Run a principal lookup (one ``SELECT``) and return its rows. In an API request on
+    PostgreSQL the same statement binds the context ``key`` had last time in this process, so
+    that a principal whose rights have not changed costs no statement of its own to bind
+    (:func:`bind_request` checks the guess)."""
+    state = _request.get()
+    guess = _last_contexts.get(key) if state is not None and state.using == using else None
+    if guess is not None:
+        assignments, values = _assignments(guess, local=True)
+        sql = f"SELECT found.*, {assignments} FROM ({sql}) AS found"  # noqa: S608 - ours
+        params = [*values, *params]  # (the assignments come first in the text)
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if guess is None:
+        return rows
+    if rows:  # (the assignments ran with the first row)
+        state.bound = guess
+    return [row[: -len(SETTINGS)] for row in rows]
+
+
+def bind_request(context: RowContext, key: tuple[str, str, str], using: str = "default") -> None:
+    """Bind the request's principal: nothing to do when its lookup already bound ``context``."""
+    state = _request.get()
+    if state is None or state.using != using:
+        bind(context, using=using)
+        return
+    if state.bound != context:
+        bind(context, using=using)
+        state.bound = context
+    if len(_last_contexts) >= _LAST_CONTEXTS_MAX:
+        _last_contexts.clear()
+    _last_contexts[key] = context

@@ -13,7 +13,9 @@ each time:
    id, and a few writes (1 in 50 requests a ``PATCH`` of a random customer).
 
 It reports throughput, p50/p95/p99 and errors, and the ratio of get-by-id throughput to the
-floor's. The load generator runs on the same machine as the server and the database.
+floor's. The server connects as the service role, under row-level security (``--superuser``:
+as the superuser, which the policies do not bind). The load generator runs on the same machine
+as the server and the database.
 """
 
 from __future__ import annotations
@@ -180,7 +182,12 @@ def report(results: dict, args, workers: int) -> str:
         f"- get by id throughput / framework floor: **{ratio:.0%}**",
         f"- {args.users} users without think time, {args.seconds} s per run, "
         f"{args.customers:,} customers, gunicorn with {workers} sync workers, `DEBUG=0`, "
-        "JSON request log",
+        "JSON request log, "
+        + (
+            "as the database superuser (row-level security bypassed)"
+            if args.superuser
+            else "as the service role (row-level security on)"
+        ),
         f"- machine: {machine()}",
         f"- measured {datetime.now(UTC):%Y-%m-%d}",
     ]
@@ -196,6 +203,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=45)
     parser.add_argument("--url", default=os.environ.get("BENCH_LOAD_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument(
+        "--superuser",
+        action="store_true",
+        help="serve as the database superuser (row-level security bypassed), not the service role",
+    )
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     env = {
@@ -233,6 +245,18 @@ def main() -> None:
         check=True,
     )
     data = json.loads(prepared.stdout.strip().splitlines()[-1])
+    if not args.superuser:
+        # As in production: the service role under row-level security, the tables' owner for
+        # migrations, the search role owning the functions that apply the context by hand.
+        sys.path.insert(0, str(ROOT / "bench"))
+        from row_security import SEARCH
+        from row_security import prepare as prepare_roles
+
+        env.update(
+            DATABASE_URL=prepare_roles(args.url),
+            MIGRATION_DATABASE_URL=args.url,
+            DATABASE_SEARCH_ROLE=SEARCH,
+        )
     env.update(PORT=str(free_port()), LOAD_LOG="/tmp/load-server.log")  # noqa: S108
     workers = int(env.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
     server = start_server(env)

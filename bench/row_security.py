@@ -6,7 +6,7 @@ alternate, and each side's p50 is the median over its runs.
 
 Uses the read benchmark's database (``bench/read_path.py`` loads it) and makes two roles there:
 ``bench_service`` (login, neither superuser nor BYPASSRLS) and ``bench_search`` (no login,
-BYPASSRLS), which owns the trigram search function, as in production.
+BYPASSRLS), which owns the trigram search and count functions, as in production.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def prepare(url: str) -> str:
             f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {SERVICE}",
             f"GRANT SELECT ON customers_customer TO {SEARCH}",
             f"ALTER FUNCTION customers_matching_ids(text, text, text) OWNER TO {SEARCH}",
+            f"ALTER FUNCTION customers_visible_count(text) OWNER TO {SEARCH}",
         ):
             connection.execute(statement)
     user_and_host = url.split("://", 1)[1].split("@", 1)[1]

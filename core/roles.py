@@ -61,3 +61,23 @@ def grant_service_privileges(role: str, alias: str = "default", *, extra: str = 
         cursor.execute(f"GRANT {privileges} ON ALL TABLES IN SCHEMA public TO {name}")
         cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {name}")
         cursor.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {name}")
+
+
+def give_to_search_role(schema_editor, functions: list[str]) -> None:
+    """Make the search role (``DATABASE_SEARCH_ROLE``: NOLOGIN, BYPASSRLS) the owner of
+    ``functions`` (full signatures), which apply the bound row-security context by hand; it may
+    read the customer table. Nothing happens when no such role is configured or exists."""
+    search_role = getattr(settings, "DATABASE_SEARCH_ROLE", "")
+    if not search_role:
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [search_role])
+        if cursor.fetchone() is None:
+            return
+    role = schema_editor.quote_name(search_role)
+    schema_editor.execute(f"GRANT SELECT ON customers_customer TO {role}")
+    # (A new owner needs CREATE on the schema at the moment it takes the function.)
+    schema_editor.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+    for function in functions:
+        schema_editor.execute(f"ALTER FUNCTION {function} OWNER TO {role}")
+    schema_editor.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}")

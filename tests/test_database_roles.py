@@ -73,6 +73,7 @@ def test_migrate_runs_as_the_owner_and_hands_the_service_role_back(capsys):
     [
         "SELECT count(*) FROM customers_matching_ids('contact_email', '~', '.')",
         "SELECT customers_trigram_pays('contact_email', '~', 'a')",
+        "SELECT customers_visible_count('*')",
     ],
 )
 def test_a_role_without_grants_cannot_call_the_search_functions(database_roles, call):

@@ -12,7 +12,7 @@ from accounts import rowsecurity
 from accounts.principal import Principal
 from accounts.scopes import Grants
 from customers.models import Customer
-from tests.conftest import DE_MANAGER, DE_READER
+from tests.conftest import DE_MANAGER, DE_READER, READER
 
 pytestmark = [
     pytest.mark.skipif(
@@ -40,6 +40,35 @@ def test_a_de_readers_unscoped_queries_see_de_rows_only(world, api_as):
     # an unrestricted reader: the whole tenant (and never another tenant's OT-DE1)
     everything = api_as("customer.customer_read").get(FORGETFUL).json()
     assert everything["raw"] == ["DE1", "FR1", "NULL1", "US1"]
+
+
+@pytest.mark.django_db
+def test_a_request_binds_with_its_principal_lookup_and_a_changed_principal_is_bound_again(
+    world, api_as
+):
+    """The principal lookup binds the context the principal had last time (one statement for
+    both); when its rights have changed since, the request binds the new ones before it reads
+    anything."""
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import ApiClient
+
+    http = api_as("customer.customer_read")
+
+    def forgetful():
+        with CaptureQueriesContext(connection) as captured:
+            answer = http.get(FORGETFUL).json()
+        own_binding = [q for q in captured if q["sql"].startswith("SELECT set_config(")]
+        fused = [q for q in captured if q["sql"].startswith("SELECT found.*, set_config(")]
+        # (in a test the context is also read before and put back after the request)
+        return answer["raw"], len(own_binding) - 1, len(fused)
+
+    assert forgetful() == (["DE1", "FR1", "NULL1", "US1"], 1, 0)  # nothing to guess yet
+    assert forgetful() == (["DE1", "FR1", "NULL1", "US1"], 0, 1)  # bound with the lookup
+    # Narrowed while the token lives: the lookup binds the old context, the request the new.
+    ApiClient.objects.filter(pk=http.api_client.pk).update(scopes=list(DE_READER))
+    assert forgetful() == (["DE1"], 1, 1)
+    assert forgetful() == (["DE1"], 0, 1)
 
 
 @pytest.mark.django_db
@@ -173,6 +202,53 @@ def test_the_search_function_answers_nothing_outside_the_bound_context(world):
             assert cursor.fetchall() == []
         with pytest.raises(DatabaseError, match="no trigram index"), transaction.atomic():
             cursor.execute("SELECT * FROM customers_matching_ids('restriction', '~', 'DE')")
+
+
+@pytest.mark.django_db
+def test_the_count_function_counts_only_what_the_context_and_the_caller_both_cover(world):
+    """``customers_visible_count`` looks past the policies (one index-only count): it must apply
+    the bound context itself, whatever the caller asks for."""
+    tenant = world["DE1"].tenant
+    with connection.cursor() as cursor:
+
+        def count(context, wanted):
+            with rowsecurity.row_context(context):
+                cursor.execute("SELECT customers_visible_count(%s)", [wanted])
+                return cursor.fetchone()[0]
+
+        cursor.execute(
+            "SELECT rolbypassrls FROM pg_roles WHERE rolname = (SELECT pg_get_userbyid(proowner)"
+            " FROM pg_proc WHERE proname = 'customers_visible_count')"
+        )
+        assert cursor.fetchone()[0]
+        de_context = rowsecurity.RowContext.of(_reader_of(world, "DE"))
+        everything = rowsecurity.RowContext.whole_tenant(tenant.pk)
+        assert count(de_context, "*") == 1  # (not DE1, FR1, US1 and NULL1)
+        assert count(de_context, "DE,FR") == 1
+        assert count(de_context, "FR") == 0
+        assert count(everything, "*") == 4  # globex's OT-DE1 is not counted
+        assert count(everything, "FR,US") == 2
+        assert count(everything, "") == 0
+        assert count(rowsecurity.NOTHING, "*") == 0
+        assert count(rowsecurity.ALL_TENANTS, "*") == 0  # one tenant's count, or none
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("scopes", "expected"), [(DE_READER, 1), (READER, 4), (("customer.customer_read--FR",), 1)]
+)
+def test_a_list_counts_through_the_count_function(world, api_as, scopes, expected):
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = api_as(*scopes).get("/customer/acme/customers", HTTP_X_TOTAL_COUNT="true")
+    assert response["X-Total-Count"] == str(expected) == str(len(response.json()))
+    assert any("customers_visible_count" in q["sql"] for q in captured)
+    # a search counts its own matches, under the policies
+    searched = api_as(*scopes).get(
+        "/customer/acme/customers", {"q": "lastName:LastDE1"}, HTTP_X_TOTAL_COUNT="true"
+    )
+    assert searched["X-Total-Count"] == ("1" if scopes != ("customer.customer_read--FR",) else "0")
 
 
 def _reader_of(world, value):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import FilteredRelation, Q, QuerySet
 from django.utils import timezone
 
 from customers.models import Customer, business_model
@@ -42,6 +42,7 @@ ADDRESS_FIELDS = (
     "metadata_mixins",
     "mixins",
 )
+DEFAULT_ADDRESS_COLUMNS = tuple(f"default_address__{name}" for name in ADDRESS_FIELDS)
 CUSTOMER_FIELDS = (
     "pk",
     "customer_number",
@@ -194,24 +195,36 @@ def customer_documents(
     customers: QuerySet[Customer],
     expand: frozenset[str] = frozenset(),
     *,
-    addresses: QuerySet,
-    accounts: QuerySet,
+    addresses: QuerySet | None,
+    accounts: QuerySet | None,
 ) -> tuple[list[int], list[dict[str, Any]]]:
     """The primary keys and documents of ``customers`` (already scoped, ordered and sliced), in
-    their order. ``addresses``/``accounts`` are the caller's scoped querysets: one query reads
-    the page's default addresses (or, expanded, all its addresses), one its accounts when
-    expanded."""
-    rows = [
-        dict(zip(CUSTOMER_FIELDS, row, strict=True))
-        for row in customers.values_list(*CUSTOMER_FIELDS)
-    ]
+    their order. The default addresses come in the same statement (a customer's addresses are
+    visible exactly when it is); ``addresses``/``accounts`` are the caller's scoped querysets
+    for the expanded forms (needed only for them): one query reads the page's addresses, one its
+    accounts."""
+    joined = "addresses" not in expand
+    columns = CUSTOMER_FIELDS
+    if joined:
+        customers = customers.annotate(
+            default_address=FilteredRelation("addresses", condition=Q(addresses__is_default=True))
+        )
+        columns = (*CUSTOMER_FIELDS, *DEFAULT_ADDRESS_COLUMNS)
+    width = len(CUSTOMER_FIELDS)
+    rows, found = [], {}
+    for values in customers.values_list(*columns):
+        row = dict(zip(CUSTOMER_FIELDS, values[:width], strict=True))
+        rows.append(row)
+        if joined and values[width] is not None:  # (address_id: never null in a row)
+            found[row["pk"]] = [dict(zip(ADDRESS_FIELDS, values[width:], strict=True))]
     ids = [row["pk"] for row in rows]
-    page_addresses = addresses.filter(customer_id__in=ids)
-    if "addresses" not in expand:
-        page_addresses = page_addresses.filter(is_default=True)
-    found = _grouped(
-        page_addresses.order_by("pk").values_list("customer_id", *ADDRESS_FIELDS), ADDRESS_FIELDS
-    )
+    if not joined:
+        found = _grouped(
+            addresses.filter(customer_id__in=ids)
+            .order_by("pk")
+            .values_list("customer_id", *ADDRESS_FIELDS),
+            ADDRESS_FIELDS,
+        )
     iso = iso_formatter()
     documents = []
     for row in rows:

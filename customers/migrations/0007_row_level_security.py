@@ -8,8 +8,9 @@ PostgreSQL may not use the trigram indexes for them; ``customers_matching_ids`` 
 matches with the same context applied by hand (see docs/security.md).
 """
 
-from django.conf import settings
 from django.db import migrations
+
+from core.roles import give_to_search_role
 
 LOW = "(SELECT customers_rls_low())"
 HIGH = "(SELECT customers_rls_high())"
@@ -164,21 +165,10 @@ def create(apps, schema_editor):
         "CREATE TRIGGER customers_rls_check_update BEFORE UPDATE ON customers_customer "
         "FOR EACH ROW EXECUTE FUNCTION customers_rls_check_update()"
     )
-    search_role = getattr(settings, "DATABASE_SEARCH_ROLE", "")
-    if search_role:
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [search_role])
-            found = cursor.fetchone()
-        if found:
-            role = schema_editor.quote_name(search_role)
-            schema_editor.execute(f"GRANT SELECT ON customers_customer TO {role}")
-            # (A new owner needs CREATE on the schema at the moment it takes the function.)
-            schema_editor.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
-            for function in ("customers_matching_ids", "customers_trigram_pays"):
-                schema_editor.execute(
-                    f"ALTER FUNCTION {function}(text, text, text) OWNER TO {role}"
-                )
-            schema_editor.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}")
+    give_to_search_role(
+        schema_editor,
+        ["customers_matching_ids(text, text, text)", "customers_trigram_pays(text, text, text)"],
+    )
 
 
 def drop(apps, schema_editor):
