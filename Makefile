@@ -44,11 +44,14 @@ demo-reset: $(VENV)/.installed
 
 # Production form: DEBUG off, gunicorn (config/gunicorn.py), static files by WhiteNoise, a task
 # worker beside it; against whatever DATABASE_URL says. SECRET_KEY and JWT_SIGNING_KEY must be
-# set (the settings refuse to start with the development ones); see README "Production".
+# set (the settings refuse to start with the development ones); see README "Production". Behind
+# PgBouncer in transaction mode (DATABASE_POOL_MODE=transaction), the worker connects to
+# PostgreSQL directly: DATABASE_DIRECT_URL (docs/scaling.md).
 serve: $(VENV)/.installed
 	DEBUG=0 $(PY) manage.py migrate --noinput
 	DEBUG=0 $(PY) manage.py collectstatic --noinput --verbosity 0
-	DEBUG=0 $(PY) manage.py db_worker & worker=$$!; \
+	(if [ -n "$$DATABASE_DIRECT_URL" ]; then export DATABASE_URL="$$DATABASE_DIRECT_URL" DATABASE_POOL_MODE=; fi; \
+	  DEBUG=0 exec $(PY) manage.py db_worker) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	DEBUG=0 $(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.core.exceptions import ImproperlyConfigured
+from rest_framework.authentication import get_authorization_header
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.views import APIView
 
@@ -17,8 +18,11 @@ from accounts import rowsecurity
 from accounts.authentication import BearerTokenAuthentication
 from accounts.principal import Principal
 from accounts.scopes import CUSTOMER_MANAGE, CUSTOMER_READ, IMPORT_MANAGE, IMPORT_READ, Grants
+from accounts.tokens import writer_of, writer_of_token
+from core import replicas
 from core.errors import first_or_not_found
 from core.guards import refuse_overrides
+from core.replicas import READ_ONLY_METHODS
 
 
 def can_read(grants: Grants) -> bool:
@@ -83,6 +87,7 @@ class TenantApiView(APIView):
             "initial",
             "get_queryset",
             "get_object",
+            "_dispatch_on",
         }
     )
 
@@ -101,10 +106,25 @@ class TenantApiView(APIView):
     def dispatch(self, request, *args, **kwargs):
         """The request runs in one transaction on PostgreSQL, bound to the principal's rights
         once it is known (:meth:`initial`): the row-level security policies see the same
-        coverage the querysets filter by (accounts.rowsecurity)."""
-        with rowsecurity.request_transaction() as transaction_of_request:
+        coverage the querysets filter by (accounts.rowsecurity). A request that only reads
+        runs on a read replica when one is configured and healthy, unless its principal has
+        just written (core.replicas); should the replica fail under it, the primary answers."""
+        return replicas.serve(
+            request.method in READ_ONLY_METHODS,
+            writer_of_token(get_authorization_header(request)),
+            lambda alias: self._dispatch_on(alias, request, *args, **kwargs),
+        )
+
+    def _dispatch_on(self, alias: str, request, *args, **kwargs):
+        self._writer = None
+        with (
+            replicas.reading_from(alias),
+            rowsecurity.request_transaction(using=alias) as transaction_of_request,
+        ):
             response = super().dispatch(request, *args, **kwargs)
             transaction_of_request.close(response)
+        if self._writer is not None:
+            replicas.remember_write(self._writer)  # its next reads: the primary's
         return response
 
     def initial(self, request, *args, **kwargs):
@@ -114,6 +134,8 @@ class TenantApiView(APIView):
             rowsecurity.RowContext.of(principal),
             rowsecurity.principal_key(principal.kind, principal.id, principal.tenant_code),
         )
+        if request.method not in READ_ONLY_METHODS:
+            self._writer = writer_of(request.auth)
 
     def get_authenticators(self):
         return [BearerTokenAuthentication()]

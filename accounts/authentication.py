@@ -69,7 +69,7 @@ def principal_from_claims(claims: TokenClaims) -> Principal | None:
     limited at once to what the client or employee still holds (a scope removed in the admin
     stops working on the next request, not when the token expires). Inside an API request on
     PostgreSQL the same statement binds the row-security context this principal had last time
-    (accounts.rowsecurity.lookup_binding); the view binds again only if it has changed.
+    (accounts.rowsecurity.lookup); the view binds again only if it has changed.
     """
     token_grants = Grants.from_strings(claims.scopes)
     if claims.subject.startswith(CLIENT_SUBJECT_PREFIX):

@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import astuple, dataclass
 
+from django.conf import settings
+from django.core.management.base import CommandError
 from django.db import connections, transaction
 
 from accounts.principal import Principal
@@ -153,6 +155,15 @@ def session_context(context: RowContext, *, reason: str, using: str = "default")
     if not _uses_policies(using):
         yield
         return
+    if settings.DATABASE_POOL_MODE == "transaction":
+        # The session's next transactions could run on other server connections, and this
+        # one's could serve other clients with this context: a leak, not just a failure.
+        raise CommandError(
+            "This runs with one row-security context for its whole session, which a connection "
+            "pooler in transaction mode would hand to other clients: connect to PostgreSQL "
+            "directly (DATABASE_URL of the server, DATABASE_POOL_MODE unset).",
+            returncode=2,
+        )
     _audit(context, reason)
     previous = current(using)
     bind(context, local=False, using=using)
@@ -205,10 +216,10 @@ def request_transaction(using: str = "default") -> Iterator[_RequestTransaction]
 
 
 def lookup(sql: str, params: list, key: tuple[str, str, str], using: str = "default") -> list:
-    """Run a principal lookup (one ``SELECT``) and return its rows. In an API request on
-    PostgreSQL the same statement binds the context ``key`` had last time in this process, so
-    that a principal whose rights have not changed costs no statement of its own to bind
-    (:func:`bind_request` checks the guess)."""
+    """Run a principal lookup (one ``SELECT``, on the primary) and return its rows. In an API
+    request on PostgreSQL that reads from the same database, the statement also binds the
+    context ``key`` had last time in this process, so that a principal whose rights have not
+    changed costs no statement of its own to bind (:func:`bind_request` checks the guess)."""
     state = _request.get()
     guess = _last_contexts.get(key) if state is not None and state.using == using else None
     if guess is not None:
@@ -225,14 +236,15 @@ def lookup(sql: str, params: list, key: tuple[str, str, str], using: str = "defa
     return [row[: -len(SETTINGS)] for row in rows]
 
 
-def bind_request(context: RowContext, key: tuple[str, str, str], using: str = "default") -> None:
-    """Bind the request's principal: nothing to do when its lookup already bound ``context``."""
+def bind_request(context: RowContext, key: tuple[str, str, str]) -> None:
+    """Bind the request's principal on the database the request reads from: nothing to do when
+    its lookup already bound ``context`` there."""
     state = _request.get()
-    if state is None or state.using != using:
-        bind(context, using=using)
+    if state is None:
+        bind(context)
         return
     if state.bound != context:
-        bind(context, using=using)
+        bind(context, using=state.using)
         state.bound = context
     if len(_last_contexts) >= _LAST_CONTEXTS_MAX:
         _last_contexts.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jwt
 from django.conf import settings
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
@@ -63,3 +64,25 @@ def verify_token(raw: str) -> TokenClaims:
     if type(generation) is not int:
         raise InvalidToken("Token is missing required claims.")
     return TokenClaims(subject, tenant, split_scope_string(scope), generation)
+
+
+def writer_of(claims: TokenClaims) -> str:
+    """The name under which a principal's recent writes are remembered (core.replicas)."""
+    return f"{claims.tenant}:{claims.subject}"
+
+
+def writer_of_token(header: bytes) -> str | None:
+    """:func:`writer_of` for an ``Authorization: Bearer`` header, read *without* verifying
+    the token: only to choose where a read is served from (authentication follows, and a forged
+    token can at most choose the primary)."""
+    parts = header.split()
+    if len(parts) != 2 or parts[0].lower() != b"bearer":
+        return None
+    try:
+        payload = jwt.decode(parts[1], options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    subject, tenant = payload.get("sub"), payload.get("tenant")
+    if not isinstance(subject, str) or not isinstance(tenant, str):
+        return None
+    return f"{tenant}:{subject}"

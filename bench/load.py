@@ -12,6 +12,11 @@ each time:
 3. the mixed workload: 1/3 list with ``X-Total-Count`` and a random page and sort, 2/3 get by
    id, and a few writes (1 in 50 requests a ``PATCH`` of a random customer).
 
+``--scale-out`` instead starts a stack of its own (tools/pg_stack.py: a primary, a streaming
+replica, PgBouncer in transaction mode), loads the same data into it, and compares the mixed
+workload through PgBouncer with the same directly, and a read workload with one replica with the
+primary alone (``scale-bench`` in docs/benchmarks.md).
+
 It reports throughput, p50/p95/p99 and errors, and the ratio of get-by-id throughput to the
 floor's. The server connects as the service role, under row-level security (``--superuser``:
 as the superuser, which the policies do not bind). The load generator runs on the same machine
@@ -208,6 +213,13 @@ def main() -> None:
         action="store_true",
         help="serve as the database superuser (row-level security bypassed), not the service role",
     )
+    parser.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="PgBouncer and a streaming replica of their own (tools/pg_stack.py): the mixed "
+        "workload through the pooler vs directly, reads with a replica vs the primary alone",
+    )
+    parser.add_argument("--pool-size", type=int, default=4, help="PgBouncer server connections")
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     env = {
@@ -228,54 +240,164 @@ def main() -> None:
         print(json.dumps(prepare(args.url, args.customers)))
         return
     env["LOAD_SECRET_KEY"], env["LOAD_JWT_KEY"] = env["SECRET_KEY"], env["JWT_SIGNING_KEY"]
+    if args.scale_out:
+        scale_out(args, env)
+        return
+    data = prepared_data(args.url, args.customers, env)
+    if not args.superuser:
+        env.update(service_role(args.url))
+    workers = int(env.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
+    results = measure(env, workloads(data["tenant"], data["authorization"], args.customers), args)
+    text = report(results, args, workers)
+    print(text)
+    if args.write_docs:
+        write_docs("load-bench", text)
+
+
+def prepared_data(url: str, customers: int, env: dict) -> dict:
+    """The data (loaded by a child process as the superuser) and a token for the load."""
     prepared = subprocess.run(  # noqa: S603 - this script
-        [
-            sys.executable,
-            __file__,
-            "--prepare",
-            "--url",
-            args.url,
-            "--customers",
-            str(args.customers),
-        ],
-        env=env,
+        [sys.executable, __file__, "--prepare", "--url", url, "--customers", str(customers)],
+        env={**env, "DATABASE_URL": url},
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     )
-    data = json.loads(prepared.stdout.strip().splitlines()[-1])
-    if not args.superuser:
-        # As in production: the service role under row-level security, the tables' owner for
-        # migrations, the search role owning the functions that apply the context by hand.
-        sys.path.insert(0, str(ROOT / "bench"))
-        from row_security import SEARCH
-        from row_security import prepare as prepare_roles
+    return json.loads(prepared.stdout.strip().splitlines()[-1])
 
-        env.update(
-            DATABASE_URL=prepare_roles(args.url),
-            MIGRATION_DATABASE_URL=args.url,
-            DATABASE_SEARCH_ROLE=SEARCH,
-        )
-    env.update(PORT=str(free_port()), LOAD_LOG="/tmp/load-server.log")  # noqa: S108
-    workers = int(env.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
+
+def service_role(url: str) -> dict:
+    """As in production: the service role under row-level security, the tables' owner for
+    migrations, the search role owning the functions that apply the context by hand."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from row_security import SEARCH
+    from row_security import prepare as prepare_roles
+
+    return {
+        "DATABASE_URL": prepare_roles(url),
+        "MIGRATION_DATABASE_URL": url,
+        "DATABASE_SEARCH_ROLE": SEARCH,
+    }
+
+
+def measure(env: dict, runs: dict, args) -> dict:
+    """One server for ``runs`` (name -> locust tasks), each run in turn."""
+    env = {**env, "PORT": str(free_port()), "LOAD_LOG": "/tmp/load-server.log"}  # noqa: S108
     server = start_server(env)
     try:
         host = f"http://127.0.0.1:{env['PORT']}"
         results = {}
-        for name, tasks in workloads(data["tenant"], data["authorization"], args.customers).items():
+        for name, tasks in runs.items():
             print(f"running {name} ...", flush=True)
             results[name] = run_locust(host, args.users, args.seconds, tasks)
     finally:
         server.terminate()
         server.wait(timeout=60)
-    text = report(results, args, workers)
+    return results
+
+
+def write_docs(section: str, text: str) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bulk_assign import write_docs_section
+
+    write_docs_section(section, text)
+
+
+def scale_out(args, env: dict) -> None:
+    """The mixed workload through PgBouncer (transaction mode, ``--pool-size`` server
+    connections, more client connections than that) against the same PostgreSQL directly, and
+    the read workload with one streaming replica against the primary alone: a stack of its own
+    (tools/pg_stack.py), the same data, the service role."""
+    import tempfile
+
+    sys.path.insert(0, str(ROOT))
+    from tools.pg_stack import start, stop
+
+    directory = Path(tempfile.mkdtemp(prefix="load-stack-"))
+    urls = start(directory, args.pool_size, ["postgres", "bench_service"])
+    try:
+        primary = urls["STACK_PRIMARY_URL"].rsplit("/", 1)[0] + "/bench_load"
+        sys.path.insert(0, str(ROOT / "bench"))
+        from bulk_assign import ensure_database
+
+        ensure_database(primary)
+        data = prepared_data(primary, args.customers, env)
+        roles = service_role(primary)
+        service = roles["DATABASE_URL"]
+        credentials = service.split("://", 1)[1].split("@", 1)[0]
+        pooled = f"postgres://{credentials}@{urls['STACK_POOLER_URL'].split('@', 1)[1]}"
+        replica = f"postgres://{credentials}@{urls['STACK_REPLICA_URL'].split('@', 1)[1]}"
+        pooled, replica = (url.rsplit("/", 1)[0] + "/bench_load" for url in (pooled, replica))
+        _wait_for_replica(
+            urls["STACK_REPLICA_URL"].rsplit("/", 1)[0] + "/bench_load", args.customers
+        )
+        threads = {"GUNICORN_THREADS": "4"}  # 5 workers x 4 threads: 20 client connections
+        every = workloads(data["tenant"], data["authorization"], args.customers)
+        list_page, get_by_id, _ = every["mixed"]
+        reads = {"reads": {list_page: 1, get_by_id: 2}}
+        base = {**env, **roles, **threads}
+        results = {
+            "mixed, directly": measure(base, {"mixed": every["mixed"]}, args)["mixed"],
+            "mixed, through PgBouncer": measure(
+                {**base, "DATABASE_URL": pooled, "DATABASE_POOL_MODE": "transaction"},
+                {"mixed": every["mixed"]},
+                args,
+            )["mixed"],
+            "reads, primary only": measure(base, reads, args)["reads"],
+            "reads, with one replica": measure(
+                {**base, "DATABASE_REPLICA_URLS": replica}, reads, args
+            )["reads"],
+        }
+    finally:
+        stop(directory)
+    text = scale_report(results, args)
     print(text)
     if args.write_docs:
-        sys.path.insert(0, str(ROOT / "bench"))
-        from bulk_assign import write_docs_section
+        write_docs("scale-bench", text)
 
-        write_docs_section("load-bench", text)
+
+def _wait_for_replica(url: str, customers: int) -> None:
+    """(As the superuser, whom row-level security does not bind.)"""
+    import psycopg
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        with psycopg.connect(url) as connection:
+            found = connection.execute("SELECT count(*) FROM customers_customer").fetchone()[0]
+        if found >= customers:
+            return
+        time.sleep(1)
+    raise SystemExit("the replica did not catch up")
+
+
+def scale_report(results: dict, args) -> str:
+    lines = [
+        "| run | requests | errors | req/s | p50 (ms) | p95 (ms) | p99 (ms) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run, result in results.items():
+        s = result["total"]
+        lines.append(
+            f"| {run} | {s['requests']:,} | {s['errors']} | {s['rps']:.0f} | {s['p50']:.0f} | "
+            f"{s['p95']:.0f} | {s['p99']:.0f} |"
+        )
+    pooled = results["mixed, through PgBouncer"]["total"]["rps"]
+    direct = results["mixed, directly"]["total"]["rps"]
+    replica = results["reads, with one replica"]["total"]["rps"]
+    primary = results["reads, primary only"]["total"]["rps"]
+    lines += [
+        "",
+        f"- through PgBouncer / directly: **{pooled / direct:.0%}** of the throughput, with 20 "
+        f"client connections on {args.pool_size} server connections",
+        f"- with one replica / primary only: **{replica / primary:.0%}** of the throughput",
+        f"- {args.users} users without think time, {args.seconds} s per run, "
+        f"{args.customers:,} customers, gunicorn with 5 workers x 4 threads, as the service "
+        "role (row-level security on); reads: 1/3 list with `X-Total-Count`, 2/3 get by id",
+        f"- machine: {machine()}; primary, replica, PgBouncer, server and load generator all on it",
+        f"- measured {datetime.now(UTC):%Y-%m-%d}",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ def prepare(url: str) -> str:
         for statement in (
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {SERVICE}",
             f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {SERVICE}",
+            f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {SERVICE}",
             f"GRANT SELECT ON customers_customer TO {SEARCH}",
             f"ALTER FUNCTION customers_matching_ids(text, text, text) OWNER TO {SEARCH}",
             f"ALTER FUNCTION customers_visible_count(text) OWNER TO {SEARCH}",

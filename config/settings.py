@@ -138,6 +138,34 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+
+# Behind a connection pooler in transaction mode (PgBouncer ``pool_mode = transaction``): no
+# server-side cursors, no session state. Commands and the task worker keep a row-security context
+# for their whole run (session state), so they connect to PostgreSQL directly
+# (``DATABASE_DIRECT_URL`` in `make serve`); see docs/scaling.md.
+DATABASE_POOL_MODE = os.environ.get("DATABASE_POOL_MODE", "")
+if DATABASE_POOL_MODE not in ("", "session", "transaction"):
+    raise ImproperlyConfigured("DATABASE_POOL_MODE is 'transaction', 'session' or unset.")
+if DATABASE_POOL_MODE == "transaction":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+
+# Read replicas (comma-separated URLs): aliases replica1, replica2, ... (core/replicas.py). In
+# the test suite they mirror the primary.
+for _number, _url in enumerate(
+    filter(None, (u.strip() for u in os.environ.get("DATABASE_REPLICA_URLS", "").split(","))),
+    start=1,
+):
+    DATABASES[f"replica{_number}"] = {
+        **dj_database_url.parse(_url, conn_max_age=DATABASES["default"]["CONN_MAX_AGE"]),
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["core.replicas.ReplicaRouter"] if len(DATABASES) > 1 else []
+# After a principal writes, its reads go to the primary for this long (seconds).
+READ_YOUR_WRITES_SECONDS = float(os.environ.get("READ_YOUR_WRITES_SECONDS", "5"))
+# A replica further behind than this is skipped; each process checks it this often (seconds).
+REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "5"))
+REPLICA_CHECK_SECONDS = float(os.environ.get("REPLICA_CHECK_SECONDS", "1"))
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.Employee"

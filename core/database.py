@@ -28,6 +28,11 @@ def limit_statement_time(sender, connection, **kwargs) -> None:
     milliseconds = settings.REQUEST_STATEMENT_TIMEOUT_MS
     if not (_serving_requests and milliseconds and connection.vendor == "postgresql"):
         return
+    if settings.DATABASE_POOL_MODE == "transaction":
+        # A session setting would stay on one of the pooler's server connections and miss the
+        # others: the pooler sets the limit on each of its connections (``connect_query``,
+        # docs/scaling.md).
+        return
     # On the DB-API connection itself: once per session, and not counted as a request's query.
     with connection.connection.cursor() as cursor:
         cursor.execute("SELECT set_config('statement_timeout', %s, false)", [f"{milliseconds}ms"])

@@ -1,5 +1,6 @@
 """Prometheus metrics at ``/metrics``: request latency by route and status, database queries by
-route (both from :mod:`core.observability`), and the task queue's depth, read when scraped.
+route (both from :mod:`core.observability`), and the task queue's depth and the read replicas'
+lag, read when scraped.
 
 Only callers from ``METRICS_ALLOWED_IPS`` (loopback by default) or with
 ``Authorization: Bearer <METRICS_TOKEN>`` get an answer; everyone else gets a plain 404. A
@@ -25,6 +26,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from core import replicas
+
 
 class TaskQueueCollector:
     """Tasks waiting for a worker and tasks running (django-tasks-db), counted when scraped."""
@@ -47,8 +50,39 @@ class TaskQueueCollector:
         yield depth
 
 
+class ReplicaCollector:
+    """Each read replica's lag and whether it is used, checked when scraped (core.replicas)."""
+
+    def describe(self):
+        yield from self._families()
+
+    def _families(self):
+        lag = GaugeMetricFamily(
+            "database_replica_lag_seconds",
+            "How far each read replica's replay is behind what it received (NaN: down).",
+            labels=["replica"],
+        )
+        usable = GaugeMetricFamily(
+            "database_replica_usable",
+            "1 when a read replica answers within the lag limit and serves reads, else 0.",
+            labels=["replica"],
+        )
+        return lag, usable
+
+    def collect(self):
+        lag, usable = self._families()
+        for alias in replicas.replica_aliases():
+            state = replicas.check(alias)
+            lag.add_metric([alias], float("nan") if state.lag is None else state.lag)
+            usable.add_metric([alias], 1 if state.usable else 0)
+        yield lag
+        yield usable
+
+
 TASK_QUEUE = TaskQueueCollector()
 REGISTRY.register(TASK_QUEUE)
+REPLICAS = ReplicaCollector()
+REGISTRY.register(REPLICAS)
 
 
 def _collector_registry() -> CollectorRegistry:
@@ -57,6 +91,7 @@ def _collector_registry() -> CollectorRegistry:
     registry = CollectorRegistry()
     MultiProcessCollector(registry)  # every gunicorn worker's, added up
     registry.register(TASK_QUEUE)
+    registry.register(REPLICAS)
     return registry
 
 

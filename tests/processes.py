@@ -76,7 +76,15 @@ def production_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         check=False,
     )
     assert collect.returncode == 0, collect.stderr.decode()
-    log = (tmp_path / "server.log").open("wb")
+    with gunicorn(env, tmp_path / "server.log") as base:
+        yield base, tmp_path / "server.log"
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """gunicorn with ``config/gunicorn.py`` and ``env`` (``PORT`` included), until it answers
+    ``/healthz``; yields its base URL and stops it afterwards."""
+    log = log_path.open("wb")
     process = subprocess.Popen(  # noqa: S603 - the virtualenv's gunicorn
         [
             str(Path(sys.executable).with_name("gunicorn")),
@@ -100,11 +108,9 @@ def production_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     else:
         process.kill()
         log.close()
-        raise RuntimeError(
-            "gunicorn did not answer: " + (tmp_path / "server.log").read_text()[-2000:]
-        )
+        raise RuntimeError("gunicorn did not answer: " + log_path.read_text()[-2000:])
     try:
-        yield base, tmp_path / "server.log"
+        yield base
     finally:
         process.terminate()
         process.wait(timeout=30)
