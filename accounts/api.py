@@ -109,10 +109,12 @@ class TenantApiView(APIView):
         coverage the querysets filter by (accounts.rowsecurity). A request that only reads
         runs on a read replica when one is configured and healthy, unless its principal has
         just written (core.replicas); should the replica fail under it, the primary answers."""
+        read_only = request.method in READ_ONLY_METHODS
+        writer = None
+        if read_only and replicas.replica_aliases():
+            writer = writer_of_token(get_authorization_header(request))
         return replicas.serve(
-            request.method in READ_ONLY_METHODS,
-            writer_of_token(get_authorization_header(request)),
-            lambda alias: self._dispatch_on(alias, request, *args, **kwargs),
+            read_only, writer, lambda alias: self._dispatch_on(alias, request, *args, **kwargs)
         )
 
     def _dispatch_on(self, alias: str, request, *args, **kwargs):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from django.db import DEFAULT_DB_ALIAS
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -112,7 +113,8 @@ def _employee_principal(claims: TokenClaims, employee_id: str, token_grants: Gra
         if not is_superuser:
             return None
         # A platform superuser's token names the tenant it was issued for.
-        found = Tenant.objects.filter(code=claims.tenant).values_list("pk", "tree_version").first()
+        tenants = Tenant.objects.using(DEFAULT_DB_ALIAS)  # (identity: always the primary's)
+        found = tenants.filter(code=claims.tenant).values_list("pk", "tree_version").first()
         if found is None:
             return None
         tenant_id, tree_version = found

@@ -31,6 +31,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, OperationalError, connections
 
+from core.database import is_statement_timeout
+
 logger = logging.getLogger(__name__)
 
 REPLICA_PREFIX = "replica"
@@ -172,8 +174,8 @@ def serve(read_only: bool, writer: str | None, handle: Callable[[str], T]) -> T:
     alias = read_alias(writer) if read_only else DEFAULT_DB_ALIAS
     try:
         return handle(alias)
-    except OperationalError:
-        if alias == DEFAULT_DB_ALIAS:
-            raise
+    except OperationalError as exc:
+        if alias == DEFAULT_DB_ALIAS or is_statement_timeout(exc):
+            raise  # (a statement too slow for the replica would be as slow on the primary)
         mark_down(alias)
         return handle(DEFAULT_DB_ALIAS)

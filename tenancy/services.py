@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.models import F
 
 from core.errors import ConflictError, InvalidInput, full_clean
@@ -59,8 +59,9 @@ def tree_changed(tenant_id: int) -> None:
     Tenant.objects.filter(pk=tenant_id).update(tree_version=F("tree_version") + 1)
 
 
-def restriction_parents(tenant_id: int) -> dict[str, str | None]:
-    rows = Restriction.objects.filter(tenant_id=tenant_id).values_list("code", "parent__code")
+def restriction_parents(tenant_id: int, using: str | None = None) -> dict[str, str | None]:
+    restrictions = Restriction.objects.using(using) if using else Restriction.objects
+    rows = restrictions.filter(tenant_id=tenant_id).values_list("code", "parent__code")
     return dict(rows)
 
 
@@ -79,7 +80,8 @@ def restriction_tree(tenant_id: int, version: int) -> dict[str, frozenset[str]] 
     if key not in _BELOW:
         if len(_BELOW) >= _BELOW_LIMIT:
             _BELOW.clear()
-        parents = restriction_parents(tenant_id)
+        # From the primary: a replica behind it could hand an older tree for this version.
+        parents = restriction_parents(tenant_id, using=DEFAULT_DB_ALIAS)
         _BELOW[key] = {} if tree.is_flat(parents) else tree.below(parents)
     return _BELOW[key] or None
 

@@ -52,6 +52,7 @@ ALLOWED = {
     "customers/lookups.py": "asks the planner whether a trigram search pays (reads no rows)",
     "core/roles.py": "grants the service's role its row privileges (as the owner, no rows read)",
     "core/health.py": "the readiness probe's SELECT 1 (no table)",
+    "core/replicas.py": "asks a read replica how far behind it is (no table)",
 }
 
 
