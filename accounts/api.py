@@ -17,7 +17,15 @@ from rest_framework.views import APIView
 from accounts import rowsecurity
 from accounts.authentication import BearerTokenAuthentication
 from accounts.principal import Principal
-from accounts.scopes import CUSTOMER_MANAGE, CUSTOMER_READ, IMPORT_MANAGE, IMPORT_READ, Grants
+from accounts.scopes import (
+    AUDIT_READ,
+    CUSTOMER_MANAGE,
+    CUSTOMER_READ,
+    IMPORT_MANAGE,
+    IMPORT_READ,
+    Coverage,
+    Grants,
+)
 from accounts.tokens import writer_of, writer_of_token
 from core import replicas
 from core.errors import first_or_not_found
@@ -45,8 +53,18 @@ def can_configure_import(grants: Grants) -> bool:
     return grants.can_configure_import()
 
 
+def can_audit(grants: Grants) -> bool:
+    return not grants.auditable().is_empty
+
+
+def can_audit_access(grants: Grants) -> bool:
+    return grants.can_audit_access()
+
+
 # The scope each check stands for in the OpenAPI document (suffixed forms also qualify).
 SCOPE_NAMES: dict[Callable[[Grants], bool], str] = {
+    can_audit: AUDIT_READ,
+    can_audit_access: AUDIT_READ,
     can_read: CUSTOMER_READ,
     can_manage: CUSTOMER_MANAGE,
     can_import: IMPORT_MANAGE,
@@ -78,6 +96,8 @@ class HoldsRequiredScope(BasePermission):
 
 class TenantApiView(APIView):
     required_scope: dict[str, Callable[[Grants], bool]] = {}
+    # What the request reads, for row-level security, when not the customers of its read right.
+    reads: Callable[[Grants], Coverage] | None = None
 
     _owned = frozenset(
         {
@@ -132,8 +152,9 @@ class TenantApiView(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication and the scope checks
         principal = self.principal
+        reads = self.reads(principal.grants) if self.reads is not None else None
         rowsecurity.bind_request(
-            rowsecurity.RowContext.of(principal),
+            rowsecurity.RowContext.of(principal, reads=reads),
             rowsecurity.principal_key(principal.kind, principal.id, principal.tenant_code),
         )
         if request.method not in READ_ONLY_METHODS:

@@ -55,14 +55,17 @@ class RowContext:
     assign: str
 
     @classmethod
-    def of(cls, principal: Principal | None) -> RowContext:
+    def of(cls, principal: Principal | None, *, reads: Coverage | None = None) -> RowContext:
         """The principal's rights in its tenant (all tenants for the platform principal;
-        nothing without a principal)."""
+        nothing without a principal). ``reads``: what it reads instead of its read right (the
+        audit API reads the history of the customers its audit scope covers)."""
         if principal is None:
             return NOTHING
         if principal.tenant_id is None:
             return ALL_TENANTS if principal.sees_every_tenant else NOTHING
-        rights = (coverage_text(right.coverage(principal.grants)) for right in Right)
+        rights = [coverage_text(right.coverage(principal.grants)) for right in Right]
+        if reads is not None:
+            rights[0] = coverage_text(reads)
         return cls(principal.tenant_id, principal.tenant_id, *rights)
 
     @classmethod

@@ -21,9 +21,20 @@ IMPORT_MANAGE = "customer.import_manage"
 IMPORT_READ = "customer.import_read"
 # Administration of the caller's own tenant: access groups, employees, API clients (admin only).
 TENANT_MANAGE = "tenant.tenant_manage"
+# The audit API: the restriction history (a suffix: of the customers it covers) and, unsuffixed,
+# the access-change log.
+AUDIT_READ = "audit.audit_read"
 
 KNOWN_SCOPES = frozenset(
-    {CUSTOMER_READ, CUSTOMER_MANAGE, RESTRICTION_MANAGE, IMPORT_MANAGE, IMPORT_READ, TENANT_MANAGE}
+    {
+        CUSTOMER_READ,
+        CUSTOMER_MANAGE,
+        RESTRICTION_MANAGE,
+        IMPORT_MANAGE,
+        IMPORT_READ,
+        TENANT_MANAGE,
+        AUDIT_READ,
+    }
 )
 SUFFIX_SEPARATOR = "--"
 
@@ -214,6 +225,15 @@ class Grants:
 
     def can_manage_tenant(self) -> bool:
         return self._get(TENANT_MANAGE).everything
+
+    def auditable(self) -> Coverage:
+        """Customers whose restriction history may be read (the audit API)."""
+        return self._get(AUDIT_READ)
+
+    def can_audit_access(self) -> bool:
+        """The access-change log: unsuffixed audit_read only (it is about identities, not
+        customers)."""
+        return self._get(AUDIT_READ).everything
 
     def covers_grants(self, other: Grants) -> bool:
         """True when every right of ``other`` is also held here (no privilege escalation)."""

@@ -27,6 +27,7 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("oauth/token", TokenApi.as_view(), name="oauth-token"),
     path("customer/<str:tenant>/", include("customers.api.urls")),
+    path("iam/<str:tenant>/", include("accounts.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerDocs.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", RedocDocs.as_view(url_name="schema"), name="api-redoc"),

@@ -1,6 +1,6 @@
 """One error model for the API.
 
-Every error under ``/customer/`` and ``/oauth/`` has the body
+Every error under ``/customer/``, ``/iam/`` and ``/oauth/`` has the body
 ``{"status", "type", "message", "details"?}``: DRF exceptions and the services' refusals
 (core.errors) are shaped by :func:`api_exception_handler`; everything Django answers before or
 around DRF (unknown paths, oversized bodies, unhandled errors) is reshaped by
@@ -24,7 +24,7 @@ from core.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
-API_PATH_PREFIXES = ("/customer/", "/oauth/")
+API_PATH_PREFIXES = ("/customer/", "/iam/", "/oauth/")
 
 ERROR_TYPES = {
     400: "validation_failure",

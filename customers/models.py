@@ -9,7 +9,12 @@ from django.db.models.functions import Lower
 
 from core.channels import CHANNEL_PHRASES, ActorKind, Channel
 from core.restrictions import RESTRICTION_MAX_LENGTH
-from customers.querysets import CustomerQuerySet, CustomerRelatedQuerySet, JobQuerySet
+from customers.querysets import (
+    CustomerQuerySet,
+    CustomerRelatedQuerySet,
+    JobQuerySet,
+    RestrictionChangeQuerySet,
+)
 from tenancy.models import Tenant
 
 CUSTOMER_NUMBER_PATTERN = r"^[A-Za-z0-9_-]{1,66}\Z"
@@ -242,12 +247,17 @@ class RestrictionChange(models.Model):
     channel = models.CharField(max_length=16, choices=Channel.choices)
     changed_at = models.DateTimeField("when", auto_now_add=True, db_index=True)
 
-    # visible_to: rows of customers the principal may read (a deleted customer's rows: none).
-    objects = CustomerRelatedQuerySet.as_manager()
+    # visible_to: rows of customers the principal may read (a deleted customer's rows: none);
+    # audited_by: what the audit API shows.
+    objects = RestrictionChangeQuerySet.as_manager()
 
     class Meta:
         ordering = ["-changed_at", "-pk"]
-        indexes = [models.Index(fields=["customer", "-changed_at"], name="restriction_change_idx")]
+        indexes = [
+            models.Index(fields=["customer", "-changed_at"], name="restriction_change_idx"),
+            # (the audit API's pages: a tenant's changes, newest first)
+            models.Index(fields=["tenant", "-id"], name="restriction_change_tenant_idx"),
+        ]
         verbose_name = "restriction change"
         verbose_name_plural = "restriction history"
 

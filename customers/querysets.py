@@ -31,7 +31,10 @@ def _covered(queryset: models.QuerySet, principal: Principal | None, right: Righ
     coverage; nothing without a principal or a grant."""
     if principal is None:
         return queryset.none()
-    coverage = right.coverage(principal.grants)
+    return _within(queryset, principal, right.coverage(principal.grants))
+
+
+def _within(queryset: models.QuerySet, principal: Principal, coverage: Coverage):
     if coverage.is_empty:
         return queryset.none()
     if principal.tenant_id is None:
@@ -66,6 +69,13 @@ class CustomerQuerySet(models.QuerySet):
             cursor.execute("SELECT customers_visible_count(%s)", [wanted])
             return cursor.fetchone()[0]
 
+    def audited_by(self, principal: Principal | None) -> CustomerQuerySet:
+        """The customers whose restriction history the principal's audit scope covers (the
+        audit API; it reads no customer data through it)."""
+        if principal is None:
+            return self.none()
+        return _within(self, principal, principal.grants.auditable())
+
     def manageable_by(self, principal: Principal | None) -> CustomerQuerySet:
         return _covered(self, principal, Right.MANAGE)
 
@@ -89,6 +99,29 @@ class CustomerRelatedQuerySet(models.QuerySet):
         from customers.models import Customer
 
         return self.filter(customer__in=Customer.objects.visible_to(principal))
+
+
+class RestrictionChangeQuerySet(CustomerRelatedQuerySet):
+    """The restriction history: as customer data (``visible_to``, the back office) and for the
+    audit API (``audited_by``)."""
+
+    def audited_by(self, principal: Principal | None) -> models.QuerySet:
+        """What an audit reader may see of its tenant's restriction history. Unsuffixed
+        ``audit.audit_read``: every change (deleted customers' included). Suffixed: the changes
+        whose old or new value the suffixes cover, of customers whose restriction they cover now
+        (so never a change of a customer it could not read; a deleted customer's: none)."""
+        if principal is None or principal.tenant_id is None:
+            return self.none()
+        coverage = principal.grants.auditable()
+        if coverage.is_empty:
+            return self.none()
+        changes = self.filter(tenant_id=principal.tenant_id)
+        if coverage.everything:
+            return changes
+        values = sorted(coverage.restrictions)
+        return changes.filter(
+            Q(old_value__in=values) | Q(new_value__in=values), customer__restriction__in=values
+        )
 
 
 class JobQuerySet(models.QuerySet):

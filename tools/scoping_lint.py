@@ -6,7 +6,7 @@ commands, tasks, everything) and reports:
 - a manager (``objects``, ``_default_manager``, ``_base_manager``) of a guarded model, or of a
   model that cannot be named statically (``self.model``, ``apps.get_model(…)``), used for
   anything but ``visible_to(…)``, ``manageable_by(…)``, ``assignable_by(…)`` (or the count of
-  the first, ``visible_count(…)``) or ``none()`` —
+  the first, ``visible_count(…)``), ``audited_by(…)`` (the audit API's) or ``none()`` —
   however the expression is split across lines;
 - raw SQL: ``.cursor()``, ``.raw(…)``, ``.extra(…)``, ``RawSQL``;
 - mass writes on a query chain: ``….update(…)``, ``….delete()``, ``….bulk_update(…)``,
@@ -31,7 +31,15 @@ from pathlib import Path
 GUARDED_MODELS = frozenset({"Customer", "Address", "Account", "RestrictionChange"})
 MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
 SCOPED_ENTRY_POINTS = frozenset(
-    {"visible_to", "manageable_by", "assignable_by", "with_right", "visible_count", "none"}
+    {
+        "visible_to",
+        "manageable_by",
+        "assignable_by",
+        "with_right",
+        "visible_count",
+        "audited_by",
+        "none",
+    }
 )
 RAW_SQL_METHODS = frozenset({"cursor", "raw", "extra"})
 REVERSE_RELATIONS = frozenset({"customers"})  # Tenant -> Customer (related_name)

@@ -14,6 +14,7 @@ from accounts.api import TenantApiView
 from core.database import is_statement_timeout
 from core.errors import DoesNotExist, InvalidInput
 from core.parsers import JSONParser
+from core.query_params import parse_positive
 from customers import services
 from customers.api.documents import customer_documents
 from customers.api.paging import make_cursor, page_of, read_cursor
@@ -109,17 +110,6 @@ def parse_expand(text: str | None) -> frozenset[str]:
 
 
 MAX_PAGE_NUMBER = 10_000_000
-
-
-def parse_positive(request, name: str, default: int, maximum: int | None = None) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    valid = raw.isascii() and raw.isdigit() and len(raw) <= 12
-    if not valid or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
-        limit = f" and at most {maximum}" if maximum else ""
-        raise InvalidInput(f"{name} must be a whole number of at least 1{limit}.", field=name)
-    return int(raw)
 
 
 # Path parameters are named as in Emporix's API (``customerNumber``, ``addressId``); the

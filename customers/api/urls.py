@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from customers.api import addresses, customers, imports
+from customers.api import addresses, audit, customers, imports
 from customers.models import CUSTOMER_NUMBER_PATTERN
 
 
@@ -25,6 +25,11 @@ urlpatterns = [
     path("customers/search", customers.CustomerSearchApi.as_view(), name="customer-search"),
     path("customers/import", imports.CustomerImportApi.as_view(), name="customer-import"),
     path(
+        "restriction-changes",
+        audit.RestrictionChangeListApi.as_view(),
+        name="restriction-change-list",
+    ),
+    path(
         "config/password-migration-retention",
         imports.PasswordMigrationRetentionApi.as_view(),
         name="password-migration-retention",
@@ -38,6 +43,11 @@ urlpatterns = [
         "customers/<identifier:customerNumber>/accounts/internal",
         customers.CustomerAccountApi.as_view(),
         name="customer-account",
+    ),
+    path(
+        "customers/<identifier:customerNumber>/restriction-changes",
+        audit.CustomerRestrictionChangeListApi.as_view(),
+        name="customer-restriction-change-list",
     ),
     path(
         "customers/<identifier:customerNumber>/addresses",

@@ -48,6 +48,9 @@ BODIES = {
     "address-list": [{"contactName": "Probe", "country": "DE"}],
     "address-detail": [{"contactName": "Probe", "country": "DE"}],
     "address-tags": [None],
+    "restriction-change-list": [None],
+    "customer-restriction-change-list": [None],
+    "access-change-list": [None],
 }
 # A DE manager's writes on DE1 that must succeed (the walk would prove nothing if they failed).
 MUST_SUCCEED = {
@@ -75,7 +78,8 @@ QUERY = "?expand=addresses,accounts,mixin:*&pageSize=1000&tags=A&sort=lastName:d
 
 
 def api_routes():
-    """(route, name, view class) for every URL pattern under customer/<tenant>/."""
+    """(route, name, view class) for every URL pattern under customer/<tenant>/ and
+    iam/<tenant>/."""
     found = []
 
     def walk(patterns, prefix):
@@ -84,7 +88,7 @@ def api_routes():
                 walk(pattern.url_patterns, prefix + str(pattern.pattern))
             elif isinstance(pattern, URLPattern):
                 route = prefix + str(pattern.pattern)
-                if route.startswith("customer/"):
+                if route.startswith(("customer/", "iam/")):
                     found.append((route, pattern.name, pattern.callback.view_class))
 
     walk(get_resolver().url_patterns, "")
@@ -137,10 +141,17 @@ def probe(call):
 
 @pytest.mark.parametrize(
     "scopes",
-    [DE_READER, DE_MANAGER, DE_RESTRICTION_MANAGER, (*DE_MANAGER, "customer.import_manage")],
-    ids=["de-reader", "de-manager", "de-restriction-manager", "de-importer"],
+    [
+        DE_READER,
+        DE_MANAGER,
+        DE_RESTRICTION_MANAGER,
+        (*DE_MANAGER, "customer.import_manage"),
+        (*DE_READER, "audit.audit_read--DE"),
+    ],
+    ids=["de-reader", "de-manager", "de-restriction-manager", "de-importer", "de-auditor"],
 )
-def test_no_response_reveals_an_invisible_customer(world, api_as, scopes):
+def test_no_response_reveals_an_invisible_customer(audited_world, api_as, scopes):
+    world = audited_world  # (every customer has restriction history for the audit routes)
     http = api_as(*scopes)
     forbidden = forbidden_strings(world)
     addresses = {
@@ -185,3 +196,8 @@ def test_no_response_reveals_an_invisible_customer(world, api_as, scopes):
     elif scopes == DE_READER:
         assert {method for _, method in succeeded} == {"GET", "POST"}  # reads and search only
         assert succeeded >= {(n, m) for n, m in MUST_SUCCEED if m == "GET"}
+    elif "audit.audit_read--DE" in scopes:
+        assert {
+            ("restriction-change-list", "GET"),
+            ("customer-restriction-change-list", "GET"),
+        } <= (succeeded)

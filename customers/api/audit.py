@@ -1,0 +1,133 @@
+"""The restriction history in the audit API: a tenant's, and one customer's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+
+from accounts.api import can_audit
+from accounts.audit_api import (
+    PAGING_PARAMETERS,
+    AuditFilterSet,
+    AuditListApi,
+    actor_of,
+    filter_parameters,
+)
+from core.errors import DoesNotExist
+from customers.api.common import PATH_PARAMETERS, errors
+from customers.models import Customer, RestrictionChange
+from customers.services import NOT_FOUND_MESSAGE
+
+RESTRICTION_CHANGE = inline_serializer(
+    "RestrictionChange",
+    {
+        "customerNumber": serializers.CharField(),
+        "oldValue": serializers.CharField(allow_null=True),
+        "newValue": serializers.CharField(allow_null=True),
+        "actor": inline_serializer(
+            "AuditActor",
+            {
+                "kind": serializers.CharField(),
+                "id": serializers.CharField(),
+                "name": serializers.CharField(),
+            },
+        ),
+        "channel": serializers.CharField(),
+        "changedAt": serializers.DateTimeField(),
+    },
+    many=True,
+)
+
+
+class RestrictionChangeFilter(AuditFilterSet):
+    customerNumber = django_filters.CharFilter(field_name="customer_number")
+    restriction = django_filters.CharFilter(
+        method="by_restriction", help_text="The old or the new value."
+    )
+
+    class Meta:
+        model = RestrictionChange
+        fields: list[str] = []
+
+    def by_restriction(self, queryset, name, value):
+        return queryset.filter(Q(old_value=value) | Q(new_value=value))
+
+
+class RestrictionChangeListApi(AuditListApi):
+    """A tenant's restriction history, as far as the audit scope covers it."""
+
+    required_scope = {"GET": can_audit}
+    filterset_class = RestrictionChangeFilter
+    list_name = "restriction-changes"
+
+    def dispatch(self, request, *args, **kwargs):
+        kwargs = {PATH_PARAMETERS.get(name, name): value for name, value in kwargs.items()}
+        return super().dispatch(request, *args, **kwargs)
+
+    def records(self, **kwargs) -> QuerySet:
+        return RestrictionChange.objects.audited_by(self.principal)
+
+    def document(self, record: RestrictionChange) -> dict[str, Any]:
+        return {
+            "customerNumber": record.customer_number,
+            "oldValue": record.old_value,
+            "newValue": record.new_value,
+            "actor": actor_of(record),
+            "channel": record.channel,
+            "changedAt": record.changed_at.isoformat(),
+        }
+
+    @extend_schema(
+        operation_id="GET-customer-tenant-list-restriction-changes",
+        summary="List restriction changes",
+        description=(
+            "Every change of a customer's restriction in the tenant, newest first. With a "
+            "suffixed `audit.audit_read--DE`: only changes from or to a value it covers, of "
+            "customers whose restriction it covers now."
+        ),
+        tags=["Audit"],
+        parameters=[*filter_parameters(RestrictionChangeFilter), *PAGING_PARAMETERS],
+        responses={200: RESTRICTION_CHANGE, **errors(400, 401, 403)},
+    )
+    def get(self, request, tenant):
+        return self.list_response(request)
+
+
+class CustomerRestrictionChangeListApi(RestrictionChangeListApi):
+    """One customer's restriction history; a customer the audit scope does not cover now is not
+    found, exactly like a missing one."""
+
+    list_name = "customer-restriction-changes"
+
+    def records(self, customer_number: str) -> QuerySet:
+        history = RestrictionChange.objects.audited_by(self.principal).filter(
+            customer_number=customer_number
+        )
+        customer = Customer.objects.audited_by(self.principal).filter(
+            customer_number=customer_number
+        )
+        # (a deleted customer's history: only for the unsuffixed scope, which sees it anyway)
+        if not customer.exists() and not (
+            self.principal.grants.auditable().everything and history.exists()
+        ):
+            raise DoesNotExist(NOT_FOUND_MESSAGE)
+        return history
+
+    @extend_schema(
+        operation_id="GET-customer-tenant-list-customer-restriction-changes",
+        summary="List a customer's restriction changes",
+        description="The customer's restriction history, newest first (see the tenant's list).",
+        tags=["Audit"],
+        parameters=[*filter_parameters(RestrictionChangeFilter), *PAGING_PARAMETERS],
+        responses={
+            200: RESTRICTION_CHANGE,
+            404: OpenApiResponse(description="No such customer the scope covers"),
+            **errors(400, 401, 403),
+        },
+    )
+    def get(self, request, tenant, customer_number):
+        return self.list_response(request, customer_number=customer_number)

@@ -1,0 +1,186 @@
+"""The audit API: the restriction history and the access-change log, read-only, filtered,
+cursor-paged; what a suffixed audit reader may see of the history."""
+
+import pytest
+
+from accounts.models import AccessChange
+from accounts.principal import Principal
+from accounts.services import api_client_create
+from core.channels import Channel
+from tests.factories import CustomerFactory, RestrictionChangeFactory
+
+pytestmark = pytest.mark.django_db
+HISTORY = "/customer/acme/restriction-changes"
+ACCESS = "/iam/acme/access-changes"
+AUDITOR = ("audit.audit_read",)
+DE_AUDITOR = ("audit.audit_read--DE",)
+
+
+@pytest.fixture
+def history(audited_world, tenant):
+    """Besides every world customer's initial value: MOVED went DE -> FR (an employee, in the
+    back office), and GONE, once DE, was deleted (its rows keep the number, not the customer)."""
+    moved = CustomerFactory(tenant=tenant, customer_number="MOVED", restriction="FR")
+    RestrictionChangeFactory(customer=moved, old_value=None, new_value="DE")
+    RestrictionChangeFactory(
+        customer=moved,
+        old_value="DE",
+        new_value="FR",
+        actor_kind="employee",
+        actor_id="7",
+        actor_name="mover",
+        channel="admin",
+    )
+    gone = CustomerFactory(tenant=tenant, customer_number="GONE", restriction="DE")
+    RestrictionChangeFactory(customer=gone, new_value="DE")
+    gone.delete()
+    return audited_world
+
+
+def numbers(response):
+    assert response.status_code == 200, response.content
+    return [change["customerNumber"] for change in response.json()]
+
+
+def test_the_unsuffixed_auditor_sees_the_whole_tenants_history_newest_first(history, api_as):
+    listed = numbers(api_as(*AUDITOR).get(HISTORY))
+    assert listed == ["GONE", "MOVED", "MOVED", "NULL1", "US1", "FR1", "DE1"]
+    assert "OT-DE1" not in listed  # another tenant's
+    newest = api_as(*AUDITOR).get(HISTORY).json()[1]
+    assert newest == {
+        "customerNumber": "MOVED",
+        "oldValue": "DE",
+        "newValue": "FR",
+        "actor": {"kind": "employee", "id": "7", "name": "mover"},
+        "channel": "admin",
+        "changedAt": newest["changedAt"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("scopes", "expected"),
+    [
+        # MOVED's DE history is not shown: MOVED is FR now, which --DE does not cover.
+        (DE_AUDITOR, ["DE1"]),
+        (("audit.audit_read--FR",), ["MOVED", "FR1"]),
+        (("audit.audit_read--DE", "audit.audit_read--FR"), ["MOVED", "MOVED", "FR1", "DE1"]),
+    ],
+)
+def test_a_suffixed_auditor_never_sees_a_change_of_a_customer_outside_its_suffix(
+    history, api_as, scopes, expected
+):
+    assert numbers(api_as(*scopes).get(HISTORY)) == expected
+
+
+def test_customer_scopes_do_not_open_the_audit_api(history, api_as):
+    for scopes in (("customer.customer_read",), ("customer.customer_manage",)):
+        assert api_as(*scopes).get(HISTORY).status_code == 403
+        assert api_as(*scopes).get(ACCESS).status_code == 403
+    assert api_as(*DE_AUDITOR).get(ACCESS).status_code == 403  # unsuffixed only
+
+
+def test_one_customers_history_and_the_same_404_for_what_the_suffix_does_not_cover(history, api_as):
+    de = api_as(*DE_AUDITOR)
+    assert numbers(de.get("/customer/acme/customers/DE1/restriction-changes")) == ["DE1"]
+    for hidden in ("FR1", "MOVED", "GONE", "NOPE", "OT-DE1"):
+        response = de.get(f"/customer/acme/customers/{hidden}/restriction-changes")
+        assert response.status_code == 404, hidden
+        assert (
+            response.json()["message"]
+            == de.get("/customer/acme/customers/NOPE/restriction-changes").json()["message"]
+        )
+    everything = api_as(*AUDITOR)
+    assert numbers(everything.get("/customer/acme/customers/GONE/restriction-changes")) == ["GONE"]
+    assert numbers(everything.get("/customer/acme/customers/MOVED/restriction-changes")) == [
+        "MOVED",
+        "MOVED",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"restriction": "FR"}, ["MOVED", "FR1"]),
+        ({"channel": "admin"}, ["MOVED"]),
+        ({"actor": "mover"}, ["MOVED"]),
+        ({"actor": "7", "actorKind": "employee"}, ["MOVED"]),
+        ({"customerNumber": "US1"}, ["US1"]),
+        ({"changedFrom": "2999-01-01T00:00:00Z"}, []),
+        ({"changedTo": "2000-01-01T00:00:00Z"}, []),
+    ],
+)
+def test_filters(history, api_as, params, expected):
+    assert numbers(api_as(*AUDITOR).get(HISTORY, params)) == expected
+
+
+def test_filtering_on_what_the_suffix_hides_finds_nothing(history, api_as):
+    de = api_as(*DE_AUDITOR)
+    assert numbers(de.get(HISTORY, {"restriction": "FR"})) == []
+    assert numbers(de.get(HISTORY, {"customerNumber": "MOVED"})) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"channel": "carrier-pigeon"}, "channel"),
+        ({"actorKind": "robot"}, "actorKind"),
+        ({"changedFrom": "yesterday"}, "changedFrom"),
+        ({"pageSize": "0"}, "pageSize"),
+        ({"pageSize": "1001"}, "pageSize"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+    ],
+)
+def test_invalid_filter_values_are_a_400_naming_the_parameter(history, api_as, params, field):
+    for url in (HISTORY, ACCESS):
+        response = api_as(*AUDITOR).get(url, params)
+        assert response.status_code == 400, response.content
+        body = response.json()
+        assert body["status"] == 400
+        assert body["details"][0]["field"] == field
+
+
+def test_pages_follow_the_cursor_to_the_end_and_a_cursor_belongs_to_its_list(history, api_as):
+    http = api_as(*AUDITOR)
+    walked, url, params = [], HISTORY, {"pageSize": 2}
+    while url:
+        response = http.get(url, params)
+        walked += numbers(response)
+        link = response.headers.get("Link")
+        url = link[1 : link.index(">")].removeprefix("http://testserver") if link else None
+        params = {}
+    assert walked == numbers(http.get(HISTORY))
+    first = http.get(HISTORY, {"pageSize": 1}).headers["Link"]
+    cursor = first.split("cursor=")[1].split("&")[0].split(">")[0]
+    replayed = http.get(ACCESS, {"cursor": cursor})
+    assert replayed.status_code == 400  # a restriction-history cursor is not an access-log one
+    customers = http.get("/customer/acme/customers", {"cursor": cursor})
+    assert customers.status_code in (400, 403)
+
+
+def test_the_access_change_log(tenant, other_tenant, api_as):
+    operator = Principal.operator(tenant, "ops")
+    api_client_create(
+        actor=operator,
+        channel=Channel.COMMAND,
+        tenant=tenant,
+        name="erp",
+        scopes=["customer.customer_read"],
+    )
+    api_client_create(
+        actor=Principal.operator(other_tenant, "ops"),
+        channel=Channel.COMMAND,
+        tenant=other_tenant,
+        name="theirs",
+        scopes=["customer.customer_read"],
+    )
+    http = api_as(*AUDITOR)  # (itself made through the factory: no record)
+    response = http.get(ACCESS)
+    assert response.status_code == 200
+    changes = response.json()
+    assert [c["subjectName"] for c in changes] == ["erp"]
+    assert changes[0]["action"] == "created"
+    assert changes[0]["actor"] == {"kind": "operator", "id": "ops", "name": "ops"}
+    assert "secret" not in str(changes).lower()
+    assert http.get(ACCESS, {"subjectKind": "employee"}).json() == []
+    assert len(http.get(ACCESS, {"subject": "erp", "action": "created"}).json()) == 1
+    assert AccessChange.objects.filter(subject_name="theirs").exists()  # (there, not shown)
