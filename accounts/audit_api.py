@@ -20,6 +20,7 @@ from accounts.models import AccessChange
 from accounts.scopes import Grants
 from core.channels import ActorKind, Channel
 from core.cursors import make_cursor, read_cursor
+from core.datetimes import iso_formatter
 from core.errors import InvalidInput
 from core.query_params import parse_positive
 
@@ -142,7 +143,7 @@ class AccessChangeListApi(AuditListApi):
             "after": record.after,
             "actor": actor_of(record),
             "channel": record.channel,
-            "changedAt": record.changed_at.isoformat(),
+            "changedAt": iso_formatter()(record.changed_at),
         }
 
     @extend_schema(

@@ -17,6 +17,7 @@ from accounts.audit_api import (
     actor_of,
     filter_parameters,
 )
+from core.datetimes import iso_formatter
 from core.errors import DoesNotExist
 from customers.api.common import PATH_PARAMETERS, errors
 from customers.models import Customer, RestrictionChange
@@ -78,7 +79,7 @@ class RestrictionChangeListApi(AuditListApi):
             "newValue": record.new_value,
             "actor": actor_of(record),
             "channel": record.channel,
-            "changedAt": record.changed_at.isoformat(),
+            "changedAt": iso_formatter()(record.changed_at),
         }
 
     @extend_schema(

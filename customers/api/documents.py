@@ -11,13 +11,12 @@ for byte (``tests/customers/test_documents.py`` compares them for every expand c
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db.models import FilteredRelation, Q, QuerySet
-from django.utils import timezone
 
+from core.datetimes import iso_formatter
 from customers.models import Customer, business_model
 
 ADDRESS_FIELDS = (
@@ -69,20 +68,6 @@ CUSTOMER_FIELDS = (
     "metadata_mixins",
     "mixins",
 )
-
-
-def iso_formatter() -> Callable[[datetime | None], str | None]:
-    """Date-times as the API writes them: ISO 8601 in the current time zone, UTC as ``Z``.
-    (The time zone is looked up once per response, not per value.)"""
-    zone = timezone.get_current_timezone()
-
-    def iso(value: datetime | None) -> str | None:
-        if value is None:
-            return None
-        text = value.astimezone(zone).isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-    return iso
 
 
 def _text(value: Any) -> str | None:

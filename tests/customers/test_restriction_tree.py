@@ -198,8 +198,10 @@ def test_the_tenant_page_edits_the_tree_records_it_and_refuses_impossible_ones(e
     assert cycle.status_code == 200 and "cycle: DE → EU → DE" in cycle.content.decode()
     orphaned = client.post(page, form({"DE": "EU", "FR": "EU"}, delete=["EU"]))
     assert orphaned.status_code == 200
-    assert "protected related objects: restriction DE and restriction FR" in (
-        orphaned.content.decode()
+    # (Django names the related objects in the order the database hands them out)
+    assert re.search(
+        r"protected related objects: restriction (DE and restriction FR|FR and restriction DE)",
+        orphaned.content.decode(),
     )
     assert Restriction.objects.filter(tenant=eu, code="EU").exists()
     version = Tenant.objects.get(pk=eu.pk).tree_version
