@@ -34,6 +34,7 @@ from django.db import connections, transaction
 
 from accounts.principal import Principal
 from accounts.scopes import Coverage, Right
+from core import replicas
 
 logger = logging.getLogger("customers.rowsecurity")
 
@@ -131,12 +132,15 @@ def _audit(context: RowContext, reason: str | None) -> None:
 
 @contextmanager
 def row_context(
-    context: RowContext | None, *, reason: str | None = None, using: str = "default"
+    context: RowContext | None, *, reason: str | None = None, using: str | None = None
 ) -> Iterator[None]:
     """Run the block in a transaction bound to ``context`` (None: the block binds it itself,
     as a request does once it knows its principal). Inside a caller's transaction the previous
     context is put back afterwards (a failing block's savepoint rollback does that by itself);
-    otherwise the transaction ends with the block, and the context with it."""
+    otherwise the transaction ends with the block, and the context with it. ``using``: by
+    default the database the block's reads go to (a read replica inside a request served from
+    one, core.replicas), so that the context binds where it is read."""
+    using = using or replicas.current_alias()
     if not _uses_policies(using):
         yield
         return

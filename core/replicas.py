@@ -74,6 +74,11 @@ class ReplicaRouter:
         return db == DEFAULT_DB_ALIAS
 
 
+def current_alias() -> str:
+    """The database reads go to right now (the primary outside :func:`reading_from`)."""
+    return _reading_from.get() or DEFAULT_DB_ALIAS
+
+
 @contextmanager
 def reading_from(alias: str) -> Iterator[None]:
     token = _reading_from.set(None if alias == DEFAULT_DB_ALIAS else alias)

@@ -90,3 +90,20 @@ def test_a_session_wide_context_is_refused_behind_a_transaction_pooler(settings)
     ):
         pass
     assert refused.value.returncode == 2
+
+
+def test_a_context_opened_inside_a_request_binds_where_the_request_reads(monkeypatch):
+    """The explainer's whole-tenant context, opened inside a back-office page served from a
+    replica, must bind on the replica, where its queries go, not on the primary."""
+    opened = []
+    monkeypatch.setattr(rowsecurity, "_uses_policies", lambda using: opened.append(using))
+    with rowsecurity.row_context(rowsecurity.NOTHING):
+        pass
+    with replicas.reading_from("replica1"), rowsecurity.row_context(rowsecurity.NOTHING):
+        pass
+    with (
+        replicas.reading_from("replica1"),
+        rowsecurity.row_context(rowsecurity.NOTHING, using="default"),
+    ):
+        pass
+    assert opened == ["default", "replica1", "default"]
