@@ -7,6 +7,8 @@ customers, ``customers/api/audit.py``); the access-change log is here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any, ClassVar
 
 import django_filters
@@ -19,7 +21,7 @@ from accounts.api import TenantApiView, can_audit_access
 from accounts.models import AccessChange
 from accounts.scopes import Grants
 from core.channels import ActorKind, Channel
-from core.cursors import make_cursor, read_cursor
+from core.cursors import make_cursor, next_link, read_cursor
 from core.datetimes import iso_formatter
 from core.errors import InvalidInput
 from core.query_params import parse_positive
@@ -83,7 +85,7 @@ class AuditListApi(TenantApiView):
     def records(self, **kwargs) -> QuerySet:
         raise NotImplementedError
 
-    def document(self, record) -> dict[str, Any]:
+    def document(self, record, iso: Callable[[datetime], str | None]) -> dict[str, Any]:
         raise NotImplementedError
 
     def list_response(self, request, **kwargs) -> Response:
@@ -100,12 +102,10 @@ class AuditListApi(TenantApiView):
         page = list(records[:size])
         headers = {"Count": str(len(page))}
         if len(page) == size:
-            query = params.copy()
-            query["cursor"] = make_cursor(self.principal.tenant_id, page[-1].pk, self.list_name)
-            headers["Link"] = (
-                f'<{request.build_absolute_uri(request.path)}?{query.urlencode()}>; rel="next"'
-            )
-        return Response([self.document(record) for record in page], headers=headers)
+            cursor = make_cursor(self.principal.tenant_id, page[-1].pk, self.list_name)
+            headers["Link"] = next_link(request, cursor)
+        iso = iso_formatter()  # (the time zone once per page)
+        return Response([self.document(record, iso) for record in page], headers=headers)
 
 
 class AccessChangeFilter(AuditFilterSet):
@@ -133,7 +133,7 @@ class AccessChangeListApi(AuditListApi):
     def records(self) -> QuerySet:
         return AccessChange.objects.filter(tenant_id=self.principal.tenant_id)
 
-    def document(self, record: AccessChange) -> dict[str, Any]:
+    def document(self, record: AccessChange, iso) -> dict[str, Any]:
         return {
             "subjectKind": record.subject_kind,
             "subjectId": record.subject_id,
@@ -143,7 +143,7 @@ class AccessChangeListApi(AuditListApi):
             "after": record.after,
             "actor": actor_of(record),
             "channel": record.channel,
-            "changedAt": iso_formatter()(record.changed_at),
+            "changedAt": iso(record.changed_at),
         }
 
     @extend_schema(

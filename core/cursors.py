@@ -53,3 +53,13 @@ def read_cursor(text: str, tenant_id: int, list_name: str = "") -> int:
         return int(last_pk)
     except (InvalidToken, UnicodeError, ValueError) as exc:
         raise InvalidInput(NOT_OURS, field="cursor") from exc
+
+
+def next_link(request, cursor: str, *, drop: tuple[str, ...] = ()) -> str:
+    """The ``Link`` header to the next page: this request's URL and query, with ``cursor`` (and
+    without the parameters in ``drop``)."""
+    query = request.query_params.copy()
+    for name in drop:
+        query.pop(name, None)
+    query["cursor"] = cursor
+    return f'<{request.build_absolute_uri(request.path)}?{query.urlencode()}>; rel="next"'

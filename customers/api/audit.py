@@ -17,7 +17,6 @@ from accounts.audit_api import (
     actor_of,
     filter_parameters,
 )
-from core.datetimes import iso_formatter
 from core.errors import DoesNotExist
 from customers.api.common import PATH_PARAMETERS, errors
 from customers.models import Customer, RestrictionChange
@@ -72,14 +71,14 @@ class RestrictionChangeListApi(AuditListApi):
     def records(self, **kwargs) -> QuerySet:
         return RestrictionChange.objects.audited_by(self.principal)
 
-    def document(self, record: RestrictionChange) -> dict[str, Any]:
+    def document(self, record: RestrictionChange, iso) -> dict[str, Any]:
         return {
             "customerNumber": record.customer_number,
             "oldValue": record.old_value,
             "newValue": record.new_value,
             "actor": actor_of(record),
             "channel": record.channel,
-            "changedAt": iso_formatter()(record.changed_at),
+            "changedAt": iso(record.changed_at),
         }
 
     @extend_schema(

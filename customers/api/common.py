@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.response import Response
 
 from accounts.api import TenantApiView
+from core.cursors import next_link
 from core.database import is_statement_timeout
 from core.errors import DoesNotExist, InvalidInput
 from core.parsers import JSONParser
@@ -210,7 +211,5 @@ class CustomerApiView(TenantApiView):
         return Response(documents, headers=headers)
 
     def next_link(self, request, last_pk: int) -> str:
-        query = request.query_params.copy()
-        query.pop("pageNumber", None)
-        query["cursor"] = make_cursor(request.user.tenant_id, last_pk)
-        return f'<{request.build_absolute_uri(request.path)}?{query.urlencode()}>; rel="next"'
+        cursor = make_cursor(request.user.tenant_id, last_pk)
+        return next_link(request, cursor, drop=("pageNumber",))
