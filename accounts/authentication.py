@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts import rowsecurity
-from accounts.models import AccessGroup, ApiClient, Employee, grants_of_groups
+from accounts.models import AccessGroup, ApiClient, Employee, TemporaryGrant, grants_of_groups
 from accounts.principal import API_CLIENT, EMPLOYEE, Principal
 from accounts.scopes import Grants
 from accounts.tokens import (
@@ -32,19 +33,29 @@ INVALID_TOKEN_MESSAGE = "The access token is invalid, expired or revoked."  # no
 
 # The two lookups are fixed-shape statements run on every request, so they are written once in
 # SQL instead of being built and compiled by the ORM each time (about half a millisecond each).
+# Temporary grants join on their window (``now`` is a parameter): outside it they bring nothing,
+# whether or not ``expire_access`` has tidied them yet.
 _CLIENT_LOOKUP = """
-SELECT c.tenant_id, c.name, c.scopes, t.tree_version
+SELECT c.tenant_id, c.name, c.scopes, t.tree_version, tg.scope
 FROM {client} c JOIN {tenant} t ON t.id = c.tenant_id
+LEFT JOIN {temporary} tg
+  ON tg.api_client_id = c.id AND tg.valid_from <= %s AND tg.valid_until > %s
 WHERE c.client_id = %s AND c.is_active = %s AND t.code = %s AND c.token_generation = %s
 """
-# One row per access group (LEFT JOIN), or one row with no group.
+# One row per standing or temporary access group or temporary scope (LEFT JOIN), or one row
+# with none.
 _EMPLOYEE_LOOKUP = """
 SELECT e.tenant_id, t.code, e.is_superuser, e.username, t.tree_version,
-       g.tenant_id AS group_tenant_id, g.scopes, g.restrictions
+       g.tenant_id AS group_tenant_id, g.scopes, g.restrictions, held.scope
 FROM {employee} e
 LEFT JOIN {tenant} t ON t.id = e.tenant_id
-LEFT JOIN {membership} m ON m.employee_id = e.id
-LEFT JOIN {group} g ON g.id = m.accessgroup_id
+LEFT JOIN (
+  SELECT m.accessgroup_id AS group_id, '' AS scope FROM {membership} m WHERE m.employee_id = %s
+  UNION ALL
+  SELECT tg.group_id, tg.scope FROM {temporary} tg
+  WHERE tg.employee_id = %s AND tg.valid_from <= %s AND tg.valid_until > %s
+) held ON TRUE
+LEFT JOIN {group} g ON g.id = held.group_id
 WHERE e.id = %s AND e.is_active = %s AND e.token_generation = %s
 """
 _TABLES = {
@@ -53,9 +64,15 @@ _TABLES = {
     "employee": Employee._meta.db_table,
     "membership": Employee.access_groups.through._meta.db_table,
     "group": AccessGroup._meta.db_table,
+    "temporary": TemporaryGrant._meta.db_table,
 }
 CLIENT_LOOKUP = _CLIENT_LOOKUP.format(**_TABLES)
 EMPLOYEE_LOOKUP = _EMPLOYEE_LOOKUP.format(**_TABLES)
+
+
+def _now(using: str = "default"):
+    """This moment as the database compares it with a datetime column."""
+    return connections[using].ops.adapt_datetimefield_value(timezone.now())
 
 
 def _json(value):
@@ -76,15 +93,17 @@ def principal_from_claims(claims: TokenClaims) -> Principal | None:
     if claims.subject.startswith(CLIENT_SUBJECT_PREFIX):
         client_id = claims.subject.removeprefix(CLIENT_SUBJECT_PREFIX)
         key = rowsecurity.principal_key(API_CLIENT, client_id, claims.tenant)
+        now = _now()
         rows = rowsecurity.lookup(
-            CLIENT_LOOKUP, [client_id, True, claims.tenant, claims.generation], key
+            CLIENT_LOOKUP, [now, now, client_id, True, claims.tenant, claims.generation], key
         )
         if not rows:
             return None
-        tenant_id, name, scopes, tree_version = rows[0]
+        tenant_id, name, scopes, tree_version = rows[0][:4]
+        held = [*_json(scopes), *(row[4] for row in rows if row[4] is not None)]
         # Both sides in the tenant's tree: a token for --EU whose client now holds --DE reads DE.
         below = restriction_tree(tenant_id, tree_version)
-        grants = token_grants.expanded(below) & Grants.from_strings(_json(scopes)).expanded(below)
+        grants = token_grants.expanded(below) & Grants.from_strings(held).expanded(below)
         return Principal(tenant_id, claims.tenant, grants, API_CLIENT, client_id, name)
     if claims.subject.startswith(EMPLOYEE_SUBJECT_PREFIX):
         employee_id = claims.subject.removeprefix(EMPLOYEE_SUBJECT_PREFIX)
@@ -96,7 +115,10 @@ def principal_from_claims(claims: TokenClaims) -> Principal | None:
 
 def _employee_principal(claims: TokenClaims, employee_id: str, token_grants: Grants):
     key = rowsecurity.principal_key(EMPLOYEE, employee_id, claims.tenant)
-    rows = rowsecurity.lookup(EMPLOYEE_LOOKUP, [int(employee_id), True, claims.generation], key)
+    pk, now = int(employee_id), _now()
+    rows = rowsecurity.lookup(
+        EMPLOYEE_LOOKUP, [pk, pk, now, now, pk, True, claims.generation], key
+    )
     if not rows:
         return None
     tenant_id, tenant_code, is_superuser, username, tree_version = rows[0][:5]
@@ -105,10 +127,11 @@ def _employee_principal(claims: TokenClaims, employee_id: str, token_grants: Gra
     else:
         groups = [
             AccessGroup(scopes=_json(scopes), restrictions=_json(restrictions))
-            for _, _, _, _, _, group_tenant, scopes, restrictions in rows
+            for _, _, _, _, _, group_tenant, scopes, restrictions, _ in rows
             if group_tenant is not None and group_tenant == tenant_id
         ]
-        current = grants_of_groups(groups)
+        scopes = [row[8] for row in rows if row[8]]  # temporary scopes (a group's row has '')
+        current = grants_of_groups(groups) | Grants.from_strings(scopes)
     if tenant_code != claims.tenant:
         if not is_superuser:
             return None

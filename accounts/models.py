@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from accounts.scopes import SUFFIX_SEPARATOR, Grants, InvalidScope, parse_scopes
 from core.channels import ActorKind, Channel
@@ -50,6 +51,12 @@ class AccessGroup(models.Model):
     scopes = models.JSONField(default=list, help_text="Unsuffixed scope names.")
     restrictions = models.JSONField(
         default=list, blank=True, help_text="Empty: the scopes apply to every customer."
+    )
+    break_glass = models.BooleanField(
+        "emergency self-activation",
+        default=False,
+        help_text="An employee may activate this group for themselves in an emergency, for at "
+        "most the tenant's maximum duration; every tenant administrator is e-mailed at once.",
     )
 
     class Meta:
@@ -103,6 +110,7 @@ class Employee(AbstractUser):
     # Every token carries the generation it was issued under; changing the password or
     # deactivating moves to the next one, so every earlier token stops working at once.
     token_generation = models.PositiveIntegerField(default=0, editable=False)
+    last_token_at = models.DateTimeField("last token issued", null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["username"]
@@ -126,9 +134,14 @@ class Employee(AbstractUser):
         super().save(*args, **kwargs)
 
     def grants(self) -> Grants:
+        """What the employee holds now: their standing groups and their temporary grants whose
+        window is open."""
         if self.is_superuser:
             return Grants.everything()
-        return grants_of_groups(self.access_groups.filter(tenant_id=self.tenant_id))
+        if self.pk is None:
+            return Grants()
+        standing = grants_of_groups(self.access_groups.filter(tenant_id=self.tenant_id))
+        return standing | temporary_grants(TemporaryGrant.objects.current().filter(employee=self))
 
     def scope_strings(self) -> list[str]:
         return self.grants().scope_strings()
@@ -152,6 +165,7 @@ class ApiClient(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # As for employees: a new secret or a deactivation invalidates every earlier token.
     token_generation = models.PositiveIntegerField(default=0, editable=False)
+    last_token_at = models.DateTimeField("last token issued", null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["tenant", "name"]
@@ -180,7 +194,111 @@ class ApiClient(models.Model):
         return hmac.compare_digest(self.secret_hash, hash_client_secret(secret))
 
     def grants(self) -> Grants:
+        """Its standing scopes and its temporary scopes whose window is open."""
+        if self.pk is None:
+            return self.standing_grants()
+        return self.standing_grants() | temporary_grants(
+            TemporaryGrant.objects.current().filter(api_client=self)
+        )
+
+    def standing_grants(self) -> Grants:
         return Grants.from_strings(self.scopes)
+
+
+class TemporaryGrantQuerySet(models.QuerySet):
+    def current(self, now=None) -> TemporaryGrantQuerySet:
+        """The grants whose window is open at ``now`` (default: this moment)."""
+        now = now or timezone.now()
+        return self.filter(valid_from__lte=now, valid_until__gt=now)
+
+
+class TemporaryGrant(models.Model):
+    """Access for a window of time: an employee's membership of an access group (or one scope
+    string), or one more scope for an API client. Outside ``valid_from``..``valid_until`` it
+    grants nothing (the principal lookup reads the window with the row); ``expire_access``
+    only tidies rows whose window has passed and records that they expired. Written by the
+    temporary-access services only."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    employee = models.ForeignKey(
+        Employee, on_delete=models.CASCADE, null=True, blank=True, related_name="temporary_grants"
+    )
+    api_client = models.ForeignKey(
+        ApiClient, on_delete=models.CASCADE, null=True, blank=True, related_name="temporary_grants"
+    )
+    group = models.ForeignKey(
+        AccessGroup,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="temporary_grants",
+        help_text="Employees: the access group granted for the window.",
+    )
+    scope = models.CharField(
+        max_length=200, blank=True, help_text="Or one scope string, e.g. customer.customer_read--FR."
+    )
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField(db_index=True)
+    break_glass = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    granted_by_kind = models.CharField(max_length=16, choices=ActorKind.choices)
+    granted_by_id = models.CharField(max_length=150)
+    granted_by_name = models.CharField("granted by", max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TemporaryGrantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["valid_until", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(employee__isnull=False, api_client__isnull=True)
+                    | models.Q(employee__isnull=True, api_client__isnull=False, group__isnull=True)
+                ),
+                name="temporary_grant_one_holder",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(group__isnull=False, scope="")
+                    | (models.Q(group__isnull=True) & ~models.Q(scope=""))
+                ),
+                name="temporary_grant_group_or_scope",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(valid_until__gt=models.F("valid_from")),
+                name="temporary_grant_window",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["employee", "valid_until"], name="temporary_grant_employee_idx"),
+            models.Index(fields=["api_client", "valid_until"], name="temporary_grant_client_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.holder_name}: {self.what} until {self.valid_until:%Y-%m-%d %H:%M}"
+
+    @property
+    def holder(self):
+        return self.employee if self.employee_id else self.api_client
+
+    @property
+    def holder_name(self) -> str:
+        return self.employee.username if self.employee_id else self.api_client.name
+
+    @property
+    def what(self) -> str:
+        return f"group {self.group.name}" if self.group_id else f"scope {self.scope}"
+
+    def scope_strings(self) -> list[str]:
+        return self.group.scope_strings() if self.group_id else [self.scope]
+
+
+def temporary_grants(grants: Iterable[TemporaryGrant]) -> Grants:
+    """What temporary grants hold together (one query, their groups joined)."""
+    if isinstance(grants, models.QuerySet):
+        grants = grants.select_related("group")
+    return Grants.from_strings(text for grant in grants for text in grant.scope_strings())
 
 
 class AccessChange(models.Model):
@@ -199,6 +317,9 @@ class AccessChange(models.Model):
         GROUP_ADDED = "group_added", "added to group"
         GROUP_REMOVED = "group_removed", "removed from group"
         DELETED = "deleted"
+        TEMPORARY_GRANTED = "temporary_granted", "granted temporarily"
+        TEMPORARY_REVOKED = "temporary_revoked", "temporary access revoked"
+        EXPIRED = "expired", "temporary access expired"
 
     class SubjectKind(models.TextChoices):
         EMPLOYEE = "employee"
@@ -220,6 +341,8 @@ class AccessChange(models.Model):
     actor_id = models.CharField(max_length=150)
     actor_name = models.CharField("by", max_length=150, blank=True)
     channel = models.CharField(max_length=16, choices=Channel.choices)
+    # Emergency self-activation: highlighted in the log and in the next access review.
+    break_glass = models.BooleanField(default=False)
     changed_at = models.DateTimeField("when", auto_now_add=True, db_index=True)
 
     class Meta:
@@ -233,3 +356,156 @@ class AccessChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_subject_kind_display()} {self.subject_name}: {self.get_action_display()}"
+
+
+class AccessRequest(models.Model):
+    """An employee's request for temporary access: an access group (or one suffixed scope) for
+    a duration, with a reason. A tenant administrator who could grant it (never the requester)
+    approves it, which creates a :class:`TemporaryGrant`, or denies it. A break-glass request
+    is its own activation: granted at once, every tenant administrator told."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        DENIED = "denied"
+        WITHDRAWN = "withdrawn"
+        ACTIVATED = "activated", "activated (break-glass)"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    requester = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="access_requests")
+    group = models.ForeignKey(
+        AccessGroup, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    scope = models.CharField(max_length=200, blank=True)
+    duration = models.DurationField()
+    reason = models.TextField()
+    break_glass = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField("asked", auto_now_add=True, db_index=True)
+    decided_by = models.ForeignKey(
+        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_by_name = models.CharField("decided by", max_length=150, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    grant = models.ForeignKey(
+        TemporaryGrant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    valid_until = models.DateTimeField("granted until", null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["tenant", "status"], name="access_request_status_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(group__isnull=False, scope="")
+                    | (models.Q(group__isnull=True) & ~models.Q(scope=""))
+                ),
+                name="access_request_group_or_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.requester.username}: {self.what} for {self.duration}"
+
+    @property
+    def what(self) -> str:
+        return f"group {self.group.name}" if self.group_id else f"scope {self.scope}"
+
+
+class AccessReview(models.Model):
+    """A frozen snapshot of who holds what in a tenant, decided line by line (keep / revoke)
+    by its reviewers. Closed when every line is decided; from then on read-only."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    started_by_kind = models.CharField(max_length=16, choices=ActorKind.choices)
+    started_by_id = models.CharField(max_length=150)
+    started_by_name = models.CharField("started by", max_length=150, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        indexes = [models.Index(fields=["tenant", "status"], name="access_review_status_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AccessReviewLine(models.Model):
+    """One thing one identity held when the review started: a group membership or a scope,
+    standing or temporary. Its subject and holding are copied (the report outlives them)."""
+
+    class Holding(models.TextChoices):
+        GROUP = "group", "access group"
+        SCOPE = "scope"
+
+    class Decision(models.TextChoices):
+        UNDECIDED = "", "undecided"
+        KEEP = "keep"
+        REVOKE = "revoke"
+
+    review = models.ForeignKey(AccessReview, on_delete=models.CASCADE, related_name="lines")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    subject_kind = models.CharField(max_length=16, choices=AccessChange.SubjectKind.choices)
+    subject_id = models.CharField(max_length=150)
+    subject_name = models.CharField("identity", max_length=150)
+    employee = models.ForeignKey(
+        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    api_client = models.ForeignKey(
+        ApiClient, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    holding = models.CharField(max_length=8, choices=Holding.choices)
+    group = models.ForeignKey(
+        AccessGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    group_name = models.CharField("group", max_length=150, blank=True)
+    scopes = models.JSONField(default=list)
+    restrictions = models.JSONField(default=list)
+    # " DE FR ": the list filter finds a value with one portable ``contains``.
+    restriction_words = models.CharField(max_length=1000, blank=True, editable=False)
+    temporary_grant = models.ForeignKey(
+        TemporaryGrant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    valid_until = models.DateTimeField("temporary until", null=True, blank=True)
+    break_glass = models.BooleanField(default=False)
+    last_token_at = models.DateTimeField("last token issued", null=True, blank=True)
+    reviewer = models.ForeignKey(
+        Employee, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewer_name = models.CharField("reviewer", max_length=150, blank=True)
+    decision = models.CharField(
+        max_length=8, choices=Decision.choices, default=Decision.UNDECIDED, blank=True
+    )
+    decided_by_name = models.CharField("decided by", max_length=150, blank=True)
+    decided_by_id = models.CharField(max_length=150, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField("what changed", max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["review", "subject_kind", "subject_name", "pk"]
+        indexes = [
+            models.Index(fields=["review", "decision"], name="review_line_decision_idx"),
+            models.Index(fields=["review", "reviewer"], name="review_line_reviewer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject_name}: {self.held}"
+
+    @property
+    def held(self) -> str:
+        if self.holding == self.Holding.GROUP:
+            return f"group {self.group_name}"
+        return f"scope {' '.join(self.scopes)}"
+
+    @property
+    def temporary(self) -> bool:
+        return self.valid_until is not None

@@ -179,6 +179,11 @@ class Grants:
         both = {name: self._get(name) & other._get(name) for name in self.coverage}
         return Grants({name: coverage for name, coverage in both.items() if not coverage.is_empty})
 
+    def __or__(self, other: Grants) -> Grants:
+        """What either holds: standing grants and temporary ones together."""
+        names = self.coverage.keys() | other.coverage.keys()
+        return Grants({name: self._get(name) | other._get(name) for name in names})
+
     def _get(self, name: str) -> Coverage:
         return self.coverage.get(name, NOTHING)
 

@@ -84,16 +84,20 @@ def _may_take_over(actor: Principal, held: Grants, tenant_id: int | None) -> Non
         raise NotPermitted(TAKE_OVER)
 
 
-def _record(
+def access_change(
     actor: Principal,
     channel: Channel,
     subject,
     action: Action,
     before: dict | None = None,
     after: dict | None = None,
+    *,
+    break_glass: bool = False,
 ) -> AccessChange:
+    """The record of one change of ``subject``'s access (not yet saved: a batch is written with
+    one ``bulk_create``)."""
     kind, subject_id, name = _subject(subject)
-    return AccessChange.objects.create(
+    return AccessChange(
         tenant_id=subject.pk if isinstance(subject, Tenant) else subject.tenant_id,
         subject_kind=kind,
         subject_id=subject_id,
@@ -102,8 +106,26 @@ def _record(
         before=before or {},
         after=after or {},
         channel=channel,
+        break_glass=break_glass,
         **actor.audit_fields(),
     )
+
+
+def _record(
+    actor: Principal,
+    channel: Channel,
+    subject,
+    action: Action,
+    before: dict | None = None,
+    after: dict | None = None,
+    *,
+    break_glass: bool = False,
+) -> AccessChange:
+    change = access_change(
+        actor, channel, subject, action, before, after, break_glass=break_glass
+    )
+    change.save()
+    return change
 
 
 def _subject(subject) -> tuple[str, str, str]:
@@ -143,6 +165,20 @@ def tenant_restrictions_recorded(
             {"restrictions": sorted(before)},
             {"restrictions": sorted(after)},
         )
+
+
+# The rules above, for the other identity write paths (temporary access, access reviews).
+administers = _administers
+may_grant = _may_grant
+record_access_change = _record
+
+
+def locked_api_client(actor: Principal, client_pk: int) -> ApiClient:
+    """The client's row, locked, when ``actor`` may change it (administers it, no take-over)."""
+    client = _locked(ApiClient.objects, client_pk)
+    _administers(actor, client.tenant_id)
+    _may_take_over(actor, client.grants(), client.tenant_id)
+    return client
 
 
 # --- API clients ------------------------------------------------------------------------------
@@ -421,6 +457,12 @@ def employee_create(
 EMPLOYEE_EDITABLE_FIELDS = frozenset(
     {"username", "first_name", "last_name", "email", "is_active", "is_staff", "is_superuser"}
 )
+
+
+def locked_employee(actor: Principal, employee_pk: int) -> Employee:
+    """The employee's row, locked, when ``actor`` may change it (administers it, no take-over;
+    only the platform changes a superuser)."""
+    return _locked_employee(actor, employee_pk)
 
 
 def _locked_employee(actor: Principal, employee_pk: int) -> Employee:

@@ -7,6 +7,7 @@ import binascii
 from functools import partial
 
 from django.contrib.auth import authenticate
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import FormParser
@@ -226,6 +227,8 @@ class TokenApi(APIView):
         held = in_tree(client.grants(), client.tenant)
         scopes = narrow_scopes(held, request.data.get("scope"), client.tenant)
         subject = f"{CLIENT_SUBJECT_PREFIX}{client.client_id}"
+        # (for access reviews: when the identity last got a token)
+        ApiClient.objects.filter(pk=client.pk).update(last_token_at=timezone.now())
         return subject, client.tenant.code, scopes, client.token_generation
 
     def _password(self, request) -> tuple[str, str, list[str], int]:
@@ -249,4 +252,5 @@ class TokenApi(APIView):
         held = in_tree(employee.grants(), tenant)
         scopes = narrow_scopes(held, request.data.get("scope"), tenant)
         subject = f"{EMPLOYEE_SUBJECT_PREFIX}{employee.pk}"
+        Employee.objects.filter(pk=employee.pk).update(last_token_at=timezone.now())
         return subject, tenant.code, scopes, employee.token_generation

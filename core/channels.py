@@ -8,6 +8,7 @@ class Channel(models.TextChoices):
     ADMIN = "admin", "back office"
     COMMAND = "command", "command"
     IMPORT = "import", "import"
+    REVIEW = "review", "access review"
 
 
 class ActorKind(models.TextChoices):
@@ -24,4 +25,5 @@ CHANNEL_PHRASES = {
     Channel.ADMIN: "in the back office",
     Channel.COMMAND: "by a management command",
     Channel.IMPORT: "by an import",
+    Channel.REVIEW: "in an access review",
 }

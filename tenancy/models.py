@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.db import models
 
 from core.restrictions import RESTRICTION_MAX_LENGTH
@@ -24,6 +26,12 @@ class Tenant(models.Model):
         default=False,
         help_text="The number of a deleted customer may be given to a new one (Emporix refuses "
         "that by default).",
+    )
+    max_temporary_access = models.DurationField(
+        "longest temporary access",
+        default=timedelta(hours=8),
+        help_text="The longest an employee may ask for temporary access (or activate an "
+        "emergency group) at a time, e.g. 08:00:00.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -1,0 +1,412 @@
+"""Access for a window of time: temporary grants, requests for them, and break-glass.
+
+The one write path for :class:`TemporaryGrant` and :class:`AccessRequest`, with the rules of
+the identity services (``accounts.services``): the actor administers the tenant, grants nothing
+beyond their own grants, cannot change an identity stronger than themselves; rows are locked;
+every change is an :class:`AccessChange`.
+
+- A tenant administrator grants an employee an access group (or one scope) or an API client one
+  scope, from ``valid_from`` until ``valid_until``; outside the window it grants nothing, at
+  once (the principal lookup reads the window), whether or not :func:`expire_access` has run.
+- An employee asks for a group or a scope for a duration up to the tenant's maximum with a
+  reason; a tenant administrator who could grant it (never the requester) approves it, which
+  creates the grant, or denies it. Tenant administrators are e-mailed through the task worker.
+- A group marked for emergency self-activation may be activated by an employee for themselves
+  at once ("break-glass"): the grant, the request and the access-change record are marked, and
+  every tenant administrator is e-mailed at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from accounts import services
+from accounts.models import (
+    AccessChange,
+    AccessGroup,
+    AccessRequest,
+    ApiClient,
+    Employee,
+    TemporaryGrant,
+    validate_scope_list,
+)
+from accounts.principal import Principal
+from accounts.scopes import TENANT_MANAGE, Grants
+from core.channels import Channel
+from core.errors import ConflictError, DoesNotExist, InvalidInput, NotPermitted, full_clean
+from tenancy.models import Tenant
+
+Action = AccessChange.Action
+Status = AccessRequest.Status
+
+SELF_APPROVAL = "Nobody approves their own request; another tenant administrator decides it."
+EXPIRY_ACTOR = "expire_access"
+
+
+def _what(group: AccessGroup | None, scope: str) -> dict:
+    return {"group": group.name} if group is not None else {"scope": scope}
+
+
+def _check_what(tenant: Tenant, group: AccessGroup | None, scope: str, *, employee: bool) -> None:
+    """A group of the tenant (employees only), or one valid scope of the tenant."""
+    if (group is None) == (not scope):
+        raise InvalidInput("Name either an access group or one scope.", field="group")
+    if group is not None:
+        if not employee:
+            raise InvalidInput("API clients hold scopes, not access groups.", field="group")
+        if group.tenant_id != tenant.pk:
+            raise InvalidInput("The access group belongs to another tenant.", field="group")
+        return
+    from django.core.exceptions import ValidationError
+
+    try:
+        validate_scope_list([scope], tenant, suffixes=True)
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), field="scope") from exc
+
+
+def _grants_of(group: AccessGroup | None, scope: str) -> Grants:
+    return group.grants() if group is not None else Grants.from_strings([scope])
+
+
+def _create_grant(
+    *,
+    actor: Principal,
+    channel: Channel,
+    holder: Employee | ApiClient,
+    group: AccessGroup | None,
+    scope: str,
+    valid_from: datetime,
+    valid_until: datetime,
+    reason: str,
+    break_glass: bool = False,
+    request: AccessRequest | None = None,
+) -> TemporaryGrant:
+    grant = TemporaryGrant(
+        tenant_id=holder.tenant_id,
+        employee=holder if isinstance(holder, Employee) else None,
+        api_client=holder if isinstance(holder, ApiClient) else None,
+        group=group,
+        scope=scope,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        break_glass=break_glass,
+        reason=reason,
+        granted_by_kind=actor.kind,
+        granted_by_id=actor.id,
+        granted_by_name=actor.name,
+    )
+    full_clean(grant, exclude=["employee", "api_client", "group"])
+    grant.save()
+    after = {
+        **_what(group, scope),
+        "valid_from": valid_from.isoformat(),
+        "valid_until": valid_until.isoformat(),
+        "reason": reason,
+    }
+    if request is not None:
+        after["request"] = request.pk
+    services.record_access_change(
+        actor, channel, holder, Action.TEMPORARY_GRANTED, after=after, break_glass=break_glass
+    )
+    return grant
+
+
+def _locked_holder(actor: Principal, *, employee_pk=None, client_pk=None):
+    if employee_pk is not None:
+        holder = services.locked_employee(actor, employee_pk)
+    else:
+        holder = services.locked_api_client(actor, client_pk)
+    if not holder.is_active:
+        raise InvalidInput("Temporary access is granted to active identities only.")
+    return holder
+
+
+@transaction.atomic
+def temporary_grant_create(
+    *,
+    actor: Principal,
+    channel: Channel,
+    employee_pk: int | None = None,
+    client_pk: int | None = None,
+    group: AccessGroup | None = None,
+    scope: str = "",
+    valid_from: datetime | None = None,
+    valid_until: datetime,
+    reason: str = "",
+) -> TemporaryGrant:
+    """A tenant administrator grants an employee (``employee_pk``) a group or a scope, or an API
+    client (``client_pk``) a scope, for ``valid_from`` (default: now) to ``valid_until``."""
+    if (employee_pk is None) == (client_pk is None):
+        raise InvalidInput("Name either an employee or an API client.")
+    holder = _locked_holder(actor, employee_pk=employee_pk, client_pk=client_pk)
+    tenant = Tenant.objects.get(pk=holder.tenant_id)
+    _check_what(tenant, group, scope, employee=isinstance(holder, Employee))
+    now = timezone.now()
+    valid_from = valid_from or now
+    if valid_until <= max(valid_from, now):
+        raise InvalidInput("The end must be in the future and after the start.", field="valid_until")
+    services.may_grant(actor, _grants_of(group, scope), tenant.pk)
+    return _create_grant(
+        actor=actor,
+        channel=channel,
+        holder=holder,
+        group=group,
+        scope=scope,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def temporary_grant_revoke(*, actor: Principal, channel: Channel, grant_pk: int) -> bool:
+    """End a temporary grant now (the holder loses it on their next request). False when it had
+    already gone (expired and tidied, or revoked)."""
+    grant = (
+        TemporaryGrant.objects.select_for_update(of=("self",))
+        .select_related("group")
+        .filter(pk=grant_pk)
+        .first()
+    )
+    if grant is None:
+        return False
+    if grant.employee_id is not None:
+        holder = services.locked_employee(actor, grant.employee_id)
+    else:
+        holder = services.locked_api_client(actor, grant.api_client_id)
+    services.record_access_change(
+        actor,
+        channel,
+        holder,
+        Action.TEMPORARY_REVOKED,
+        before={**_what(grant.group, grant.scope), "valid_until": grant.valid_until.isoformat()},
+        break_glass=grant.break_glass,
+    )
+    grant.delete()
+    return True
+
+
+def expire_access(*, now: datetime | None = None, batch_size: int = 1000) -> int:
+    """Tidy the grants whose window has passed: record that each expired and delete it; returns
+    how many. Correctness never depends on this running: an expired grant already grants
+    nothing. Safe to run concurrently (rows taken by another run are skipped)."""
+    now = now or timezone.now()
+    operator = Principal(None, "", Grants(), "operator", EXPIRY_ACTOR, EXPIRY_ACTOR)
+    expired = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                TemporaryGrant.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("group", "employee", "api_client")
+                .filter(valid_until__lte=now)
+                .order_by("pk")[:batch_size]
+            )
+            if not batch:
+                return expired
+            AccessChange.objects.bulk_create(
+                services.access_change(
+                    operator,
+                    Channel.COMMAND,
+                    grant.holder,
+                    Action.EXPIRED,
+                    before={
+                        **_what(grant.group, grant.scope),
+                        "valid_until": grant.valid_until.isoformat(),
+                    },
+                    break_glass=grant.break_glass,
+                )
+                for grant in batch
+            )
+            TemporaryGrant.objects.filter(pk__in=[grant.pk for grant in batch]).delete()
+            expired += len(batch)
+
+
+# --- requests and break-glass -----------------------------------------------------------------
+
+
+def tenant_administrators(tenant_id: int) -> QuerySet[Employee]:
+    """The active employees of the tenant who hold unsuffixed ``tenant.tenant_manage`` now
+    (through a standing group or a temporary grant of one): who is told of requests."""
+    groups = [
+        group.pk
+        for group in AccessGroup.objects.filter(tenant_id=tenant_id)
+        if group.grants().can_manage_tenant()
+    ]
+    now = timezone.now()
+    temporary = TemporaryGrant.objects.current(now).filter(
+        Q(group_id__in=groups) | Q(scope=TENANT_MANAGE)
+    )
+    return (
+        Employee.objects.filter(tenant_id=tenant_id, is_active=True)
+        .filter(Q(access_groups__in=groups) | Q(pk__in=temporary.values("employee_id")))
+        .distinct()
+    )
+
+
+def _notify(request: AccessRequest, event: str) -> None:
+    from accounts.mail import send_access_request_email
+
+    transaction.on_commit(lambda: send_access_request_email.enqueue(request.pk, event))
+
+
+@transaction.atomic
+def access_request_create(
+    *,
+    employee_pk: int,
+    channel: Channel,
+    group: AccessGroup | None = None,
+    scope: str = "",
+    duration: timedelta,
+    reason: str,
+    break_glass: bool = False,
+) -> AccessRequest:
+    """An employee asks for temporary access for themselves. With ``break_glass`` (a group that
+    allows emergency self-activation only) it is granted at once and every tenant administrator
+    is told; otherwise it waits for a tenant administrator's decision."""
+    employee = Employee.objects.select_for_update().filter(pk=employee_pk, is_active=True).first()
+    if employee is None or employee.tenant_id is None:
+        raise NotPermitted("Only active employees of a tenant ask for access.")
+    tenant = Tenant.objects.get(pk=employee.tenant_id)
+    _check_what(tenant, group, scope, employee=True)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Say why you need the access.", field="reason")
+    if duration <= timedelta(0) or duration > tenant.max_temporary_access:
+        raise InvalidInput(
+            f"The duration must be more than nothing and at most "
+            f"{_hours(tenant.max_temporary_access)} (this tenant's maximum).",
+            field="duration",
+        )
+    pending = AccessRequest.objects.filter(
+        requester=employee, status=Status.PENDING, group=group, scope=scope
+    )
+    if pending.exists():
+        raise ConflictError("You already asked for this; the request is waiting for a decision.")
+    request = AccessRequest(
+        tenant=tenant,
+        requester=employee,
+        group=group,
+        scope=scope,
+        duration=duration,
+        reason=reason,
+        break_glass=break_glass,
+    )
+    if not break_glass:
+        request.save()
+        _notify(request, "asked")
+        return request
+    if group is None or not group.break_glass:
+        raise NotPermitted(
+            "Only access groups marked for emergency self-activation can be activated at once; "
+            "ask for this one instead.",
+            field="group",
+        )
+    themselves = Principal.for_employee(employee, tenant)
+    now = timezone.now()
+    request.status = Status.ACTIVATED
+    request.decided_by = employee
+    request.decided_by_name = employee.username
+    request.decided_at = now
+    request.valid_until = now + duration
+    request.save()
+    request.grant = _create_grant(
+        actor=themselves,
+        channel=channel,
+        holder=employee,
+        group=group,
+        scope="",
+        valid_from=now,
+        valid_until=request.valid_until,
+        reason=reason,
+        break_glass=True,
+        request=request,
+    )
+    request.save(update_fields=["grant"])
+    _notify(request, "break_glass")
+    return request
+
+
+def _hours(duration: timedelta) -> str:
+    hours = duration.total_seconds() / 3600
+    return f"{hours:g} hour{'s' if hours != 1 else ''}"
+
+
+def _locked_pending(request_pk: int) -> AccessRequest:
+    request = (
+        AccessRequest.objects.select_for_update(of=("self",))
+        .select_related("group", "requester")
+        .filter(pk=request_pk)
+        .first()
+    )
+    if request is None:
+        raise DoesNotExist("This request no longer exists.")
+    if request.status != Status.PENDING:
+        raise ConflictError(f"This request was already decided ({request.get_status_display().lower()}).")
+    return request
+
+
+def _decider(actor: Principal) -> Employee | None:
+    if actor.kind not in ("employee", "platform"):
+        return None
+    return Employee.objects.filter(pk=actor.id).first()
+
+
+@transaction.atomic
+def access_request_decide(
+    *, actor: Principal, channel: Channel, request_pk: int, approve: bool, note: str = ""
+) -> AccessRequest:
+    """Approve (the grant starts now and lasts the duration asked for) or deny a pending
+    request. The decider administers the tenant, is not the requester, and (to approve) could
+    grant the access themselves."""
+    request = _locked_pending(request_pk)
+    services.administers(actor, request.tenant_id)
+    if actor.kind in ("employee", "platform") and actor.id == str(request.requester_id):
+        raise NotPermitted(SELF_APPROVAL)
+    decider = _decider(actor)
+    now = timezone.now()
+    request.decided_by = decider
+    request.decided_by_name = actor.name
+    request.decided_at = now
+    request.decision_note = note
+    if not approve:
+        request.status = Status.DENIED
+        request.save()
+        _notify(request, "denied")
+        return request
+    requester = Employee.objects.select_for_update().get(pk=request.requester_id)
+    if not requester.is_active:
+        raise ConflictError("The requester is no longer active; deny the request instead.")
+    services.may_grant(actor, _grants_of(request.group, request.scope), request.tenant_id)
+    request.status = Status.APPROVED
+    request.valid_until = now + request.duration
+    request.grant = _create_grant(
+        actor=actor,
+        channel=channel,
+        holder=requester,
+        group=request.group,
+        scope=request.scope,
+        valid_from=now,
+        valid_until=request.valid_until,
+        reason=request.reason,
+        request=request,
+    )
+    request.save()
+    _notify(request, "approved")
+    return request
+
+
+@transaction.atomic
+def access_request_withdraw(*, employee_pk: int, request_pk: int) -> AccessRequest:
+    """The requester takes back a request that is still waiting."""
+    request = _locked_pending(request_pk)
+    if request.requester_id != employee_pk:
+        raise DoesNotExist("This request no longer exists.")
+    request.status = Status.WITHDRAWN
+    request.decided_at = timezone.now()
+    request.save(update_fields=["status", "decided_at"])
+    return request
