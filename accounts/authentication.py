@@ -116,9 +116,7 @@ def principal_from_claims(claims: TokenClaims) -> Principal | None:
 def _employee_principal(claims: TokenClaims, employee_id: str, token_grants: Grants):
     key = rowsecurity.principal_key(EMPLOYEE, employee_id, claims.tenant)
     pk, now = int(employee_id), _now()
-    rows = rowsecurity.lookup(
-        EMPLOYEE_LOOKUP, [pk, pk, now, now, pk, True, claims.generation], key
-    )
+    rows = rowsecurity.lookup(EMPLOYEE_LOOKUP, [pk, pk, now, now, pk, True, claims.generation], key)
     if not rows:
         return None
     tenant_id, tenant_code, is_superuser, username, tree_version = rows[0][:5]

@@ -100,7 +100,9 @@ def send_review_reminders(review_id: int) -> int:
     sent = 0
     for row in waiting:
         if row["reviewer_id"] is None:
-            recipients = list(tenant_administrators(review.tenant_id).values_list("email", flat=True))
+            recipients = list(
+                tenant_administrators(review.tenant_id).values_list("email", flat=True)
+            )
         else:
             recipients = list(
                 Employee.objects.filter(pk=row["reviewer_id"], is_active=True).values_list(

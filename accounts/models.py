@@ -160,7 +160,8 @@ class ApiClient(models.Model):
     name = models.CharField(max_length=150)
     client_id = models.CharField(max_length=64, unique=True, editable=False)
     secret_hash = models.CharField(max_length=128, editable=False)
-    scopes = models.JSONField(default=list)
+    # (may be empty: a client whose every scope was revoked, or that holds temporary ones only)
+    scopes = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # As for employees: a new secret or a deactivation invalidates every earlier token.
@@ -235,7 +236,9 @@ class TemporaryGrant(models.Model):
         help_text="Employees: the access group granted for the window.",
     )
     scope = models.CharField(
-        max_length=200, blank=True, help_text="Or one scope string, e.g. customer.customer_read--FR."
+        max_length=200,
+        blank=True,
+        help_text="Or one scope string, e.g. customer.customer_read--FR.",
     )
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField(db_index=True)
@@ -372,7 +375,9 @@ class AccessRequest(models.Model):
         ACTIVATED = "activated", "activated (break-glass)"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    requester = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="access_requests")
+    requester = models.ForeignKey(
+        Employee, on_delete=models.CASCADE, related_name="access_requests"
+    )
     group = models.ForeignKey(
         AccessGroup, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )

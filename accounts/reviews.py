@@ -38,6 +38,7 @@ Decision = AccessReviewLine.Decision
 Holding = AccessReviewLine.Holding
 SubjectKind = AccessChange.SubjectKind
 BATCH_SIZE = 2000
+CLOSED = "This access review is closed; its report is read-only."
 
 
 def _words(restrictions: Iterable[str]) -> str:
@@ -73,7 +74,9 @@ def _scope_line(review, subject_kind, identity, name: str, scope: str, grant=Non
         review=review,
         tenant_id=review.tenant_id,
         subject_kind=subject_kind,
-        subject_id=identity.client_id if subject_kind == SubjectKind.API_CLIENT else str(identity.pk),
+        subject_id=identity.client_id
+        if subject_kind == SubjectKind.API_CLIENT
+        else str(identity.pk),
         subject_name=name,
         employee_id=identity.pk if subject_kind == SubjectKind.EMPLOYEE else None,
         api_client_id=identity.pk if subject_kind == SubjectKind.API_CLIENT else None,
@@ -121,7 +124,9 @@ def _snapshot(review: AccessReview) -> Iterator[AccessReviewLine]:
                 )
         elif grant.api_client_id in clients:
             client = clients[grant.api_client_id]
-            yield _scope_line(review, SubjectKind.API_CLIENT, client, client.name, grant.scope, grant)
+            yield _scope_line(
+                review, SubjectKind.API_CLIENT, client, client.name, grant.scope, grant
+            )
 
 
 def _check_reviewers(tenant: Tenant, reviewers: list[Employee]) -> None:
@@ -168,7 +173,9 @@ def access_review_start(
     administrators; default: the actor, when an employee of the tenant)."""
     services.administers(actor, tenant.pk)
     if reviewers is None:
-        reviewers = list(Employee.objects.filter(pk=actor.id, tenant=tenant)) if actor.id.isdigit() else []
+        reviewers = (
+            list(Employee.objects.filter(pk=actor.id, tenant=tenant)) if actor.id.isdigit() else []
+        )
     _check_reviewers(tenant, reviewers)
     started = timezone.now()
     review = AccessReview.objects.create(
@@ -262,6 +269,8 @@ def review_lines_decide(
     if review is None:
         raise DoesNotExist("This access review no longer exists.")
     services.administers(actor, review.tenant_id)
+    if review.status != AccessReview.Status.OPEN:
+        raise ConflictError(CLOSED)
     result = Decided()
     lines = AccessReviewLine.objects.filter(review=review, pk__in=list(line_pks))
     decidable = []
@@ -295,6 +304,10 @@ def review_lines_decide(
                     if not changed:
                         raise ConflictError(f"{line}: decided by someone else meanwhile")
                 result.revoked += 1
+            except ConflictError as exc:
+                if exc.message == CLOSED:  # closed meanwhile: nothing more is decided
+                    raise
+                result.skipped.append(f"{line}: {exc.message}")
             except ServiceError as exc:
                 result.skipped.append(f"{line}: {exc.message}")
     result.closed = _close_when_decided(review.pk)
@@ -304,7 +317,7 @@ def review_lines_decide(
 def _open(review_pk: int) -> AccessReview:
     review = AccessReview.objects.select_for_update().get(pk=review_pk)
     if review.status != AccessReview.Status.OPEN:
-        raise ConflictError("This access review is closed; its report is read-only.")
+        raise ConflictError(CLOSED)
     return review
 
 
@@ -410,8 +423,3 @@ def review_document(review: AccessReview, iso, counts: dict | None = None) -> di
     if counts is not None:
         document["lines"] = counts
     return document
-
-
-def refuse_unless_open(review: AccessReview) -> None:
-    if review.status != AccessReview.Status.OPEN:
-        raise NotPermitted("This access review is closed; its report is read-only.")

@@ -121,9 +121,7 @@ def _record(
     *,
     break_glass: bool = False,
 ) -> AccessChange:
-    change = access_change(
-        actor, channel, subject, action, before, after, break_glass=break_glass
-    )
+    change = access_change(actor, channel, subject, action, before, after, break_glass=break_glass)
     change.save()
     return change
 

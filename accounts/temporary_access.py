@@ -149,7 +149,9 @@ def temporary_grant_create(
     now = timezone.now()
     valid_from = valid_from or now
     if valid_until <= max(valid_from, now):
-        raise InvalidInput("The end must be in the future and after the start.", field="valid_until")
+        raise InvalidInput(
+            "The end must be in the future and after the start.", field="valid_until"
+        )
     services.may_grant(actor, _grants_of(group, scope), tenant.pk)
     return _create_grant(
         actor=actor,
@@ -346,7 +348,9 @@ def _locked_pending(request_pk: int) -> AccessRequest:
     if request is None:
         raise DoesNotExist("This request no longer exists.")
     if request.status != Status.PENDING:
-        raise ConflictError(f"This request was already decided ({request.get_status_display().lower()}).")
+        raise ConflictError(
+            f"This request was already decided ({request.get_status_display().lower()})."
+        )
     return request
 
 

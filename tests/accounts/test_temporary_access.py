@@ -201,7 +201,8 @@ def test_nobody_grants_temporarily_beyond_their_own_grants(tenant, de_agent, fr_
         tenant=tenant,
         access_groups=[
             AccessGroupFactory(
-                tenant=tenant, scopes=["customer.customer_read", "tenant.tenant_manage"],
+                tenant=tenant,
+                scopes=["customer.customer_read", "tenant.tenant_manage"],
                 restrictions=["DE"],
             )
         ],
@@ -251,12 +252,19 @@ def test_a_temporary_grant_needs_a_future_end_and_a_group_of_the_tenant(
 def test_grant_revoke_and_expiry_are_recorded_and_expiry_only_tidies(admin, de_agent, fr_readers):
     actor = acting(admin)
     first = temporary_grant_create(
-        actor=actor, channel=Channel.ADMIN, employee_pk=de_agent.pk, group=fr_readers,
-        valid_until=in_an_hour(), reason="covering",
+        actor=actor,
+        channel=Channel.ADMIN,
+        employee_pk=de_agent.pk,
+        group=fr_readers,
+        valid_until=in_an_hour(),
+        reason="covering",
     )
     second = temporary_grant_create(
-        actor=actor, channel=Channel.ADMIN, employee_pk=de_agent.pk,
-        scope="customer.customer_read--US", valid_until=in_an_hour(),
+        actor=actor,
+        channel=Channel.ADMIN,
+        employee_pk=de_agent.pk,
+        scope="customer.customer_read--US",
+        valid_until=in_an_hour(),
     )
     assert temporary_grant_revoke(actor=actor, channel=Channel.ADMIN, grant_pk=first.pk)
     assert not temporary_grant_revoke(actor=actor, channel=Channel.ADMIN, grant_pk=first.pk)
@@ -360,7 +368,10 @@ def test_the_approver_may_only_approve_what_they_could_grant(tenant, de_agent):
 def test_a_decided_request_cannot_be_decided_again(admin, second_admin, de_agent, fr_readers):
     request = ask(de_agent, fr_readers)
     access_request_decide(
-        actor=acting(admin), channel=Channel.ADMIN, request_pk=request.pk, approve=False,
+        actor=acting(admin),
+        channel=Channel.ADMIN,
+        request_pk=request.pk,
+        approve=False,
         note="ask Pierre",
     )
     with pytest.raises(ConflictError, match="denied"):
@@ -416,8 +427,11 @@ def test_break_glass_is_refused_for_a_group_not_marked_for_it(de_agent, fr_reade
 def test_tenant_administrators_include_temporary_ones(admin, de_agent, tenant):
     assert set(tenant_administrators(tenant.pk)) == {admin}
     temporary_grant_create(
-        actor=acting(admin), channel=Channel.ADMIN, employee_pk=de_agent.pk,
-        scope="tenant.tenant_manage", valid_until=in_an_hour(),
+        actor=acting(admin),
+        channel=Channel.ADMIN,
+        employee_pk=de_agent.pk,
+        scope="tenant.tenant_manage",
+        valid_until=in_an_hour(),
     )
     assert set(tenant_administrators(tenant.pk)) == {admin, de_agent}
     assert Grants.from_strings(["tenant.tenant_manage"]).can_manage_tenant()

@@ -1,0 +1,16 @@
+from accounts.models import AccessReview
+from accounts.reviews import review_reminders_send
+from accounts.commands import TenantCommand
+
+
+class Command(TenantCommand):
+    help = (
+        "E-mail every reviewer of the tenant's open access reviews how many lines still wait "
+        "for them (sent by the task worker). Run it, say, weekly."
+    )
+
+    def handle_tenant(self, tenant, actor, options):
+        reviews = AccessReview.objects.filter(tenant=tenant, status=AccessReview.Status.OPEN)
+        for review in reviews:
+            review_reminders_send(actor=actor, review_pk=review.pk)
+        self.stdout.write(f"reminded reviews={len(reviews)}")
