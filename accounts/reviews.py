@@ -31,7 +31,7 @@ from accounts.models import (
 from accounts.principal import Principal
 from accounts.scopes import Grants
 from core.channels import Channel
-from core.errors import ConflictError, DoesNotExist, InvalidInput, NotPermitted, ServiceError
+from core.errors import ConflictError, DoesNotExist, InvalidInput, ServiceError
 from tenancy.models import Tenant
 
 Decision = AccessReviewLine.Decision
@@ -92,7 +92,7 @@ def _scope_line(review, subject_kind, identity, name: str, scope: str, grant=Non
 
 
 def _snapshot(review: AccessReview) -> Iterator[AccessReviewLine]:
-    """Every active identity of the tenant × what it holds now (four queries)."""
+    """Every active identity of the tenant, and what it holds now (four queries)."""
     tenant_id = review.tenant_id
     employees = {
         e.pk: e
@@ -136,7 +136,8 @@ def _check_reviewers(tenant: Tenant, reviewers: list[Employee]) -> None:
     wrong = sorted(r.username for r in reviewers if r.pk not in administrators)
     if wrong:
         raise InvalidInput(
-            f"Reviewers are active tenant administrators of {tenant.code}; not: {', '.join(wrong)}.",
+            f"Reviewers are active tenant administrators of {tenant.code}; "
+            f"not: {', '.join(wrong)}.",
             field="reviewers",
         )
 

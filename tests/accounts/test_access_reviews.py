@@ -88,7 +88,7 @@ def test_the_snapshot_costs_the_same_queries_for_more_identities(admins, staff, 
 
     few = queries()
     group = AccessGroupFactory(tenant=tenant, scopes=[READ])
-    for n in range(15):
+    for _ in range(15):
         EmployeeFactory(tenant=tenant, access_groups=[group])
         ApiClientFactory(tenant=tenant, scopes=[READ])
     assert queries() == few
