@@ -17,7 +17,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from accounts.admin_principal import admin_principal, sees_every_tenant
-from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
+from accounts.models import AccessChange, AccessGroup, ApiClient, Employee, TemporaryGrant
 from accounts.principal import Principal, in_tree
 from accounts.scopes import Grants, split_scope_string
 from accounts.services import (
@@ -32,6 +32,7 @@ from accounts.services import (
     employee_update,
     identity_delete,
 )
+from accounts.temporary_access import remaining
 from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin
 from core.channels import Channel
 from core.errors import ServiceError
@@ -173,6 +174,39 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return allowed, len(objects) - len(allowed)
 
 
+class TemporaryGrantInline(admin.TabularInline):
+    """On an employee's or API client's page: their temporary access and the time left."""
+
+    model = TemporaryGrant
+    fk_name = "employee"
+    fields = ["what", "valid_from", "valid_until", "time_left", "break_glass", "granted_by_name"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "temporary access (revoke it on the Temporary grants page)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("group")
+
+    @admin.display(description="access")
+    def what(self, obj):
+        return obj.what
+
+    @admin.display(description="time left")
+    def time_left(self, obj):
+        return remaining(obj.valid_from, obj.valid_until)
+
+
+class ClientTemporaryGrantInline(TemporaryGrantInline):
+    fk_name = "api_client"
+
+
 class TenantBoundForm(forms.ModelForm):
     """A tenant administrator's new objects belong to their own tenant (so that the model's
     own validation, unique names included, runs against it); the platform chooses the tenant
@@ -195,13 +229,13 @@ class AccessGroupForm(TenantBoundForm):
 
     class Meta:
         model = AccessGroup
-        fields = ["tenant", "name", "scopes", "restrictions"]
+        fields = ["tenant", "name", "scopes", "restrictions", "break_glass"]
 
 
 @admin.register(AccessGroup)
 class AccessGroupAdmin(TenantAdministrationAdmin):
     form = AccessGroupForm
-    list_display = ["name", "tenant", "scopes", "restrictions"]
+    list_display = ["name", "tenant", "scopes", "restrictions", "break_glass"]
     search_fields = ["name"]
     list_filter = [("tenant", admin.RelatedOnlyFieldListFilter)]
 
@@ -215,6 +249,7 @@ class AccessGroupAdmin(TenantAdministrationAdmin):
             name=data["name"],
             scopes=data["scopes"],
             restrictions=data["restrictions"],
+            break_glass=data["break_glass"],
         )
         obj.pk = saved.pk
         obj.refresh_from_db()
@@ -238,6 +273,7 @@ class ApiClientAdmin(TenantAdministrationAdmin):
     search_fields = ["name", "client_id"]
     readonly_fields = ["client_id", "created_at"]
     actions = ["rotate_secret", "deactivate"]
+    inlines = [ClientTemporaryGrantInline]
 
     def save_model(self, request, obj, form, change):
         # The form has already copied its values onto ``obj``: the service reads the stored
@@ -351,6 +387,7 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
     list_display = ["username", "tenant", "email", "is_staff", "is_active"]
     list_filter = ["is_active", "is_staff", ("tenant", admin.RelatedOnlyFieldListFilter)]
     filter_horizontal = ["access_groups"]
+    inlines = [TemporaryGrantInline]
     fieldsets = [
         (None, {"fields": ["username", "password", "tenant"]}),
         ("Person", {"fields": ["first_name", "last_name", "email"]}),
@@ -504,3 +541,7 @@ class AccessChangeAdmin(ReadOnlyAdminMixin, TenantAdministrationAdmin):
 
     def get_exclude(self, request, obj=None):
         return []
+
+
+# Access over time (temporary grants, requests, reviews) has its own module.
+from accounts import admin_access  # noqa: E402, F401

@@ -332,11 +332,16 @@ def access_group_save(
     name: str,
     scopes: list[str],
     restrictions: list[str],
+    break_glass: bool | None = None,
 ) -> AccessGroup:
     """Create (``group_pk`` None) or change a group. Changing a group changes what every
-    member holds, so the actor must cover what it granted and what it will grant."""
+    member holds, so the actor must cover what it granted and what it will grant.
+    ``break_glass``: whether employees may activate it for themselves in an emergency (None:
+    as it is; off for a new group)."""
     _administers(actor, tenant.pk)
     fields = {"name": name, "scopes": scopes, "restrictions": restrictions}
+    if break_glass is not None:
+        fields["break_glass"] = break_glass
     if group_pk is None:
         group = AccessGroup(tenant=tenant, **fields)
         before, after = {}, fields

@@ -123,7 +123,13 @@ class TenantForm(forms.ModelForm):
 
     class Meta:
         model = Tenant
-        fields = ["code", "name", "sync_restrictions_with_sites", "customer_number_reuse"]
+        fields = [
+            "code",
+            "name",
+            "sync_restrictions_with_sites",
+            "customer_number_reuse",
+            "max_temporary_access",
+        ]
 
 
 @admin.register(Tenant)

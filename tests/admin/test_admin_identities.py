@@ -101,6 +101,7 @@ def tenant_form(tenant, change=None):
     data = {
         "code": "acme",
         "name": "Acme",
+        "max_temporary_access": "08:00:00",
         "restrictions-TOTAL_FORMS": str(len(restrictions)),
         "restrictions-INITIAL_FORMS": str(len(restrictions)),
         "sites-TOTAL_FORMS": str(len(sites)),

@@ -178,6 +178,7 @@ def test_the_tenant_page_edits_the_tree_records_it_and_refuses_impossible_ones(e
         data = {
             "code": "euro",
             "name": "EU",
+            "max_temporary_access": "08:00:00",
             "restrictions-TOTAL_FORMS": str(len(rows)),
             "restrictions-INITIAL_FORMS": str(len(rows)),
             "sites-TOTAL_FORMS": "0",
