@@ -15,9 +15,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.admin_principal import admin_principal, sees_every_tenant
-from accounts.models import AccessChange, AccessGroup, ApiClient, Employee, TemporaryGrant
+from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
 from accounts.principal import Principal, in_tree
 from accounts.scopes import Grants, split_scope_string
 from accounts.services import (
@@ -38,6 +40,9 @@ from core.channels import Channel
 from core.errors import ServiceError
 from core.guards import refuse_overrides
 from tenancy.models import Tenant
+
+# How an emergency self-activation stands out on every page that lists it.
+BREAK_GLASS_MARK = mark_safe('<strong class="break-glass">BREAK-GLASS</strong>')
 
 # Access groups (scopes and restrictions) are how employees get rights; Django's permission
 # groups play no part here and would only confuse staff.
@@ -174,37 +179,23 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return allowed, len(objects) - len(allowed)
 
 
-class TemporaryGrantInline(admin.TabularInline):
-    """On an employee's or API client's page: their temporary access and the time left."""
-
-    model = TemporaryGrant
-    fk_name = "employee"
-    fields = ["what", "valid_from", "valid_until", "time_left", "break_glass", "granted_by_name"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    verbose_name_plural = "temporary access (revoke it on the Temporary grants page)"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("group")
-
-    @admin.display(description="access")
-    def what(self, obj):
-        return obj.what
-
-    @admin.display(description="time left")
-    def time_left(self, obj):
-        return remaining(obj.valid_from, obj.valid_until)
-
-
-class ClientTemporaryGrantInline(TemporaryGrantInline):
-    fk_name = "api_client"
+def temporary_access_of(obj) -> str:
+    """An identity's temporary grants and the time left, for its page (revoked on the
+    Temporary grants page)."""
+    if obj is None or obj.pk is None:
+        return "—"
+    grants = obj.temporary_grants.select_related("group").order_by("valid_until")
+    rows = [
+        (
+            grant.what,
+            remaining(grant.valid_from, grant.valid_until),
+            BREAK_GLASS_MARK if grant.break_glass else "",
+        )
+        for grant in grants
+    ]
+    if not rows:
+        return "none"
+    return format_html("<ul>{}</ul>", format_html_join("", "<li>{} — {} {}</li>", rows))
 
 
 class TenantBoundForm(forms.ModelForm):
@@ -271,9 +262,12 @@ class ApiClientAdmin(TenantAdministrationAdmin):
     list_display = ["name", "client_id", "tenant", "is_active", "created_at"]
     list_filter = ["is_active", ("tenant", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "client_id"]
-    readonly_fields = ["client_id", "created_at"]
+    readonly_fields = ["client_id", "created_at", "temporary_access"]
     actions = ["rotate_secret", "deactivate"]
-    inlines = [ClientTemporaryGrantInline]
+
+    @admin.display(description="temporary access")
+    def temporary_access(self, obj):
+        return temporary_access_of(obj)
 
     def save_model(self, request, obj, form, change):
         # The form has already copied its values onto ``obj``: the service reads the stored
@@ -387,11 +381,21 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
     list_display = ["username", "tenant", "email", "is_staff", "is_active"]
     list_filter = ["is_active", "is_staff", ("tenant", admin.RelatedOnlyFieldListFilter)]
     filter_horizontal = ["access_groups"]
-    inlines = [TemporaryGrantInline]
     fieldsets = [
         (None, {"fields": ["username", "password", "tenant"]}),
         ("Person", {"fields": ["first_name", "last_name", "email"]}),
-        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "access_groups"]}),
+        (
+            "Access",
+            {
+                "fields": [
+                    "is_active",
+                    "is_staff",
+                    "is_superuser",
+                    "access_groups",
+                    "temporary_access",
+                ]
+            },
+        ),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [
@@ -415,7 +419,11 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
         return exclude
 
     def get_readonly_fields(self, request, obj=None):
-        return ["last_login", "date_joined"]
+        return ["last_login", "date_joined", "temporary_access"]
+
+    @admin.display(description="temporary access")
+    def temporary_access(self, obj):
+        return temporary_access_of(obj)
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
@@ -507,8 +515,9 @@ class AccessChangeAdmin(ReadOnlyAdminMixin, TenantAdministrationAdmin):
         "what_changed",
         "by",
         "channel",
+        "marked",
     ]
-    list_filter = ["action", "subject_kind", "channel", "actor_kind"]
+    list_filter = ["action", "subject_kind", "channel", "actor_kind", "break_glass"]
     search_fields = ["subject_name", "subject_id", "actor_name", "actor_id"]
     search_help_text = "An identity's or an actor's name (or client id / employee number)."
     date_hierarchy = "changed_at"
@@ -526,7 +535,12 @@ class AccessChangeAdmin(ReadOnlyAdminMixin, TenantAdministrationAdmin):
         "actor_id",
         "actor_name",
         "channel",
+        "break_glass",
     ]
+
+    @admin.display(description="break-glass")
+    def marked(self, obj):
+        return BREAK_GLASS_MARK if obj.break_glass else ""
 
     @admin.display(description="by", ordering="actor_name")
     def by(self, obj) -> str:

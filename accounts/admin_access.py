@@ -20,7 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.admin import TenantAdministrationAdmin, administered_by
+from accounts.admin import BREAK_GLASS_MARK, TenantAdministrationAdmin, administered_by
 from accounts.admin_principal import admin_principal, sees_every_tenant
 from accounts.models import (
     AccessGroup,
@@ -118,11 +118,7 @@ class TemporaryGrantAdmin(TenantAdministrationAdmin):
 
     @admin.display(description="break-glass")
     def marked(self, obj):
-        return (
-            format_html('<strong class="break-glass">BREAK-GLASS</strong>')
-            if obj.break_glass
-            else ""
-        )
+        return BREAK_GLASS_MARK if obj.break_glass else ""
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         principal = self._principal(request)
@@ -283,9 +279,7 @@ class AccessRequestAdmin(ScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def shown_status(self, obj):
         if obj.break_glass:
-            return format_html(
-                '<strong class="break-glass">BREAK-GLASS</strong> {}', obj.get_status_display()
-            )
+            return format_html("{} {}", BREAK_GLASS_MARK, obj.get_status_display())
         return obj.get_status_display()
 
     def save_model(self, request, obj, form, change):
@@ -609,11 +603,7 @@ class AccessReviewLineAdmin(ReadOnlyAdminMixin, TenantAdministrationAdmin):
 
     @admin.display(description="break-glass")
     def marked(self, obj):
-        return (
-            format_html('<strong class="break-glass">BREAK-GLASS</strong>')
-            if obj.break_glass
-            else ""
-        )
+        return BREAK_GLASS_MARK if obj.break_glass else ""
 
     @admin.display(description="decision", ordering="decision")
     def decision_shown(self, obj):
