@@ -12,22 +12,36 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from accounts.api import TenantApiView, can_audit_access
-from accounts.models import AccessChange
+from accounts.models import AccessChange, AccessReview, AccessReviewLine
+from accounts.reviews import line_document, review_document
 from accounts.scopes import Grants
 from core.channels import ActorKind, Channel
 from core.cursors import make_cursor, next_link, read_cursor
 from core.datetimes import iso_formatter
-from core.errors import InvalidInput
+from core.errors import DoesNotExist, InvalidInput
 from core.query_params import parse_positive
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+
+
+class StrictBooleanFilter(django_filters.ChoiceFilter):
+    """``true`` or ``false``; anything else is a 400 (django-filter's own boolean filter
+    ignores a value it cannot read, which would answer an unfiltered list)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, choices=[("true", "true"), ("false", "false")], **kwargs)
+
+    def filter(self, qs, value):
+        if value in ("", None):
+            return qs
+        return qs.filter(**{self.field_name: value == "true"})
 
 
 class AuditFilterSet(django_filters.FilterSet):
@@ -114,6 +128,9 @@ class AccessChangeFilter(AuditFilterSet):
         field_name="subject_kind", choices=AccessChange.SubjectKind.choices
     )
     action = django_filters.ChoiceFilter(field_name="action", choices=AccessChange.Action.choices)
+    breakGlass = StrictBooleanFilter(
+        field_name="break_glass", help_text="Emergency self-activations only (true) or none."
+    )
 
     class Meta:
         model = AccessChange
@@ -161,3 +178,110 @@ class AccessChangeListApi(AuditListApi):
     )
     def get(self, request, tenant):
         return self.list_response(request)
+
+
+class AccessReviewFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(field_name="status", choices=AccessReview.Status.choices)
+    startedFrom = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    startedTo = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+
+    class Meta:
+        model = AccessReview
+        fields: list[str] = []
+
+
+class AccessReviewListApi(AuditListApi):
+    """The tenant's access reviews, newest first, with how many lines are decided."""
+
+    required_scope = {"GET": can_audit_access}
+    filterset_class = AccessReviewFilter
+    list_name = "access-reviews"
+
+    def records(self) -> QuerySet:
+        decided = Count("lines", filter=~Q(lines__decision=""))
+        return AccessReview.objects.filter(tenant_id=self.principal.tenant_id).annotate(
+            total=Count("lines"), decided=decided
+        )
+
+    def document(self, record: AccessReview, iso) -> dict[str, Any]:
+        return review_document(record, iso, {"total": record.total, "decided": record.decided})
+
+    @extend_schema(
+        operation_id="GET-iam-tenant-list-access-reviews",
+        summary="List access reviews",
+        description=(
+            "The tenant's access reviews, newest first: who started each and when, whether it "
+            "is closed, how many of its lines are decided. Needs the unsuffixed "
+            "`audit.audit_read`."
+        ),
+        tags=["Audit"],
+        parameters=[*filter_parameters(AccessReviewFilter), *PAGING_PARAMETERS],
+        responses={200: OpenApiResponse(description="Access reviews")},
+    )
+    def get(self, request, tenant):
+        return self.list_response(request)
+
+
+class AccessReviewLineFilter(django_filters.FilterSet):
+    decision = django_filters.ChoiceFilter(
+        method="by_decision",
+        choices=[("undecided", "undecided"), ("keep", "keep"), ("revoke", "revoke")],
+    )
+    subject = django_filters.CharFilter(method="by_subject", help_text="The identity's id or name.")
+    subjectKind = django_filters.ChoiceFilter(
+        field_name="subject_kind", choices=AccessChange.SubjectKind.choices
+    )
+    group = django_filters.CharFilter(field_name="group_name", help_text="An access group's name.")
+    restriction = django_filters.CharFilter(
+        method="by_restriction", help_text="Lines whose scopes are suffixed with this value."
+    )
+    reviewer = django_filters.CharFilter(field_name="reviewer_name", help_text="A username.")
+    breakGlass = StrictBooleanFilter(field_name="break_glass")
+
+    class Meta:
+        model = AccessReviewLine
+        fields: list[str] = []
+
+    def by_decision(self, queryset, name, value):
+        return queryset.filter(decision="" if value == "undecided" else value)
+
+    def by_subject(self, queryset, name, value):
+        return queryset.filter(Q(subject_id=value) | Q(subject_name=value))
+
+    def by_restriction(self, queryset, name, value):
+        return queryset.filter(restriction_words__contains=f" {value} ")
+
+
+class AccessReviewLineListApi(AuditListApi):
+    """One review's lines: who held what, who decided, what changed (the report)."""
+
+    required_scope = {"GET": can_audit_access}
+    filterset_class = AccessReviewLineFilter
+    list_name = "access-review-lines"
+
+    def records(self, review_id: int) -> QuerySet:
+        tenant_id = self.principal.tenant_id
+        if not AccessReview.objects.filter(pk=review_id, tenant_id=tenant_id).exists():
+            raise DoesNotExist("Access review not found.")
+        return AccessReviewLine.objects.filter(review_id=review_id, tenant_id=tenant_id)
+
+    def document(self, record: AccessReviewLine, iso) -> dict[str, Any]:
+        return line_document(record, iso)
+
+    @extend_schema(
+        operation_id="GET-iam-tenant-list-access-review-lines",
+        summary="List the lines of an access review",
+        description=(
+            "Every identity and what it held when the review started (group or scope, standing or "
+            "temporary, break-glass, last token), its reviewer, the decision (keep / revoke), "
+            "who decided it when, and what changed. Needs the unsuffixed `audit.audit_read`."
+        ),
+        tags=["Audit"],
+        parameters=[*filter_parameters(AccessReviewLineFilter), *PAGING_PARAMETERS],
+        responses={
+            200: OpenApiResponse(description="Lines of the review"),
+            404: OpenApiResponse(description="No such review in the tenant"),
+        },
+    )
+    def get(self, request, tenant, reviewId):
+        return self.list_response(request, review_id=reviewId)

@@ -184,3 +184,88 @@ def test_the_access_change_log(tenant, other_tenant, api_as):
     assert http.get(ACCESS, {"subjectKind": "employee"}).json() == []
     assert len(http.get(ACCESS, {"subject": "erp", "action": "created"}).json()) == 1
     assert AccessChange.objects.filter(subject_name="theirs").exists()  # (there, not shown)
+
+
+# --- access reviews ---------------------------------------------------------------------------
+
+REVIEWS = "/iam/acme/access-reviews"
+
+
+@pytest.fixture
+def reviewed(tenant):
+    from accounts.reviews import access_review_start, review_lines_decide
+    from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
+
+    admins = AccessGroupFactory(
+        tenant=tenant, name="admins", scopes=["customer.customer_read", "tenant.tenant_manage"]
+    )
+    boss = EmployeeFactory(tenant=tenant, username="boss", access_groups=[admins])
+    de = AccessGroupFactory(
+        tenant=tenant, name="DE", scopes=["customer.customer_read"], restrictions=["DE"]
+    )
+    EmployeeFactory(tenant=tenant, username="agent", access_groups=[de])
+    ApiClientFactory(tenant=tenant, name="shop", scopes=["customer.customer_read--FR"])
+    actor = Principal.for_employee(boss, tenant)
+    review = access_review_start(actor=actor, channel=Channel.ADMIN, tenant=tenant, name="Q4")
+    agent_line = review.lines.get(subject_name="agent")
+    review_lines_decide(
+        actor=actor, review_pk=review.pk, line_pks=[agent_line.pk], decision="revoke"
+    )
+    return review
+
+
+def test_access_reviews_are_listed_with_their_progress(reviewed, api_as):
+    listed = api_as(*AUDITOR).get(REVIEWS)
+    assert listed.status_code == 200
+    [review] = listed.json()
+    assert review["name"] == "Q4" and review["status"] == "open"
+    assert review["lines"] == {"total": 3, "decided": 1}
+    assert review["startedBy"]["name"] == "boss"
+    assert api_as(*AUDITOR).get(REVIEWS, {"status": "closed"}).json() == []
+
+
+def test_a_reviews_lines_say_who_decided_what_and_filter(reviewed, api_as):
+    url = f"{REVIEWS}/{reviewed.pk}/lines"
+    lines = api_as(*AUDITOR).get(url).json()
+    assert {line["subjectName"] for line in lines} == {"boss", "agent", "shop"}
+    [revoked] = api_as(*AUDITOR).get(url, {"decision": "revoke"}).json()
+    assert revoked["subjectName"] == "agent" and revoked["decidedBy"] == "boss"
+    assert revoked["outcome"] == "removed from group DE"
+    [fr] = api_as(*AUDITOR).get(url, {"restriction": "FR"}).json()
+    assert fr["subjectName"] == "shop" and fr["scopes"] == ["customer.customer_read--FR"]
+    assert len(api_as(*AUDITOR).get(url, {"decision": "undecided"}).json()) == 2
+    assert [line["group"] for line in api_as(*AUDITOR).get(url, {"group": "admins"}).json()] == [
+        "admins"
+    ]
+
+
+@pytest.mark.parametrize(
+    "query", [{"decision": "maybe"}, {"breakGlass": "perhaps"}, {"subjectKind": "robot"}]
+)
+def test_invalid_line_filters_are_400s_naming_the_parameter(reviewed, api_as, query):
+    response = api_as(*AUDITOR).get(f"{REVIEWS}/{reviewed.pk}/lines", query)
+    assert response.status_code == 400
+    assert response.json()["details"][0]["field"] == next(iter(query))
+
+
+def test_reviews_need_the_unsuffixed_audit_scope(reviewed, api_as):
+    assert api_as(*DE_AUDITOR).get(REVIEWS).status_code == 403
+    assert api_as(*DE_AUDITOR).get(f"{REVIEWS}/{reviewed.pk}/lines").status_code == 403
+    assert api_as("customer.customer_read").get(REVIEWS).status_code == 403
+
+
+def test_another_tenants_review_is_a_404(reviewed, api_as, other_tenant):
+    from tests.factories import ApiClientFactory
+
+    stranger = ApiClientFactory(tenant=other_tenant, scopes=list(AUDITOR))
+    from tests.conftest import bearer_client, token_for
+
+    http = bearer_client(token_for(stranger))
+    assert http.get(f"/iam/globex/access-reviews/{reviewed.pk}/lines").status_code == 404
+    assert http.get("/iam/globex/access-reviews").json() == []
+    assert api_as(*AUDITOR).get(f"{REVIEWS}/999999/lines").status_code == 404
+
+
+def test_a_reviewers_revoke_is_in_the_access_change_log_at_once(reviewed, api_as):
+    changes = api_as(*AUDITOR).get(ACCESS, {"channel": "review"}).json()
+    assert [(c["subjectName"], c["action"]) for c in changes] == [("agent", "group_removed")]

@@ -90,9 +90,7 @@ def test_an_employee_asks_and_an_administrator_approves(client, admins, agent, f
     assert "agent" in listed and "group FR readers" in listed and "1 h 59 min left" in listed
 
 
-def test_a_self_approval_in_the_back_office_is_refused_with_the_reason(
-    client, admins, fr_readers
-):
+def test_a_self_approval_in_the_back_office_is_refused_with_the_reason(client, admins, fr_readers):
     request = access_request_create(
         employee_pk=admins[0].pk,
         channel=Channel.ADMIN,
@@ -125,9 +123,7 @@ def test_an_employee_sees_only_their_own_requests(client, admins, agent, fr_read
     assert client.get(f"{REQUESTS}{theirs.pk}/change/").status_code == 404
 
 
-def test_break_glass_from_the_back_office_is_granted_and_highlighted(
-    client, admins, agent, tenant
-):
+def test_break_glass_from_the_back_office_is_granted_and_highlighted(client, admins, agent, tenant):
     emergency = AccessGroupFactory(
         tenant=tenant, name="incident", scopes=[READ], restrictions=["US"], break_glass=True
     )
@@ -256,7 +252,9 @@ def test_a_review_is_started_and_decided_with_select_all_and_filters(client, adm
     revoked = fr_mine.count()
     assert f"Revoked {revoked} lines: the access is gone now." in messages_of(response)
     assert set(fr_mine.values_list("decision", flat=True)) == {"revoke"}
-    still_fr = {line.employee.grants().may_read("FR") for line in fr_mine.select_related("employee")}
+    still_fr = {
+        line.employee.grants().may_read("FR") for line in fr_mine.select_related("employee")
+    }
     assert still_fr == {False}
     # The rest is kept by each reviewer; the review closes with the last line.
     act(client, LINES, "keep", alices.filter(decision="").values_list("pk", flat=True))
@@ -286,7 +284,9 @@ def test_the_report_says_who_decided_what_and_what_changed(client, admins, agent
     assert client.get(f"{REVIEWS}{review.pk}/report.xml").status_code == 404
 
 
-def test_another_tenants_administrator_reaches_no_review(client, admins, agent, tenant, other_tenant):
+def test_another_tenants_administrator_reaches_no_review(
+    client, admins, agent, tenant, other_tenant
+):
     review = access_review_start(actor=acting(admins[0]), channel=Channel.ADMIN, tenant=tenant)
     line = AccessReviewLine.objects.filter(review=review).first()
     stranger = EmployeeFactory(

@@ -51,6 +51,8 @@ BODIES = {
     "restriction-change-list": [None],
     "customer-restriction-change-list": [None],
     "access-change-list": [None],
+    "access-review-list": [None],
+    "access-review-line-list": [None],
 }
 # A DE manager's writes on DE1 that must succeed (the walk would prove nothing if they failed).
 MUST_SUCCEED = {
@@ -115,7 +117,12 @@ def forbidden_strings(world, visible=("DE1",)):
 def concrete_urls(route, addresses):
     for number in NUMBERS:
         for address_id in {addresses.get(number, "none"), addresses["FR1"], addresses["DE1"]}:
-            values = {"tenant": "acme", "customerNumber": number, "addressId": address_id}
+            values = {
+                "tenant": "acme",
+                "customerNumber": number,
+                "addressId": address_id,
+                "reviewId": "1",
+            }
             # Any converter: <str:tenant>, <identifier:customerNumber>, ...
             yield "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m, v=values: v[m.group(1)], route)
 
