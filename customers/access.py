@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from django.db.models import Count, Prefetch
 
 from accounts import rowsecurity
-from accounts.models import AccessGroup, ApiClient, Employee
+from accounts.models import AccessGroup, ApiClient, Employee, TemporaryGrant
 from accounts.principal import Principal
 from accounts.scopes import Grants, Right
+from accounts.temporary_access import until
 from customers.models import Customer
 from tenancy import tree
 from tenancy.services import restriction_parents
@@ -42,21 +43,44 @@ class Explanation:
 
 
 def _sources(
-    identity: Employee | ApiClient, groups: list[AccessGroup] | None = None
+    identity: Employee | ApiClient,
+    groups: list[AccessGroup] | None = None,
+    temporary: list[TemporaryGrant] | None = None,
 ) -> list[tuple[str, Grants]]:
     """Where the identity's grants come from, one entry per access group or scope string (as
-    written, not yet expanded with the tenant's tree). ``groups``: an employee's groups, when
-    the caller has them already."""
+    written, not yet expanded with the tenant's tree), temporary grants with their end ("until
+    14:00 today"). ``groups`` and ``temporary``: an employee's groups and the identity's open
+    temporary grants, when the caller has them already."""
+    if temporary is None:
+        temporary = list(
+            TemporaryGrant.objects.current()
+            .filter(**{"api_client" if isinstance(identity, ApiClient) else "employee": identity})
+            .select_related("group")
+        )
+    found = [
+        (
+            f"temporary {_label(grant.group, grant.scope)}, {until(grant.valid_until)}"
+            + (" (break-glass)" if grant.break_glass else ""),
+            Grants.from_strings(grant.scope_strings()),
+        )
+        for grant in sorted(temporary, key=lambda grant: grant.valid_until)
+    ]
     if isinstance(identity, ApiClient):
-        return [(f"scope {text}", Grants.from_strings([text])) for text in identity.scopes]
+        return [(f"scope {text}", Grants.from_strings([text])) for text in identity.scopes] + found
     if identity.is_superuser:
         return [("platform superuser (every scope in every tenant)", Grants.everything())]
     if groups is None:
         groups = AccessGroup.objects.filter(employees=identity, tenant_id=identity.tenant_id)
-    return [
-        (f"access group “{group.name}” ({' '.join(group.scope_strings())})", group.grants())
-        for group in sorted(groups, key=lambda group: group.name)
+    standing = [
+        (_label(group, ""), group.grants()) for group in sorted(groups, key=lambda g: g.name)
     ]
+    return standing + found
+
+
+def _label(group: AccessGroup | None, scope: str) -> str:
+    if group is None:
+        return f"scope {scope}"
+    return f"access group “{group.name}” ({' '.join(group.scope_strings())})"
 
 
 @dataclass(frozen=True)
@@ -83,13 +107,32 @@ class Access:
 
 def _active_identities(tenant) -> list[tuple[str, str, list[tuple[str, Grants]]]]:
     """``(kind, name, sources)`` of every active employee and API client of ``tenant``, in
-    three queries (employees, their groups, clients)."""
+    four queries (employees, their groups, clients, open temporary grants)."""
+    temporary: dict[tuple[str, int], list[TemporaryGrant]] = {}
+    for grant in TemporaryGrant.objects.current().filter(tenant=tenant).select_related("group"):
+        key = (
+            ("employee", grant.employee_id)
+            if grant.employee_id
+            else ("client", grant.api_client_id)
+        )
+        temporary.setdefault(key, []).append(grant)
     employees = Employee.objects.filter(tenant=tenant, is_active=True).prefetch_related(
         Prefetch("access_groups", queryset=AccessGroup.objects.filter(tenant=tenant))
     )
-    found = [("employee", e.username, _sources(e, list(e.access_groups.all()))) for e in employees]
+    found = [
+        (
+            "employee",
+            e.username,
+            _sources(e, list(e.access_groups.all()), temporary.get(("employee", e.pk), [])),
+        )
+        for e in employees
+    ]
     found += [
-        ("api_client", f"{c.name} ({c.client_id})", _sources(c))
+        (
+            "api_client",
+            f"{c.name} ({c.client_id})",
+            _sources(c, None, temporary.get(("client", c.pk), [])),
+        )
         for c in ApiClient.objects.filter(tenant=tenant, is_active=True)
     ]
     return found

@@ -205,3 +205,41 @@ def test_the_command_explains_an_api_client(world, tenant, capsys):
         "explain_access", "--tenant", "acme", "--client", client.client_id, "--restriction", "null"
     )
     assert "may read it: no" in capsys.readouterr().out
+
+
+def test_temporary_access_is_explained_with_its_end_and_only_while_it_lasts(world, tenant, staff):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import TemporaryGrant
+    from accounts.principal import Principal
+    from accounts.temporary_access import temporary_grant_create
+    from core.channels import Channel
+    from customers.access import who_has_access
+
+    agent = staff("agent", ("de", ["customer.customer_read"], ["DE"]))
+    fr = AccessGroupFactory(
+        tenant=tenant, name="fr", scopes=["customer.customer_read"], restrictions=["FR"]
+    )
+    end = timezone.localtime().replace(hour=23, minute=59, second=0, microsecond=0)
+    if end <= timezone.localtime():  # (a test run in the last minute of the day)
+        end += timedelta(days=1)
+    grant = temporary_grant_create(
+        actor=Principal.operator(tenant),
+        channel=Channel.COMMAND,
+        employee_pk=agent.pk,
+        group=fr,
+        valid_until=end,
+    )
+    explanation = explain_access(identity=agent, tenant=tenant, customer=world["FR1"])
+    assert answers(explanation)["read"]
+    assert "temporary access group “fr”" in reasons(explanation, "read")
+    assert "until 23:59" in reasons(explanation, "read")
+    everyone = {a.name: a for a in who_has_access(tenant=tenant, restriction="FR")}
+    assert everyone["agent"].read and "until 23:59" in " ".join(everyone["agent"].because)
+    TemporaryGrant.objects.filter(pk=grant.pk).update(
+        valid_from=timezone.now() - timedelta(hours=2), valid_until=timezone.now()
+    )
+    assert not answers(explain_access(identity=agent, tenant=tenant, customer=world["FR1"]))["read"]
+    assert not {a.name: a for a in who_has_access(tenant=tenant, restriction="FR")}["agent"].read
