@@ -29,6 +29,7 @@ def test_seed_demo_builds_a_usable_tenant_and_prints_a_working_token_request():
         "restriction-managers",
         "de-fr-movers",
         "eu-leads",
+        "incident-response",
         "admins",
     }
     assert set(Employee.objects.values_list("username", flat=True)) == {
@@ -187,3 +188,15 @@ def test_seed_demo_survives_its_output_being_closed():
     assert b"Exception ignored" not in stderr
     assert Customer.objects.filter(tenant__code="demo").count() == 30
     assert Employee.objects.filter(username="mover").exists()
+
+
+def test_the_demo_has_one_pending_request_and_one_open_review_however_often_it_runs():
+    from accounts.models import AccessRequest, AccessReview
+
+    seed()
+    seed()
+    [request] = AccessRequest.objects.all()
+    assert request.status == "pending" and request.requester.username == "fr_agent"
+    [review] = AccessReview.objects.all()
+    assert review.status == "open" and review.lines.filter(reviewer_name="admin").exists()
+    assert AccessGroup.objects.get(name="incident-response").break_glass

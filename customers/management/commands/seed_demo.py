@@ -4,6 +4,7 @@ working) unless ``--rotate-secrets``; ``--reset`` starts the demo customers over
 
 import os
 import sys
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -11,9 +12,11 @@ from django.utils.crypto import salted_hmac
 from tqdm import tqdm
 
 from accounts import rowsecurity
-from accounts.models import AccessGroup, ApiClient, Employee
+from accounts.models import AccessGroup, AccessRequest, AccessReview, ApiClient, Employee
 from accounts.principal import Principal
+from accounts.reviews import access_review_start
 from accounts.services import api_client_create, api_client_rotate_secret
+from accounts.temporary_access import access_request_create
 from core.channels import Channel
 from core.commands import bad_input
 from customers.demo import demo_customer_count, demo_reset, seed_customers
@@ -43,6 +46,8 @@ GROUPS = {
         ["customer.customer_read", "customer.customer_manage", "restriction.restriction_manage"],
         ["DE", "FR"],
     ),
+    # Employees may activate it themselves in an emergency (break-glass), for a few hours.
+    "incident-response": (["customer.customer_read"], ["US"]),
     "admins": (
         [
             "customer.customer_read",
@@ -62,6 +67,10 @@ EMPLOYEES = {
     "mover": ("demo-mover-pass", ["de-fr-movers"], "manages DE and FR, moves between them"),
     "eu_lead": ("demo-eu-pass", ["eu-leads"], "reads EU and what is below it: DE and FR"),
 }
+BREAK_GLASS_GROUPS = {"incident-response"}
+# What a newcomer finds on the Requests and Access reviews pages.
+DEMO_REQUEST = ("fr_agent", "de-agents", "Covering the DE desk while Jana is on holiday.")
+DEMO_REVIEW = "Demo access review"
 CLIENTS = {
     "demo-unrestricted": [
         "customer.customer_read",
@@ -135,13 +144,24 @@ class Command(BaseCommand):
             tree_changed(tenant.pk)
         groups = {
             name: AccessGroup.objects.update_or_create(
-                tenant=tenant, name=name, defaults={"scopes": scopes, "restrictions": restrictions}
+                tenant=tenant,
+                name=name,
+                defaults={
+                    "scopes": scopes,
+                    "restrictions": restrictions,
+                    "break_glass": name in BREAK_GLASS_GROUPS,
+                },
             )[0]
             for name, (scopes, restrictions) in GROUPS.items()
         }
         for username, (password, group_names, _) in EMPLOYEES.items():
             employee, _ = Employee.objects.get_or_create(
-                username=username, defaults={"tenant": tenant, "is_staff": True}
+                username=username,
+                defaults={
+                    "tenant": tenant,
+                    "is_staff": True,
+                    "email": f"{username}@demo.example",
+                },
             )
             if not employee.check_password(password):  # (a new password ends its tokens)
                 employee.set_password(password)
@@ -169,7 +189,34 @@ class Command(BaseCommand):
                     actor=operator, channel=Channel.COMMAND, client_pk=client.pk, secret=wanted
                 )
             secrets[name] = (client.client_id, secret)
+        self.seed_access_over_time(tenant, groups)
         return tenant, secrets
+
+    def seed_access_over_time(self, tenant, groups) -> None:
+        """One request waiting for the administrator and one open review (unless there are)."""
+        username, group, reason = DEMO_REQUEST
+        requester = Employee.objects.get(username=username)
+        waiting = AccessRequest.objects.filter(
+            requester=requester, status=AccessRequest.Status.PENDING
+        )
+        if not waiting.exists():
+            access_request_create(
+                employee_pk=requester.pk,
+                channel=Channel.COMMAND,
+                group=groups[group],
+                duration=timedelta(hours=4),
+                reason=reason,
+            )
+        reviews = AccessReview.objects.filter(tenant=tenant, status=AccessReview.Status.OPEN)
+        if not reviews.exists():
+            admin = Employee.objects.get(username="admin")
+            access_review_start(
+                actor=Principal.for_employee(admin, tenant),
+                channel=Channel.COMMAND,
+                tenant=tenant,
+                name=DEMO_REVIEW,
+                reviewers=[admin],
+            )
 
     def seed_customers(self, tenant, count: int) -> int:
         """Top the demo tenant up to ``count`` customers (running again adds none), one
@@ -187,6 +234,11 @@ class Command(BaseCommand):
         write(f"Back office ({base}/admin/):")
         for username, (password, _, role) in EMPLOYEES.items():
             write(f"  {username:10} / {password:16} {role}")
+        write(
+            f"  Waiting for admin: {DEMO_REQUEST[0]}'s request for {DEMO_REQUEST[1]} "
+            f"({base}/admin/accounts/accessrequest/) and the open “{DEMO_REVIEW}” "
+            f"({base}/admin/accounts/accessreview/)."
+        )
         write("")
         write("API clients (the same secrets on every run; seed_demo --rotate-secrets for new):")
         for name, (client_id, secret) in secrets.items():
