@@ -111,7 +111,8 @@ def test_a_review_is_started_a_line_revoked_and_the_report_downloaded(page, peop
         page.click("text=Report (CSV)")
     report = download_info.value
     assert report.suggested_filename == f"access-review-{review.pk}.csv"
-    rows = list(csv.DictReader(io.StringIO(open(report.path(), encoding="utf-8").read())))
+    with open(report.path(), encoding="utf-8") as downloaded:
+        rows = list(csv.DictReader(io.StringIO(downloaded.read())))
     agent_row = next(row for row in rows if row["identity"] == "agent")
     assert agent_row["decision"] == "revoke" and agent_row["decided_by"] == "tadmin"
     assert agent_row["what_changed"] == "removed from group DE readers"
