@@ -281,11 +281,13 @@ def review_lines_decide(
             decidable.append(line)
     who = {"decided_by_id": actor.id, "decided_by_name": actor.name}
     if decision == Decision.KEEP:
+        pks = [line.pk for line in decidable]
         with transaction.atomic():
             _open(review.pk)
-            result.kept = AccessReviewLine.objects.filter(
-                pk__in=[line.pk for line in decidable], decision=Decision.UNDECIDED
-            ).update(decision=Decision.KEEP, decided_at=timezone.now(), **who)
+            for start in range(0, len(pks), BATCH_SIZE):  # (bounded statements on every engine)
+                result.kept += AccessReviewLine.objects.filter(
+                    pk__in=pks[start : start + BATCH_SIZE], decision=Decision.UNDECIDED
+                ).update(decision=Decision.KEEP, decided_at=timezone.now(), **who)
     else:
         for line in decidable:
             try:
