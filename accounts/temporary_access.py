@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -61,8 +62,6 @@ def _check_what(tenant: Tenant, group: AccessGroup | None, scope: str, *, employ
         if group.tenant_id != tenant.pk:
             raise InvalidInput("The access group belongs to another tenant.", field="group")
         return
-    from django.core.exceptions import ValidationError
-
     try:
         validate_scope_list([scope], tenant, suffixes=True)
     except ValidationError as exc:
@@ -232,8 +231,9 @@ def expire_access(*, now: datetime | None = None, batch_size: int = 1000) -> int
 
 
 def tenant_administrators(tenant_id: int) -> QuerySet[Employee]:
-    """The active employees of the tenant who hold unsuffixed ``tenant.tenant_manage`` now
-    (through a standing group or a temporary grant of one): who is told of requests."""
+    """The active staff employees of the tenant who hold unsuffixed ``tenant.tenant_manage``
+    now (through a standing group or a temporary grant): who is told of requests, and who may
+    review."""
     groups = [
         group.pk
         for group in AccessGroup.objects.filter(tenant_id=tenant_id)
@@ -244,7 +244,7 @@ def tenant_administrators(tenant_id: int) -> QuerySet[Employee]:
         Q(group_id__in=groups) | Q(scope=TENANT_MANAGE)
     )
     return (
-        Employee.objects.filter(tenant_id=tenant_id, is_active=True)
+        Employee.objects.filter(tenant_id=tenant_id, is_active=True, is_staff=True)
         .filter(Q(access_groups__in=groups) | Q(pk__in=temporary.values("employee_id")))
         .distinct()
     )
