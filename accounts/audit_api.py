@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 import django_filters
 from django.db.models import Count, Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from accounts.api import TenantApiView, can_audit_access
@@ -25,6 +26,7 @@ from core.channels import ActorKind, Channel
 from core.cursors import make_cursor, next_link, read_cursor
 from core.datetimes import iso_formatter
 from core.errors import DoesNotExist, InvalidInput
+from core.openapi import errors
 from core.query_params import parse_positive
 
 DEFAULT_PAGE_SIZE = 100
@@ -79,6 +81,60 @@ PAGING_PARAMETERS = [
     ),
     OpenApiParameter("cursor", str, description="From the previous page's `Link` header."),
 ]
+
+
+class AuditActorSerializer(serializers.Serializer):
+    """Who made a change: an employee, an API client, a customer, or an operator's command."""
+
+    kind = serializers.ChoiceField(choices=ActorKind.choices)
+    id = serializers.CharField()
+    name = serializers.CharField()
+
+
+class AccessChangeSerializer(serializers.Serializer):
+    subjectKind = serializers.ChoiceField(choices=AccessChange.SubjectKind.choices)
+    subjectId = serializers.CharField()
+    subjectName = serializers.CharField()
+    action = serializers.ChoiceField(choices=AccessChange.Action.choices)
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+    actor = AuditActorSerializer()
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    changedAt = serializers.DateTimeField()
+
+
+class AccessReviewLineCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    decided = serializers.IntegerField()
+
+
+class AccessReviewSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=AccessReview.Status.choices)
+    startedBy = AuditActorSerializer()
+    startedAt = serializers.DateTimeField()
+    closedAt = serializers.DateTimeField(allow_null=True)
+    lines = AccessReviewLineCountsSerializer()
+
+
+class AccessReviewLineSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    subjectKind = serializers.ChoiceField(choices=AccessChange.SubjectKind.choices)
+    subjectId = serializers.CharField()
+    subjectName = serializers.CharField()
+    holding = serializers.ChoiceField(choices=AccessReviewLine.Holding.choices)
+    group = serializers.CharField(allow_null=True)
+    scopes = serializers.ListField(child=serializers.CharField())
+    restrictions = serializers.ListField(child=serializers.CharField())
+    temporaryUntil = serializers.DateTimeField(allow_null=True)
+    breakGlass = serializers.BooleanField()
+    lastTokenIssued = serializers.DateTimeField(allow_null=True)
+    reviewer = serializers.CharField(allow_null=True)
+    decision = serializers.ChoiceField(choices=["keep", "revoke"], allow_null=True)
+    decidedBy = serializers.CharField(allow_null=True)
+    decidedAt = serializers.DateTimeField(allow_null=True)
+    outcome = serializers.CharField(allow_null=True)
 
 
 def actor_of(record) -> dict[str, str]:
@@ -174,7 +230,7 @@ class AccessChangeListApi(AuditListApi):
         ),
         tags=["Audit"],
         parameters=[*filter_parameters(AccessChangeFilter), *PAGING_PARAMETERS],
-        responses={200: OpenApiResponse(description="Access changes")},
+        responses={200: AccessChangeSerializer(many=True), **errors(400, 401, 403)},
     )
     def get(self, request, tenant):
         return self.list_response(request)
@@ -216,7 +272,7 @@ class AccessReviewListApi(AuditListApi):
         ),
         tags=["Audit"],
         parameters=[*filter_parameters(AccessReviewFilter), *PAGING_PARAMETERS],
-        responses={200: OpenApiResponse(description="Access reviews")},
+        responses={200: AccessReviewSerializer(many=True), **errors(400, 401, 403)},
     )
     def get(self, request, tenant):
         return self.list_response(request)
@@ -278,10 +334,7 @@ class AccessReviewLineListApi(AuditListApi):
         ),
         tags=["Audit"],
         parameters=[*filter_parameters(AccessReviewLineFilter), *PAGING_PARAMETERS],
-        responses={
-            200: OpenApiResponse(description="Lines of the review"),
-            404: OpenApiResponse(description="No such review in the tenant"),
-        },
+        responses={200: AccessReviewLineSerializer(many=True), **errors(400, 401, 403, 404)},
     )
     def get(self, request, tenant, reviewId):
         return self.list_response(request, review_id=reviewId)

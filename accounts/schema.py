@@ -4,6 +4,29 @@ each operation's required scope."""
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 from accounts.api import SCOPE_NAMES
+from accounts.scopes import (
+    AUDIT_READ,
+    CUSTOMER_MANAGE,
+    CUSTOMER_READ,
+    IMPORT_MANAGE,
+    IMPORT_READ,
+    RESTRICTION_MANAGE,
+)
+
+# Every scope an API operation can require (tenant.tenant_manage is for the back office only).
+SCOPE_DESCRIPTIONS = {
+    CUSTOMER_READ: "Read customers, addresses and accounts.",
+    CUSTOMER_MANAGE: "Create, change and delete customers.",
+    RESTRICTION_MANAGE: "Set or change a customer's restriction.",
+    IMPORT_MANAGE: (
+        "Import customers; unsuffixed: configure the password-migration retention window."
+    ),
+    IMPORT_READ: "Read the password-migration retention window.",
+    AUDIT_READ: (
+        "Read the audit records: suffixed, the restriction changes of the customers it covers; "
+        "unsuffixed, also the access-change log and the access reviews."
+    ),
+}
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -21,16 +44,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "flows": {
                 "clientCredentials": {
                     "tokenUrl": "/oauth/token",
-                    "scopes": {
-                        "customer.customer_read": "Read customers, addresses and accounts.",
-                        "customer.customer_manage": "Create, change and delete customers.",
-                        "restriction.restriction_manage": "Set or change a customer's restriction.",
-                        "customer.import_manage": (
-                            "Import customers; unsuffixed: configure the password-migration "
-                            "retention window."
-                        ),
-                        "customer.import_read": "Read the password-migration retention window.",
-                    },
+                    "scopes": SCOPE_DESCRIPTIONS,
                 }
             },
         }

@@ -7,17 +7,60 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 METHODS = {"get", "post", "put", "patch", "delete"}
+ERROR_BODY = {"$ref": "#/components/schemas/Error"}
 
 
-def test_every_operation_has_a_summary_and_a_description():
-    schema = SchemaGenerator().get_schema(request=None, public=True)
+@pytest.fixture(scope="module")
+def schema():
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def operations(schema):
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            if method in METHODS:
+                yield f"{method.upper()} {path}", operation
+
+
+def test_every_operation_has_a_summary_and_a_description(schema):
     missing = [
-        f"{method.upper()} {path}"
-        for path, operations in schema["paths"].items()
-        for method, operation in operations.items()
-        if method in METHODS and not (operation.get("summary") and operation.get("description"))
+        name
+        for name, operation in operations(schema)
+        if not (operation.get("summary") and operation.get("description"))
     ]
     assert missing == []
+
+
+def test_every_scope_an_operation_requires_is_described_by_the_token_scheme(schema):
+    described = schema["components"]["securitySchemes"]["OAuth2"]["flows"]["clientCredentials"][
+        "scopes"
+    ]
+    required = {
+        scope
+        for _, operation in operations(schema)
+        for requirement in operation.get("security", [])
+        for scope in requirement.get("OAuth2", [])
+    }
+    assert "audit.audit_read" in required
+    assert required - described.keys() == set()
+
+
+def test_every_tenant_operation_documents_its_body_and_its_refusals(schema):
+    """What a client generator needs: the shape of every answer with a body, and the error body
+    of the 401 and 403 every operation under a tenant can answer."""
+    undocumented = []
+    for name, operation in operations(schema):
+        if not name.split()[1].startswith(("/customer/", "/iam/")):
+            continue
+        responses = operation["responses"]
+        for code, response in responses.items():
+            if code.startswith("2") and code not in {"202", "204"} and "content" not in response:
+                undocumented.append(f"{name} {code}: no body")
+        for code in ("401", "403"):
+            body = responses.get(code, {}).get("content", {}).get("application/json", {})
+            if body.get("schema") != ERROR_BODY:
+                undocumented.append(f"{name} {code}: not the error body")
+    assert undocumented == []
 
 
 @pytest.mark.browser

@@ -269,3 +269,47 @@ def test_another_tenants_review_is_a_404(reviewed, api_as, other_tenant):
 def test_a_reviewers_revoke_is_in_the_access_change_log_at_once(reviewed, api_as):
     changes = api_as(*AUDITOR).get(ACCESS, {"channel": "review"}).json()
     assert [(c["subjectName"], c["action"]) for c in changes] == [("agent", "group_removed")]
+
+
+# --- the OpenAPI document ---------------------------------------------------------------------
+
+
+def json_schema(node):
+    """An OpenAPI 3.0 schema as JSON Schema (``nullable`` becomes a null type)."""
+    if isinstance(node, list):
+        return [json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: json_schema(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable"):
+        if "type" in converted:
+            converted["type"] = [converted["type"], "null"]
+        else:
+            converted = {"anyOf": [converted, {"type": "null"}]}
+    return converted
+
+
+def test_every_audit_list_answers_what_the_openapi_document_describes(history, reviewed, api_as):
+    from drf_spectacular.generators import SchemaGenerator
+    from jsonschema import Draft7Validator
+
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    components = json_schema(document["components"])
+    http = api_as(*AUDITOR)
+    for path, url in [
+        ("/customer/{tenant}/restriction-changes", HISTORY),
+        (
+            "/customer/{tenant}/customers/{customerNumber}/restriction-changes",
+            "/customer/acme/customers/MOVED/restriction-changes",
+        ),
+        ("/iam/{tenant}/access-changes", ACCESS),
+        ("/iam/{tenant}/access-reviews", REVIEWS),
+        ("/iam/{tenant}/access-reviews/{reviewId}/lines", f"{REVIEWS}/{reviewed.pk}/lines"),
+    ]:
+        response = http.get(url)
+        assert response.status_code == 200, url
+        assert response.json(), url  # (something to check)
+        described = document["paths"][path]["get"]["responses"]["200"]["content"]
+        body = {**json_schema(described["application/json"]["schema"]), "components": components}
+        problems = [error.message for error in Draft7Validator(body).iter_errors(response.json())]
+        assert problems == [], url

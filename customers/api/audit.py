@@ -6,41 +6,32 @@ from typing import Any
 
 import django_filters
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
 from accounts.api import can_audit
 from accounts.audit_api import (
     PAGING_PARAMETERS,
+    AuditActorSerializer,
     AuditFilterSet,
     AuditListApi,
     actor_of,
     filter_parameters,
 )
+from core.channels import Channel
 from core.errors import DoesNotExist
 from customers.api.common import PATH_PARAMETERS, errors
 from customers.models import Customer, RestrictionChange
 from customers.services import NOT_FOUND_MESSAGE
 
-RESTRICTION_CHANGE = inline_serializer(
-    "RestrictionChange",
-    {
-        "customerNumber": serializers.CharField(),
-        "oldValue": serializers.CharField(allow_null=True),
-        "newValue": serializers.CharField(allow_null=True),
-        "actor": inline_serializer(
-            "AuditActor",
-            {
-                "kind": serializers.CharField(),
-                "id": serializers.CharField(),
-                "name": serializers.CharField(),
-            },
-        ),
-        "channel": serializers.CharField(),
-        "changedAt": serializers.DateTimeField(),
-    },
-    many=True,
-)
+
+class RestrictionChangeSerializer(serializers.Serializer):
+    customerNumber = serializers.CharField()
+    oldValue = serializers.CharField(allow_null=True)
+    newValue = serializers.CharField(allow_null=True)
+    actor = AuditActorSerializer()
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    changedAt = serializers.DateTimeField()
 
 
 class RestrictionChangeFilter(AuditFilterSet):
@@ -91,7 +82,7 @@ class RestrictionChangeListApi(AuditListApi):
         ),
         tags=["Audit"],
         parameters=[*filter_parameters(RestrictionChangeFilter), *PAGING_PARAMETERS],
-        responses={200: RESTRICTION_CHANGE, **errors(400, 401, 403)},
+        responses={200: RestrictionChangeSerializer(many=True), **errors(400, 401, 403)},
     )
     def get(self, request, tenant):
         return self.list_response(request)
@@ -123,11 +114,7 @@ class CustomerRestrictionChangeListApi(RestrictionChangeListApi):
         description="The customer's restriction history, newest first (see the tenant's list).",
         tags=["Audit"],
         parameters=[*filter_parameters(RestrictionChangeFilter), *PAGING_PARAMETERS],
-        responses={
-            200: RESTRICTION_CHANGE,
-            404: OpenApiResponse(description="No such customer the scope covers"),
-            **errors(400, 401, 403),
-        },
+        responses={200: RestrictionChangeSerializer(many=True), **errors(400, 401, 403, 404)},
     )
     def get(self, request, tenant, customer_number):
         return self.list_response(request, customer_number=customer_number)

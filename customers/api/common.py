@@ -7,20 +7,20 @@ from contextlib import nullcontext
 from functools import cached_property
 
 from django.db import DatabaseError, connection, transaction
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 
 from accounts.api import TenantApiView
 from core.cursors import next_link
 from core.database import is_statement_timeout
 from core.errors import DoesNotExist, InvalidInput
+from core.openapi import errors
 from core.parsers import JSONParser
 from core.query_params import parse_positive
 from customers import services
 from customers.api.documents import customer_documents
 from customers.api.paging import make_cursor, page_of, read_cursor
 from customers.api.serializers import (
-    ErrorSerializer,
     ResourceIdSerializer,
 )
 from customers.models import Account, Address, Customer
@@ -29,10 +29,6 @@ from customers.query import QuerySyntaxError, compile_query, compile_sort
 EXPAND_VALUES = {"addresses", "accounts"}
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 60
-
-
-def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
 
 
 READ_ERRORS = errors(400, 401, 403)

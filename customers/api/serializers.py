@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.openapi import ErrorDetailSerializer
 from core.restrictions import RESTRICTION_MAX_LENGTH
 from customers import passwords
 from customers.models import CUSTOMER_NUMBER_PATTERN, Customer, CustomerType
@@ -20,20 +21,6 @@ from customers.services import (
     PROFILE_DEFAULTS,
     UNSET,
 )
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    field = serializers.CharField()
-    type = serializers.CharField()
-    message = serializers.CharField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    status = serializers.IntegerField()
-    type = serializers.CharField()
-    message = serializers.CharField()
-    details = ErrorDetailSerializer(many=True, required=False)
-
 
 MAX_JSON_DEPTH = 32
 
