@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.duration import duration_iso_string
 
 from accounts.models import AccessChange, AccessGroup, ApiClient, Employee, grants_of_groups
 from accounts.principal import Principal, in_tree
@@ -162,6 +164,22 @@ def tenant_restrictions_recorded(
             Action.CHANGED,
             {"restrictions": sorted(before)},
             {"restrictions": sorted(after)},
+        )
+
+
+def tenant_temporary_access_recorded(
+    *, actor: Principal, channel: Channel, tenant: Tenant, before: timedelta, after: timedelta
+) -> None:
+    """Record a change of the longest temporary access the tenant's employees may ask for (it
+    changes what a request or a break-glass activation can grant); the tenant's page saves it."""
+    if before != after:
+        _record(
+            actor,
+            channel,
+            tenant,
+            Action.CHANGED,
+            {"max_temporary_access": duration_iso_string(before)},
+            {"max_temporary_access": duration_iso_string(after)},
         )
 
 

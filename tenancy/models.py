@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from core.restrictions import RESTRICTION_MAX_LENGTH
@@ -30,8 +31,12 @@ class Tenant(models.Model):
     max_temporary_access = models.DurationField(
         "longest temporary access",
         default=timedelta(hours=8),
+        validators=[
+            MinValueValidator(timedelta(minutes=15)),
+            MaxValueValidator(timedelta(days=31)),
+        ],
         help_text="The longest an employee may ask for temporary access (or activate an "
-        "emergency group) at a time, e.g. 08:00:00.",
+        "emergency group) at a time, e.g. 08:00:00; from 15 minutes to 31 days.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

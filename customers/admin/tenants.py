@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import admin
 
 from accounts.admin_principal import admin_principal, sees_every_tenant
-from accounts.services import tenant_restrictions_recorded
+from accounts.services import tenant_restrictions_recorded, tenant_temporary_access_recorded
 from core.admin import ScopedAdminMixin
 from core.channels import Channel
 from core.errors import ServiceError
@@ -138,6 +138,17 @@ class TenantAdmin(SuperuserOnlyAdmin):
     list_display = ["code", "name", "sync_restrictions_with_sites", "created_at"]
     search_fields = ["code", "name"]
     inlines = [RestrictionInline, SiteInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "max_temporary_access" in form.changed_data:
+            tenant_temporary_access_recorded(
+                actor=admin_principal(request),
+                channel=Channel.ADMIN,
+                tenant=obj,
+                before=form.initial["max_temporary_access"],
+                after=obj.max_temporary_access,
+            )
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Restriction:

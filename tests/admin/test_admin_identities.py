@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -161,6 +163,31 @@ def test_a_change_of_the_valid_restrictions_is_an_access_change(tenant, client):
         "root",
         tenant.pk,
     )
+
+
+def test_a_change_of_the_longest_temporary_access_is_an_access_change(tenant, client):
+    client.force_login(EmployeeFactory(tenant=None, is_superuser=True, username="root"))
+    url = f"/admin/tenancy/tenant/{tenant.pk}/change/"
+    response = client.post(url, {**tenant_form(tenant), "max_temporary_access": "04:00:00"})
+    assert response.status_code == 302
+    change = AccessChange.objects.get()
+    assert (change.subject_kind, change.subject_id, change.action) == ("tenant", "acme", "changed")
+    assert change.before == {"max_temporary_access": "P0DT08H00M00S"}
+    assert change.after == {"max_temporary_access": "P0DT04H00M00S"}
+    client.post(url, {**tenant_form(tenant), "max_temporary_access": "04:00:00"})
+    assert AccessChange.objects.count() == 1  # (saved again unchanged: nothing to record)
+
+
+@pytest.mark.parametrize("value", ["00:00:00", "-1 00:00:00", "00:10:00", "32 00:00:00"])
+def test_the_longest_temporary_access_is_between_a_quarter_hour_and_a_month(tenant, client, value):
+    client.force_login(EmployeeFactory(tenant=None, is_superuser=True, username="root"))
+    url = f"/admin/tenancy/tenant/{tenant.pk}/change/"
+    response = client.post(url, {**tenant_form(tenant), "max_temporary_access": value})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["max_temporary_access"]
+    tenant.refresh_from_db()
+    assert tenant.max_temporary_access == timedelta(hours=8)
+    assert not AccessChange.objects.exists()
 
 
 @pytest.mark.parametrize(
