@@ -84,7 +84,8 @@ PAGING_PARAMETERS = [
 
 
 class AuditActorSerializer(serializers.Serializer):
-    """Who made a change: an employee, an API client, a customer, or an operator's command."""
+    """Who made a change: an employee, an API client, an operator's command or a platform
+    superuser."""
 
     kind = serializers.ChoiceField(choices=ActorKind.choices)
     id = serializers.CharField()
@@ -131,7 +132,9 @@ class AccessReviewLineSerializer(serializers.Serializer):
     breakGlass = serializers.BooleanField()
     lastTokenIssued = serializers.DateTimeField(allow_null=True)
     reviewer = serializers.CharField(allow_null=True)
-    decision = serializers.ChoiceField(choices=["keep", "revoke"], allow_null=True)
+    decision = serializers.ChoiceField(  # (undecided: null)
+        choices=[value for value in AccessReviewLine.Decision.values if value], allow_null=True
+    )
     decidedBy = serializers.CharField(allow_null=True)
     decidedAt = serializers.DateTimeField(allow_null=True)
     outcome = serializers.CharField(allow_null=True)

@@ -22,12 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.duration import duration_iso_string
 
 from accounts.models import AccessChange, AccessGroup, ApiClient, Employee, grants_of_groups
 from accounts.principal import Principal, in_tree
@@ -151,36 +149,15 @@ def _locked(manager, pk):
     return first_or_not_found(manager.select_for_update().filter(pk=pk), message)
 
 
-def tenant_restrictions_recorded(
-    *, actor: Principal, channel: Channel, tenant: Tenant, before: list[str], after: list[str]
+def tenant_change_recorded(
+    *, actor: Principal, channel: Channel, tenant: Tenant, before: dict, after: dict
 ) -> None:
-    """Record a change of the tenant's valid restrictions (it changes what suffixed scopes
-    can mean); the change itself is made by the tenant's own services."""
-    if sorted(before) != sorted(after):
-        _record(
-            actor,
-            channel,
-            tenant,
-            Action.CHANGED,
-            {"restrictions": sorted(before)},
-            {"restrictions": sorted(after)},
-        )
-
-
-def tenant_temporary_access_recorded(
-    *, actor: Principal, channel: Channel, tenant: Tenant, before: timedelta, after: timedelta
-) -> None:
-    """Record a change of the longest temporary access the tenant's employees may ask for (it
-    changes what a request or a break-glass activation can grant); the tenant's page saves it."""
+    """Record a change of a tenant setting that changes what access means (its valid
+    restrictions and their tree: what suffixed scopes cover; its longest temporary access: what
+    a request or a break-glass activation can grant); the tenant's own page or services make
+    the change itself."""
     if before != after:
-        _record(
-            actor,
-            channel,
-            tenant,
-            Action.CHANGED,
-            {"max_temporary_access": duration_iso_string(before)},
-            {"max_temporary_access": duration_iso_string(after)},
-        )
+        _record(actor, channel, tenant, Action.CHANGED, before, after)
 
 
 # The rules above, for the other identity write paths (temporary access, access reviews).

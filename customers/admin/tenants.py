@@ -5,9 +5,10 @@ consults the customers that carry it."""
 
 from django import forms
 from django.contrib import admin
+from django.utils.duration import duration_iso_string
 
 from accounts.admin_principal import admin_principal, sees_every_tenant
-from accounts.services import tenant_restrictions_recorded, tenant_temporary_access_recorded
+from accounts.services import tenant_change_recorded
 from core.admin import ScopedAdminMixin
 from core.channels import Channel
 from core.errors import ServiceError
@@ -142,12 +143,16 @@ class TenantAdmin(SuperuserOnlyAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if change and "max_temporary_access" in form.changed_data:
-            tenant_temporary_access_recorded(
+            tenant_change_recorded(
                 actor=admin_principal(request),
                 channel=Channel.ADMIN,
                 tenant=obj,
-                before=form.initial["max_temporary_access"],
-                after=obj.max_temporary_access,
+                before={
+                    "max_temporary_access": duration_iso_string(
+                        form.initial["max_temporary_access"]
+                    )
+                },
+                after={"max_temporary_access": duration_iso_string(obj.max_temporary_access)},
             )
 
     def save_formset(self, request, form, formset, change):
@@ -164,11 +169,11 @@ class TenantAdmin(SuperuserOnlyAdmin):
         after = restriction_parents(tenant.pk)
         if after != before:
             tree_changed(tenant.pk)  # every process reads the new tree at its next request
-            tenant_restrictions_recorded(
+            tenant_change_recorded(
                 actor=admin_principal(request),
                 channel=Channel.ADMIN,
                 tenant=tenant,
-                before=tree_notation(before),
-                after=tree_notation(after),
+                before={"restrictions": tree_notation(before)},
+                after={"restrictions": tree_notation(after)},
             )
         return None
