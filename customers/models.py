@@ -4,7 +4,7 @@ import secrets
 
 from django.conf import settings
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import connections, models
 from django.db.models.functions import Lower
 
 from core.channels import CHANNEL_PHRASES, ActorKind, Channel
@@ -231,12 +231,25 @@ class DeletedCustomerNumber(models.Model):
         return f"{self.tenant_id}/{self.customer_number}"
 
 
+def unlink_history(collector, field, sub_objs, using) -> None:
+    """A deleted customer's restriction history keeps its number and loses the link. On
+    PostgreSQL the foreign key does it (``ON DELETE SET NULL``, migration 0015): the database
+    runs that as the table's owner, past the row policies, which let no request update an audit
+    row; an ``UPDATE`` from here would touch no row for a restricted manager and the deferred
+    key would fail at commit. Elsewhere Django sets the link to null."""
+    if connections[using].vendor != "postgresql":
+        models.SET_NULL(collector, field, sub_objs, using)
+
+
+unlink_history.lazy_sub_objs = True  # (nothing to fetch: Django's collector passes a queryset)
+
+
 class RestrictionChange(models.Model):
     """Audit of every change of a customer's restriction; written by the services only."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey(
-        Customer, on_delete=models.SET_NULL, null=True, related_name="restriction_changes"
+        Customer, on_delete=unlink_history, null=True, related_name="restriction_changes"
     )
     customer_number = models.CharField(max_length=66)
     old_value = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)

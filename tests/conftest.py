@@ -136,6 +136,25 @@ def token_for(api_client) -> str:
 
 
 @pytest.fixture
+def employee(tenant):
+    """``employee("name", (scopes, restrictions), ...)``: a staff employee of ``acme``."""
+
+    from tests.factories import AccessGroupFactory, EmployeeFactory
+
+    def make(username, *groups, is_staff=True, on_tenant=None):
+        target = on_tenant or tenant
+        access_groups = [
+            AccessGroupFactory(tenant=target, scopes=list(scopes), restrictions=list(restrictions))
+            for scopes, restrictions in groups
+        ]
+        return EmployeeFactory(
+            tenant=target, username=username, is_staff=is_staff, access_groups=access_groups
+        )
+
+    return make
+
+
+@pytest.fixture
 def api_as(tenant):
     """``api_as("customer.customer_read--DE", ...)``: an API client holding those scopes."""
 

@@ -112,6 +112,27 @@ def test_a_restriction_changes_only_within_the_assign_coverage(world):
     assert Customer.objects.get(customer_number="DE1").restriction == "DE"
 
 
+@pytest.mark.django_db
+def test_the_restriction_history_is_append_only_for_every_request_role(audited_world):
+    """Not even the whole tenant's context changes an audit row; only the database itself
+    unlinks a deleted customer's rows (as the table's owner, past the policies)."""
+    from customers.models import RestrictionChange
+
+    tenant = audited_world["DE1"].tenant
+    with rowsecurity.row_context(rowsecurity.RowContext.whole_tenant(tenant.pk)):
+        assert RestrictionChange.objects.filter(tenant=tenant).exists()
+        assert RestrictionChange.objects.update(new_value="FORGED", customer=None) == 0
+    principal = Principal(
+        tenant.pk, tenant.code, Grants.from_strings(DE_MANAGER), "client", "c", "c"
+    )
+    with rowsecurity.row_context(rowsecurity.RowContext.of(principal)):
+        Customer.objects.filter(customer_number="DE1").delete()
+    assert list(
+        RestrictionChange.objects.filter(customer_number="DE1").values_list("customer", "new_value")
+    ) == [(None, "DE")]
+    assert not RestrictionChange.objects.filter(new_value="FORGED").exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_one_connection_never_carries_a_requests_context_into_the_next(world, api_as):
     de = api_as(*DE_READER)

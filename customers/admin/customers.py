@@ -317,3 +317,10 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
         services.customer_delete(
             actor=principal_in_tenant(request, obj.tenant), customer_number=obj.customer_number
         )
+
+    def get_deleted_objects(self, objs, request):
+        """The customer's addresses and login accounts go with it: the delete service decides
+        by the customer's manage scope, although a login account may not be deleted on its own
+        page (which would otherwise refuse the whole delete page with a bare 403)."""
+        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected

@@ -1,25 +1,5 @@
 import pytest
 
-from tests.factories import AccessGroupFactory, EmployeeFactory
-
-
-@pytest.fixture
-def employee(tenant):
-    """``employee("name", (scopes, restrictions), ...)``: a staff employee of ``acme``."""
-
-    def make(username, *groups, is_staff=True, on_tenant=None):
-        target = on_tenant or tenant
-        access_groups = [
-            AccessGroupFactory(tenant=target, scopes=list(scopes), restrictions=list(restrictions))
-            for scopes, restrictions in groups
-        ]
-        return EmployeeFactory(
-            tenant=target, username=username, is_staff=is_staff, access_groups=access_groups
-        )
-
-    return make
-
-
 READ_MANAGE = ["customer.customer_read", "customer.customer_manage"]
 
 
