@@ -1,29 +1,37 @@
 """Read-path benchmark on PostgreSQL: the project's list and detail endpoints against a stock
 DRF baseline on the same rows, in the same process, interleaved (not part of the test run).
 
-    python bench/read_path.py [--customers 1000000] [--rounds 150] [--write-docs]
+    python bench/read_path.py [--customers 20000 100000 1000000] [--rounds 150] [--write-docs]
 
-Data (generated once with COPY into its own database, reused while it matches): one tenant of N
-customers (restrictions DE, FR, US and none, a quarter each) and 1,000 small tenants of 100
+Data, per size N (generated once with COPY into its own database ``bench_read_N``, reused while
+it matches): one tenant of N customers (restrictions DE, FR, US and none, a quarter each; three
+in five with a default address, one in five with a second one) and 1,000 small tenants of 100
 customers, their rows interleaved with the big tenant's (as customers arrive over time); one
-small tenant is also loaded alone into a second database for the "alone" comparison.
+small tenant is also loaded alone into a second database for the "alone" comparison. Each size
+is measured in a process of its own.
 
-Both sides are called through DRF's request factory and rendered to bytes, without the
-middleware: the project's views with a bearer token (authentication, scope check, restriction
-filter, documents), the baseline as ``ListAPIView``/``RetrieveAPIView`` + ``ModelSerializer``
-of every field, no authentication, the same filter written by hand. p50 and p95 in
-milliseconds; queries per request from one extra call.
+As production runs it: the project's side connects as a service role (neither superuser nor
+``BYPASSRLS``) under the row-level security policies, with the search role owning the search
+and count functions; the stock side connects as the superuser (no policies) on a second
+connection of the same process. Both sides are called through DRF's request factory and
+rendered to bytes, without the middleware: the project's views with a bearer token
+(authentication, scope check, restriction filter, documents), the baseline as
+``ListAPIView``/``RetrieveAPIView`` + ``ModelSerializer`` of every field, no authentication,
+the same filter written by hand. p50 and p95 in milliseconds; queries per request from one
+extra call.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import secrets
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +40,9 @@ from bulk_assign import ROOT, ensure_database, machine, setup_django, write_docs
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_read"
 ALONE_URL_SUFFIX = "_alone"
+STOCK = "stock"  # the baseline's connection: the superuser, whom the policies do not bind
+SERVICE, SEARCH = "bench_service", "bench_search"
+SIZES = (20_000, 100_000, 1_000_000)
 BIG = "bench"
 SMALL_TENANTS = 1000
 SMALL_SIZE = 100
@@ -56,13 +67,18 @@ def load(customers: int, small_tenants: int) -> None:
 
     call_command("migrate", verbosity=0)
     big = Tenant.objects.filter(code=BIG).first()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM customers_address")
+        if not cursor.fetchone()[0]:
+            big = None  # (a data set of before the addresses)
     expected = customers + small_tenants * SMALL_SIZE
     if big is not None and Customer.objects.count() == expected:
         print(f"reusing {expected:,} customers")
         return
     print(f"loading {expected:,} customers ...", flush=True)
     started = time.perf_counter()
-    Customer.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE customers_customer CASCADE")
     Tenant.objects.all().delete()
     restrictions = ["DE", "FR", "US"]
     big = tenant_create(code=BIG, name="Big", restrictions=restrictions, sites=restrictions)
@@ -73,7 +89,20 @@ def load(customers: int, small_tenants: int) -> None:
     rows = _interleaved(big.pk, [t.pk for t in small], customers)
     _copy(connection, rows)
     with connection.cursor() as cursor:
+        # three in five customers with a default address, one in five with a second address
+        cursor.execute(
+            """
+            INSERT INTO customers_address (tenant_id, customer_id, address_id, contact_name,
+              street, zip_code, city, country, tags, is_default, version, created_at,
+              modified_at, mixins, metadata_mixins)
+            SELECT c.tenant_id, c.id, 'a' || c.id || '-' || k, 'Contact ' || c.id, 'Main St',
+              '10115', 'Berlin', 'DE', '["home"]', k = 1, 1, now(), now(), '{}', '{}'
+            FROM customers_customer c, generate_series(1, 2) AS k
+            WHERE c.id % 5 < 3 AND k = 1 OR c.id % 5 = 0 AND k = 2
+            """
+        )
         cursor.execute("VACUUM ANALYZE customers_customer")
+        cursor.execute("VACUUM ANALYZE customers_address")
     print(f"loaded in {time.perf_counter() - started:.0f} s", flush=True)
 
 
@@ -132,6 +161,51 @@ def _copy(connection, rows) -> None:
             )
 
 
+# -- the two connections -------------------------------------------------------------------------
+
+
+def prepare_roles(url: str) -> str:
+    """(Re)make the two roles of production in the (migrated) database: ``bench_service`` (login,
+    neither superuser nor BYPASSRLS, row privileges only) and ``bench_search`` (no login,
+    BYPASSRLS), which owns the search and count functions. Returns the service role's URL."""
+    import psycopg
+
+    password = secrets.token_hex(16)
+    with psycopg.connect(url, autocommit=True) as connection:
+        for role, attributes in (
+            (SERVICE, f"LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{password}'"),
+            (SEARCH, "NOLOGIN NOSUPERUSER BYPASSRLS"),
+        ):
+            exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+            verb = "ALTER" if exists.fetchone() else "CREATE"
+            connection.execute(f"{verb} ROLE {role} {attributes}")
+        for statement in (
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {SERVICE}",
+            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {SERVICE}",
+            f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {SERVICE}",
+            f"GRANT SELECT ON customers_customer TO {SEARCH}",
+            f"ALTER FUNCTION customers_matching_ids(text, text, text) OWNER TO {SEARCH}",
+            f"ALTER FUNCTION customers_visible_count(text) OWNER TO {SEARCH}",
+        ):
+            connection.execute(statement)
+    user_and_host = url.split("://", 1)[1].split("@", 1)[1]
+    return f"postgres://{SERVICE}:{password}@{user_and_host}"
+
+
+def serve_as_service_role(url: str) -> None:
+    """From here on the process's default connection is the service role's, under the
+    policies, as production's; the superuser's stays open as ``stock`` for the baseline and
+    the set-up's own reads."""
+    import dj_database_url
+    from django.db import connections
+
+    service = dj_database_url.parse(prepare_roles(url))
+    default = connections.settings["default"]
+    connections.settings[STOCK] = dict(default)
+    connections["default"].close()
+    default.update(USER=service["USER"], PASSWORD=service["PASSWORD"])
+
+
 # -- the two sides ------------------------------------------------------------------------------
 
 
@@ -153,8 +227,8 @@ def baseline_views():
         permission_classes = [AllowAny]
 
         def get_queryset(self):
-            tenant = Tenant.objects.get(code=self.kwargs["tenant"])
-            queryset = Customer.objects.filter(tenant=tenant).order_by("pk")
+            tenant = Tenant.objects.using(STOCK).get(code=self.kwargs["tenant"])
+            queryset = Customer.objects.using(STOCK).filter(tenant=tenant).order_by("pk")
             restriction = self.request.query_params.get("restriction")
             if restriction:
                 queryset = queryset.filter(restriction=restriction)
@@ -241,7 +315,7 @@ def scenarios(customers: int, deep: int):
     small_reader = {"HTTP_AUTHORIZATION": bearer(small_code, ["customer.customer_read"])}
     big_path = f"/customer/{BIG}/customers"
     deep_page = deep // PAGE + 1
-    big_pks = Customer.objects.filter(tenant__code=BIG).order_by("pk")
+    big_pks = Customer.objects.using(STOCK).filter(tenant__code=BIG).order_by("pk")
     deep_pk = big_pks.values_list("pk", flat=True)[deep - 1]
     deep_cursor = make_cursor(big_pks.values_list("tenant_id", flat=True)[0], deep_pk)
     some_number = f"B{customers // 2:09d}"
@@ -324,11 +398,11 @@ def timed(fn) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def queries(fn) -> int:
-    from django.db import connection
+def queries(fn, alias: str = "default") -> int:
+    from django.db import connections
     from django.test.utils import CaptureQueriesContext
 
-    with CaptureQueriesContext(connection) as captured:
+    with CaptureQueriesContext(connections[alias]) as captured:
         fn()
     return len(captured)
 
@@ -362,7 +436,7 @@ def measure(cases, rounds: int) -> list[dict]:
                 "queries": queries(project),
                 "base_p50": statistics.median(theirs) if theirs else None,
                 "base_p95": p95(theirs) if theirs else None,
-                "base_queries": queries(baseline) if baseline else None,
+                "base_queries": queries(baseline, STOCK) if baseline else None,
             }
         )
     return results
@@ -372,11 +446,13 @@ def project_only(customers: int, rounds: int, path: str) -> None:
     """The project's side of every scenario (data already loaded), as JSON. Connected as a role
     under row-level security, the set-up's own reads need a context: all tenants, for the
     whole process (each request binds its own inside its transaction, as in production)."""
-    import json
+    from django.db import connections
 
     from accounts import rowsecurity
 
-    rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False)
+    connections.settings[STOCK] = dict(connections.settings["default"])  # (the set-up's reads)
+    for alias in ("default", STOCK):
+        rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False, using=alias)
     deep = min(DEEP_OFFSET, customers // 2)
     cases = [(label, project, None) for label, project, _ in scenarios(customers, deep)]
     results = measure(cases, rounds)
@@ -396,12 +472,13 @@ def alone(url: str, rounds: int) -> dict:
     return {"p50": float(p50), "p95": float(p95_), "queries": int(count)}
 
 
-def run_alone(rounds: int) -> None:
+def run_alone(url: str, rounds: int) -> None:
     load(0, 1)
+    serve_as_service_role(url)
     from tenancy.models import Tenant
 
     list_view, _ = project_views()
-    code = Tenant.objects.exclude(code=BIG).get().code
+    code = Tenant.objects.using(STOCK).exclude(code=BIG).get().code
     headers = {"HTTP_AUTHORIZATION": bearer(code, ["customer.customer_read"])}
     fn = lambda: call(list_view, f"/customer/{code}/customers", {}, headers, tenant=code)  # noqa: E731
     fn()
@@ -454,15 +531,36 @@ def report(results: list[dict], alone_result: dict, customers: int, deep: int) -
     return "\n".join(lines)
 
 
+def size_url(base: str, customers: int) -> str:
+    """Each size's own database: ``bench_read_20000`` for 20,000 customers."""
+    return f"{base}_{customers}"
+
+
+def measure_size(url: str, customers: int, rounds: int) -> str:
+    """One size, in this process: the data, the two connections, the interleaved run."""
+    ensure_database(url)
+    setup_django(url)
+    load(customers, SMALL_TENANTS)
+    alone_url = url + ALONE_URL_SUFFIX
+    ensure_database(alone_url)
+    alone_result = alone(alone_url, rounds)
+    serve_as_service_role(url)
+    gc.collect()
+    deep = min(DEEP_OFFSET, customers // 2)
+    results = measure(scenarios(customers, deep), rounds)
+    return report(results, alone_result, customers, deep)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--rounds", type=int, default=150)
     parser.add_argument("--url", default=os.environ.get("BENCH_READ_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--alone", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--size-report", help=argparse.SUPPRESS)
     parser.add_argument(
         "--json",
         help="Only the project's side, its results as JSON to this file (bench/row_security.py: "
@@ -472,25 +570,45 @@ def main() -> None:
     # As in production: DEBUG off (no query log), hence real-looking secrets for this process.
     os.environ.update(DEBUG="0", SECRET_KEY=secrets.token_urlsafe(40))
     os.environ["JWT_SIGNING_KEY"] = secrets.token_urlsafe(40)
-    ensure_database(args.url)
-    setup_django(args.url)
     if args.alone:
-        run_alone(args.rounds)
+        ensure_database(args.url)
+        setup_django(args.url)
+        run_alone(args.url, args.rounds)
         return
     if args.json:
-        project_only(args.customers, args.rounds, args.json)
+        [customers] = args.customers
+        setup_django(args.url)
+        project_only(customers, args.rounds, args.json)
         return
-    load(args.customers, SMALL_TENANTS)
-    alone_url = args.url + ALONE_URL_SUFFIX
-    ensure_database(alone_url)
-    alone_result = alone(alone_url, args.rounds)
-    gc.collect()
-    deep = min(DEEP_OFFSET, args.customers // 2)
-    results = measure(scenarios(args.customers, deep), args.rounds)
-    text = report(results, alone_result, args.customers, deep)
-    print(text)
+    if args.size_report:
+        [customers] = args.customers
+        text = measure_size(args.url, customers, args.rounds)
+        Path(args.size_report).write_text(text)
+        return
+    sections = []
+    for customers in args.customers:
+        with tempfile.NamedTemporaryFile(suffix=".md") as out:
+            subprocess.run(  # noqa: S603 - this script, with our own arguments
+                [
+                    sys.executable,
+                    __file__,
+                    "--customers",
+                    str(customers),
+                    "--rounds",
+                    str(args.rounds),
+                    "--url",
+                    size_url(args.url, customers),
+                    "--size-report",
+                    out.name,
+                ],
+                cwd=ROOT,
+                check=True,
+            )
+            table = Path(out.name).read_text()
+        sections.append(f"**A tenant of {customers:,} customers**\n\n{table}")
+        print(sections[-1], flush=True)
     if args.write_docs:
-        write_docs_section("read-bench", text)
+        write_docs_section("read-bench", "\n\n".join(sections))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ alternate, and each side's p50 is the median over its runs.
 
     python bench/row_security.py [--customers 1000000] [--rounds 60] [--runs 2] [--write-docs]
 
-Uses the read benchmark's database (``bench/read_path.py`` loads it) and makes two roles there:
+Uses the read benchmark's database of that size (``bench/read_path.py`` loads it) and makes two
+roles there (as the read benchmark does):
 ``bench_service`` (login, neither superuser nor BYPASSRLS) and ``bench_search`` (no login,
 BYPASSRLS), which owns the trigram search and count functions, as in production.
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -23,39 +23,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bulk_assign import ROOT, machine, setup_django, write_docs_section
-from read_path import DEFAULT_URL
-
-SERVICE, SEARCH = "bench_service", "bench_search"
+from read_path import DEFAULT_URL, prepare_roles, size_url
 
 
 def prepare(url: str) -> str:
     """Migrate as the superuser, (re)make the two roles; the service role's URL."""
-    import psycopg
-
     env = {**os.environ, "DATABASE_URL": url}
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True
     )
-    password = secrets.token_hex(16)
-    with psycopg.connect(url, autocommit=True) as connection:
-        for role, attributes in (
-            (SERVICE, f"LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{password}'"),
-            (SEARCH, "NOLOGIN NOSUPERUSER BYPASSRLS"),
-        ):
-            exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
-            verb = "ALTER" if exists.fetchone() else "CREATE"
-            connection.execute(f"{verb} ROLE {role} {attributes}")
-        for statement in (
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {SERVICE}",
-            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {SERVICE}",
-            f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {SERVICE}",
-            f"GRANT SELECT ON customers_customer TO {SEARCH}",
-            f"ALTER FUNCTION customers_matching_ids(text, text, text) OWNER TO {SEARCH}",
-            f"ALTER FUNCTION customers_visible_count(text) OWNER TO {SEARCH}",
-        ):
-            connection.execute(statement)
-    user_and_host = url.split("://", 1)[1].split("@", 1)[1]
-    return f"postgres://{SERVICE}:{password}@{user_and_host}"
+    return prepare_roles(url)
 
 
 def run(url: str, customers: int, rounds: int) -> dict[str, dict]:
@@ -111,6 +88,7 @@ def main() -> None:
     parser.add_argument("--url", default=os.environ.get("BENCH_READ_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
+    args.url = size_url(args.url, args.customers)
     service_url = prepare(args.url)
     setup_django(args.url)  # (for the machine line)
     off, on = [], []

@@ -3,18 +3,20 @@
 The serializers in :mod:`customers.api.serializers` describe the same shapes for the OpenAPI
 document and validate input; building responses through them cost a serializer (and deep copies
 of its fields) per customer, which dominated a list request. Here a page is one query of plain
-column tuples (no model instances), one for the page's addresses and, when expanded, one for
-its accounts; each document is a dict literal. The JSON is the serializers' key for key and byte
-for byte (``tests/customers/test_documents.py`` compares them for every expand combination).
+column tuples (no model instances) with each row's default address, and, when expanded, one for
+the page's addresses and one for its accounts; each document is a dict literal. The JSON is the
+serializers' key for key and byte for byte (``tests/customers/test_documents.py`` compares them
+for every expand combination).
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db.models import FilteredRelation, Q, QuerySet
+from django.db.models import QuerySet
 
 from core.datetimes import iso_formatter
 from customers.models import Customer, business_model
@@ -41,7 +43,6 @@ ADDRESS_FIELDS = (
     "metadata_mixins",
     "mixins",
 )
-DEFAULT_ADDRESS_COLUMNS = tuple(f"default_address__{name}" for name in ADDRESS_FIELDS)
 CUSTOMER_FIELDS = (
     "pk",
     "customer_number",
@@ -176,6 +177,19 @@ def _grouped(rows: Iterable[tuple], names: Sequence[str]) -> dict[int, list[dict
     return groups
 
 
+_JSON_ADDRESS_FIELDS = ("tags", "metadata_mixins", "mixins")
+
+
+def _stored_address(stored: dict[str, Any]) -> dict[str, Any]:
+    """The default address's ``ADDRESS_FIELDS`` as its columns would give them (SQLite's
+    ``JSON_OBJECT`` writes a boolean as 0/1 and a JSON column as its text)."""
+    stored["is_default"] = bool(stored["is_default"])
+    for name in _JSON_ADDRESS_FIELDS:
+        if isinstance(stored[name], str):
+            stored[name] = json.loads(stored[name])
+    return stored
+
+
 def customer_documents(
     customers: QuerySet[Customer],
     expand: frozenset[str] = frozenset(),
@@ -184,24 +198,22 @@ def customer_documents(
     accounts: QuerySet | None,
 ) -> tuple[list[int], list[dict[str, Any]]]:
     """The primary keys and documents of ``customers`` (already scoped, ordered and sliced), in
-    their order. The default addresses come in the same statement (a customer's addresses are
-    visible exactly when it is); ``addresses``/``accounts`` are the caller's scoped querysets
-    for the expanded forms (needed only for them): one query reads the page's addresses, one its
-    accounts."""
+    their order. The default addresses come in the same statement
+    (``CustomerQuerySet.with_default_address``: a customer's addresses are visible exactly when
+    it is); ``addresses``/``accounts`` are the caller's scoped querysets for the expanded forms
+    (needed only for them): one query reads the page's addresses, one its accounts."""
     joined = "addresses" not in expand
     columns = CUSTOMER_FIELDS
     if joined:
-        customers = customers.annotate(
-            default_address=FilteredRelation("addresses", condition=Q(addresses__is_default=True))
-        )
-        columns = (*CUSTOMER_FIELDS, *DEFAULT_ADDRESS_COLUMNS)
+        customers = customers.with_default_address(ADDRESS_FIELDS)
+        columns = (*CUSTOMER_FIELDS, "default_address")
     width = len(CUSTOMER_FIELDS)
     rows, found = [], {}
     for values in customers.values_list(*columns):
         row = dict(zip(CUSTOMER_FIELDS, values[:width], strict=True))
         rows.append(row)
-        if joined and values[width] is not None:  # (address_id: never null in a row)
-            found[row["pk"]] = [dict(zip(ADDRESS_FIELDS, values[width:], strict=True))]
+        if joined and values[width] is not None:
+            found[row["pk"]] = [_stored_address(values[width])]
     ids = [row["pk"] for row in rows]
     if not joined:
         found = _grouped(

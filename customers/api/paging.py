@@ -1,9 +1,10 @@
 """Pages of a customer list: by page number, or by cursor for clients that walk everything.
 
-- A page near the start is one query. A deeper page reads its ids alone first (an index-only
-  scan of the index that matches the order, the scope filter included; a subquery of the same
-  statement) and then those rows by primary key: the offset is paid on the narrow index, not
-  on whole rows.
+- The first page is one query. A later page reads its ids alone first (an index-only scan of
+  the index that matches the order, the scope filter included; a subquery of the same
+  statement) and then those rows by primary key: the offset is paid on the narrow index, not on
+  whole rows, nor on the default address each row of a page looks up (which PostgreSQL would
+  look up for every skipped row too).
 - The cursor (``cursor=…``, handed out in a ``Link: <…>; rel="next"`` header on every full
   page in the default order) continues after the last customer of the page by primary key, ids
   first like a deep page, so every page costs what the first one does. It is opaque and
@@ -20,16 +21,15 @@ from core.cursors import CURSOR_SALT, NOT_OURS, make_cursor, read_cursor
 
 __all__ = ["CURSOR_SALT", "NOT_OURS", "make_cursor", "page_of", "read_cursor"]
 
-# Below this offset the rows are read directly; above it, ids first.
-DEFERRED_JOIN_OFFSET = 1000
+# Below this offset the rows are read directly; from it on, ids first.
+DEFERRED_JOIN_OFFSET = 1
 
 
 def page_of(ordered: QuerySet, offset: int, size: int, *, ids_first: bool = False) -> QuerySet:
     """``ordered[offset:offset + size]`` as a queryset to read the page's rows from: the slice
-    itself near the start, or, deeper (or with ``ids_first``: a cursor page, which could
+    itself for the first page, or, deeper (or with ``ids_first``: a cursor page, which could
     otherwise be planned as a walk of the primary key through other tenants' rows), the rows
     of the ids read first (same order)."""
     if offset < DEFERRED_JOIN_OFFSET and not ids_first:
         return ordered[offset : offset + size]
-    # One statement: the ids as a subquery (a LIMIT keeps the planner from merging it away).
-    return ordered.filter(pk__in=ordered.values("pk")[offset : offset + size])
+    return ordered.rows_by_ids_first(offset, offset + size)

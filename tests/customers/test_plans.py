@@ -28,7 +28,9 @@ pytestmark = [
     ),
 ]
 BASE = "/customer/acme/customers"
-MAIN_TABLE = re.compile(r'FROM "(\w+)"')  # a statement's first FROM: the table it reads
+MAIN_TABLE = re.compile(r'FROM "(\w+)"')  # a statement's first FROM: the table it reads ...
+# (... after the default address each row looks up in a subquery of its own)
+DEFAULT_ADDRESS = re.compile(r'\(SELECT jsonb_build_object.*?\) AS "default_address"', re.S)
 INDEXED_SORTS = {
     "lastName": "customer_last_name_idx",
     "firstName": "customer_first_name_idx",
@@ -83,7 +85,8 @@ def customer_plans(http, url, params=None, headers=None, *, avoid_sort=False):
     statements = [
         q["sql"]
         for q in captured.captured_queries
-        if MAIN_TABLE.search(q["sql"]) and MAIN_TABLE.search(q["sql"])[1] == "customers_customer"
+        if (main := MAIN_TABLE.search(DEFAULT_ADDRESS.sub("", q["sql"])))
+        and main[1] == "customers_customer"
     ]
     assert statements
     plans = []
@@ -105,15 +108,16 @@ def customer_plans(http, url, params=None, headers=None, *, avoid_sort=False):
 
 def assert_tenant_index_ranges(plans, *, first_page=False):
     """No sequential scan, and no walk of the primary key (through other tenants' rows) except,
-    with ``first_page``, for the page query (see the module's docstring)."""
+    with ``first_page``, for the page query (see the module's docstring). (The default address
+    each row looks up is checked against its customer, by primary key, in a subplan: a lookup,
+    not a walk.)"""
     for index, (sql, steps) in enumerate(plans):
+        assert not any(s["Node Type"] == "Seq Scan" for s in steps), sql
         if first_page and index == 0:
-            assert not any(s["Node Type"] == "Seq Scan" for s in steps), sql
             continue
-        scans = [s for s in steps if "Scan" in s["Node Type"]]
+        scans = [s for s in own_nodes(steps[0]) if "Scan" in s["Node Type"]]
         assert scans, sql
         for scan in scans:
-            assert scan["Node Type"] != "Seq Scan", sql
             assert scan.get("Index Name") != "customers_customer_pkey", sql
 
 
