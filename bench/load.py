@@ -271,7 +271,7 @@ def service_role(url: str) -> dict:
     """As in production: the service role under row-level security, the tables' owner for
     migrations, the search role owning the functions that apply the context by hand."""
     sys.path.insert(0, str(ROOT / "bench"))
-    from row_security import SEARCH
+    from read_path import SEARCH
     from row_security import prepare as prepare_roles
 
     return {

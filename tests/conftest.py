@@ -84,6 +84,30 @@ def no_row_context(db):
 
 
 @pytest.fixture(autouse=True)
+def _no_unexpected_server_errors(request, monkeypatch):
+    """Every request a test makes answers below 500 (on PostgreSQL: as the service role, under
+    row-level security), unless the test is marked ``server_error`` because it provokes one on
+    purpose: a 5xx that the test's own assertions would not look at still fails it."""
+    if request.node.get_closest_marker("server_error"):
+        yield
+        return
+    from django.core.handlers.base import BaseHandler
+
+    answered: list[str] = []
+    original = BaseHandler.get_response
+
+    def get_response(handler, http_request):
+        response = original(handler, http_request)
+        if response.status_code >= 500:
+            answered.append(f"{http_request.method} {http_request.path}: {response.status_code}")
+        return response
+
+    monkeypatch.setattr(BaseHandler, "get_response", get_response)
+    yield
+    assert not answered, f"server errors: {answered}"
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = [
         "django.contrib.auth.hashers.MD5PasswordHasher",

@@ -162,6 +162,7 @@ def test_a_web_process_session_gets_the_statement_time_limit(settings):
         cursor.execute("SET statement_timeout = 0")
 
 
+@pytest.mark.server_error
 @ON_POSTGRES
 @pytest.mark.django_db(transaction=True)
 def test_a_statement_over_the_limit_is_cancelled_and_answered_503(api_as, tenant):

@@ -57,6 +57,7 @@ def test_oauth_get_is_405(client, db):
     assert_error(client.get("/oauth/token"), 405, "method_not_allowed")
 
 
+@pytest.mark.server_error
 @override_settings(DEBUG=False)
 def test_unhandled_error_is_a_json_500_without_traceback(manager, monkeypatch):
     from tests import urls

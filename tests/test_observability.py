@@ -18,6 +18,7 @@ def test_healthz_and_readyz_answer_json_without_authentication(client):
     assert ready.json()["checks"]["migrations"] == "ok"
 
 
+@pytest.mark.server_error
 def test_readyz_is_503_when_the_database_fails(client, monkeypatch):
     from core import health
 

@@ -180,12 +180,7 @@ class CustomerApiView(TenantApiView):
         guard = transaction.atomic() if searching and connection.in_atomic_block else nullcontext()
         try:
             with guard:
-                page = page_of(
-                    page_of_customers.order_by(*order),
-                    offset,
-                    page_size,
-                    ids_first="cursor" in params,
-                )
+                page = page_of(page_of_customers.order_by(*order), offset, page_size)
                 ids, documents = self.documents(page)
                 if request.headers.get("X-Total-Count", "").lower() == "true":
                     total = (

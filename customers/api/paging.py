@@ -6,8 +6,10 @@
   whole rows, nor on the default address each row of a page looks up (which PostgreSQL would
   look up for every skipped row too).
 - The cursor (``cursor=…``, handed out in a ``Link: <…>; rel="next"`` header on every full
-  page in the default order) continues after the last customer of the page by primary key, ids
-  first like a deep page, so every page costs what the first one does. It is opaque and
+  page in the default order) continues after the last customer of the page by primary key: a
+  first page again (``id > last`` on the tenant's ``(tenant_id, id)`` index, which the planner
+  chooses now that it estimates the row policies' tenant range), so every page costs what the
+  first one does. It is opaque and
   authenticated (core.cursors), valid only in the tenant it was handed out in, and only says
   where to continue: what may be seen is decided by the scope filter of the request that uses
   it, exactly as for any other page.
@@ -25,11 +27,10 @@ __all__ = ["CURSOR_SALT", "NOT_OURS", "make_cursor", "page_of", "read_cursor"]
 DEFERRED_JOIN_OFFSET = 1
 
 
-def page_of(ordered: QuerySet, offset: int, size: int, *, ids_first: bool = False) -> QuerySet:
+def page_of(ordered: QuerySet, offset: int, size: int) -> QuerySet:
     """``ordered[offset:offset + size]`` as a queryset to read the page's rows from: the slice
-    itself for the first page, or, deeper (or with ``ids_first``: a cursor page, which could
-    otherwise be planned as a walk of the primary key through other tenants' rows), the rows
-    of the ids read first (same order)."""
-    if offset < DEFERRED_JOIN_OFFSET and not ids_first:
+    itself for the first page (and a cursor's), or, deeper, the rows of the ids read first
+    (same order)."""
+    if offset < DEFERRED_JOIN_OFFSET:
         return ordered[offset : offset + size]
     return ordered.rows_by_ids_first(offset, offset + size)
