@@ -1,16 +1,17 @@
-"""The row policies read the bound context through function calls the planner can estimate.
+"""The row policies read the bound tenant through function calls the planner can estimate.
 
 Migration 0007 wrapped every setting in a scalar subquery, evaluated once per statement (an
 InitPlan). The planner cannot see an InitPlan's value when it plans, so it estimated a policy's
 ``tenant_id`` range at half a percent of the table, whatever the tenant's size: at 100,000
 customers it took a tenant's default addresses for 150 rows, materialised all 60,000 of them and
 rescanned them for every customer of a page (488 ms), and it read a whole tenant to join a
-cursor page's 60 ids. The same settings read through the (inlined, stable) functions are
-evaluated by the planner for its estimates, so a policy's range and coverage are estimated as
-what they are in this statement's context. They remain index conditions (a stable expression is
-evaluated once per index scan); where they filter rows, each row costs a settings lookup, which
-the read benchmark measures (docs/benchmarks.md). The restriction history's update policy stays
-what 0015 made it: no request updates an audit row.
+cursor page's 60 ids. Read through the (inlined, stable) functions, the tenant range is
+evaluated by the planner for its estimates, so it is estimated as the tenant it is; it remains
+an index condition (a stable expression is evaluated once per index scan). The coverage of the
+restriction stays an InitPlan: the planner takes it for half the rows, nearer the truth than
+the one row in 200 it would take the inlined setting's comparison for. A child row's check of
+its customer is planned as the one lookup it is (below). The restriction history's update
+policy stays what 0015 made it: no request updates an audit row.
 """
 
 import importlib
@@ -31,14 +32,18 @@ def covered(right: str, column: str = "restriction") -> str:
     )
 
 
+# A child row's check of its customer (or job) is one lookup by primary key. ``OFFSET 0`` keeps
+# PostgreSQL from also planning it as a hash of every visible customer (an alternative it
+# weighs for each statement that reads the child table: a third of a get's planning time, and,
+# for a small tenant, a pass over all its customers where the page needed sixty lookups).
 def customer_visible(column: str = "customer_id") -> str:
-    return f"EXISTS (SELECT 1 FROM customers_customer c WHERE c.id = {column})"
+    return f"EXISTS (SELECT 1 FROM customers_customer c WHERE c.id = {column} OFFSET 0)"
 
 
 def customer_manageable(column: str = "customer_id") -> str:
     return (
         f"EXISTS (SELECT 1 FROM customers_customer c WHERE c.id = {column} "
-        f"AND {covered('manage', 'c.restriction')})"
+        f"AND {covered('manage', 'c.restriction')} OFFSET 0)"
     )
 
 
@@ -46,7 +51,7 @@ CUSTOMER_READ = f"{IN_TENANTS} AND {covered('read')}"
 CUSTOMER_MANAGE = f"{IN_TENANTS} AND {covered('manage')}"
 RELATED_READ = f"{IN_TENANTS} AND {customer_visible()}"
 RELATED_MANAGE = f"{IN_TENANTS} AND {customer_manageable()}"
-JOB_VISIBLE = "EXISTS (SELECT 1 FROM customers_job j WHERE j.id = job_id)"
+JOB_VISIBLE = "EXISTS (SELECT 1 FROM customers_job j WHERE j.id = job_id OFFSET 0)"
 
 # table -> (select, insert, update using, update check, delete); None: no such policy
 POLICIES = {
