@@ -8,10 +8,16 @@
 - ``GUNICORN_TIMEOUT`` (30 s: a request is also limited by the 5 s statement time limit),
   ``GUNICORN_GRACEFUL_TIMEOUT`` (30 s), ``GUNICORN_KEEPALIVE`` (5 s)
 - ``GUNICORN_MAX_REQUESTS`` (2000, with up to 10 % jitter): workers are replaced regularly
+- ``GUNICORN_PRELOAD`` (1): the application is imported once, in the master, and the workers
+  fork from it: a replaced worker serves at once instead of importing Django again (a second
+  of a core while the others take its share, a source of the slowest answers), and the
+  objects of that import are frozen out of the garbage collector's scans (``gc.freeze``). Set
+  0 to import in each worker (then a code change needs only a ``HUP``)
 - ``PROMETHEUS_MULTIPROC_DIR``: where workers share their metrics (a fresh temporary directory
   when unset), so /metrics adds up every worker
 """
 
+import gc
 import os
 import shutil
 import tempfile
@@ -29,6 +35,7 @@ graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
 max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
 max_requests_jitter = max_requests // 10
+preload_app = os.environ.get("GUNICORN_PRELOAD", "1") != "0"
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - heartbeat files
 accesslog = None  # the application writes one line per request (core.observability)
 errorlog = "-"
@@ -43,6 +50,11 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 # prometheus_client decides at import whether values live in shared files: the directory must be
 # in the environment before the first import (here, in the master, before workers fork).
 from prometheus_client import multiprocess  # noqa: E402
+
+
+def pre_fork(server, worker):
+    if preload_app:
+        gc.freeze()  # (what the master holds now is shared with the workers, not scanned by them)
 
 
 def child_exit(server, worker):
