@@ -112,10 +112,10 @@ class CustomerQuerySet(models.QuerySet):
     def rows_by_ids_first(self, start: int, stop: int) -> CustomerQuerySet:
         """Rows ``start:stop`` of this (scoped, ordered) queryset in one statement: their ids
         first, an index range under the ``LIMIT`` with every condition of this queryset, then
-        those rows by primary key alone. The outer part repeats none of the conditions: under
-        the row policies the planner cannot estimate them (their values are bound per request)
-        and would otherwise read every row they match, sort it and join the ids to it (a cursor
-        page 500,000 rows deep). It adds no row: the ids are this queryset's."""
+        those rows by primary key alone. The outer part repeats none of the conditions, so the
+        planner has nothing else to read them by (repeated, they once made it read every row
+        they matched, sort it and join the page's ids to it). It adds no row: the ids are this
+        queryset's."""
         ids = self.values("pk")[start:stop]  # (a LIMIT keeps the planner from merging it away)
         return self.model.objects.filter(pk__in=ids).order_by(*self.query.order_by)
 

@@ -9,10 +9,9 @@
   page in the default order) continues after the last customer of the page by primary key: a
   first page again (``id > last`` on the tenant's ``(tenant_id, id)`` index, which the planner
   chooses now that it estimates the row policies' tenant range), so every page costs what the
-  first one does. It is opaque and
-  authenticated (core.cursors), valid only in the tenant it was handed out in, and only says
-  where to continue: what may be seen is decided by the scope filter of the request that uses
-  it, exactly as for any other page.
+  first one does. It is opaque and authenticated (core.cursors), valid only in the tenant it
+  was handed out in, and only says where to continue: what may be seen is decided by the scope
+  filter of the request that uses it, exactly as for any other page.
 """
 
 from __future__ import annotations
