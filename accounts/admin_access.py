@@ -4,7 +4,6 @@ reviews and their lines. Every write goes through ``accounts.temporary_access`` 
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import timedelta
 from decimal import Decimal
@@ -53,6 +52,7 @@ from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin
 from core.channels import Channel
 from core.datetimes import iso_formatter
 from core.errors import ServiceError
+from core.spreadsheets import SpreadsheetWriter
 from tenancy.models import Restriction
 
 
@@ -475,7 +475,7 @@ class AccessReviewAdmin(TenantAdministrationAdmin):
             )
         else:
             response = HttpResponse(content_type="text/csv; charset=utf-8")
-            writer = csv.writer(response)
+            writer = SpreadsheetWriter(response)
             writer.writerow(REPORT_FIELDS)
             for line in lines.iterator(chunk_size=2000):
                 writer.writerow(report_row(line, iso))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-
 from django import forms
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 
 from accounts.admin_principal import admin_principal, principal_in_tenant
 from accounts.models import ApiClient, Employee
+from core.spreadsheets import SpreadsheetWriter
 from customers.access import explain_access, who_has_access
 from customers.admin.base import RestrictionChoiceField
 from customers.models import Customer
@@ -162,7 +161,7 @@ def _csv(answers, target: str) -> HttpResponse:
     """Who may see it, for a spreadsheet: one row per employee or API client."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="who-may-see.csv"'
-    writer = csv.writer(response)
+    writer = SpreadsheetWriter(response)
     writer.writerow([f"who may see {target}"])
     writer.writerow(["kind", "name", "read", "manage", "change restriction", "because"])
     for answer in answers:

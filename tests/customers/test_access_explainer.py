@@ -149,6 +149,24 @@ def test_the_page_never_reveals_a_customer_the_administrator_cannot_see(
     assert "access group “everything”" in page
 
 
+def test_who_may_see_it_as_csv_writes_no_formula(world, tenant, staff, client):
+    """An identity named like a formula stays text in the spreadsheet (CSV injection)."""
+    import csv
+    import io
+
+    admin = staff(
+        "admin", ("admins", ["customer.customer_read", "tenant.tenant_manage"], []), is_staff=True
+    )
+    ApiClientFactory(tenant=tenant, name="@SUM(1+1)*cmd", scopes=["customer.customer_read"])
+    client.force_login(admin)
+    response = client.get(EXPLAIN, {"customer_number": "DE1", "format": "csv"})
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    names = [row[1] for row in rows[2:]]
+    assert any(name.startswith("'@SUM(1+1)*cmd (cl_") for name in names), names
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+
+
 def test_only_administrators_may_open_the_explainer(world, staff, client):
     agent = staff("agent", ("readers", ["customer.customer_read"], []), is_staff=True)
     client.force_login(agent)
