@@ -308,8 +308,22 @@ def access_request_create(
             "ask for this one instead.",
             field="group",
         )
-    themselves = Principal.for_employee(employee, tenant)
     now = timezone.now()
+    # (the employee's row is locked above: two activations at once cannot both pass this)
+    active = (
+        TemporaryGrant.objects.current(now)
+        .filter(employee=employee, group=group, break_glass=True)
+        .order_by("-valid_until")
+        .first()
+    )
+    if active is not None:
+        raise ConflictError(
+            f"Your emergency access to {group.name} is active {until(active.valid_until, now)}; "
+            "it is not activated again or extended while it lasts. Ask a tenant administrator "
+            "if you need it longer.",
+            field="group",
+        )
+    themselves = Principal.for_employee(employee, tenant)
     request.status = Status.ACTIVATED
     request.decided_by = employee
     request.decided_by_name = employee.username

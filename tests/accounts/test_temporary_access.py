@@ -417,6 +417,24 @@ def test_break_glass_grants_at_once_marks_everything_and_mails_every_administrat
     assert set(mail.outbox[0].to) == {"boss@example.com", "boss2@example.com"}
 
 
+def test_break_glass_is_not_activated_again_or_extended_while_it_lasts(de_agent, tenant):
+    emergency = AccessGroupFactory(
+        tenant=tenant, name="incident", scopes=[READ], restrictions=["US"], break_glass=True
+    )
+    first = ask(de_agent, emergency, hours=1, break_glass=True, reason="outage in US")
+    for attempt in range(3):
+        with pytest.raises(ConflictError, match="emergency access to incident is active until"):
+            ask(de_agent, emergency, hours=8, break_glass=True, reason=f"still down {attempt}")
+    assert list(TemporaryGrant.objects.values_list("pk", flat=True)) == [first.grant.pk]
+    assert AccessRequest.objects.count() == 1
+    # once it has ended (or was revoked), an emergency may be declared again
+    TemporaryGrant.objects.filter(pk=first.grant.pk).update(
+        valid_from=timezone.now() - timedelta(hours=2), valid_until=timezone.now()
+    )
+    again = ask(de_agent, emergency, hours=1, break_glass=True, reason="down again")
+    assert again.grant.break_glass and again.grant.pk != first.grant.pk
+
+
 def test_break_glass_is_refused_for_a_group_not_marked_for_it(de_agent, fr_readers):
     with pytest.raises(NotPermitted, match="emergency"):
         ask(de_agent, fr_readers, break_glass=True)

@@ -138,6 +138,15 @@ def test_break_glass_from_the_back_office_is_granted_and_highlighted(client, adm
     client.force_login(admins[0])
     log = client.get("/admin/accounts/accesschange/?break_glass__exact=1").content.decode()
     assert "BREAK-GLASS" in log and "granted temporarily" in log
+    # while it lasts, the form refuses to activate it again (no emergency without an end)
+    client.force_login(agent)
+    again = client.post(
+        f"{REQUESTS}add/",
+        {"group": emergency.pk, "hours": "8", "reason": "still down", "activate_now": "on"},
+    )
+    assert again.status_code == 200
+    assert "Your emergency access to incident is active until" in again.content.decode()
+    assert AccessRequest.objects.filter(break_glass=True).count() == 1
 
 
 def test_break_glass_for_an_unmarked_group_is_refused_on_the_form(client, agent, fr_readers):
