@@ -144,9 +144,16 @@ def _changes(stored, fields: dict) -> tuple[dict, dict]:
     return {name: getattr(stored, name) for name in changed}, changed
 
 
-def _locked(manager, pk):
+def _locked(manager, pk, *, reached_by: Principal | None = None):
+    """The row, locked. With ``reached_by``: only within that actor's tenant (every tenant for
+    the platform), so that another tenant's identity answers exactly like a missing one (no
+    oracle of what exists elsewhere); whether the actor may change it is checked after."""
     message = f"This {manager.model._meta.verbose_name} no longer exists."
-    return first_or_not_found(manager.select_for_update().filter(pk=pk), message)
+    rows = manager.select_for_update().filter(pk=pk)
+    if reached_by is not None and not reached_by.is_platform:
+        tenant_id = reached_by.tenant_id
+        rows = rows.filter(tenant_id=tenant_id) if tenant_id is not None else rows.none()
+    return first_or_not_found(rows, message)
 
 
 def tenant_change_recorded(
@@ -168,7 +175,7 @@ record_access_change = _record
 
 def locked_api_client(actor: Principal, client_pk: int) -> ApiClient:
     """The client's row, locked, when ``actor`` may change it (administers it, no take-over)."""
-    client = _locked(ApiClient.objects, client_pk)
+    client = _locked(ApiClient.objects, client_pk, reached_by=actor)
     _administers(actor, client.tenant_id)
     _may_take_over(actor, client.grants(), client.tenant_id)
     return client
@@ -223,7 +230,7 @@ def api_client_update(
     scopes: list[str],
     is_active: bool,
 ) -> ApiClient:
-    client = _locked(ApiClient.objects, client_pk)
+    client = _locked(ApiClient.objects, client_pk, reached_by=actor)
     _administers(actor, client.tenant_id)
     _may_take_over(actor, client.grants(), client.tenant_id)
     before, after = _changes(client, {"name": name, "scopes": scopes, "is_active": is_active})
@@ -262,7 +269,7 @@ def api_client_rotate_secret(
 ) -> str:
     """A new secret (random unless given), returned in clear once; every earlier token stops
     working."""
-    client = _locked(ApiClient.objects, client_pk)
+    client = _locked(ApiClient.objects, client_pk, reached_by=actor)
     _administers(actor, client.tenant_id)
     _may_take_over(actor, client.grants(), client.tenant_id)
     secret = client.rotate_secret(secret)
@@ -275,7 +282,7 @@ def api_client_rotate_secret(
 def api_client_deactivate(*, actor: Principal, channel: Channel, client_pk: int) -> bool:
     """A deactivated client's tokens fail authentication on their next request. Returns
     whether the client was active."""
-    client = _locked(ApiClient.objects, client_pk)
+    client = _locked(ApiClient.objects, client_pk, reached_by=actor)
     _administers(actor, client.tenant_id)
     # A stronger client is read-only for the actor: stopping it is changing it.
     _may_take_over(actor, client.grants(), client.tenant_id)
@@ -341,7 +348,7 @@ def access_group_save(
         group = AccessGroup(tenant=tenant, **fields)
         before, after = {}, fields
     else:
-        group = _locked(AccessGroup.objects, group_pk)
+        group = _locked(AccessGroup.objects, group_pk, reached_by=actor)
         if group.tenant_id != tenant.pk:
             raise DoesNotExist("This access group no longer exists.")
         _may_take_over(actor, group.grants(), group.tenant_id)
@@ -464,7 +471,7 @@ def locked_employee(actor: Principal, employee_pk: int) -> Employee:
 
 
 def _locked_employee(actor: Principal, employee_pk: int) -> Employee:
-    employee = _locked(Employee.objects, employee_pk)
+    employee = _locked(Employee.objects, employee_pk, reached_by=actor)
     if employee.is_superuser and not actor.is_platform:
         raise NotPermitted(TAKE_OVER)
     _administers(actor, employee.tenant_id)
@@ -555,9 +562,9 @@ def identity_delete(*, actor: Principal, channel: Channel, identity) -> None:
         stored = _locked_employee(actor, identity.pk)
     else:
         if isinstance(identity, ApiClient):
-            stored = _locked(ApiClient.objects, identity.pk)
+            stored = _locked(ApiClient.objects, identity.pk, reached_by=actor)
         elif isinstance(identity, AccessGroup):
-            stored = _locked(AccessGroup.objects, identity.pk)
+            stored = _locked(AccessGroup.objects, identity.pk, reached_by=actor)
         else:
             raise TypeError(f"Not an identity: {identity!r}")
         _administers(actor, stored.tenant_id)

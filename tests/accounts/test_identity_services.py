@@ -23,7 +23,7 @@ from accounts.services import (
     identity_delete,
 )
 from core.channels import Channel
-from core.errors import NotPermitted
+from core.errors import DoesNotExist, NotPermitted, ServiceError
 from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
 
 pytestmark = pytest.mark.django_db
@@ -121,14 +121,44 @@ def test_a_stronger_identity_cannot_be_taken_over(tenant):
     assert not AccessChange.objects.exists()
 
 
+def refusal(write, **arguments) -> tuple[type, str]:
+    with pytest.raises(ServiceError) as refused:
+        write(**arguments)
+    return type(refused.value), refused.value.message
+
+
 def test_only_the_own_tenant_and_only_with_tenant_manage(tenant, other_tenant):
     foreign = ApiClientFactory(tenant=other_tenant, scopes=["customer.customer_read"])
+    foreign_employee = EmployeeFactory(tenant=other_tenant)
+    foreign_group = AccessGroupFactory(tenant=other_tenant)
+    missing = max(foreign.pk, foreign_employee.pk, foreign_group.pk) + 1000
     everything_but_admin = Principal(
         tenant.pk, tenant.code, Grants.from_strings(["customer.customer_manage"]), "employee", "2"
     )
+    # Another tenant's identity answers exactly as a missing one: nothing says it exists.
     for actor in (administrator(tenant, "customer.customer_manage"), everything_but_admin):
-        with pytest.raises(NotPermitted, match="own tenant"):
-            api_client_rotate_secret(actor=actor, channel=ADMIN, client_pk=foreign.pk)
+        common = {"actor": actor, "channel": ADMIN}
+        for write, extra in (
+            (api_client_rotate_secret, {}),
+            (api_client_deactivate, {}),
+            (api_client_update, {"name": "x", "scopes": [], "is_active": True}),
+        ):
+            there = refusal(write, client_pk=foreign.pk, **common, **extra)
+            assert there == refusal(write, client_pk=missing, **common, **extra)
+            assert there[0] is DoesNotExist
+        assert refusal(
+            employee_update, employee_pk=foreign_employee.pk, fields={}, **common
+        ) == refusal(employee_update, employee_pk=missing, fields={}, **common)
+        assert refusal(identity_delete, identity=foreign_group, **common) == refusal(
+            identity_delete, identity=AccessGroup(pk=missing, tenant=tenant), **common
+        )
+    assert ApiClient.objects.get(pk=foreign.pk).is_active
+    assert AccessGroup.objects.filter(pk=foreign_group.pk).exists()
+    assert not AccessChange.objects.exists()
+    # In the own tenant, an employee who does not administer it is told why.
+    own = ApiClientFactory(tenant=tenant, scopes=[])
+    with pytest.raises(NotPermitted, match="own tenant"):
+        api_client_rotate_secret(actor=everything_but_admin, channel=ADMIN, client_pk=own.pk)
     with pytest.raises(NotPermitted, match="own tenant"):
         api_client_create(
             actor=everything_but_admin, channel=ADMIN, tenant=tenant, name="x", scopes=[]
@@ -143,7 +173,7 @@ def test_only_the_platform_makes_or_touches_superusers(tenant):
             actor=actor, channel=ADMIN, employee_pk=clerk.pk, fields={"is_superuser": True}
         )
     root = EmployeeFactory(tenant=None, is_superuser=True, username="root")
-    with pytest.raises(NotPermitted):
+    with pytest.raises(DoesNotExist):  # (outside every tenant: as if there were none)
         employee_set_password(
             actor=actor, channel=ADMIN, employee_pk=root.pk, password="a-long-passphrase"
         )
