@@ -159,20 +159,18 @@ def test_the_back_office_deletes_of_a_de_agent_on_customers_with_history(
     )
 
 
-def test_a_bulk_assignment_and_a_delete_by_a_mover_in_the_back_office(
-    audited_world, employee, client
-):
-    mover = employee(
-        "mover",
-        (
-            [
-                "customer.customer_read",
-                "customer.customer_manage",
-                "restriction.restriction_manage",
-            ],
-            ["DE", "FR"],
-        ),
-    )
+@pytest.fixture
+def mover(employee):
+    """A staff employee who reads, manages and moves DE and FR customers."""
+    rights = [
+        "customer.customer_read",
+        "customer.customer_manage",
+        "restriction.restriction_manage",
+    ]
+    return employee("mover", (rights, ["DE", "FR"]))
+
+
+def test_a_bulk_assignment_and_a_delete_by_a_mover_in_the_back_office(audited_world, mover, client):
     client.force_login(mover)
     response = client.post(
         "/admin/customers/customer/",
@@ -194,20 +192,9 @@ def test_a_bulk_assignment_and_a_delete_by_a_mover_in_the_back_office(
 
 
 def test_a_bulk_assignment_run_as_a_job_then_a_delete_run_as_a_job(
-    audited_world, employee, client, settings, django_capture_on_commit_callbacks
+    audited_world, mover, client, settings, django_capture_on_commit_callbacks
 ):
     settings.BULK_JOB_THRESHOLD = 1
-    mover = employee(
-        "mover",
-        (
-            [
-                "customer.customer_read",
-                "customer.customer_manage",
-                "restriction.restriction_manage",
-            ],
-            ["DE", "FR"],
-        ),
-    )
     client.force_login(mover)
     selected = [audited_world["DE1"].pk, audited_world["FR1"].pk]
     with django_capture_on_commit_callbacks(execute=True):

@@ -11,7 +11,6 @@ for every expand combination).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -177,16 +176,10 @@ def _grouped(rows: Iterable[tuple], names: Sequence[str]) -> dict[int, list[dict
     return groups
 
 
-_JSON_ADDRESS_FIELDS = ("tags", "metadata_mixins", "mixins")
-
-
 def _stored_address(stored: dict[str, Any]) -> dict[str, Any]:
     """The default address's ``ADDRESS_FIELDS`` as its columns would give them (SQLite's
-    ``JSON_OBJECT`` writes a boolean as 0/1 and a JSON column as its text)."""
+    ``json_object`` writes a boolean as 0/1)."""
     stored["is_default"] = bool(stored["is_default"])
-    for name in _JSON_ADDRESS_FIELDS:
-        if isinstance(stored[name], str):
-            stored[name] = json.loads(stored[name])
     return stored
 
 

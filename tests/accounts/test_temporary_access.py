@@ -435,6 +435,47 @@ def test_break_glass_is_not_activated_again_or_extended_while_it_lasts(de_agent,
     assert again.grant.break_glass and again.grant.pk != first.grant.pk
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_break_glass_activations_at_once_grant_one_window():
+    """The employee's row is locked first: of two activations racing, one grants and the other
+    is refused, on PostgreSQL where they really run at once."""
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers; the row lock under test is PostgreSQL's")
+    from tests.factories import TenantFactory
+
+    tenant = TenantFactory(code="race")
+    agent = EmployeeFactory(tenant=tenant, username="racer")
+    emergency = AccessGroupFactory(
+        tenant=tenant, name="incident", scopes=[READ], restrictions=["US"], break_glass=True
+    )
+    barrier, outcomes = threading.Barrier(2), []
+
+    def activate(n: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            ask(agent, emergency, hours=1, break_glass=True, reason=f"outage {n}")
+            outcomes.append("granted")
+        except ConflictError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    for _ in range(5):
+        TemporaryGrant.objects.all().delete()
+        outcomes.clear()
+        threads = [threading.Thread(target=activate, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert sorted(outcomes) == ["granted", "refused"]
+        assert TemporaryGrant.objects.filter(employee=agent, break_glass=True).count() == 1
+
+
 def test_break_glass_is_refused_for_a_group_not_marked_for_it(de_agent, fr_readers):
     with pytest.raises(NotPermitted, match="emergency"):
         ask(de_agent, fr_readers, break_glass=True)
