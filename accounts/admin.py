@@ -23,6 +23,7 @@ from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
 from accounts.principal import Principal, in_tree
 from accounts.scopes import Grants, split_scope_string
 from accounts.services import (
+    ACCESS_FIELDS,
     EMPLOYEE_EDITABLE_FIELDS,
     access_group_save,
     api_client_create,
@@ -33,6 +34,7 @@ from accounts.services import (
     employee_set_password,
     employee_update,
     identity_delete,
+    is_themselves,
 )
 from accounts.temporary_access import remaining
 from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin
@@ -114,6 +116,9 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return obj is None or principal.grants.covers_grants(self.grants_of(obj))
 
     def has_delete_permission(self, request, obj=None):
+        # Nobody deletes themselves (the services refuse it too).
+        if obj is not None and is_themselves(self._principal(request), obj):
+            return False
         return self.has_change_permission(request, obj)
 
     def grants_of(self, obj) -> Grants:
@@ -169,7 +174,10 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
         # Identities are few; each is locked, checked and audited on its own.
         actor = self.actor(request)
         for identity in queryset:
-            identity_delete(actor=actor, channel=Channel.ADMIN, identity=identity)
+            try:
+                identity_delete(actor=actor, channel=Channel.ADMIN, identity=identity)
+            except ServiceError as exc:
+                self.message_user(request, f"{identity}: {exc.message}", messages.ERROR)
 
     def allowed_objects(self, request, queryset) -> tuple[list, int]:
         """The selected objects this administrator may act on (the change page's check), and
@@ -419,7 +427,11 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
         return exclude
 
     def get_readonly_fields(self, request, obj=None):
-        return ["last_login", "date_joined", "temporary_access"]
+        readonly = ["last_login", "date_joined", "temporary_access"]
+        if obj is not None and is_themselves(self._principal(request), obj):
+            # Nobody changes their own access; another administrator does.
+            readonly += [*sorted(ACCESS_FIELDS), "access_groups"]
+        return readonly
 
     @admin.display(description="temporary access")
     def temporary_access(self, obj):

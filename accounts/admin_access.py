@@ -593,13 +593,14 @@ class AccessReviewLineAdmin(ReadOnlyAdminMixin, TenantAdministrationAdmin):
     def restriction_list(self, obj):
         return " ".join(obj.restrictions) or "all"
 
-    @admin.display(description="temporary until", ordering="valid_until")
+    @admin.display(description="temporary", ordering="valid_until")
     def until(self, obj):
-        return (
-            timezone.localtime(obj.valid_until).strftime("%Y-%m-%d %H:%M")
-            if obj.valid_until
-            else "standing"
-        )
+        if obj.valid_until is None:
+            return "standing"
+        until = timezone.localtime(obj.valid_until).strftime("%Y-%m-%d %H:%M")
+        if obj.valid_from is None:  # (a line of a review started before lines had a start)
+            return until
+        return f"{timezone.localtime(obj.valid_from):%Y-%m-%d %H:%M} to {until}"
 
     @admin.display(description="break-glass")
     def marked(self, obj):

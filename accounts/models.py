@@ -10,7 +10,13 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from accounts.scopes import SUFFIX_SEPARATOR, Grants, InvalidScope, parse_scopes
+from accounts.scopes import (
+    SUFFIX_SEPARATOR,
+    TENANT_MANAGE,
+    Grants,
+    InvalidScope,
+    parse_scopes,
+)
 from core.channels import ActorKind, Channel
 from tenancy.models import Tenant
 
@@ -43,6 +49,12 @@ def validate_scope_list(scopes: list[str], tenant: Tenant | None, *, suffixes: b
             )
 
 
+BREAK_GLASS_ADMINISTRATION = (
+    "A group that carries tenant administration (tenant.tenant_manage) cannot be activated in "
+    "an emergency: whoever activated it could make their access permanent."
+)
+
+
 class AccessGroup(models.Model):
     """Base scopes for employees; with restrictions, every scope is granted suffixed by each."""
 
@@ -70,6 +82,8 @@ class AccessGroup(models.Model):
 
     def clean(self) -> None:
         validate_scope_list(self.scopes, self.tenant if self.tenant_id else None, suffixes=False)
+        if self.break_glass and self.carries_tenant_administration:
+            raise ValidationError({"break_glass": BREAK_GLASS_ADMINISTRATION})
         if not isinstance(self.restrictions, list) or not all(
             isinstance(r, str) for r in self.restrictions
         ):
@@ -83,6 +97,10 @@ class AccessGroup(models.Model):
                         f"{', '.join(sorted(unknown))}."
                     }
                 )
+
+    @property
+    def carries_tenant_administration(self) -> bool:
+        return TENANT_MANAGE in self.scopes
 
     def scope_strings(self) -> list[str]:
         """The scopes the group grants: each base scope, suffixed by each restriction if any."""
@@ -480,6 +498,7 @@ class AccessReviewLine(models.Model):
     temporary_grant = models.ForeignKey(
         TemporaryGrant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    valid_from = models.DateTimeField("temporary from", null=True, blank=True)
     valid_until = models.DateTimeField("temporary until", null=True, blank=True)
     break_glass = models.BooleanField(default=False)
     last_token_at = models.DateTimeField("last token issued", null=True, blank=True)

@@ -16,27 +16,25 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Prefetch
 from django.utils import timezone
 
-from accounts import services, temporary_access
+from accounts import holdings, services, temporary_access
+from accounts.holdings import Holding
 from accounts.models import (
     AccessChange,
-    AccessGroup,
     AccessReview,
     AccessReviewLine,
-    ApiClient,
     Employee,
-    TemporaryGrant,
 )
 from accounts.principal import Principal
 from accounts.scopes import Grants
 from core.channels import Channel
 from core.errors import ConflictError, DoesNotExist, InvalidInput, ServiceError
 from tenancy.models import Tenant
+from tenancy.services import restriction_tree
 
 Decision = AccessReviewLine.Decision
-Holding = AccessReviewLine.Holding
+LineHolding = AccessReviewLine.Holding
 SubjectKind = AccessChange.SubjectKind
 BATCH_SIZE = 2000
 CLOSED = "This access review is closed; its report is read-only."
@@ -47,31 +45,39 @@ def _words(restrictions: Iterable[str]) -> str:
     return f" {' '.join(values)} " if values else ""
 
 
-def _group_line(review, employee, group: AccessGroup, grant: TemporaryGrant | None = None):
-    return AccessReviewLine(
+def _window(line: AccessReviewLine, held: Holding | None) -> AccessReviewLine:
+    if held is not None and not held.standing:
+        line.temporary_grant_id = held.grant_id
+        line.valid_from = held.valid_from
+        line.valid_until = held.valid_until
+        line.break_glass = held.break_glass
+    return line
+
+
+def _group_line(review, employee, held: Holding):
+    group = held.group
+    line = AccessReviewLine(
         review=review,
         tenant_id=review.tenant_id,
         subject_kind=SubjectKind.EMPLOYEE,
         subject_id=str(employee.pk),
         subject_name=employee.username,
         employee_id=employee.pk,
-        holding=Holding.GROUP,
+        holding=LineHolding.GROUP,
         group_id=group.pk,
         group_name=group.name,
         scopes=list(group.scopes),
         restrictions=list(group.restrictions),
         restriction_words=_words(group.restrictions),
-        temporary_grant=grant,
-        valid_until=grant.valid_until if grant else None,
-        break_glass=bool(grant and grant.break_glass),
         last_token_at=employee.last_token_at,
     )
+    return _window(line, held)
 
 
-def _scope_line(review, subject_kind, identity, name: str, scope: str, grant=None):
+def _scope_line(review, subject_kind, identity, name: str, scope: str, held: Holding | None):
     suffix = Grants.from_strings([scope]).coverage
     restrictions = sorted({r for coverage in suffix.values() for r in coverage.restrictions})
-    return AccessReviewLine(
+    line = AccessReviewLine(
         review=review,
         tenant_id=review.tenant_id,
         subject_kind=subject_kind,
@@ -81,50 +87,31 @@ def _scope_line(review, subject_kind, identity, name: str, scope: str, grant=Non
         subject_name=name,
         employee_id=identity.pk if subject_kind == SubjectKind.EMPLOYEE else None,
         api_client_id=identity.pk if subject_kind == SubjectKind.API_CLIENT else None,
-        holding=Holding.SCOPE,
+        holding=LineHolding.SCOPE,
         scopes=[scope],
         restrictions=restrictions,
         restriction_words=_words(restrictions),
-        temporary_grant=grant,
-        valid_until=grant.valid_until if grant else None,
-        break_glass=bool(grant and grant.break_glass),
         last_token_at=identity.last_token_at,
     )
+    return _window(line, held)
 
 
-def _snapshot(review: AccessReview) -> Iterator[AccessReviewLine]:
-    """Every active identity of the tenant, and what it holds now (five queries)."""
-    tenant_id = review.tenant_id
-    groups = Prefetch("access_groups", queryset=AccessGroup.objects.filter(tenant_id=tenant_id))
-    active = Employee.objects.filter(tenant_id=tenant_id, is_active=True, is_superuser=False)
-    employees = {e.pk: e for e in active.prefetch_related(groups)}
-    for employee in employees.values():
-        for group in sorted(employee.access_groups.all(), key=lambda group: group.name):
-            yield _group_line(review, employee, group)
-    clients = {c.pk: c for c in ApiClient.objects.filter(tenant_id=tenant_id, is_active=True)}
-    for client in clients.values():
-        for scope in client.scopes:
-            yield _scope_line(review, SubjectKind.API_CLIENT, client, client.name, scope)
-    temporary = (
-        TemporaryGrant.objects.current()
-        .filter(tenant_id=tenant_id)
-        .select_related("group")
-        .order_by("pk")
-    )
-    for grant in temporary:
-        if grant.employee_id in employees:
-            employee = employees[grant.employee_id]
-            if grant.group_id:
-                yield _group_line(review, employee, grant.group, grant)
+def _snapshot(review: AccessReview, held: holdings.TenantHoldings) -> Iterator[AccessReviewLine]:
+    """Every active identity of the tenant and what it holds: standing, current and starting
+    later (a grant that starts tomorrow is a line with its start)."""
+    for employee, holds in held.employees.values():
+        for item in holds.items:
+            if item.group is not None:
+                yield _group_line(review, employee, item)
             else:
+                scope = item.scopes[0]
                 yield _scope_line(
-                    review, SubjectKind.EMPLOYEE, employee, employee.username, grant.scope, grant
+                    review, SubjectKind.EMPLOYEE, employee, employee.username, scope, item
                 )
-        elif grant.api_client_id in clients:
-            client = clients[grant.api_client_id]
-            yield _scope_line(
-                review, SubjectKind.API_CLIENT, client, client.name, grant.scope, grant
-            )
+    for client, holds in held.api_clients.values():
+        for item in holds.items:
+            for scope in item.scopes:
+                yield _scope_line(review, SubjectKind.API_CLIENT, client, client.name, scope, item)
 
 
 def _check_reviewers(tenant: Tenant, reviewers: list[Employee]) -> None:
@@ -140,9 +127,35 @@ def _check_reviewers(tenant: Tenant, reviewers: list[Employee]) -> None:
         )
 
 
-def _assign(lines: list[AccessReviewLine], reviewers: list[Employee]) -> None:
-    """Each identity's lines to one reviewer, in turn; never to the identity itself (its
-    lines stay unassigned, for any other tenant administrator, when nobody else reviews)."""
+@dataclass(frozen=True)
+class _Coverage:
+    """What each identity of a tenant holds now, and what each may decide (keep or revoke):
+    the identities whose holdings their standing grants cover (the identity services'
+    no-take-over rule), all in the tenant's tree."""
+
+    holds: dict[tuple[str, str], Grants]
+    below: dict | None
+
+    @classmethod
+    def of(cls, tenant: Tenant, held: holdings.TenantHoldings) -> _Coverage:
+        holds = {}
+        for employee, items in held.employees.values():
+            holds[(SubjectKind.EMPLOYEE, str(employee.pk))] = items.at()
+        for client, items in held.api_clients.values():
+            holds[(SubjectKind.API_CLIENT, client.client_id)] = items.at()
+        return cls(holds, restriction_tree(tenant.pk, tenant.tree_version))
+
+    def covers(self, power: Grants, line: AccessReviewLine) -> bool:
+        held = self.holds.get((line.subject_kind, line.subject_id))
+        return held is None or power.covers_grants(held.expanded(self.below))
+
+
+def _assign(
+    lines: list[AccessReviewLine], reviewers: list[Employee], coverage: _Coverage, powers
+) -> None:
+    """Each identity's lines to one reviewer who covers it, in turn; never to the identity
+    itself. Lines nobody chosen covers stay unassigned, for any tenant administrator who
+    does."""
     if not reviewers:
         return
     turn = 0
@@ -150,7 +163,11 @@ def _assign(lines: list[AccessReviewLine], reviewers: list[Employee]) -> None:
     for line in lines:
         key = (line.subject_kind, line.subject_id)
         if key not in chosen:
-            candidates = [r for r in reviewers if line.employee_id != r.pk]
+            candidates = [
+                r
+                for r in reviewers
+                if line.employee_id != r.pk and coverage.covers(powers[r.pk], line)
+            ]
             chosen[key] = candidates[turn % len(candidates)] if candidates else None
             turn += 1
         reviewer = chosen[key]
@@ -184,9 +201,17 @@ def access_review_start(
         started_by_id=actor.id,
         started_by_name=actor.name,
     )
-    lines = list(_snapshot(review))
+    held = holdings.of_tenant(tenant.pk)
+    lines = list(_snapshot(review, held))
     lines.sort(key=lambda line: (line.subject_kind, line.subject_name.lower(), line.group_name))
-    _assign(lines, sorted(reviewers, key=lambda r: r.username))
+    coverage = _Coverage.of(tenant, held)
+    below = coverage.below
+    powers = {
+        pk: items.standing().expanded(below)
+        for pk, (_, items) in held.employees.items()
+        if pk in {r.pk for r in reviewers}
+    }
+    _assign(lines, sorted(reviewers, key=lambda r: r.username), coverage, powers)
     for start in range(0, len(lines), BATCH_SIZE):
         AccessReviewLine.objects.bulk_create(lines[start : start + BATCH_SIZE])
     if not lines:
@@ -214,7 +239,7 @@ def _revoke(actor: Principal, line: AccessReviewLine) -> str:
             actor=actor, channel=channel, grant_pk=line.temporary_grant_id
         )
         return "temporary grant revoked" if gone else "already expired"
-    if line.employee_id is not None and line.holding == Holding.GROUP:
+    if line.employee_id is not None and line.holding == LineHolding.GROUP:
         employee = services.locked_employee(actor, line.employee_id)
         groups = list(employee.access_groups.all())
         if line.group_id not in {group.pk for group in groups}:
@@ -244,14 +269,17 @@ def _revoke(actor: Principal, line: AccessReviewLine) -> str:
     return "identity gone"
 
 
-def _may_decide(actor: Principal, line: AccessReviewLine) -> str | None:
-    """Why ``actor`` may not decide ``line`` (None: they may)."""
+def _may_decide(actor: Principal, line: AccessReviewLine, power: Grants, coverage) -> str | None:
+    """Why ``actor`` may not decide ``line`` (None: they may). Keep and revoke need the same:
+    the line is theirs to review, and they hold for good what its identity holds."""
     if line.decision:
         return f"{line}: already decided"
     if line.employee_id is not None and actor.id == str(line.employee_id):
         return f"{line}: nobody reviews their own access"
     if line.reviewer_id is not None and str(line.reviewer_id) != actor.id and not actor.is_platform:
         return f"{line}: assigned to {line.reviewer_name}"
+    if not coverage.covers(power, line):
+        return f"{line}: {line.subject_name} holds more than you; {services.TAKE_OVER_REVIEW}"
     return None
 
 
@@ -271,10 +299,13 @@ def review_lines_decide(
     if review.status != AccessReview.Status.OPEN:
         raise ConflictError(CLOSED)
     result = Decided()
+    tenant = Tenant.objects.get(pk=review.tenant_id)
+    coverage = _Coverage.of(tenant, holdings.of_tenant(tenant.pk, active_only=False))
+    power = services.lasting_power(actor, tenant.pk)
     lines = AccessReviewLine.objects.filter(review=review, pk__in=list(line_pks))
     decidable = []
     for line in lines.order_by("pk"):
-        refusal = _may_decide(actor, line)
+        refusal = _may_decide(actor, line, power, coverage)
         if refusal:
             result.skipped.append(refusal)
         else:
@@ -355,6 +386,7 @@ REPORT_FIELDS = [
     "group",
     "scopes",
     "restrictions",
+    "temporary_from",
     "temporary_until",
     "break_glass",
     "last_token_issued",
@@ -377,6 +409,7 @@ def line_document(line: AccessReviewLine, iso) -> dict:
         "group": line.group_name or None,
         "scopes": line.scopes,
         "restrictions": line.restrictions,
+        "temporaryFrom": iso(line.valid_from),
         "temporaryUntil": iso(line.valid_until),
         "breakGlass": line.break_glass,
         "lastTokenIssued": iso(line.last_token_at),
@@ -397,6 +430,7 @@ def report_row(line: AccessReviewLine, iso) -> list:
         document["group"] or "",
         " ".join(document["scopes"]),
         " ".join(document["restrictions"]),
+        document["temporaryFrom"] or "",
         document["temporaryUntil"] or "",
         "yes" if document["breakGlass"] else "",
         document["lastTokenIssued"] or "",

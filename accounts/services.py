@@ -8,7 +8,12 @@ Every function takes the acting :class:`Principal` and the channel, and decides 
 - **no grant beyond your own**: what a change would grant must be covered by the actor's own
   grants;
 - **no take-over**: an identity more powerful than the actor cannot be changed, given a new
-  secret or password, or deleted by them (that would hand them its grants).
+  secret or password, or deleted by them (that would hand them its grants);
+- **nobody changes their own access**: an actor never adds, extends or changes their own groups,
+  scopes, staff, superuser or active flag or temporary grants (another administrator does);
+- **temporary rights make nothing that outlasts them**: standing grants (groups, memberships,
+  client scopes) and take-overs need the actor's *standing* grants to cover them; a window needs
+  what the actor holds until its end (``accounts.holdings``).
 
 Every write locks the stored row (``select_for_update``) and reads the values it compares from
 it, never from an instance a form has already changed, and writes only the columns that changed,
@@ -27,8 +32,9 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts import holdings
 from accounts.models import AccessChange, AccessGroup, ApiClient, Employee, grants_of_groups
-from accounts.principal import Principal, in_tree
+from accounts.principal import API_CLIENT, EMPLOYEE, PLATFORM, Principal, in_tree
 from accounts.scopes import Grants
 from core.channels import Channel
 from core.errors import (
@@ -47,6 +53,15 @@ SubjectKind = AccessChange.SubjectKind
 
 BEYOND_OWN_GRANTS = "You cannot grant scopes or restrictions beyond your own."
 TAKE_OVER = "This identity holds scopes or restrictions beyond your own; you cannot change it."
+TAKE_OVER_REVIEW = "another tenant administrator who holds it decides this line."
+OWN_ACCESS = (
+    "Nobody changes their own access (groups, scopes, status or temporary access); ask another "
+    "tenant administrator."
+)
+ONLY_TEMPORARY = (
+    "You hold some of this only for a time; rights held temporarily cannot grant access that "
+    "lasts beyond them."
+)
 
 
 def tenant_by_code(code: str) -> Tenant:
@@ -74,14 +89,50 @@ def _in_tree(grants: Grants, tenant_id: int | None) -> Grants:
     return in_tree(grants, Tenant.objects.only("pk", "tree_version").get(pk=tenant_id))
 
 
-def _may_grant(actor: Principal, wanted: Grants, tenant_id: int | None) -> None:
-    if not actor.grants.covers_grants(_in_tree(wanted, tenant_id)):
+def _lasting_power(actor: Principal, tenant_id: int | None, until=None) -> Grants:
+    """What the actor may give away for good (``until`` None) or for a window ending at
+    ``until``: their grants, limited to what they hold without end (or until then)."""
+    held = holdings.of_actor(actor)
+    if held.everything:
+        return actor.grants
+    lasting = held.standing() if until is None else held.lasting(until)
+    return actor.grants & _in_tree(lasting, tenant_id)
+
+
+def _may_grant(actor: Principal, wanted: Grants, tenant_id: int | None, *, until=None) -> None:
+    """``wanted`` is covered by the actor's own grants, and by what they hold for good (a
+    standing grant) or until ``until`` (a window)."""
+    wanted = _in_tree(wanted, tenant_id)
+    if not actor.grants.covers_grants(wanted):
         raise NotPermitted(BEYOND_OWN_GRANTS, field="scopes")
+    if not _lasting_power(actor, tenant_id, until).covers_grants(wanted):
+        raise NotPermitted(ONLY_TEMPORARY, field="scopes")
 
 
 def _may_take_over(actor: Principal, held: Grants, tenant_id: int | None) -> None:
-    if not actor.grants.covers_grants(_in_tree(held, tenant_id)):
+    """A new secret, password or set of grants hands the actor what the identity holds: they
+    must hold it for good themselves."""
+    held = _in_tree(held, tenant_id)
+    if not actor.grants.covers_grants(held):
         raise NotPermitted(TAKE_OVER)
+    if not _lasting_power(actor, tenant_id).covers_grants(held):
+        raise NotPermitted(ONLY_TEMPORARY)
+
+
+def is_themselves(actor: Principal | None, identity) -> bool:
+    """Whether ``identity`` is the actor's own employee or API client."""
+    if actor is None:
+        return False
+    if isinstance(identity, Employee):
+        return actor.kind in (EMPLOYEE, PLATFORM) and actor.id == str(identity.pk)
+    if isinstance(identity, ApiClient):
+        return actor.kind == API_CLIENT and actor.id == identity.client_id
+    return False
+
+
+def _not_themselves(actor: Principal, identity) -> None:
+    if is_themselves(actor, identity):
+        raise NotPermitted(OWN_ACCESS)
 
 
 def access_change(
@@ -170,6 +221,8 @@ def tenant_change_recorded(
 # The rules above, for the other identity write paths (temporary access, access reviews).
 administers = _administers
 may_grant = _may_grant
+not_themselves = _not_themselves
+lasting_power = _lasting_power
 record_access_change = _record
 
 
@@ -189,7 +242,7 @@ def _check_client(actor: Principal, client: ApiClient) -> None:
     are checked by the callers, with a conflict's own message.)"""
     exclude = ["client_id", "secret_hash"]
     full_clean(client, exclude=exclude, validate_unique=False, validate_constraints=False)
-    _may_grant(actor, client.grants(), client.tenant_id)
+    _may_grant(actor, client.standing_grants(), client.tenant_id)
 
 
 @dataclass(frozen=True)
@@ -236,6 +289,8 @@ def api_client_update(
     before, after = _changes(client, {"name": name, "scopes": scopes, "is_active": is_active})
     if not after:
         return client
+    if after.keys() - {"name"}:
+        _not_themselves(actor, client)
     if "name" in after:
         others = ApiClient.objects.filter(tenant_id=client.tenant_id, name=name)
         if others.exclude(pk=client.pk).exists():
@@ -284,8 +339,11 @@ def api_client_deactivate(*, actor: Principal, channel: Channel, client_pk: int)
     whether the client was active."""
     client = _locked(ApiClient.objects, client_pk, reached_by=actor)
     _administers(actor, client.tenant_id)
-    # A stronger client is read-only for the actor: stopping it is changing it.
-    _may_take_over(actor, client.grants(), client.tenant_id)
+    _not_themselves(actor, client)
+    # A stronger client is read-only for the actor: stopping it is changing it. (Stopping
+    # hands nothing over, so rights held for a time suffice.)
+    if not actor.grants.covers_grants(_in_tree(client.grants(), client.tenant_id)):
+        raise NotPermitted(TAKE_OVER)
     if not client.is_active:
         return False
     client.is_active = False
@@ -475,8 +533,12 @@ def _locked_employee(actor: Principal, employee_pk: int) -> Employee:
     if employee.is_superuser and not actor.is_platform:
         raise NotPermitted(TAKE_OVER)
     _administers(actor, employee.tenant_id)
-    _may_take_over(actor, employee.grants(), employee.tenant_id)
+    if not is_themselves(actor, employee):  # (nobody takes themselves over)
+        _may_take_over(actor, employee.grants(), employee.tenant_id)
     return employee
+
+
+ACCESS_FIELDS = frozenset({"is_active", "is_staff", "is_superuser"})
 
 
 @transaction.atomic
@@ -495,6 +557,12 @@ def employee_update(
         raise InvalidInput(f"Not editable here: {', '.join(sorted(unknown))}.")
     employee = _locked_employee(actor, employee_pk)
     before, after = _changes(employee, fields)
+    if after.keys() & ACCESS_FIELDS or (
+        access_groups is not None
+        and {g.pk for g in access_groups}
+        != set(employee.access_groups.values_list("pk", flat=True))
+    ):
+        _not_themselves(actor, employee)
     if after.get("is_superuser") and not actor.is_platform:
         raise NotPermitted("Only a platform superuser makes superusers.")
     if after:
@@ -569,5 +637,6 @@ def identity_delete(*, actor: Principal, channel: Channel, identity) -> None:
             raise TypeError(f"Not an identity: {identity!r}")
         _administers(actor, stored.tenant_id)
         _may_take_over(actor, stored.grants(), stored.tenant_id)
+    _not_themselves(actor, stored)
     _record(actor, channel, stored, Action.DELETED)
     stored.delete()

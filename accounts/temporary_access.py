@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from accounts import services
 from accounts.models import (
+    BREAK_GLASS_ADMINISTRATION,
     AccessChange,
     AccessGroup,
     AccessRequest,
@@ -143,6 +144,7 @@ def temporary_grant_create(
     if (employee_pk is None) == (client_pk is None):
         raise InvalidInput("Name either an employee or an API client.")
     holder = _locked_holder(actor, employee_pk=employee_pk, client_pk=client_pk)
+    services.not_themselves(actor, holder)
     tenant = Tenant.objects.get(pk=holder.tenant_id)
     _check_what(tenant, group, scope, employee=isinstance(holder, Employee))
     now = timezone.now()
@@ -151,7 +153,14 @@ def temporary_grant_create(
         raise InvalidInput(
             "The end must be in the future and after the start.", field="valid_until"
         )
-    services.may_grant(actor, _grants_of(group, scope), tenant.pk)
+    if valid_until - max(valid_from, now) > tenant.max_temporary_access:
+        raise InvalidInput(
+            f"Temporary access lasts at most {_hours(tenant.max_temporary_access)} (this "
+            "tenant's longest temporary access); grant it again when it ends, or make it "
+            "standing access.",
+            field="valid_until",
+        )
+    services.may_grant(actor, _grants_of(group, scope), tenant.pk, until=valid_until)
     return _create_grant(
         actor=actor,
         channel=channel,
@@ -308,8 +317,20 @@ def access_request_create(
             "ask for this one instead.",
             field="group",
         )
+    if group.carries_tenant_administration:
+        raise NotPermitted(BREAK_GLASS_ADMINISTRATION, field="group")
     now = timezone.now()
-    # (the employee's row is locked above: two activations at once cannot both pass this)
+    # (the employee's row is locked above: two activations at once cannot both pass these)
+    today = AccessRequest.objects.filter(
+        requester=employee, status=Status.ACTIVATED, decided_at__gt=now - timedelta(days=1)
+    )
+    if today.count() >= tenant.break_glass_per_day:
+        raise ConflictError(
+            f"You have activated emergency access {tenant.break_glass_per_day} "
+            f"time{'s' if tenant.break_glass_per_day != 1 else ''} in the last 24 hours, this "
+            "tenant's limit; ask a tenant administrator for access instead.",
+            field="group",
+        )
     active = (
         TemporaryGrant.objects.current(now)
         .filter(employee=employee, group=group, break_glass=True)
@@ -399,9 +420,18 @@ def access_request_decide(
     requester = Employee.objects.select_for_update().get(pk=request.requester_id)
     if not requester.is_active:
         raise ConflictError("The requester is no longer active; deny the request instead.")
-    services.may_grant(actor, _grants_of(request.group, request.scope), request.tenant_id)
+    tenant = Tenant.objects.get(pk=request.tenant_id)
+    if request.duration > tenant.max_temporary_access:
+        raise ConflictError(
+            f"This request asks for longer than this tenant's longest temporary access now "
+            f"({_hours(tenant.max_temporary_access)}); deny it and let the employee ask again."
+        )
+    valid_until = now + request.duration
+    services.may_grant(
+        actor, _grants_of(request.group, request.scope), request.tenant_id, until=valid_until
+    )
     request.status = Status.APPROVED
-    request.valid_until = now + request.duration
+    request.valid_until = valid_until
     request.grant = _create_grant(
         actor=actor,
         channel=channel,

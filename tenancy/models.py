@@ -38,6 +38,13 @@ class Tenant(models.Model):
         help_text="The longest an employee may ask for temporary access (or activate an "
         "emergency group) at a time, e.g. 08:00:00; from 15 minutes to 31 days.",
     )
+    break_glass_per_day = models.PositiveSmallIntegerField(
+        "emergency activations per day",
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="How often one employee may activate an emergency group in 24 hours; from 1 "
+        "to 50.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -8,7 +8,10 @@ all its descendants — what a scope suffixed with that value covers.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
+
+logger = logging.getLogger(__name__)
 
 MAX_DEPTH = 6  # levels, the top one included: EU > DACH > DE > BY > … at most six deep
 
@@ -56,7 +59,14 @@ def validate(parents: Mapping[str, str | None]) -> None:
 
 
 def below(parents: Mapping[str, str | None]) -> dict[str, frozenset[str]]:
-    """Every value with itself and all its descendants (``parents`` must be valid)."""
+    """Every value with itself and all its descendants. A tree that is not valid (a cycle, a
+    lost parent: the database refuses both, so only a corrupted one) covers each value alone:
+    fail-closed, and never a walk that does not end."""
+    try:
+        validate(parents)
+    except InvalidTree:
+        logger.error("invalid restriction tree; each value covers itself only", exc_info=True)
+        return {value: frozenset({value}) for value in parents}
     covered: dict[str, set[str]] = {value: {value} for value in parents}
     for value in parents:
         parent = parents[value]
@@ -71,6 +81,8 @@ def path_to(parents: Mapping[str, str | None], value: str, ancestor: str) -> lis
     path = [value]
     current: str | None = value
     while current is not None and current != ancestor:
+        if len(path) > len(parents):  # a corrupted tree: a cycle never reaches the ancestor
+            return None
         current = parents.get(current)
         if current is not None:
             path.append(current)

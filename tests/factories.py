@@ -77,6 +77,20 @@ class EmployeeFactory(DjangoModelFactory):
             self.access_groups.set(extracted)
 
 
+def employee_holding(tenant, *scopes: str, **fields) -> Employee:
+    """A staff employee of ``tenant`` holding ``scopes`` for good: one standing access group per
+    scope (a suffixed scope: the base scope with that restriction)."""
+    groups = []
+    for scope in scopes:
+        base, _, restriction = scope.partition("--")
+        groups.append(
+            AccessGroupFactory(
+                tenant=tenant, scopes=[base], restrictions=[restriction] if restriction else []
+            )
+        )
+    return EmployeeFactory(tenant=tenant, access_groups=groups, **fields)
+
+
 class CustomerFactory(DjangoModelFactory):
     class Meta:
         model = "customers.Customer"

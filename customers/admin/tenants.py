@@ -3,6 +3,8 @@
 Registered with the customers' admin, not in ``tenancy``, because removing a restriction
 consults the customers that carry it."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin
 from django.utils.duration import duration_iso_string
@@ -11,7 +13,7 @@ from accounts.admin_principal import admin_principal, sees_every_tenant
 from accounts.services import tenant_change_recorded
 from core.admin import ScopedAdminMixin
 from core.channels import Channel
-from core.errors import ServiceError
+from core.errors import ConflictError, ServiceError
 from customers.access import tree_change_effect
 from customers.services.restrictions import ensure_restriction_unused, restriction_remove
 from tenancy import tree
@@ -130,7 +132,16 @@ class TenantForm(forms.ModelForm):
             "sync_restrictions_with_sites",
             "customer_number_reuse",
             "max_temporary_access",
+            "break_glass_per_day",
         ]
+
+
+# The tenant's settings that change what temporary access can grant (an access change).
+ACCESS_SETTINGS = ("max_temporary_access", "break_glass_per_day")
+
+
+def _setting(value):
+    return duration_iso_string(value) if isinstance(value, timedelta) else value
 
 
 @admin.register(Tenant)
@@ -142,23 +153,24 @@ class TenantAdmin(SuperuserOnlyAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        if change and "max_temporary_access" in form.changed_data:
+        changed = [name for name in ACCESS_SETTINGS if name in form.changed_data]
+        if change and changed:
             tenant_change_recorded(
                 actor=admin_principal(request),
                 channel=Channel.ADMIN,
                 tenant=obj,
-                before={
-                    "max_temporary_access": duration_iso_string(
-                        form.initial["max_temporary_access"]
-                    )
-                },
-                after={"max_temporary_access": duration_iso_string(obj.max_temporary_access)},
+                before={name: _setting(form.initial[name]) for name in changed},
+                after={name: _setting(getattr(obj, name)) for name in changed},
             )
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Restriction:
             return super().save_formset(request, form, formset, change)
         tenant = form.instance
+        # One tree change of a tenant at a time: the form validated the tree it saw, but another
+        # save may have committed since; the tree is validated again inside the lock (and the
+        # database refuses a cycle at commit, on PostgreSQL).
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).exists()
         before = restriction_parents(tenant.pk)
         formset.save(commit=False)
         for restriction in formset.deleted_objects:
@@ -167,6 +179,13 @@ class TenantAdmin(SuperuserOnlyAdmin):
         for restriction in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
             restriction.save()
         after = restriction_parents(tenant.pk)
+        try:
+            tree.validate(after)
+        except tree.InvalidTree as exc:
+            raise ConflictError(
+                f"The restriction tree changed while you edited it: {exc} Reload the page and "
+                "try again."
+            ) from exc
         if after != before:
             tree_changed(tenant.pk)  # every process reads the new tree at its next request
             tenant_change_recorded(

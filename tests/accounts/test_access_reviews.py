@@ -212,12 +212,16 @@ def test_a_revoke_the_services_refuse_leaves_the_line_undecided(admins, staff, t
     review = access_review_start(
         actor=acting(admins[0]), channel=Channel.ADMIN, tenant=tenant, reviewers=[de_admin]
     )
-    # de_admin holds read and tenant_manage; alice also holds customer_manage: no take-over.
+    # de_admin holds read and tenant_manage; alice also holds customer_manage: no take-over,
+    # so her line is not de_admin's to review, and neither keep nor revoke is taken from him.
     line = lines_of(review, subject_name="alice").get()
-    result = review_lines_decide(
-        actor=acting(de_admin), review_pk=review.pk, line_pks=[line.pk], decision="revoke"
-    )
-    assert result.revoked == 0 and "beyond your own" in result.skipped[0]
+    assert line.reviewer is None
+    for decision in ("revoke", "keep"):
+        result = review_lines_decide(
+            actor=acting(de_admin), review_pk=review.pk, line_pks=[line.pk], decision=decision
+        )
+        assert (result.revoked, result.kept) == (0, 0)
+        assert "alice holds more than you" in result.skipped[0]
     line.refresh_from_db()
     assert line.decision == ""
     assert admins[0].access_groups.count() == 1
@@ -299,3 +303,52 @@ def test_expire_access_command_tidies_and_says_how_many(admins, staff, capsys):
     assert "expired=1" in capsys.readouterr().out
     assert not TemporaryGrant.objects.exists()
     assert AccessChange.objects.filter(action="expired").count() == 1
+
+
+def test_a_grant_that_starts_later_is_a_line_with_its_start(admins, staff, tenant):
+    start = timezone.now() + timedelta(days=2)
+    temporary_grant_create(
+        actor=acting(admins[0]),
+        channel=Channel.ADMIN,
+        employee_pk=staff["agent"].pk,
+        scope="customer.customer_read--FR",
+        valid_from=start,
+        valid_until=start + timedelta(hours=4),
+    )
+    review = access_review_start(
+        actor=acting(admins[0]), channel=Channel.ADMIN, tenant=tenant, reviewers=admins
+    )
+    later = lines_of(review, scopes=["customer.customer_read--FR"]).get()
+    assert (later.valid_from, later.valid_until) == (start, start + timedelta(hours=4))
+    assert later.temporary_grant is not None
+    auditor = ApiClientFactory(tenant=tenant, scopes=["audit.audit_read"])
+    lines = bearer_client(token_for(auditor)).get(
+        f"/iam/{tenant.code}/access-reviews/{review.pk}/lines"
+    )
+    [row] = [line for line in lines.json() if line["scopes"] == later.scopes]
+    assert row["temporaryFrom"] == start.isoformat().replace("+00:00", "Z")
+    # Revoking it takes the grant away before it ever starts.
+    result = review_lines_decide(
+        actor=acting(admins[1]), review_pk=review.pk, line_pks=[later.pk], decision="revoke"
+    )
+    assert result.revoked == 1
+    assert not staff["agent"].temporary_grants.filter(valid_from=start).exists()
+
+
+def test_lines_go_only_to_reviewers_who_cover_them(admins, staff, tenant):
+    weak = EmployeeFactory(
+        tenant=tenant,
+        username="weak",
+        access_groups=[
+            AccessGroupFactory(tenant=tenant, scopes=["tenant.tenant_manage", READ]),
+        ],
+    )
+    review = access_review_start(
+        actor=acting(admins[0]), channel=Channel.ADMIN, tenant=tenant, reviewers=[weak, admins[0]]
+    )
+    assigned = {(line.subject_name, line.reviewer_name) for line in lines_of(review).order_by("pk")}
+    # weak (read only) covers agent (readers) but not the shop (manage) or bob (admins).
+    assert ("bob", "alice") in assigned and ("shop", "alice") in assigned
+    assert all(reviewer != "weak" or name == "agent" for name, reviewer in assigned)
+    # alice reviews nobody's line of her own; with weak unable to cover her, hers stay open.
+    assert ("alice", "") in assigned

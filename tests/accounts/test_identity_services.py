@@ -9,7 +9,6 @@ from django.db import connection
 
 from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
 from accounts.principal import Principal
-from accounts.scopes import Grants
 from accounts.services import (
     GroupSpec,
     access_group_save,
@@ -24,16 +23,21 @@ from accounts.services import (
 )
 from core.channels import Channel
 from core.errors import DoesNotExist, NotPermitted, ServiceError
-from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
+from tests.factories import (
+    AccessGroupFactory,
+    ApiClientFactory,
+    EmployeeFactory,
+    employee_holding,
+)
 
 pytestmark = pytest.mark.django_db
 ADMIN = Channel.ADMIN
 
 
 def administrator(tenant, *scopes: str) -> Principal:
-    """A tenant administrator holding ``scopes`` besides tenant.tenant_manage."""
-    grants = Grants.from_strings(["tenant.tenant_manage", *scopes])
-    return Principal(tenant.pk, tenant.code, grants, "employee", "1", "tadmin")
+    """A tenant administrator holding ``scopes`` besides tenant.tenant_manage, for good."""
+    employee = employee_holding(tenant, "tenant.tenant_manage", *scopes, username="tadmin")
+    return Principal.for_employee(employee, tenant)
 
 
 def actions(**filters) -> list[str]:
@@ -132,8 +136,8 @@ def test_only_the_own_tenant_and_only_with_tenant_manage(tenant, other_tenant):
     foreign_employee = EmployeeFactory(tenant=other_tenant)
     foreign_group = AccessGroupFactory(tenant=other_tenant)
     missing = max(foreign.pk, foreign_employee.pk, foreign_group.pk) + 1000
-    everything_but_admin = Principal(
-        tenant.pk, tenant.code, Grants.from_strings(["customer.customer_manage"]), "employee", "2"
+    everything_but_admin = Principal.for_employee(
+        employee_holding(tenant, "customer.customer_manage"), tenant
     )
     # Another tenant's identity answers exactly as a missing one: nothing says it exists.
     for actor in (administrator(tenant, "customer.customer_manage"), everything_but_admin):

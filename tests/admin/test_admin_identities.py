@@ -104,6 +104,7 @@ def tenant_form(tenant, change=None):
         "code": "acme",
         "name": "Acme",
         "max_temporary_access": "08:00:00",
+        "break_glass_per_day": "3",
         "restrictions-TOTAL_FORMS": str(len(restrictions)),
         "restrictions-INITIAL_FORMS": str(len(restrictions)),
         "sites-TOTAL_FORMS": str(len(sites)),

@@ -16,7 +16,13 @@ from tenancy import tree
 from tenancy.models import Restriction, Tenant
 from tenancy.services import tree_changed
 from tests.conftest import bearer_client, token_for
-from tests.factories import AccessGroupFactory, ApiClientFactory, CustomerFactory, EmployeeFactory
+from tests.factories import (
+    AccessGroupFactory,
+    ApiClientFactory,
+    CustomerFactory,
+    EmployeeFactory,
+    employee_holding,
+)
 
 pytestmark = pytest.mark.django_db
 BASE = "/customer/euro/customers"
@@ -179,6 +185,7 @@ def test_the_tenant_page_edits_the_tree_records_it_and_refuses_impossible_ones(e
             "code": "euro",
             "name": "EU",
             "max_temporary_access": "08:00:00",
+            "break_glass_per_day": "3",
             "restrictions-TOTAL_FORMS": str(len(rows)),
             "restrictions-INITIAL_FORMS": str(len(rows)),
             "sites-TOTAL_FORMS": "0",
@@ -257,18 +264,14 @@ def test_the_explainer_names_the_tree_path(eu):
 
 def test_an_administrator_holding_a_parent_may_grant_its_children_only(eu):
     from accounts.principal import Principal
-    from accounts.scopes import Grants
     from accounts.services import api_client_create
     from core.channels import Channel
     from core.errors import NotPermitted
 
-    admin = Principal(
-        eu.pk, "euro",
-        Grants.from_strings(["tenant.tenant_manage", "customer.customer_read--EU"]).expanded(
-            tree.below({"EU": None, "DE": "EU", "FR": "EU", "US": None})
-        ),
-        "employee", "1", "eu_admin",
-    )  # fmt: skip
+    admin = Principal.for_employee(
+        employee_holding(eu, "tenant.tenant_manage", "customer.customer_read--EU"), eu
+    )
+    assert admin.grants.may_read("DE") and not admin.grants.may_read("US")
     api_client_create(
         actor=admin,
         channel=Channel.ADMIN,
