@@ -25,6 +25,8 @@ from tenancy import tree
 from tenancy.services import restriction_parents
 
 NO_RESTRICTION = "no restriction"
+PLATFORM = "platform"
+PLATFORM_REASON = "platform superuser: every right over every customer of every tenant"
 
 
 @dataclass(frozen=True)
@@ -87,12 +89,20 @@ def _label(group: AccessGroup | None, scope: str) -> str:
 class Access:
     """One identity's answers for "who can see this customer?"."""
 
-    kind: str  # "employee" or "api_client"
+    kind: str  # "employee", "api_client" or "platform" (the superusers, counted)
     name: str
     read: bool
     manage: bool
     assign: bool
     because: list[str]
+
+    @property
+    def label(self) -> str:
+        """How a page names it: "employee bob", "API client shop (cl_…)", "2 platform
+        superusers"."""
+        if self.kind == PLATFORM:
+            return self.name
+        return f"{'API client' if self.kind == 'api_client' else 'employee'} {self.name}"
 
     def as_dict(self) -> dict:
         return {
@@ -149,7 +159,8 @@ def who_has_access(*, tenant, restriction: str | None) -> list[Access]:
     first), and what decides each: the groups or scopes (and the path in the tree).
 
     Computed from grants, as the filter is built from them (the property tests tie the two):
-    four queries whatever the number of identities."""
+    five queries whatever the number of identities. Platform superusers (every right in every
+    tenant) are one line at the end: how many there are."""
     parents = restriction_parents(tenant.pk)
     below = None if tree.is_flat(parents) else tree.below(parents)
     answers = []
@@ -177,7 +188,14 @@ def who_has_access(*, tenant, restriction: str | None) -> list[Access]:
                 list(dict.fromkeys(because)),
             )
         )
-    return sorted(answers, key=lambda a: (not a.read, a.kind, a.name.lower()))
+    answers.sort(key=lambda a: (not a.read, a.kind, a.name.lower()))
+    platform = Employee.objects.filter(is_active=True, is_superuser=True).exclude(tenant=tenant)
+    superusers = platform.count()
+    if superusers:
+        # Platform superusers read everything everywhere: one line says how many.
+        name = f"{superusers} platform superuser{'s' if superusers != 1 else ''}"
+        answers.append(Access(PLATFORM, name, True, True, True, [PLATFORM_REASON]))
+    return answers
 
 
 def _through_tree(

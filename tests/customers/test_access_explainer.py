@@ -240,6 +240,8 @@ def test_temporary_access_is_explained_with_its_end_and_only_while_it_lasts(worl
     fr = AccessGroupFactory(
         tenant=tenant, name="fr", scopes=["customer.customer_read"], restrictions=["FR"]
     )
+    tenant.max_temporary_access = timedelta(days=1)  # (whatever the hour the test runs)
+    tenant.save(update_fields=["max_temporary_access"])
     end = timezone.localtime().replace(hour=23, minute=59, second=0, microsecond=0)
     if end <= timezone.localtime():  # (a test run in the last minute of the day)
         end += timedelta(days=1)
@@ -261,3 +263,50 @@ def test_temporary_access_is_explained_with_its_end_and_only_while_it_lasts(worl
     )
     assert not answers(explain_access(identity=agent, tenant=tenant, customer=world["FR1"]))["read"]
     assert not {a.name: a for a in who_has_access(tenant=tenant, restriction="FR")}["agent"].read
+
+
+def test_who_may_see_it_counts_the_platform_superusers_everywhere(world, tenant, staff, client):
+    import csv
+    import io
+    import json
+
+    EmployeeFactory(tenant=None, is_superuser=True, username="root")
+    EmployeeFactory(tenant=None, is_superuser=True, username="root2")
+    EmployeeFactory(tenant=None, is_superuser=True, username="retired", is_active=False)
+    admin = staff(
+        "admin", ("admins", ["customer.customer_read", "tenant.tenant_manage"], []), is_staff=True
+    )
+    client.force_login(admin)
+    page = client.get(EXPLAIN, {"customer_number": "DE1"}).content.decode()
+    assert "2 platform superusers" in page
+    assert "platform superuser: every right over every customer of every tenant" in page
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                client.get(EXPLAIN, {"customer_number": "DE1", "format": "csv"}).content.decode()
+            )
+        )
+    )
+    assert rows[-1][:5] == ["platform", "2 platform superusers", "yes", "yes", "yes"]
+    assert "  2 platform superusers: read, manage, change restriction" in capsys_out(
+        "explain_access", "--tenant", "acme", "--restriction", "DE"
+    )
+    answers_json = json.loads(
+        capsys_out("explain_access", "--tenant", "acme", "--restriction", "DE", "--json")
+    )
+    assert answers_json[-1] == {
+        "kind": "platform",
+        "name": "2 platform superusers",
+        "read": True,
+        "manage": True,
+        "assign": True,
+        "because": ["platform superuser: every right over every customer of every tenant"],
+    }
+
+
+def capsys_out(*arguments) -> str:
+    import io
+
+    out = io.StringIO()
+    call_command(*arguments, stdout=out)
+    return out.getvalue()

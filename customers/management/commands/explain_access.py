@@ -95,7 +95,6 @@ class Command(TenantCommand):
                 )
                 if allowed
             ]
-            label = "API client" if answer.kind == "api_client" else "employee"
-            self.stdout.write(f"  {label} {answer.name}: {', '.join(rights) or 'nothing'}")
+            self.stdout.write(f"  {answer.label}: {', '.join(rights) or 'nothing'}")
             for reason in answer.because:
                 self.stdout.write(f"    - {reason}")
