@@ -20,7 +20,7 @@ from accounts.models import ApiClient, Employee
 from accounts.principal import in_tree
 from accounts.scopes import Grants, split_scope_string
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, EMPLOYEE_SUBJECT_PREFIX, issue_token
-from core.api_errors import error_body
+from core.error_bodies import error_body
 from tenancy.models import Tenant
 
 
@@ -66,11 +66,13 @@ def narrow_scopes(held: Grants, requested: str | None, tenant) -> list[str]:
     common (RFC 6749 §3.3: fewer than asked may be granted; the response's ``scope`` says
     which). Names this service does not know are ignored; nothing in common is
     ``invalid_scope``."""
-    if requested is None or not requested.strip():
-        return held.scope_strings()
     names = [
-        name for name in split_scope_string(requested) if not name.startswith(TENANT_SCOPE_PREFIX)
+        name
+        for name in split_scope_string(requested or "")
+        if not name.startswith(TENANT_SCOPE_PREFIX)
     ]
+    if not names:  # nothing asked for (``scope=tenant=CODE`` only names the tenant)
+        return held.scope_strings()
     granted = held & in_tree(Grants.from_strings(names), tenant)
     if not granted.coverage:
         raise OAuthError(

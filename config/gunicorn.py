@@ -15,12 +15,24 @@
   0 to import in each worker (then a code change needs only a ``HUP``)
 - ``PROMETHEUS_MULTIPROC_DIR``: where workers share their metrics (a fresh temporary directory
   when unset), so /metrics adds up every worker
+
+A request gunicorn cannot read itself (a request line over 4,094 bytes, too many or too large
+headers, a malformed line) is answered with the service's JSON error body, as every other
+error, not gunicorn's HTML page.
 """
 
 import gc
+import json
 import os
 import shutil
+import sys
 import tempfile
+from pathlib import Path
+
+from gunicorn import util as gunicorn_util
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from core.error_bodies import error_body
 
 
 def _int(name: str, default: int) -> int:
@@ -45,6 +57,20 @@ _own_metrics_dir = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _own_metrics_dir = tempfile.mkdtemp(prefix="metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
+
+
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's answer to a request it could not read, as the JSON error body."""
+    message = f"The request could not be read: {mesg}." if mesg else None
+    body = json.dumps(error_body(status_int, message)).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+gunicorn_util.write_error = write_json_error  # (its one writer of error pages)
 
 
 # prometheus_client decides at import whether values live in shared files: the directory must be

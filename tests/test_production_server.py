@@ -58,6 +58,12 @@ def test_the_production_server_serves_what_operators_and_clients_need(server):
     }
     status, _, body = fetch(f"{base}/customer/acme/nothing-here")
     assert (status, json.loads(body)["type"]) == (404, "not_found")
+    # A request line gunicorn will not read answers the same JSON body, not an HTML page.
+    status, headers, body = fetch(f"{base}/customer/acme/customers?q={'x' * 5000}")
+    assert (status, headers["Content-Type"]) == (400, "application/json")
+    refused = json.loads(body)
+    assert (refused["status"], refused["type"]) == (400, "validation_failure")
+    assert "Request Line is too large" in refused["message"]
 
     status, _, body = fetch(f"{base}/metrics")
     assert status == 200

@@ -17,7 +17,8 @@ from accounts.api import (
     can_import,
     can_read_import_configuration,
 )
-from core.api_errors import api_exception_handler, error_body
+from core.api_errors import api_exception_handler
+from core.error_bodies import error_body
 from core.errors import InvalidInput, ServiceError
 from core.parsers import ItemsJSONParser, JSONParser, out_of_range_path
 from customers import services

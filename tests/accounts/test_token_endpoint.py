@@ -237,3 +237,15 @@ def test_superuser_may_name_the_tenant_inside_scope(db, tenant):
     assert response.status_code == 200
     claims = decode(response.json()["access_token"])
     assert (claims["tenant"], claims["scope"]) == ("acme", "customer.customer_read")
+
+
+def test_a_scope_that_only_names_the_tenant_asks_for_everything_held(db, tenant):
+    """As the README says: a platform superuser's ``scope=tenant=CODE`` alone is a token for
+    that tenant with every scope (it was a 400 ``invalid_scope``)."""
+    EmployeeFactory(tenant=None, username="root", is_superuser=True)
+    data = {"grant_type": "password", "username": "root", "password": "correct-horse-battery"}
+    response = post_token({**data, "scope": "tenant=acme"})
+    assert response.status_code == 200
+    claims = decode(response.json()["access_token"])
+    assert claims["tenant"] == "acme"
+    assert "customer.customer_manage" in claims["scope"].split()
