@@ -44,6 +44,7 @@ from accounts.temporary_access import (
     access_request_create,
     access_request_decide,
     access_request_withdraw,
+    break_glass_acknowledge,
     remaining,
     temporary_grant_create,
     temporary_grant_revoke,
@@ -202,6 +203,29 @@ class RequestStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class AcknowledgedFilter(admin.SimpleListFilter):
+    title = "acknowledged (break-glass)"
+    parameter_name = "acknowledged"
+
+    def lookups(self, request, model_admin):
+        return [("no", "not yet"), ("yes", "acknowledged")]
+
+    def queryset(self, request, queryset):
+        activations = queryset.filter(status=AccessRequest.Status.ACTIVATED)
+        if self.value() == "no":
+            return activations.filter(acknowledged_at__isnull=True)
+        if self.value() == "yes":
+            return activations.filter(acknowledged_at__isnull=False)
+        return queryset
+
+
+def _by_tenant(requests) -> dict:
+    grouped: dict = {}
+    for access_request in requests:
+        grouped.setdefault(access_request.tenant, []).append(access_request.pk)
+    return grouped
+
+
 @admin.register(AccessRequest)
 class AccessRequestAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """ "Requests": every staff employee asks for temporary access and sees their own requests;
@@ -218,9 +242,9 @@ class AccessRequestAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "decided_by_name",
         "valid_until",
     ]
-    list_filter = [RequestStatusFilter, "break_glass"]
+    list_filter = [RequestStatusFilter, "break_glass", AcknowledgedFilter]
     list_select_related = ["requester", "group"]
-    actions = ["approve", "deny", "withdraw"]
+    actions = ["approve", "deny", "acknowledge", "withdraw"]
 
     # -- who sees what
     def _principal(self, request) -> Principal | None:
@@ -263,6 +287,7 @@ class AccessRequestAdmin(ScopedAdminMixin, admin.ModelAdmin):
         if not self._administrates(request):
             actions.pop("approve", None)
             actions.pop("deny", None)
+            actions.pop("acknowledge", None)
         return actions
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -339,6 +364,26 @@ class AccessRequestAdmin(ScopedAdminMixin, admin.ModelAdmin):
     @admin.action(description="Deny the selected requests")
     def deny(self, request, queryset):
         self._decide(request, queryset.select_related("tenant"), approve=False)
+
+    @admin.action(description="Acknowledge the selected emergency activations")
+    def acknowledge(self, request, queryset):
+        selected = list(
+            queryset.filter(status=AccessRequest.Status.ACTIVATED).select_related("tenant")
+        )
+        actor = admin_principal(request)
+        done = 0
+        for tenant, pks in _by_tenant(selected).items():
+            done += break_glass_acknowledge(actor=actor.in_tenant(tenant), request_pks=pks)
+        self.message_user(
+            request, f"Acknowledged {done} emergency activation{pluralize(done)}.", messages.SUCCESS
+        )
+        if len(selected) - done:
+            self.message_user(
+                request,
+                f"{len(selected) - done} left as they were: acknowledged already, or your own "
+                "(another tenant administrator acknowledges those).",
+                messages.WARNING,
+            )
 
     @admin.action(description="Withdraw my selected requests")
     def withdraw(self, request, queryset):

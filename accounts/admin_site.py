@@ -27,6 +27,28 @@ class OwnPasswordChangeForm(AdminPasswordChangeForm):
 
 
 class BackOfficeSite(admin.AdminSite):
+    def index(self, request, extra_context=None):
+        """The index, with a tenant administrator's unacknowledged break-glass activations on
+        top (until one of them acknowledges each) and who of them has no e-mail address."""
+        from accounts.admin_principal import admin_principal
+        from accounts.temporary_access import tenant_administrators, unacknowledged_activations
+
+        principal = admin_principal(request)
+        context = dict(extra_context or {})
+        if (
+            principal is not None
+            and principal.tenant_id is not None
+            and principal.grants.can_manage_tenant()
+        ):
+            context["emergencies"] = list(unacknowledged_activations(principal.tenant_id)[:50])
+            if context["emergencies"]:
+                context["not_emailed"] = list(
+                    tenant_administrators(principal.tenant_id)
+                    .filter(email="")
+                    .values_list("username", flat=True)
+                )
+        return super().index(request, context)
+
     def password_change(self, request, extra_context=None):
         url = reverse("admin:password_change_done", current_app=self.name)
         request.current_app = self.name

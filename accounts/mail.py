@@ -6,10 +6,12 @@ the change itself."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db.models import Count
+from django.utils import timezone
 from django_tasks import task
 
 from accounts.models import AccessRequest, AccessReview, AccessReviewLine, Employee
@@ -17,7 +19,17 @@ from accounts.models import AccessRequest, AccessReview, AccessReviewLine, Emplo
 logger = logging.getLogger(__name__)
 
 
-def _send(subject: str, body: str, recipients: list[str]) -> int:
+# A break-glass e-mail that could not be sent is tried again after 1, 2, 4 … minutes (at most
+# an hour apart), up to 12 times (about seven hours); the activation stays on the back office's
+# index page until an administrator acknowledges it, sent or not.
+NOTICE_ATTEMPTS = 12
+
+
+class MailNotSent(Exception):
+    """The mail server refused or could not be reached; the task is tried again later."""
+
+
+def _send(subject: str, body: str, recipients: list[str], *, must_send: bool = False) -> int:
     recipients = sorted({address for address in recipients if address})
     if not recipients:
         return 0
@@ -29,9 +41,39 @@ def _send(subject: str, body: str, recipients: list[str]) -> int:
             recipient_list=recipients,
         )
     except OSError as exc:  # smtplib's errors and socket timeouts are OSErrors
+        if must_send:
+            raise MailNotSent(str(exc)) from exc
         logger.warning("Access e-mail %r not sent: %s", subject, exc)
         return 0
     return len(recipients)
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """How long after the ``attempt``-th failed try the next one runs."""
+    return timedelta(minutes=min(60, 2 ** (attempt - 1)))
+
+
+def _break_glass_notice(request: AccessRequest, subject: str, body: str, recipients) -> int:
+    """Send, or schedule the next try and fail this one (the task's result says why)."""
+    attempt = request.notice_attempts + 1
+    AccessRequest.objects.filter(pk=request.pk).update(notice_attempts=attempt)
+    try:
+        sent = _send(subject, body, recipients, must_send=True)
+    except MailNotSent:
+        if attempt < NOTICE_ATTEMPTS:
+            send_access_request_email.using(
+                run_after=timezone.now() + retry_delay(attempt)
+            ).enqueue(request.pk, "break_glass")
+            logger.warning(
+                "Break-glass e-mail for request %s not sent (try %s); trying again later",
+                request.pk,
+                attempt,
+            )
+        else:
+            logger.error("Break-glass e-mail for request %s never sent", request.pk)
+        raise
+    AccessRequest.objects.filter(pk=request.pk).update(notified_at=timezone.now())
+    return sent
 
 
 def _admin_url(path: str) -> str:
@@ -70,6 +112,8 @@ def send_access_request_email(request_id: int, event: str) -> int:
                 f"It is marked in the access-change log and in the next access review. "
                 f"Details: {link}\n"
             )
+        if event == "break_glass":
+            return _break_glass_notice(request, subject, body, recipients)
         return _send(subject, body, recipients)
     decision = "approved" if event == "approved" else "denied"
     subject = f"[{request.tenant.code}] Your request for {what} was {decision}"

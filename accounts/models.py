@@ -415,6 +415,12 @@ class AccessRequest(models.Model):
         TemporaryGrant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     valid_until = models.DateTimeField("granted until", null=True, blank=True)
+    # Break-glass: the administrators' e-mail (retried until sent) and their acknowledgement
+    # (until then the activation stays on the back office's index page).
+    notified_at = models.DateTimeField("administrators e-mailed", null=True, blank=True)
+    notice_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by_name = models.CharField("acknowledged by", max_length=150, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

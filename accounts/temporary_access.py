@@ -368,6 +368,26 @@ def access_request_create(
     return request
 
 
+def unacknowledged_activations(tenant_id: int) -> QuerySet[AccessRequest]:
+    """The tenant's break-glass activations no tenant administrator has acknowledged yet."""
+    return AccessRequest.objects.filter(
+        tenant_id=tenant_id, status=Status.ACTIVATED, acknowledged_at__isnull=True
+    ).select_related("requester", "group")
+
+
+@transaction.atomic
+def break_glass_acknowledge(*, actor: Principal, request_pks: list[int]) -> int:
+    """A tenant administrator has seen these activations (never their own): they leave the
+    index page. Returns how many were acknowledged now."""
+    if actor.tenant_id is None:
+        raise InvalidInput("Acknowledge activations as an administrator of their tenant.")
+    services.administers(actor, actor.tenant_id)
+    activations = unacknowledged_activations(actor.tenant_id).filter(pk__in=request_pks)
+    if actor.kind == "employee":
+        activations = activations.exclude(requester_id=actor.id)
+    return activations.update(acknowledged_at=timezone.now(), acknowledged_by_name=actor.name)
+
+
 def _hours(duration: timedelta) -> str:
     hours = duration.total_seconds() / 3600
     return f"{hours:g} hour{'s' if hours != 1 else ''}"
