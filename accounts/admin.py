@@ -37,10 +37,9 @@ from accounts.services import (
     is_themselves,
 )
 from accounts.temporary_access import remaining
-from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin
+from core.admin import GuardedAdmin, ReadOnlyAdminMixin
 from core.channels import Channel
 from core.errors import ServiceError
-from core.guards import refuse_overrides
 from tenancy.models import Tenant
 
 # How an emergency self-activation stands out on every page that lists it.
@@ -74,19 +73,13 @@ def administered_by(queryset, principal: Principal | None):
     return queryset.filter(tenant_id=principal.tenant_id)
 
 
-class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class TenantAdministrationAdmin(GuardedAdmin):
     """Identities and their audit: the platform sees every tenant, a tenant administrator
-    their own only. The base owns the queryset (:func:`administered_by`); a subclass may only
-    narrow it (``narrow_queryset``)."""
+    their own only (:func:`administered_by`); a subclass may only narrow it
+    (``narrow_queryset``)."""
 
+    scope_base = True
     list_select_related = ["tenant"]
-    _owned = frozenset({"get_queryset", "get_object"})
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        refuse_overrides(
-            cls, cls._owned, "TenantAdministrationAdmin (the queryset)", "use narrow_queryset"
-        )
 
     def _principal(self, request) -> Principal | None:
         """The administering principal: the platform, or a tenant administrator."""
@@ -126,12 +119,8 @@ class TenantAdministrationAdmin(ScopedAdminMixin, admin.ModelAdmin):
         grants = obj.grants()
         return grants if obj.tenant_id is None else in_tree(grants, obj.tenant)
 
-    def narrow_queryset(self, request, queryset):
-        return queryset
-
-    def get_queryset(self, request):
-        administered = administered_by(super().get_queryset(request), self._principal(request))
-        return self.narrow_queryset(request, administered)
+    def scoped_queryset(self, request, queryset):
+        return administered_by(queryset, self._principal(request))
 
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])

@@ -49,7 +49,7 @@ from accounts.temporary_access import (
     temporary_grant_create,
     temporary_grant_revoke,
 )
-from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin
+from core.admin import GuardedAdmin, ReadOnlyAdminMixin
 from core.channels import Channel
 from core.datetimes import iso_formatter
 from core.errors import ServiceError
@@ -227,9 +227,11 @@ def _by_tenant(requests) -> dict:
 
 
 @admin.register(AccessRequest)
-class AccessRequestAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class AccessRequestAdmin(GuardedAdmin):
     """ "Requests": every staff employee asks for temporary access and sees their own requests;
     tenant administrators see their tenant's and approve or deny them (never their own)."""
+
+    scope_base = True
 
     form = AccessRequestForm
     list_display = [
@@ -254,8 +256,7 @@ class AccessRequestAdmin(ScopedAdminMixin, admin.ModelAdmin):
         principal = self._principal(request)
         return principal is not None and principal.grants.can_manage_tenant()
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
+    def scoped_queryset(self, request, queryset):
         principal = self._principal(request)
         if principal is None:
             return queryset.none()

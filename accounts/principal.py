@@ -90,6 +90,12 @@ class Principal:
         return self
 
     @classmethod
+    def system(cls, name: str) -> Principal:
+        """The service itself doing housekeeping that grants nothing (``expire_access``): no
+        tenant, no grants; its name is what the audit records say did it."""
+        return cls(None, "", Grants(), OPERATOR, name, name)
+
+    @classmethod
     def operator(cls, tenant, name: str = "operator") -> Principal:
         """An unrestricted operator running a management command."""
         return cls(tenant.pk, tenant.code, Grants.everything(), OPERATOR, name, name)

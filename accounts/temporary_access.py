@@ -206,7 +206,7 @@ def expire_access(*, now: datetime | None = None, batch_size: int = 1000) -> int
     how many. Correctness never depends on this running: an expired grant already grants
     nothing. Safe to run concurrently (rows taken by another run are skipped)."""
     now = now or timezone.now()
-    operator = Principal(None, "", Grants(), "operator", EXPIRY_ACTOR, EXPIRY_ACTOR)
+    operator = Principal.system(EXPIRY_ACTOR)
     expired = 0
     while True:
         with transaction.atomic():

@@ -1,11 +1,13 @@
 """Behaviour every admin of this project shares."""
 
+from django.contrib import admin
 from django.contrib.admin import SimpleListFilter
 from django.core.exceptions import ValidationError
 from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404
 
 from core.errors import ServiceError
+from core.guards import refuse_overrides
 
 _REFUSAL_ATTRIBUTE = "_admin_refusal"
 
@@ -89,3 +91,41 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class GuardedAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """The one base of every admin page of the product. It owns the queryset every read path of
+    Django's admin builds on (changelist, change and delete pages, actions, autocompletes):
+    ``narrow_queryset(scoped_queryset(…))``.
+
+    ``scoped_queryset`` is the page's scope, written once for each kind of page by a *scope
+    base* (a class that says ``scope_base = True`` itself: customers and what hangs off them,
+    identities and their audit, access requests, jobs, tenants), from the signed-in principal,
+    and fail-closed: no rows until a scope base says otherwise. Every other subclass may only
+    narrow it (``narrow_queryset``). A class that redefines what a base owns (``_owned`` of any
+    base; ``scoped_queryset`` unless it is a scope base) is refused when it is defined, so no
+    page can widen what it shows."""
+
+    scope_base = False
+    _owned = frozenset({"get_queryset", "get_object"})
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        owned = set().union(*(vars(base).get("_owned", ()) for base in cls.__mro__[1:]))
+        if not vars(cls).get("scope_base"):
+            owned.add("scoped_queryset")
+        refuse_overrides(
+            cls, frozenset(owned), "GuardedAdmin and its scope base", "implement narrow_queryset"
+        )
+
+    def scoped_queryset(self, request, queryset):
+        """The rows the signed-in user may see on this page: none unless a scope base says."""
+        return queryset.none()
+
+    def narrow_queryset(self, request, queryset):
+        """Narrow the page's rows (filters, select_related); never widen them."""
+        return queryset
+
+    def get_queryset(self, request):
+        scoped = self.scoped_queryset(request, super().get_queryset(request))
+        return self.narrow_queryset(request, scoped)

@@ -9,13 +9,10 @@ which a subclass may only narrow (``narrow_queryset``).
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
-from django.db.models import QuerySet
 
 from accounts.admin_principal import admin_principal
 from accounts.scopes import Right
-from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin
-from core.guards import refuse_overrides
+from core.admin import GuardedAdmin, ReadOnlyAdminMixin
 from customers import services
 from customers.models import Customer
 from customers.selection import NONE_VALUE
@@ -79,34 +76,20 @@ def may(request, right: Right, restriction: str | object | None = services.UNSET
     return right.covers(principal.grants, restriction)
 
 
-class RestrictionAwareModelAdmin(ScopedAdminMixin, admin.ModelAdmin):
-    """Base for admins of customers and what hangs off them. The base hands every read path
-    Django's admin builds on the model's ``visible_to(principal)`` (the one restriction
-    filter, the platform principal's every tenant included); a subclass may only narrow it
-    (``narrow_queryset``) and gives ``restriction_of(obj)``. The owned methods cannot be
-    overridden."""
+class RestrictionAwareModelAdmin(GuardedAdmin):
+    """Base for admins of customers and what hangs off them: the scope is the model's
+    ``visible_to(principal)`` (the one restriction filter, the platform principal's every tenant
+    included); a subclass may only narrow it (``narrow_queryset``) and gives
+    ``restriction_of(obj)``. The customer search (``get_search_results``) is owned here too."""
 
-    _owned = frozenset({"get_queryset", "get_object", "get_search_results"})
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        refuse_overrides(
-            cls,
-            cls._owned,
-            "RestrictionAwareModelAdmin (the queryset)",
-            "implement narrow_queryset",
-        )
-
-    def narrow_queryset(self, request, queryset: QuerySet) -> QuerySet:
-        """Narrow the visible rows (filters, select_related); never widen them."""
-        return queryset
+    scope_base = True
+    _owned = frozenset({"get_search_results"})
 
     def restriction_of(self, obj) -> str | None:
         return obj.restriction
 
-    def get_queryset(self, request):
-        visible = self.model._default_manager.visible_to(admin_principal(request))
-        return self.narrow_queryset(request, visible)
+    def scoped_queryset(self, request, queryset):
+        return self.model._default_manager.visible_to(admin_principal(request))
 
     # A subclass may give its search as a function of the term (a Q), shared with whatever
     # replays the page's selection (background jobs); otherwise Django's, over search_fields.

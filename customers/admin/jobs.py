@@ -7,23 +7,18 @@ from django.db.models import Q
 from django.utils.html import format_html
 
 from accounts.admin_principal import admin_principal
-from core.admin import ReadOnlyAdminMixin, ScopedAdminMixin
-from core.guards import refuse_overrides
+from core.admin import GuardedAdmin, ReadOnlyAdminMixin
 from customers.jobs import job_resume
 from customers.models import Job, JobStatus
 
 
 @admin.register(Job)
-class JobAdmin(ReadOnlyAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
+class JobAdmin(ReadOnlyAdminMixin, GuardedAdmin):
     """The Jobs page: read-only, each employee's own jobs (a tenant administrator: the
-    tenant's), and only jobs whose every restriction the viewer may read. It owns its queryset
-    (``Job.objects.visible_to``): a subclass cannot redefine it."""
+    tenant's), and only jobs whose every restriction the viewer may read
+    (``Job.objects.visible_to``)."""
 
-    _owned = frozenset({"get_queryset", "get_object"})
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        refuse_overrides(cls, cls._owned, "JobAdmin (the queryset)", "narrow in a filter instead")
+    scope_base = True
 
     list_display = [
         "created_at",
@@ -57,9 +52,10 @@ class JobAdmin(ReadOnlyAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
             request, {**(extra_context or {}), "refresh": active.exists()}
         )
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request).select_related("tenant")
-        return queryset.visible_to(admin_principal(request), employee_id=request.user.pk)
+    def scoped_queryset(self, request, queryset):
+        return queryset.select_related("tenant").visible_to(
+            admin_principal(request), employee_id=request.user.pk
+        )
 
     def has_module_permission(self, request):
         principal = admin_principal(request)

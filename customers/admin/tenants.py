@@ -11,7 +11,7 @@ from django.utils.duration import duration_iso_string
 
 from accounts.admin_principal import admin_principal, sees_every_tenant
 from accounts.services import tenant_change_recorded
-from core.admin import ScopedAdminMixin
+from core.admin import GuardedAdmin
 from core.channels import Channel
 from core.errors import ConflictError, ServiceError
 from customers.access import tree_change_effect
@@ -97,8 +97,13 @@ class SiteInline(admin.TabularInline):
     fields = ["code", "name"]
 
 
-class SuperuserOnlyAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class SuperuserOnlyAdmin(GuardedAdmin):
     """Pages for the platform principal only."""
+
+    scope_base = True
+
+    def scoped_queryset(self, request, queryset):
+        return queryset if sees_every_tenant(request) else queryset.none()
 
     def has_module_permission(self, request):
         return sees_every_tenant(request)
