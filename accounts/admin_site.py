@@ -31,7 +31,8 @@ class BackOfficeSite(admin.AdminSite):
         """The index, with a tenant administrator's unacknowledged break-glass activations on
         top (until one of them acknowledges each) and who of them has no e-mail address."""
         from accounts.admin_principal import admin_principal
-        from accounts.temporary_access import tenant_administrators, unacknowledged_activations
+        from accounts.holdings import tenant_administrators
+        from accounts.temporary_access import unacknowledged_activations
 
         principal = admin_principal(request)
         context = dict(extra_context or {})

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import models
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import AccessGroup, ApiClient, Employee, TemporaryGrant
 from accounts.principal import API_CLIENT, EMPLOYEE, Principal
-from accounts.scopes import Grants
+from accounts.scopes import TENANT_MANAGE, Grants
 
 
 class GrantKind(models.TextChoices):
@@ -220,4 +221,24 @@ def of_tenant(tenant_id: int, *, now: datetime | None = None, active_only: bool 
             )
             for c in clients
         },
+    )
+
+
+def tenant_administrators(tenant_id: int) -> QuerySet[Employee]:
+    """The active staff employees of the tenant who hold unsuffixed ``tenant.tenant_manage``
+    now (through a standing group or a temporary grant): who is told of requests, and who may
+    review."""
+    groups = [
+        group.pk
+        for group in AccessGroup.objects.filter(tenant_id=tenant_id)
+        if group.grants().can_manage_tenant()
+    ]
+    now = timezone.now()
+    temporary = TemporaryGrant.objects.current(now).filter(
+        Q(group_id__in=groups) | Q(scope=TENANT_MANAGE)
+    )
+    return (
+        Employee.objects.filter(tenant_id=tenant_id, is_active=True, is_staff=True)
+        .filter(Q(access_groups__in=groups) | Q(pk__in=temporary.values("employee_id")))
+        .distinct()
     )

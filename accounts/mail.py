@@ -14,6 +14,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django_tasks import task
 
+from accounts.holdings import tenant_administrators
 from accounts.models import AccessRequest, AccessReview, AccessReviewLine, Employee
 
 logger = logging.getLogger(__name__)
@@ -84,8 +85,6 @@ def _admin_url(path: str) -> str:
 def send_access_request_email(request_id: int, event: str) -> int:
     """``asked`` and ``break_glass`` go to every tenant administrator but the requester;
     ``approved`` and ``denied`` to the requester. Returns how many were addressed."""
-    from accounts.temporary_access import tenant_administrators
-
     request = (
         AccessRequest.objects.select_related("requester", "group", "tenant")
         .filter(pk=request_id)
@@ -129,8 +128,6 @@ def send_access_request_email(request_id: int, event: str) -> int:
 def send_review_reminders(review_id: int) -> int:
     """One e-mail per reviewer with undecided lines of an open review (how many, and where);
     lines without a reviewer are for every tenant administrator. Returns the mails sent."""
-    from accounts.temporary_access import tenant_administrators
-
     review = AccessReview.objects.filter(pk=review_id, status=AccessReview.Status.OPEN).first()
     if review is None:
         return 0

@@ -115,9 +115,7 @@ def _snapshot(review: AccessReview, held: holdings.TenantHoldings) -> Iterator[A
 
 
 def _check_reviewers(tenant: Tenant, reviewers: list[Employee]) -> None:
-    administrators = set(
-        temporary_access.tenant_administrators(tenant.pk).values_list("pk", flat=True)
-    )
+    administrators = set(holdings.tenant_administrators(tenant.pk).values_list("pk", flat=True))
     wrong = sorted(r.username for r in reviewers if r.pk not in administrators)
     if wrong:
         raise InvalidInput(

@@ -22,10 +22,11 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import services
+from accounts.mail import send_access_request_email
 from accounts.models import (
     BREAK_GLASS_ADMINISTRATION,
     AccessChange,
@@ -37,7 +38,7 @@ from accounts.models import (
     validate_scope_list,
 )
 from accounts.principal import Principal
-from accounts.scopes import TENANT_MANAGE, Grants
+from accounts.scopes import Grants
 from core.channels import Channel
 from core.errors import ConflictError, DoesNotExist, InvalidInput, NotPermitted, full_clean
 from tenancy.models import Tenant
@@ -239,29 +240,7 @@ def expire_access(*, now: datetime | None = None, batch_size: int = 1000) -> int
 # --- requests and break-glass -----------------------------------------------------------------
 
 
-def tenant_administrators(tenant_id: int) -> QuerySet[Employee]:
-    """The active staff employees of the tenant who hold unsuffixed ``tenant.tenant_manage``
-    now (through a standing group or a temporary grant): who is told of requests, and who may
-    review."""
-    groups = [
-        group.pk
-        for group in AccessGroup.objects.filter(tenant_id=tenant_id)
-        if group.grants().can_manage_tenant()
-    ]
-    now = timezone.now()
-    temporary = TemporaryGrant.objects.current(now).filter(
-        Q(group_id__in=groups) | Q(scope=TENANT_MANAGE)
-    )
-    return (
-        Employee.objects.filter(tenant_id=tenant_id, is_active=True, is_staff=True)
-        .filter(Q(access_groups__in=groups) | Q(pk__in=temporary.values("employee_id")))
-        .distinct()
-    )
-
-
 def _notify(request: AccessRequest, event: str) -> None:
-    from accounts.mail import send_access_request_email
-
     transaction.on_commit(lambda: send_access_request_email.enqueue(request.pk, event))
 
 

@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from accounts.holdings import tenant_administrators
 from accounts.models import AccessChange, AccessRequest, TemporaryGrant
 from accounts.principal import Principal
 from accounts.scopes import Grants
@@ -19,7 +20,6 @@ from accounts.temporary_access import (
     expire_access,
     temporary_grant_create,
     temporary_grant_revoke,
-    tenant_administrators,
 )
 from accounts.tokens import issue_token
 from core.channels import Channel

@@ -14,8 +14,7 @@ LIBRARY_PAGES = {"django_tasks_database", "axes"}
 
 
 def scope_bases():
-    from accounts.admin import TenantAdministrationAdmin
-    from accounts.admin_access import AccessRequestAdmin
+    from accounts.admin import AccessRequestAdmin, TenantAdministrationAdmin
     from customers.admin.jobs import JobAdmin
     from customers.admin.tenants import SuperuserOnlyAdmin
 

@@ -556,7 +556,3 @@ class AccessChangeAdmin(ReadOnlyAdminMixin, TenantAdministrationAdmin):
 
     def get_exclude(self, request, obj=None):
         return []
-
-
-# Access over time (temporary grants, requests, reviews) has its own module.
-from accounts import admin_access  # noqa: E402, F401

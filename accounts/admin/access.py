@@ -19,7 +19,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.admin import BREAK_GLASS_MARK, TenantAdministrationAdmin, administered_by
+from accounts.admin.identities import BREAK_GLASS_MARK, TenantAdministrationAdmin, administered_by
 from accounts.admin_principal import admin_principal, sees_every_tenant
 from accounts.models import (
     AccessGroup,
