@@ -16,6 +16,7 @@ CREATE OR REPLACE FUNCTION tenancy_restriction_tree_check() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
   current bigint;
+  parent bigint;
   parent_tenant bigint;
   steps integer := 0;
 BEGIN
@@ -24,13 +25,21 @@ BEGIN
   END IF;
   -- One tree change of a tenant at a time: the second waits here, then sees the first.
   PERFORM 1 FROM tenancy_tenant WHERE id = NEW.tenant_id FOR UPDATE;
-  SELECT tenant_id INTO parent_tenant FROM tenancy_restriction WHERE id = NEW.parent_id;
-  IF parent_tenant IS DISTINCT FROM NEW.tenant_id THEN
+  -- Checked at commit: the row as it is now (changed again, or deleted with its tenant, since).
+  SELECT parent_id INTO parent FROM tenancy_restriction WHERE id = NEW.id;
+  IF parent IS NULL THEN
+    RETURN NULL;
+  END IF;
+  SELECT tenant_id INTO parent_tenant FROM tenancy_restriction WHERE id = parent;
+  IF parent_tenant IS NULL THEN
+    RETURN NULL;  -- (the parent is gone too: its foreign key decides)
+  END IF;
+  IF parent_tenant <> NEW.tenant_id THEN
     RAISE EXCEPTION USING
       MESSAGE = 'restriction ' || NEW.code || ' has a parent of another tenant',
       ERRCODE = 'check_violation', CONSTRAINT = 'restriction_tree_acyclic';
   END IF;
-  current := NEW.parent_id;
+  current := parent;
   WHILE current IS NOT NULL LOOP
     steps := steps + 1;
     IF current = NEW.id OR steps > 64 THEN

@@ -447,7 +447,7 @@ def test_two_break_glass_activations_at_once_grant_one_window():
         pytest.skip("SQLite serialises writers; the row lock under test is PostgreSQL's")
     from tests.factories import TenantFactory
 
-    tenant = TenantFactory(code="race")
+    tenant = TenantFactory(code="race", break_glass_per_day=50)  # (five rounds, ten tries)
     agent = EmployeeFactory(tenant=tenant, username="racer")
     emergency = AccessGroupFactory(
         tenant=tenant, name="incident", scopes=[READ], restrictions=["US"], break_glass=True
