@@ -207,7 +207,7 @@ class AccessChangeListApi(AuditListApi):
     list_name = "access-changes"
 
     def records(self) -> QuerySet:
-        return AccessChange.objects.filter(tenant_id=self.principal.tenant_id)
+        return AccessChange.objects.audited_by(self.principal)
 
     def document(self, record: AccessChange, iso) -> dict[str, Any]:
         return {
@@ -258,7 +258,7 @@ class AccessReviewListApi(AuditListApi):
 
     def records(self) -> QuerySet:
         decided = Count("lines", filter=~Q(lines__decision=""))
-        return AccessReview.objects.filter(tenant_id=self.principal.tenant_id).annotate(
+        return AccessReview.objects.audited_by(self.principal).annotate(
             total=Count("lines"), decided=decided
         )
 
@@ -319,10 +319,9 @@ class AccessReviewLineListApi(AuditListApi):
     list_name = "access-review-lines"
 
     def records(self, review_id: int) -> QuerySet:
-        tenant_id = self.principal.tenant_id
-        if not AccessReview.objects.filter(pk=review_id, tenant_id=tenant_id).exists():
+        if not AccessReview.objects.audited_by(self.principal).filter(pk=review_id).exists():
             raise DoesNotExist("Access review not found.")
-        return AccessReviewLine.objects.filter(review_id=review_id, tenant_id=tenant_id)
+        return AccessReviewLine.objects.audited_by(self.principal).filter(review_id=review_id)
 
     def document(self, record: AccessReviewLine, iso) -> dict[str, Any]:
         return line_document(record, iso)

@@ -242,3 +242,8 @@ def tenant_administrators(tenant_id: int) -> QuerySet[Employee]:
         .filter(Q(access_groups__in=groups) | Q(pk__in=temporary.values("employee_id")))
         .distinct()
     )
+
+
+def platform_superusers() -> int:
+    """How many active platform superusers there are (every right over every tenant)."""
+    return Employee.objects.filter(is_active=True, is_superuser=True).count()

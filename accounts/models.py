@@ -5,11 +5,11 @@ import hmac
 import secrets
 from collections.abc import Iterable
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils import timezone
 
+from accounts.querysets import AccessRequestQuerySet, IdentityQuerySet, TemporaryGrantQuerySet
 from accounts.scopes import (
     SUFFIX_SEPARATOR,
     TENANT_MANAGE,
@@ -71,6 +71,8 @@ class AccessGroup(models.Model):
         "most the tenant's maximum duration; every tenant administrator is e-mailed at once.",
     )
 
+    objects = IdentityQuerySet.as_manager()
+
     class Meta:
         ordering = ["tenant", "name"]
         constraints = [
@@ -118,6 +120,11 @@ def grants_of_groups(groups: Iterable[AccessGroup]) -> Grants:
     return Grants.from_strings(text for group in groups for text in group.scope_strings())
 
 
+class EmployeeManager(UserManager.from_queryset(IdentityQuerySet)):
+    """Django's user manager (``create_user``, ``get_by_natural_key``) with the identity
+    querysets' tenant-first methods."""
+
+
 class Employee(AbstractUser):
     """A back-office user bound to one tenant; platform superusers have no tenant."""
 
@@ -129,6 +136,8 @@ class Employee(AbstractUser):
     # deactivating moves to the next one, so every earlier token stops working at once.
     token_generation = models.PositiveIntegerField(default=0, editable=False)
     last_token_at = models.DateTimeField("last token issued", null=True, blank=True, editable=False)
+
+    objects = EmployeeManager()
 
     class Meta:
         ordering = ["username"]
@@ -186,6 +195,8 @@ class ApiClient(models.Model):
     token_generation = models.PositiveIntegerField(default=0, editable=False)
     last_token_at = models.DateTimeField("last token issued", null=True, blank=True, editable=False)
 
+    objects = IdentityQuerySet.as_manager()
+
     class Meta:
         ordering = ["tenant", "name"]
         verbose_name = "API client"
@@ -222,13 +233,6 @@ class ApiClient(models.Model):
 
     def standing_grants(self) -> Grants:
         return Grants.from_strings(self.scopes)
-
-
-class TemporaryGrantQuerySet(models.QuerySet):
-    def current(self, now=None) -> TemporaryGrantQuerySet:
-        """The grants whose window is open at ``now`` (default: this moment)."""
-        now = now or timezone.now()
-        return self.filter(valid_from__lte=now, valid_until__gt=now)
 
 
 class TemporaryGrant(models.Model):
@@ -366,6 +370,8 @@ class AccessChange(models.Model):
     break_glass = models.BooleanField(default=False)
     changed_at = models.DateTimeField("when", auto_now_add=True, db_index=True)
 
+    objects = IdentityQuerySet.as_manager()
+
     class Meta:
         ordering = ["-changed_at", "-pk"]
         indexes = [
@@ -422,6 +428,8 @@ class AccessRequest(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by_name = models.CharField("acknowledged by", max_length=150, blank=True)
 
+    objects = AccessRequestQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["tenant", "status"], name="access_request_status_idx")]
@@ -459,6 +467,8 @@ class AccessReview(models.Model):
     started_by_name = models.CharField("started by", max_length=150, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = IdentityQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-pk"]
@@ -519,6 +529,8 @@ class AccessReviewLine(models.Model):
     decided_by_id = models.CharField(max_length=150, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField("what changed", max_length=200, blank=True)
+
+    objects = IdentityQuerySet.as_manager()
 
     class Meta:
         ordering = ["review", "subject_kind", "subject_name", "pk"]

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch
+from django.db.models import Count
+from django.utils import timezone
 
-from accounts import rowsecurity
-from accounts.models import AccessGroup, ApiClient, Employee, TemporaryGrant
+from accounts import holdings, rowsecurity
+from accounts.models import AccessGroup, ApiClient, Employee
 from accounts.principal import Principal
 from accounts.scopes import Grants, Right
 from accounts.temporary_access import until
@@ -44,39 +45,28 @@ class Explanation:
     verdicts: list[Verdict]
 
 
-def _sources(
-    identity: Employee | ApiClient,
-    groups: list[AccessGroup] | None = None,
-    temporary: list[TemporaryGrant] | None = None,
-) -> list[tuple[str, Grants]]:
-    """Where the identity's grants come from, one entry per access group or scope string (as
-    written, not yet expanded with the tenant's tree), temporary grants with their end ("until
-    14:00 today"). ``groups`` and ``temporary``: an employee's groups and the identity's open
-    temporary grants, when the caller has them already."""
-    if temporary is None:
-        temporary = list(
-            TemporaryGrant.objects.current()
-            .filter(**{"api_client" if isinstance(identity, ApiClient) else "employee": identity})
-            .select_related("group")
-        )
-    found = [
-        (
-            f"temporary {_label(grant.group, grant.scope)}, {until(grant.valid_until)}"
-            + (" (break-glass)" if grant.break_glass else ""),
-            Grants.from_strings(grant.scope_strings()),
-        )
-        for grant in sorted(temporary, key=lambda grant: grant.valid_until)
-    ]
-    if isinstance(identity, ApiClient):
-        return [(f"scope {text}", Grants.from_strings([text])) for text in identity.scopes] + found
-    if identity.is_superuser:
+def _sources(held: holdings.Holdings) -> list[tuple[str, Grants]]:
+    """Where an identity's grants come from now, one entry per access group or scope string (as
+    written, not yet expanded with the tenant's tree): standing ones first, then the temporary
+    grants open now with their end ("until 14:00 today"), read from its holdings."""
+    if held.everything:
         return [("platform superuser (every scope in every tenant)", Grants.everything())]
-    if groups is None:
-        groups = AccessGroup.objects.filter(employees=identity, tenant_id=identity.tenant_id)
-    standing = [
-        (_label(group, ""), group.grants()) for group in sorted(groups, key=lambda g: g.name)
-    ]
-    return standing + found
+    now = timezone.now()
+    standing, temporary = [], []
+    for holding in held.items:
+        if not holding.open_at(now):
+            continue
+        if holding.kind == holdings.GrantKind.CLIENT_SCOPE:
+            standing += [(f"scope {text}", Grants.from_strings([text])) for text in holding.scopes]
+        elif holding.standing:
+            standing.append((_label(holding.group, ""), holding.grants()))
+        else:
+            scope = "" if holding.group is not None else holding.scopes[0]
+            label = f"temporary {_label(holding.group, scope)}, {until(holding.valid_until)}"
+            label += " (break-glass)" if holding.break_glass else ""
+            temporary.append((holding.valid_until, label, holding.grants()))
+    temporary.sort(key=lambda entry: entry[0])
+    return standing + [(label, grants) for _, label, grants in temporary]
 
 
 def _label(group: AccessGroup | None, scope: str) -> str:
@@ -116,34 +106,16 @@ class Access:
 
 
 def _active_identities(tenant) -> list[tuple[str, str, list[tuple[str, Grants]]]]:
-    """``(kind, name, sources)`` of every active employee and API client of ``tenant``, in
-    four queries (employees, their groups, clients, open temporary grants)."""
-    temporary: dict[tuple[str, int], list[TemporaryGrant]] = {}
-    for grant in TemporaryGrant.objects.current().filter(tenant=tenant).select_related("group"):
-        key = (
-            ("employee", grant.employee_id)
-            if grant.employee_id
-            else ("client", grant.api_client_id)
-        )
-        temporary.setdefault(key, []).append(grant)
-    employees = Employee.objects.filter(tenant=tenant, is_active=True).prefetch_related(
-        Prefetch("access_groups", queryset=AccessGroup.objects.filter(tenant=tenant))
-    )
+    """``(kind, name, sources)`` of every active employee and API client of ``tenant``, read
+    from their holdings (four queries)."""
+    held = holdings.of_tenant(tenant.pk)
     found = [
-        (
-            "employee",
-            e.username,
-            _sources(e, list(e.access_groups.all()), temporary.get(("employee", e.pk), [])),
-        )
-        for e in employees
+        ("employee", employee.username, _sources(items))
+        for employee, items in held.employees.values()
     ]
     found += [
-        (
-            "api_client",
-            f"{c.name} ({c.client_id})",
-            _sources(c, None, temporary.get(("client", c.pk), [])),
-        )
-        for c in ApiClient.objects.filter(tenant=tenant, is_active=True)
+        ("api_client", f"{client.name} ({client.client_id})", _sources(items))
+        for client, items in held.api_clients.values()
     ]
     return found
 
@@ -189,8 +161,7 @@ def who_has_access(*, tenant, restriction: str | None) -> list[Access]:
             )
         )
     answers.sort(key=lambda a: (not a.read, a.kind, a.name.lower()))
-    platform = Employee.objects.filter(is_active=True, is_superuser=True).exclude(tenant=tenant)
-    superusers = platform.count()
+    superusers = holdings.platform_superusers()
     if superusers:
         # Platform superusers read everything everywhere: one line says how many.
         name = f"{superusers} platform superuser{'s' if superusers != 1 else ''}"
@@ -233,7 +204,12 @@ def explain_access(
     inactive = not getattr(identity, "is_active", True)
     parents = restriction_parents(tenant.pk)
     below = None if tree.is_flat(parents) else tree.below(parents)
-    sources = [(name, grants, grants.expanded(below)) for name, grants in _sources(identity)]
+    held = (
+        holdings.of_api_client(identity)
+        if isinstance(identity, ApiClient)
+        else holdings.of_employee(identity)
+    )
+    sources = [(name, grants, grants.expanded(below)) for name, grants in _sources(held)]
     verdicts = []
     for right in Right:
         if customer is not None:

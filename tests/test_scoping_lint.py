@@ -30,6 +30,9 @@ PLANTED = {
     "a tenant's reverse relation": "rows = p.tenant.customers.filter(city='x')",
     "the admin registry": "model_admin = admin.site._registry[Customer]",
     "a made-up request": "request = RequestFactory().get('/admin/')",
+    "an identity table": "rows = Employee.objects.filter(username='root')",
+    "an audit table by its tenant": "rows = AccessChange.objects.filter(tenant_id=2)",
+    "temporary grants of every tenant": "rows = TemporaryGrant.objects.current()",
 }
 
 
@@ -67,6 +70,9 @@ def test_a_planted_unscoped_query_is_caught(path, name):
         "check = Customer.objects.assignable_by",
         "rows = self.model._default_manager.none()",
         "Job.objects.filter(pk=1).update(status='failed')",
+        "rows = Employee.objects.administered_by(p).filter(is_active=True)",
+        "rows = AccessChange.objects.audited_by(p)",
+        "rows = AccessGroup.objects.in_tenant_of(p)",
         "headers.update({'X': '1'})",
     ],
 )
@@ -83,5 +89,6 @@ def test_commands_and_every_app_module_are_walked(tmp_path):
     planted.write_text("from customers.models import Customer\n\nROWS = Customer.objects.all()\n")
     assert [str(f) for f in check_tree(tmp_path)] == [
         "customers/management/commands/leak.py:3: "
-        "Customer.objects used without visible_to/manageable_by/assignable_by"
+        "Customer.objects used without its scoped entry point (visible_to, administered_by, "
+        "audited_by, …)"
     ]

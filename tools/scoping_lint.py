@@ -1,4 +1,5 @@
-"""The scoping lint: customer data is reached only through the one restriction filter.
+"""The scoping lint: customer data is reached only through the one restriction filter, and
+identity and audit rows only tenant first (``accounts.querysets``) outside the identity services.
 
 Walks the syntax tree of every module of the project's apps (API views, admin, management
 commands, tasks, everything) and reports:
@@ -28,7 +29,21 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-GUARDED_MODELS = frozenset({"Customer", "Address", "Account", "RestrictionChange"})
+CUSTOMER_MODELS = frozenset({"Customer", "Address", "Account", "RestrictionChange"})
+# Who holds what, and its audit: reached tenant first (accounts.querysets), like customers.
+IDENTITY_MODELS = frozenset(
+    {
+        "Employee",
+        "ApiClient",
+        "AccessGroup",
+        "TemporaryGrant",
+        "AccessRequest",
+        "AccessReview",
+        "AccessReviewLine",
+        "AccessChange",
+    }
+)
+GUARDED_MODELS = CUSTOMER_MODELS | IDENTITY_MODELS
 MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
 SCOPED_ENTRY_POINTS = frozenset(
     {
@@ -39,6 +54,9 @@ SCOPED_ENTRY_POINTS = frozenset(
         "visible_count",
         "audited_by",
         "none",
+        # identities (accounts.querysets)
+        "administered_by",
+        "in_tenant_of",
     }
 )
 RAW_SQL_METHODS = frozenset({"cursor", "raw", "extra"})
@@ -61,6 +79,15 @@ ALLOWED = {
     "core/roles.py": "grants the service's role its row privileges (as the owner, no rows read)",
     "core/health.py": "the readiness probe's SELECT 1 (no table)",
     "core/replicas.py": "asks a read replica how far behind it is (no table)",
+    "accounts/services.py": "the identity write path: locks, checks the actor, records",
+    "accounts/temporary_access.py": "the write path of temporary grants, requests, break-glass",
+    "accounts/reviews.py": "the write path of access reviews (snapshot, decisions)",
+    "accounts/holdings.py": "what a given identity, or every identity of a given tenant, holds",
+    "accounts/models.py": "the model definitions",
+    "accounts/mail.py": "the e-mail tasks, by the request or review the services gave them",
+    "accounts/views.py": "the token endpoint: the credentials name the identity",
+    "accounts/commands.py": "resolves a command's --actor, named by the operator",
+    "customers/management/commands/seed_demo.py": "the demo's identities, made by the operator",
 }
 
 
@@ -149,7 +176,8 @@ class _Visitor(ast.NodeVisitor):
             if not (isinstance(parent, ast.Attribute) and parent.attr in SCOPED_ENTRY_POINTS):
                 self.report(
                     node,
-                    f"{model}.{node.attr} used without visible_to/manageable_by/assignable_by",
+                    f"{model}.{node.attr} used without its scoped entry point (visible_to, "
+                    "administered_by, audited_by, …)",
                 )
         self.generic_visit(node)
 

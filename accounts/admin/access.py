@@ -124,12 +124,16 @@ class TemporaryGrantAdmin(TenantAdministrationAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         principal = self._principal(request)
         choices = {
-            "employee": Employee.objects.filter(is_active=True, is_superuser=False),
-            "api_client": ApiClient.objects.filter(is_active=True),
-            "group": AccessGroup.objects.all(),
+            "employee": lambda: Employee.objects.administered_by(principal).filter(
+                is_active=True, is_superuser=False
+            ),
+            "api_client": lambda: ApiClient.objects.administered_by(principal).filter(
+                is_active=True
+            ),
+            "group": lambda: AccessGroup.objects.administered_by(principal),
         }.get(db_field.name)
         if choices is not None:
-            kwargs["queryset"] = administered_by(choices, principal)
+            kwargs["queryset"] = choices()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
@@ -257,15 +261,7 @@ class AccessRequestAdmin(GuardedAdmin):
         return principal is not None and principal.grants.can_manage_tenant()
 
     def scoped_queryset(self, request, queryset):
-        principal = self._principal(request)
-        if principal is None:
-            return queryset.none()
-        if principal.sees_every_tenant:
-            return queryset
-        queryset = queryset.filter(tenant_id=principal.tenant_id)
-        if principal.grants.can_manage_tenant():
-            return queryset
-        return queryset.filter(requester_id=request.user.pk)
+        return queryset.visible_to(self._principal(request), employee_id=request.user.pk)
 
     def has_module_permission(self, request):
         return self._principal(request) is not None
@@ -293,9 +289,10 @@ class AccessRequestAdmin(GuardedAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "group":
+            # (an employee asks within their own tenant; the platform, which has none, cannot)
             principal = self._principal(request)
-            tenant_id = principal.tenant_id if principal else None
-            kwargs["queryset"] = AccessGroup.objects.filter(tenant_id=tenant_id)
+            own = AccessGroup.objects.in_tenant_of(principal)
+            kwargs["queryset"] = own.none() if principal.sees_every_tenant else own
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="access")
@@ -455,10 +452,9 @@ class AccessReviewAdmin(TenantAdministrationAdmin):
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
         if obj is None and "reviewers" in form.base_fields:
-            form.base_fields["reviewers"].queryset = administered_by(
-                Employee.objects.filter(is_active=True, is_superuser=False),
-                self._principal(request),
-            )
+            form.base_fields["reviewers"].queryset = Employee.objects.administered_by(
+                self._principal(request)
+            ).filter(is_active=True, is_superuser=False)
         return form
 
     @admin.display(description="decided")
@@ -507,7 +503,11 @@ class AccessReviewAdmin(TenantAdministrationAdmin):
             raise Http404("Not found.")
         if not self.has_view_permission(request, review):
             raise PermissionDenied
-        lines = AccessReviewLine.objects.filter(review=review).order_by("pk")
+        lines = (
+            AccessReviewLine.objects.administered_by(self._principal(request))
+            .filter(review=review)
+            .order_by("pk")
+        )
         iso = iso_formatter()
         filename = f"access-review-{review.pk}.{fmt}"
         if fmt == "json":
@@ -664,7 +664,11 @@ class AccessReviewLineAdmin(ReadOnlyAdminMixin, TenantAdministrationAdmin):
         kept = revoked = 0
         refused, closed = [], 0
         for review_id, pks in by_review.items():
-            review = AccessReview.objects.select_related("tenant").get(pk=review_id)
+            review = (
+                AccessReview.objects.administered_by(actor)
+                .select_related("tenant")
+                .get(pk=review_id)
+            )
             try:
                 result = review_lines_decide(
                     actor=actor.in_tenant(review.tenant),

@@ -21,6 +21,7 @@ from django.utils.safestring import mark_safe
 from accounts.admin_principal import admin_principal, sees_every_tenant
 from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
 from accounts.principal import Principal, in_tree
+from accounts.querysets import administered
 from accounts.scopes import Grants, split_scope_string
 from accounts.services import (
     ACCESS_FIELDS,
@@ -63,14 +64,8 @@ class ScopeListField(forms.CharField):
         return split_scope_string(text.replace(",", " "))
 
 
-def administered_by(queryset, principal: Principal | None):
-    """The identity rows (or their audit) ``principal`` administers: every tenant's for the
-    platform, the own tenant's for a tenant administrator, none for anyone else."""
-    if principal is None or not principal.grants.can_manage_tenant():
-        return queryset.none()
-    if principal.sees_every_tenant:
-        return queryset
-    return queryset.filter(tenant_id=principal.tenant_id)
+# (rows of other models a page offers, such as a tenant's restriction values, the same way)
+administered_by = administered
 
 
 class TenantAdministrationAdmin(GuardedAdmin):
@@ -120,7 +115,7 @@ class TenantAdministrationAdmin(GuardedAdmin):
         return grants if obj.tenant_id is None else in_tree(grants, obj.tenant)
 
     def scoped_queryset(self, request, queryset):
-        return administered_by(queryset, self._principal(request))
+        return queryset.administered_by(self._principal(request))
 
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])
@@ -497,9 +492,7 @@ class EmployeeAdmin(TenantAdministrationAdmin, UserAdmin):
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "access_groups":
-            kwargs["queryset"] = administered_by(
-                AccessGroup.objects.all(), self._principal(request)
-            )
+            kwargs["queryset"] = AccessGroup.objects.administered_by(self._principal(request))
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 

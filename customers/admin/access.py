@@ -36,12 +36,11 @@ class ExplainAccessForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.request = request
         principal = admin_principal(request)
-        employees = Employee.objects.select_related("tenant").order_by("username")
-        clients = ApiClient.objects.select_related("tenant").order_by("name")
+        employees = Employee.objects.administered_by(principal).select_related("tenant")
+        clients = ApiClient.objects.administered_by(principal).select_related("tenant")
+        employees, clients = employees.order_by("username"), clients.order_by("name")
         restrictions = Restriction.objects.order_by("code")
         if not principal.sees_every_tenant:
-            employees = employees.filter(tenant_id=principal.tenant_id)
-            clients = clients.filter(tenant_id=principal.tenant_id)
             restrictions = restrictions.filter(tenant_id=principal.tenant_id)
         else:
             employees = employees.filter(tenant__isnull=False)

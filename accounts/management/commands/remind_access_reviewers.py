@@ -10,7 +10,9 @@ class Command(TenantCommand):
     )
 
     def handle_tenant(self, tenant, actor, options):
-        reviews = AccessReview.objects.filter(tenant=tenant, status=AccessReview.Status.OPEN)
+        reviews = AccessReview.objects.administered_by(actor).filter(
+            status=AccessReview.Status.OPEN
+        )
         for review in reviews:
             review_reminders_send(actor=actor, review_pk=review.pk)
         self.stdout.write(f"reminded reviews={len(reviews)}")

@@ -24,7 +24,7 @@ class Command(TenantCommand):
 
     def handle_tenant(self, tenant, actor, options):
         names = options["reviewer"]
-        reviewers = list(Employee.objects.filter(tenant=tenant, username__in=names))
+        reviewers = list(Employee.objects.in_tenant_of(actor).filter(username__in=names))
         unknown = sorted(set(names) - {reviewer.username for reviewer in reviewers})
         if unknown:
             raise InvalidInput(f"Unknown reviewer(s) in {tenant.code}: {', '.join(unknown)}.")

@@ -36,7 +36,7 @@ class Command(TenantCommand):
         )
 
     def handle_tenant(self, tenant, actor, options):
-        identity = self.identity(tenant, options)
+        identity = self.identity(actor, options)
         customer = restriction = None
         if options["customer"]:
             # Looked up as the command's actor (the operator sees the whole tenant), not as the
@@ -65,16 +65,19 @@ class Command(TenantCommand):
             for reason in verdict.reasons:
                 self.stdout.write(f"    - {reason}")
 
-    def identity(self, tenant, options):
+    def identity(self, actor, options):
+        tenant = actor.tenant_code
         if options["employee"]:
-            identity = Employee.objects.filter(tenant=tenant, username=options["employee"]).first()
+            employees = Employee.objects.in_tenant_of(actor)
+            identity = employees.filter(username=options["employee"]).first()
             if identity is None:
-                raise InvalidInput(f"No employee {options['employee']!r} in {tenant.code}.")
+                raise InvalidInput(f"No employee {options['employee']!r} in {tenant}.")
             return identity
         if options["client"]:
-            identity = ApiClient.objects.filter(tenant=tenant, client_id=options["client"]).first()
+            clients = ApiClient.objects.in_tenant_of(actor)
+            identity = clients.filter(client_id=options["client"]).first()
             if identity is None:
-                raise InvalidInput(f"No API client {options['client']!r} in {tenant.code}.")
+                raise InvalidInput(f"No API client {options['client']!r} in {tenant}.")
             return identity
         return None
 
