@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts import services
+from accounts import rowsecurity, services
 from accounts.mail import send_access_request_email
 from accounts.models import (
     BREAK_GLASS_ADMINISTRATION,
@@ -210,7 +210,8 @@ def expire_access(*, now: datetime | None = None, batch_size: int = 1000) -> int
     operator = Principal.system(EXPIRY_ACTOR)
     expired = 0
     while True:
-        with transaction.atomic():
+        # (every tenant's grants and access-change log: the platform's context, audited)
+        with rowsecurity.row_context(rowsecurity.ALL_TENANTS, reason=EXPIRY_ACTOR):
             batch = list(
                 TemporaryGrant.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("group", "employee", "api_client")

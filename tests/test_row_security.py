@@ -276,3 +276,85 @@ def _reader_of(world, value):
     tenant = world["DE1"].tenant
     grants = Grants.from_strings([f"customer.customer_read--{value}"])
     return Principal(tenant.pk, tenant.code, grants, "api_client", "x", "x")
+
+
+@pytest.fixture
+def access_records(tenant, other_tenant):
+    """In each tenant: an access change, a request, a review with a line; and one access change
+    of a platform superuser (no tenant)."""
+    from datetime import timedelta
+
+    from accounts.models import AccessChange
+    from accounts.reviews import access_review_start
+    from accounts.services import record_access_change
+    from accounts.temporary_access import access_request_create
+    from core.channels import Channel
+    from tests.factories import AccessGroupFactory, EmployeeFactory
+
+    for each in (tenant, other_tenant):
+        employee = EmployeeFactory(tenant=each, access_groups=[AccessGroupFactory(tenant=each)])
+        group = AccessGroupFactory(tenant=each)
+        access_request_create(
+            employee_pk=employee.pk,
+            channel=Channel.ADMIN,
+            group=group,
+            duration=timedelta(hours=1),
+            reason="month end",
+        )
+        operator = Principal.operator(each)
+        record_access_change(operator, Channel.COMMAND, employee, AccessChange.Action.CHANGED)
+        access_review_start(actor=operator, channel=Channel.COMMAND, tenant=each, reviewers=[])
+    root = EmployeeFactory(tenant=None, is_superuser=True, username="root")
+    record_access_change(
+        Principal.platform(root), Channel.ADMIN, root, AccessChange.Action.PASSWORD_CHANGED
+    )
+
+
+ACCESS_RECORDS = ["AccessChange", "AccessRequest", "AccessReview", "AccessReviewLine"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model_name", ACCESS_RECORDS)
+def test_access_records_answer_only_within_the_bound_tenant(
+    access_records, tenant, other_tenant, model_name
+):
+    from django.apps import apps
+
+    model = apps.get_model("accounts", model_name)
+    everything = {tenant.pk, other_tenant.pk}
+    assert everything <= set(model._base_manager.values_list("tenant_id", flat=True))
+    admin = Principal.operator(tenant)
+    with rowsecurity.row_context(rowsecurity.RowContext.of(admin)):
+        # (code that forgets the tenant filter still reads and changes only its own)
+        assert set(model._base_manager.values_list("tenant_id", flat=True)) == {tenant.pk}
+        assert not model._base_manager.filter(tenant=other_tenant).delete()[0]
+    with rowsecurity.row_context(rowsecurity.NOTHING):
+        assert not model._base_manager.exists()
+    assert other_tenant.pk in set(model._base_manager.values_list("tenant_id", flat=True))
+
+
+@pytest.mark.django_db
+def test_an_access_change_is_written_only_in_the_bound_tenant_and_never_changed(
+    access_records, tenant, other_tenant
+):
+    from accounts.models import AccessChange
+
+    forged = AccessChange(
+        tenant=other_tenant,
+        subject_kind="employee",
+        subject_id="1",
+        subject_name="x",
+        action="created",
+        actor_kind="operator",
+        actor_id="x",
+        channel="command",
+    )
+    with rowsecurity.row_context(rowsecurity.RowContext.of(Principal.operator(tenant))):
+        with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
+            forged.save()
+        # the platform's own records (no tenant) are the platform's only
+        assert not AccessChange.objects.filter(tenant__isnull=True).exists()
+    with rowsecurity.row_context(rowsecurity.ALL_TENANTS):
+        assert AccessChange.objects.filter(tenant__isnull=True).count() == 1
+        # append-only: not even the platform's context rewrites the log
+        assert AccessChange.objects.update(subject_name="FORGED") == 0
