@@ -16,10 +16,16 @@ from core.channels import Channel
 
 class OwnPasswordChangeForm(AdminPasswordChangeForm):
     def save(self, commit=True):
+        from accounts.principal import Principal
         from accounts.services import employee_change_own_password
 
+        themselves = (
+            Principal.platform(self.user)
+            if self.user.is_superuser
+            else Principal.for_employee(self.user, self.user.tenant)
+        )
         self.user = employee_change_own_password(
-            employee_pk=self.user.pk,
+            actor=themselves,
             password=self.cleaned_data["new_password1"],
             channel=Channel.ADMIN,
         )

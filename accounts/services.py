@@ -605,18 +605,16 @@ def employee_set_password(
 
 
 @transaction.atomic
-def employee_change_own_password(*, employee_pk: int, password: str, channel: Channel) -> Employee:
-    """An employee's new password, set by themselves (their old one was checked by the form);
-    every earlier token stops working."""
-    employee = _locked(Employee.objects, employee_pk)
+def employee_change_own_password(*, actor: Principal, password: str, channel: Channel) -> Employee:
+    """An employee's (or a platform superuser's) new password, set by themselves (their old one
+    was checked by the form); every earlier token stops working."""
+    if actor.kind not in (EMPLOYEE, PLATFORM) or not actor.id.isdigit():
+        raise NotPermitted("Only an employee changes their own password here.")
+    employee = _locked(Employee.objects, int(actor.id))
     _check_password(password, employee)
     employee.set_password(password)
     employee.save(update_fields=["password", "token_generation"])
-    if employee.is_superuser:
-        themselves = Principal.platform(employee)
-    else:
-        themselves = Principal.for_employee(employee, employee.tenant)
-    _record(themselves, channel, employee, Action.PASSWORD_CHANGED)
+    _record(actor, channel, employee, Action.PASSWORD_CHANGED)
     return employee
 
 

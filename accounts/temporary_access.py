@@ -37,7 +37,7 @@ from accounts.models import (
     TemporaryGrant,
     validate_scope_list,
 )
-from accounts.principal import Principal
+from accounts.principal import EMPLOYEE, Principal
 from accounts.scopes import Grants
 from core.channels import Channel
 from core.errors import ConflictError, DoesNotExist, InvalidInput, NotPermitted, full_clean
@@ -241,6 +241,21 @@ def expire_access(*, now: datetime | None = None, batch_size: int = 1000) -> int
 # --- requests and break-glass -----------------------------------------------------------------
 
 
+def _themselves(actor: Principal) -> Employee:
+    """The employee acting for themselves (asking for access), their row locked: an active
+    employee of the tenant they act in."""
+    employee = None
+    if actor.kind == EMPLOYEE and actor.id.isdigit() and actor.tenant_id is not None:
+        employee = (
+            Employee.objects.select_for_update()
+            .filter(pk=actor.id, tenant_id=actor.tenant_id, is_active=True)
+            .first()
+        )
+    if employee is None:
+        raise NotPermitted("Only active employees of a tenant ask for access.")
+    return employee
+
+
 def _notify(request: AccessRequest, event: str) -> None:
     transaction.on_commit(lambda: send_access_request_email.enqueue(request.pk, event))
 
@@ -248,7 +263,7 @@ def _notify(request: AccessRequest, event: str) -> None:
 @transaction.atomic
 def access_request_create(
     *,
-    employee_pk: int,
+    actor: Principal,
     channel: Channel,
     group: AccessGroup | None = None,
     scope: str = "",
@@ -256,12 +271,10 @@ def access_request_create(
     reason: str,
     break_glass: bool = False,
 ) -> AccessRequest:
-    """An employee asks for temporary access for themselves. With ``break_glass`` (a group that
-    allows emergency self-activation only) it is granted at once and every tenant administrator
-    is told; otherwise it waits for a tenant administrator's decision."""
-    employee = Employee.objects.select_for_update().filter(pk=employee_pk, is_active=True).first()
-    if employee is None or employee.tenant_id is None:
-        raise NotPermitted("Only active employees of a tenant ask for access.")
+    """An employee (``actor``) asks for temporary access for themselves. With ``break_glass``
+    (a group that allows emergency self-activation only) it is granted at once and every tenant
+    administrator is told; otherwise it waits for a tenant administrator's decision."""
+    employee = _themselves(actor)
     tenant = Tenant.objects.get(pk=employee.tenant_id)
     _check_what(tenant, group, scope, employee=True)
     reason = (reason or "").strip()
@@ -449,10 +462,10 @@ def access_request_decide(
 
 
 @transaction.atomic
-def access_request_withdraw(*, employee_pk: int, request_pk: int) -> AccessRequest:
+def access_request_withdraw(*, actor: Principal, request_pk: int) -> AccessRequest:
     """The requester takes back a request that is still waiting."""
     request = _locked_pending(request_pk)
-    if request.requester_id != employee_pk:
+    if actor.kind != EMPLOYEE or str(request.requester_id) != actor.id:
         raise DoesNotExist("This request no longer exists.")
     request.status = Status.WITHDRAWN
     request.decided_at = timezone.now()

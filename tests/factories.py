@@ -137,3 +137,10 @@ class RestrictionChangeFactory(DjangoModelFactory):
     actor_id = "seed"
     actor_name = "seed"
     channel = "command"
+
+
+def themselves(employee):
+    """The employee acting for themselves (asking for access, changing their own password)."""
+    from accounts.principal import Principal
+
+    return Principal.for_employee(employee, employee.tenant)

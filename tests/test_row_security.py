@@ -289,13 +289,13 @@ def access_records(tenant, other_tenant):
     from accounts.services import record_access_change
     from accounts.temporary_access import access_request_create
     from core.channels import Channel
-    from tests.factories import AccessGroupFactory, EmployeeFactory
+    from tests.factories import AccessGroupFactory, EmployeeFactory, themselves
 
     for each in (tenant, other_tenant):
         employee = EmployeeFactory(tenant=each, access_groups=[AccessGroupFactory(tenant=each)])
         group = AccessGroupFactory(tenant=each)
         access_request_create(
-            employee_pk=employee.pk,
+            actor=themselves(employee),
             channel=Channel.ADMIN,
             group=group,
             duration=timedelta(hours=1),

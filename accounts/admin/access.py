@@ -308,7 +308,7 @@ class AccessRequestAdmin(GuardedAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         created = access_request_create(
-            employee_pk=request.user.pk,
+            actor=admin_principal(request),
             channel=Channel.ADMIN,
             group=data.get("group"),
             scope=data.get("scope") or "",
@@ -386,9 +386,10 @@ class AccessRequestAdmin(GuardedAdmin):
     @admin.action(description="Withdraw my selected requests")
     def withdraw(self, request, queryset):
         withdrawn, refused = 0, []
+        actor = admin_principal(request)
         for access_request in queryset.filter(requester_id=request.user.pk):
             try:
-                access_request_withdraw(employee_pk=request.user.pk, request_pk=access_request.pk)
+                access_request_withdraw(actor=actor, request_pk=access_request.pk)
                 withdrawn += 1
             except ServiceError as exc:
                 refused.append(f"{access_request}: {exc.message}")

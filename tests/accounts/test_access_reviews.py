@@ -18,7 +18,7 @@ from core.channels import Channel
 from core.errors import ConflictError, InvalidInput
 from tests.accounts.test_temporary_access import ADMIN_SCOPES, READ, acting, employee_token
 from tests.conftest import bearer_client, token_for
-from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
+from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory, themselves
 
 
 @pytest.fixture
@@ -241,7 +241,7 @@ def test_reviewers_must_be_tenant_administrators(admins, staff, tenant):
 def test_a_break_glass_activation_is_marked_in_the_next_review(admins, staff, tenant):
     emergency = AccessGroupFactory(tenant=tenant, name="incident", scopes=[READ], break_glass=True)
     access_request_create(
-        employee_pk=staff["agent"].pk,
+        actor=themselves(staff["agent"]),
         channel=Channel.ADMIN,
         group=emergency,
         duration=timedelta(hours=1),

@@ -14,7 +14,7 @@ from accounts.temporary_access import access_request_create, break_glass_acknowl
 from core.channels import Channel
 from tests.accounts import test_temporary_access as temporary
 from tests.accounts.test_temporary_access import READ, acting
-from tests.factories import AccessGroupFactory, EmployeeFactory
+from tests.factories import AccessGroupFactory, EmployeeFactory, themselves
 
 pytestmark = pytest.mark.django_db
 admin, second_admin, de_agent = temporary.admin, temporary.second_admin, temporary.de_agent
@@ -26,7 +26,7 @@ def activation(tenant, admin, second_admin, de_agent):
         tenant=tenant, name="incident", scopes=[READ], restrictions=["US"], break_glass=True
     )
     return access_request_create(
-        employee_pk=de_agent.pk,
+        actor=themselves(de_agent),
         channel=Channel.ADMIN,
         group=emergency,
         duration=timedelta(hours=1),
@@ -107,7 +107,7 @@ def test_the_index_shows_activations_until_an_administrator_acknowledges(
 def test_nobody_acknowledges_their_own_activation(tenant, admin, second_admin):
     emergency = AccessGroupFactory(tenant=tenant, scopes=[READ], break_glass=True)
     own = access_request_create(
-        employee_pk=admin.pk,
+        actor=themselves(admin),
         channel=Channel.ADMIN,
         group=emergency,
         duration=timedelta(hours=1),

@@ -15,7 +15,13 @@ from accounts.models import (
     TemporaryGrant,
 )
 from accounts.principal import Principal
-from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory, employee_holding
+from tests.factories import (
+    AccessGroupFactory,
+    ApiClientFactory,
+    EmployeeFactory,
+    employee_holding,
+    themselves,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +83,7 @@ def test_requests_a_non_administrator_sees_are_their_own(tenant):
     asker, other = EmployeeFactory(tenant=tenant), EmployeeFactory(tenant=tenant)
     for employee in (asker, other):
         access_request_create(
-            employee_pk=employee.pk,
+            actor=themselves(employee),
             channel=Channel.ADMIN,
             group=group,
             duration=timedelta(hours=1),

@@ -27,7 +27,7 @@ from accounts.temporary_access import (
 from core.channels import Channel
 from core.errors import ConflictError, InvalidInput, NotPermitted
 from tests.accounts.test_temporary_access import ADMIN_SCOPES, acting
-from tests.factories import AccessGroupFactory, EmployeeFactory
+from tests.factories import AccessGroupFactory, EmployeeFactory, themselves
 
 pytestmark = pytest.mark.django_db
 ADMIN = Channel.ADMIN
@@ -217,7 +217,7 @@ def test_a_group_carrying_tenant_administration_is_never_break_glass(boss, tenan
     marked.refresh_from_db()
     with pytest.raises(NotPermitted, match="cannot be activated in an emergency"):
         access_request_create(
-            employee_pk=colleague.pk,
+            actor=themselves(colleague),
             channel=ADMIN,
             group=marked,
             duration=timedelta(minutes=15),
@@ -236,7 +236,7 @@ def test_break_glass_is_limited_per_employee_and_day(boss, tenant, colleague):
 
     def activate():
         return access_request_create(
-            employee_pk=colleague.pk,
+            actor=themselves(colleague),
             channel=ADMIN,
             group=emergency,
             duration=timedelta(minutes=15),
@@ -288,3 +288,24 @@ def test_own_employee_page_shows_access_read_only_and_refuses_self_delete(
     assert bulk.status_code == 403
     assert Employee.objects.filter(pk=boss.pk).exists()
     assert not AccessChange.objects.filter(subject_id=str(boss.pk), action="deleted").exists()
+
+
+def test_only_an_employee_of_the_tenant_asks_for_access_for_themselves(tenant, admins):
+    from accounts.principal import Principal
+    from tests.factories import ApiClientFactory
+
+    root = EmployeeFactory(tenant=None, is_superuser=True, username="root")
+    for actor in (
+        Principal.operator(tenant),
+        Principal.for_api_client(ApiClientFactory(tenant=tenant)),
+        Principal.platform(root).in_tenant(tenant),
+    ):
+        with pytest.raises(NotPermitted, match="Only active employees of a tenant ask"):
+            access_request_create(
+                actor=actor,
+                channel=ADMIN,
+                group=admins,
+                duration=timedelta(hours=1),
+                reason="because",
+            )
+    assert not AccessRequest.objects.exists()

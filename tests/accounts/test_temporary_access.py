@@ -26,7 +26,7 @@ from core.channels import Channel
 from core.errors import ConflictError, InvalidInput, NotPermitted
 from tests.accounts.test_token_endpoint import post_token
 from tests.conftest import bearer_client
-from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
+from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory, themselves
 
 READ = "customer.customer_read"
 ADMIN_SCOPES = ["customer.customer_read", "customer.customer_manage", "tenant.tenant_manage"]
@@ -291,7 +291,7 @@ def test_grant_revoke_and_expiry_are_recorded_and_expiry_only_tidies(admin, de_a
 
 def ask(employee, group, hours=4, **kwargs):
     return access_request_create(
-        employee_pk=employee.pk,
+        actor=themselves(employee),
         channel=Channel.ADMIN,
         group=group,
         duration=timedelta(hours=hours),
@@ -393,7 +393,7 @@ def test_requests_are_limited_by_the_tenants_maximum_and_need_a_reason(de_agent,
 
 def test_a_withdrawn_request_cannot_be_approved(admin, de_agent, fr_readers):
     request = ask(de_agent, fr_readers)
-    access_request_withdraw(employee_pk=de_agent.pk, request_pk=request.pk)
+    access_request_withdraw(actor=themselves(de_agent), request_pk=request.pk)
     with pytest.raises(ConflictError):
         access_request_decide(
             actor=acting(admin), channel=Channel.ADMIN, request_pk=request.pk, approve=True

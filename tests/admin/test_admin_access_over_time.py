@@ -22,7 +22,7 @@ from accounts.reviews import access_review_start
 from accounts.temporary_access import access_request_create
 from core.channels import Channel
 from tests.accounts.test_temporary_access import ADMIN_SCOPES, READ, acting
-from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
+from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory, themselves
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +92,7 @@ def test_an_employee_asks_and_an_administrator_approves(client, admins, agent, f
 
 def test_a_self_approval_in_the_back_office_is_refused_with_the_reason(client, admins, fr_readers):
     request = access_request_create(
-        employee_pk=admins[0].pk,
+        actor=themselves(admins[0]),
         channel=Channel.ADMIN,
         group=fr_readers,
         duration=timedelta(hours=1),
@@ -110,7 +110,7 @@ def test_an_employee_sees_only_their_own_requests(client, admins, agent, fr_read
     other = EmployeeFactory(tenant=tenant, username="other")
     for employee in (agent, other):
         access_request_create(
-            employee_pk=employee.pk,
+            actor=themselves(employee),
             channel=Channel.ADMIN,
             group=fr_readers,
             duration=timedelta(hours=1),

@@ -202,7 +202,7 @@ class Command(BaseCommand):
         )
         if not waiting.exists():
             access_request_create(
-                employee_pk=requester.pk,
+                actor=Principal.for_employee(requester, tenant),
                 channel=Channel.COMMAND,
                 group=groups[group],
                 duration=timedelta(hours=4),
