@@ -17,7 +17,7 @@ from core.channels import Channel
 class OwnPasswordChangeForm(AdminPasswordChangeForm):
     def save(self, commit=True):
         from accounts.principal import Principal
-        from accounts.services import employee_change_own_password
+        from accounts.services.identities import employee_change_own_password
 
         themselves = (
             Principal.platform(self.user)
@@ -38,7 +38,7 @@ class BackOfficeSite(admin.AdminSite):
         top (until one of them acknowledges each) and who of them has no e-mail address."""
         from accounts.admin_principal import admin_principal
         from accounts.holdings import tenant_administrators
-        from accounts.temporary_access import unacknowledged_activations
+        from accounts.services.temporary_access import unacknowledged_activations
 
         principal = admin_principal(request)
         context = dict(extra_context or {})

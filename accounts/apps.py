@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Identities and access"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from accounts.api import schema  # noqa: F401  (registers the OpenAPI auth extension)

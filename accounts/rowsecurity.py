@@ -9,7 +9,7 @@ and ``Grants`` the application filters by (never a second copy of the rules):
   (null included), else the comma-separated values, empty for nothing.
 
 No context means an empty tenant range: no rows (fail closed). Each edge binds the principal it
-resolved (accounts.api, accounts.middleware, accounts.commands, customers.jobs): a request
+resolved (accounts.api.base, accounts.middleware, accounts.commands, customers.jobs): a request
 transaction-locally (``set_config(…, true)``), so nothing survives its transaction; commands and
 task workers for their whole run (session-wide), putting the previous context back when they
 finish. An API request binds in the statement that looks its principal up, when the principal's

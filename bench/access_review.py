@@ -98,7 +98,7 @@ def main() -> None:
     from accounts import rowsecurity
     from accounts.models import AccessReview, AccessReviewLine
     from accounts.principal import Principal
-    from accounts.reviews import access_review_start
+    from accounts.services.reviews import access_review_start
     from core.channels import Channel
 
     call_command("migrate", verbosity=0)

@@ -75,7 +75,7 @@ def seed(count: int):
 
 def reader_token(tenant) -> str:
     from accounts.principal import Principal
-    from accounts.services import api_client_create
+    from accounts.services.identities import api_client_create
     from accounts.tokens import CLIENT_SUBJECT_PREFIX, issue_token
     from core.channels import Channel
 

@@ -264,7 +264,7 @@ def project_views():
 def bearer(tenant_code: str, scopes: list[str]) -> str:
     from accounts.models import ApiClient
     from accounts.principal import Principal
-    from accounts.services import api_client_create
+    from accounts.services.identities import api_client_create
     from accounts.tokens import CLIENT_SUBJECT_PREFIX, issue_token
     from core.channels import Channel
     from tenancy.models import Tenant

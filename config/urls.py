@@ -4,7 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from accounts.views import TokenApi
+from accounts.api.token import TokenApi
 from config.api_docs import RedocDocs, SwaggerDocs
 from core.health import healthz, readyz
 from core.metrics import metrics
@@ -27,7 +27,7 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("oauth/token", TokenApi.as_view(), name="oauth-token"),
     path("customer/<str:tenant>/", include("customers.api.urls")),
-    path("iam/<str:tenant>/", include("accounts.api_urls")),
+    path("iam/<str:tenant>/", include("accounts.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerDocs.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", RedocDocs.as_view(url_name="schema"), name="api-redoc"),

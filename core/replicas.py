@@ -12,7 +12,7 @@ the primary, so revoking a token or a scope takes effect at once on replicas too
 A replica is healthy when it answers and its replay is no more than ``REPLICA_MAX_LAG_SECONDS``
 behind what it has received, with its WAL receiver running. Each process checks each replica
 at most every ``REPLICA_CHECK_SECONDS``; a replica that fails while serving a request is marked
-down at once (the request is served again from the primary, see accounts.api). ``/readyz``
+down at once (the request is served again from the primary, see accounts.api.base). ``/readyz``
 and ``/metrics`` report every replica's state and lag.
 """
 

@@ -20,7 +20,7 @@ from accounts import holdings, rowsecurity
 from accounts.models import AccessGroup, ApiClient, Employee
 from accounts.principal import Principal
 from accounts.scopes import Grants, Right
-from accounts.temporary_access import until
+from core.datetimes import until
 from customers.models import Customer
 from tenancy import tree
 from tenancy.services import restriction_parents

@@ -5,7 +5,7 @@ import pytest
 
 from accounts.models import AccessChange
 from accounts.principal import Principal
-from accounts.services import api_client_create
+from accounts.services.identities import api_client_create
 from core.channels import Channel
 from tests.factories import CustomerFactory, RestrictionChangeFactory
 
@@ -193,7 +193,7 @@ REVIEWS = "/iam/acme/access-reviews"
 
 @pytest.fixture
 def reviewed(tenant):
-    from accounts.reviews import access_review_start, review_lines_decide
+    from accounts.services.reviews import access_review_start, review_lines_decide
     from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
 
     admins = AccessGroupFactory(

@@ -285,9 +285,9 @@ def access_records(tenant, other_tenant):
     from datetime import timedelta
 
     from accounts.models import AccessChange
-    from accounts.reviews import access_review_start
-    from accounts.services import record_access_change
-    from accounts.temporary_access import access_request_create
+    from accounts.services.identities import record_access_change
+    from accounts.services.reviews import access_review_start
+    from accounts.services.temporary_access import access_request_create
     from core.channels import Channel
     from tests.factories import AccessGroupFactory, EmployeeFactory, themselves
 

@@ -57,7 +57,7 @@ pytestmark = pytest.mark.skipif(
 SEED = """
 import json
 from accounts.principal import Principal
-from accounts.services import api_client_create
+from accounts.services.identities import api_client_create
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, issue_token
 from core.channels import Channel
 from customers.models import Customer

@@ -4,7 +4,7 @@ from django.db import connection
 from django.urls import path
 from rest_framework.response import Response
 
-from accounts.api import TenantApiView, can_manage, can_read
+from accounts.api.base import TenantApiView, can_manage, can_read
 from config.urls import urlpatterns as project_urlpatterns
 
 

@@ -1,6 +1,6 @@
 """Access over time in the back office: temporary access, requests (and break-glass), access
-reviews and their lines. Every write goes through ``accounts.temporary_access`` and
-``accounts.reviews``; the pages only show and ask."""
+reviews and their lines. Every write goes through ``accounts.services.temporary_access`` and
+``accounts.services.reviews``; the pages only show and ask."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from django.utils.html import format_html
 
 from accounts.admin.identities import BREAK_GLASS_MARK, TenantAdministrationAdmin, administered_by
 from accounts.admin_principal import admin_principal, sees_every_tenant
+from accounts.api.documents import REPORT_FIELDS, line_document, report_row, review_document
 from accounts.models import (
     AccessGroup,
     AccessRequest,
@@ -31,27 +32,22 @@ from accounts.models import (
     TemporaryGrant,
 )
 from accounts.principal import Principal
-from accounts.reviews import (
-    REPORT_FIELDS,
+from accounts.services.reviews import (
     access_review_start,
-    line_document,
-    report_row,
-    review_document,
     review_lines_decide,
     review_reminders_send,
 )
-from accounts.temporary_access import (
+from accounts.services.temporary_access import (
     access_request_create,
     access_request_decide,
     access_request_withdraw,
     break_glass_acknowledge,
-    remaining,
     temporary_grant_create,
     temporary_grant_revoke,
 )
 from core.admin import GuardedAdmin, ReadOnlyAdminMixin
 from core.channels import Channel
-from core.datetimes import iso_formatter
+from core.datetimes import iso_formatter, remaining
 from core.errors import ServiceError
 from core.spreadsheets import SpreadsheetWriter
 from tenancy.models import Restriction

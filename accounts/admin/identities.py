@@ -23,7 +23,7 @@ from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
 from accounts.principal import Principal, in_tree
 from accounts.querysets import administered
 from accounts.scopes import Grants, split_scope_string
-from accounts.services import (
+from accounts.services.identities import (
     ACCESS_FIELDS,
     EMPLOYEE_EDITABLE_FIELDS,
     access_group_save,
@@ -37,9 +37,9 @@ from accounts.services import (
     identity_delete,
     is_themselves,
 )
-from accounts.temporary_access import remaining
 from core.admin import GuardedAdmin, ReadOnlyAdminMixin
 from core.channels import Channel
+from core.datetimes import remaining
 from core.errors import ServiceError
 from tenancy.models import Tenant
 

@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.utils.duration import duration_iso_string
 
 from accounts.admin_principal import admin_principal, sees_every_tenant
-from accounts.services import tenant_change_recorded
+from accounts.services.identities import tenant_change_recorded
 from core.admin import GuardedAdmin
 from core.channels import Channel
 from core.errors import ConflictError, ServiceError

@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from accounts.api import can_manage, can_read
+from accounts.api.base import can_manage, can_read
 from core.errors import (
     InvalidInput,
     first_or_not_found,

@@ -9,8 +9,7 @@ from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
-from accounts.api import can_audit
-from accounts.audit_api import (
+from accounts.api.audit import (
     PAGING_PARAMETERS,
     AuditActorSerializer,
     AuditFilterSet,
@@ -18,6 +17,7 @@ from accounts.audit_api import (
     actor_of,
     filter_parameters,
 )
+from accounts.api.base import can_audit
 from core.channels import Channel
 from core.errors import DoesNotExist
 from customers.api.common import PATH_PARAMETERS, errors

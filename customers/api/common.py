@@ -10,7 +10,7 @@ from django.db import DatabaseError, connection, transaction
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 
-from accounts.api import TenantApiView
+from accounts.api.base import TenantApiView
 from core.cursors import next_link
 from core.database import is_statement_timeout
 from core.errors import DoesNotExist, InvalidInput

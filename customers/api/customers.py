@@ -7,7 +7,7 @@ from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from accounts.api import can_manage, can_read
+from accounts.api.base import can_manage, can_read
 from core.errors import (
     InvalidInput,
 )

@@ -11,7 +11,7 @@ from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from accounts.api import (
+from accounts.api.base import (
     TenantApiView,
     can_configure_import,
     can_import,

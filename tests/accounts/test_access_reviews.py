@@ -12,8 +12,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AccessChange, AccessReview, AccessReviewLine
-from accounts.reviews import access_review_start, review_lines_decide, review_reminders_send
-from accounts.temporary_access import access_request_create, temporary_grant_create
+from accounts.services.reviews import (
+    access_review_start,
+    review_lines_decide,
+    review_reminders_send,
+)
+from accounts.services.temporary_access import access_request_create, temporary_grant_create
 from core.channels import Channel
 from core.errors import ConflictError, InvalidInput
 from tests.accounts.test_temporary_access import ADMIN_SCOPES, READ, acting, employee_token

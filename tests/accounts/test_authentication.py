@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiClient
 from accounts.principal import Principal
-from accounts.services import (
+from accounts.services.identities import (
     api_client_deactivate,
     api_client_rotate_secret,
     api_client_update,
@@ -188,7 +188,7 @@ def test_unknown_scopes_in_a_token_are_ignored(tenant):
 
 
 def test_base_view_refuses_overrides_of_owned_methods():
-    from accounts.api import TenantApiView
+    from accounts.api.base import TenantApiView
 
     with pytest.raises(TypeError, match="get_queryset"):
 

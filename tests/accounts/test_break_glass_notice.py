@@ -10,7 +10,7 @@ from django_tasks_db.models import DBTaskResult
 
 from accounts import mail as access_mail
 from accounts.models import AccessRequest
-from accounts.temporary_access import access_request_create, break_glass_acknowledge
+from accounts.services.temporary_access import access_request_create, break_glass_acknowledge
 from core.channels import Channel
 from tests.accounts import test_temporary_access as temporary
 from tests.accounts.test_temporary_access import READ, acting

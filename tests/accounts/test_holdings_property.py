@@ -19,10 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts import holdings
-from accounts.authentication import principal_from_claims
+from accounts.api.authentication import principal_from_claims
 from accounts.models import AccessGroup, AccessReviewLine, TemporaryGrant
 from accounts.principal import Principal, in_tree
-from accounts.reviews import access_review_start
 from accounts.scopes import (
     CUSTOMER_MANAGE,
     CUSTOMER_READ,
@@ -30,6 +29,7 @@ from accounts.scopes import (
     SUFFIX_SEPARATOR,
     Grants,
 )
+from accounts.services.reviews import access_review_start
 from accounts.tokens import issue_token, verify_token
 from core.channels import Channel
 from customers.access import who_has_access

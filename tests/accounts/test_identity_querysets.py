@@ -76,7 +76,7 @@ def test_each_tenant_sees_its_own_and_the_platform_all(tenant, other_tenant):
 def test_requests_a_non_administrator_sees_are_their_own(tenant):
     from datetime import timedelta
 
-    from accounts.temporary_access import access_request_create
+    from accounts.services.temporary_access import access_request_create
     from core.channels import Channel
 
     group = AccessGroupFactory(tenant=tenant)

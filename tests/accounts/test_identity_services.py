@@ -9,7 +9,7 @@ from django.db import connection
 
 from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
 from accounts.principal import Principal
-from accounts.services import (
+from accounts.services.identities import (
     GroupSpec,
     access_group_save,
     api_client_create,

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import AccessChange, AccessGroup, AccessRequest, Employee, TemporaryGrant
-from accounts.services import (
+from accounts.services.identities import (
     ONLY_TEMPORARY,
     access_group_save,
     api_client_create,
@@ -19,7 +19,7 @@ from accounts.services import (
     employee_update,
     identity_delete,
 )
-from accounts.temporary_access import (
+from accounts.services.temporary_access import (
     access_request_create,
     temporary_grant_create,
     temporary_grant_revoke,

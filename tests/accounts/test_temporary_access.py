@@ -12,7 +12,7 @@ from accounts.holdings import tenant_administrators
 from accounts.models import AccessChange, AccessRequest, TemporaryGrant
 from accounts.principal import Principal
 from accounts.scopes import Grants
-from accounts.temporary_access import (
+from accounts.services.temporary_access import (
     SELF_APPROVAL,
     access_request_create,
     access_request_decide,

@@ -18,8 +18,8 @@ from accounts.models import (
     AccessReviewLine,
     TemporaryGrant,
 )
-from accounts.reviews import access_review_start
-from accounts.temporary_access import access_request_create
+from accounts.services.reviews import access_review_start
+from accounts.services.temporary_access import access_request_create
 from core.channels import Channel
 from tests.accounts.test_temporary_access import ADMIN_SCOPES, READ, acting
 from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory, themselves

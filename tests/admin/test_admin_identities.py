@@ -385,7 +385,7 @@ def test_access_changes_page_shows_the_own_tenant_to_tenant_administrators(
     tenant, other_tenant, tenant_admin, de_agent, client
 ):
     from accounts.principal import Principal
-    from accounts.services import api_client_create
+    from accounts.services.identities import api_client_create
     from core.channels import Channel
 
     for owner, name in ((tenant, "ours"), (other_tenant, "theirs")):

@@ -232,7 +232,7 @@ def test_temporary_access_is_explained_with_its_end_and_only_while_it_lasts(worl
 
     from accounts.models import TemporaryGrant
     from accounts.principal import Principal
-    from accounts.temporary_access import temporary_grant_create
+    from accounts.services.temporary_access import temporary_grant_create
     from core.channels import Channel
     from customers.access import who_has_access
 

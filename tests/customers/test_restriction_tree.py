@@ -264,7 +264,7 @@ def test_the_explainer_names_the_tree_path(eu):
 
 def test_an_administrator_holding_a_parent_may_grant_its_children_only(eu):
     from accounts.principal import Principal
-    from accounts.services import api_client_create
+    from accounts.services.identities import api_client_create
     from core.channels import Channel
     from core.errors import NotPermitted
 

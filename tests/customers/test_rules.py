@@ -5,7 +5,7 @@ tenants and DE/FR/US/null customers."""
 import pytest
 
 from accounts.principal import Principal
-from accounts.services import api_client_deactivate
+from accounts.services.identities import api_client_deactivate
 from core.channels import Channel
 from core.errors import ConflictError
 from customers.models import Customer, RestrictionChange

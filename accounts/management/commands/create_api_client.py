@@ -2,7 +2,7 @@ import json
 
 from accounts.commands import TenantCommand
 from accounts.scopes import split_scope_string
-from accounts.services import api_client_create
+from accounts.services.identities import api_client_create
 from core.channels import Channel
 
 

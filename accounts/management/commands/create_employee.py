@@ -1,7 +1,7 @@
 import sys
 
 from accounts.commands import TenantCommand
-from accounts.services import GroupSpec, employee_create
+from accounts.services.identities import GroupSpec, employee_create
 from core.channels import Channel
 
 

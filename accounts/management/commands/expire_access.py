@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from accounts.temporary_access import expire_access
+from accounts.services.temporary_access import expire_access
 
 
 class Command(BaseCommand):

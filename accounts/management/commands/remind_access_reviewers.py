@@ -1,6 +1,6 @@
 from accounts.commands import TenantCommand
 from accounts.models import AccessReview
-from accounts.reviews import review_reminders_send
+from accounts.services.reviews import review_reminders_send
 
 
 class Command(TenantCommand):

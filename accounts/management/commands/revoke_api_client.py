@@ -1,5 +1,5 @@
 from accounts.commands import TenantCommand
-from accounts.services import api_client_by_client_id, api_client_deactivate
+from accounts.services.identities import api_client_by_client_id, api_client_deactivate
 from core.channels import Channel
 
 

@@ -1,6 +1,6 @@
 from accounts.commands import TenantCommand
 from accounts.models import Employee
-from accounts.reviews import access_review_start
+from accounts.services.reviews import access_review_start
 from core.channels import Channel
 from core.errors import InvalidInput
 

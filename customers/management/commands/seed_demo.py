@@ -13,9 +13,9 @@ from tqdm import tqdm
 from accounts import rowsecurity
 from accounts.models import AccessGroup, AccessRequest, AccessReview, ApiClient, Employee
 from accounts.principal import Principal
-from accounts.reviews import access_review_start
-from accounts.services import api_client_create, api_client_rotate_secret
-from accounts.temporary_access import access_request_create
+from accounts.services.identities import api_client_create, api_client_rotate_secret
+from accounts.services.reviews import access_review_start
+from accounts.services.temporary_access import access_request_create
 from core.channels import Channel
 from core.commands import bad_input
 from customers.demo import demo_customer_count, demo_reset, seed_customers

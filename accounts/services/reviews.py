@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import holdings, services, temporary_access
+from accounts import holdings
 from accounts.holdings import Holding
 from accounts.models import (
     AccessChange,
@@ -28,6 +28,8 @@ from accounts.models import (
 )
 from accounts.principal import Principal
 from accounts.scopes import Grants
+from accounts.services import identities as services
+from accounts.services import temporary_access
 from core.channels import Channel
 from core.errors import ConflictError, DoesNotExist, InvalidInput, ServiceError
 from tenancy.models import Tenant
@@ -375,84 +377,3 @@ def review_reminders_send(*, actor: Principal, review_pk: int) -> None:
     if review.status != AccessReview.Status.OPEN:
         raise ConflictError("This access review is closed.")
     transaction.on_commit(lambda: send_review_reminders.enqueue(review.pk))
-
-
-REPORT_FIELDS = [
-    "identity_kind",
-    "identity",
-    "holding",
-    "group",
-    "scopes",
-    "restrictions",
-    "temporary_from",
-    "temporary_until",
-    "break_glass",
-    "last_token_issued",
-    "reviewer",
-    "decision",
-    "decided_by",
-    "decided_at",
-    "what_changed",
-]
-
-
-def line_document(line: AccessReviewLine, iso) -> dict:
-    """One line as the report and the audit API give it (never a secret or a hash)."""
-    return {
-        "id": line.pk,
-        "subjectKind": line.subject_kind,
-        "subjectId": line.subject_id,
-        "subjectName": line.subject_name,
-        "holding": line.holding,
-        "group": line.group_name or None,
-        "scopes": line.scopes,
-        "restrictions": line.restrictions,
-        "temporaryFrom": iso(line.valid_from),
-        "temporaryUntil": iso(line.valid_until),
-        "breakGlass": line.break_glass,
-        "lastTokenIssued": iso(line.last_token_at),
-        "reviewer": line.reviewer_name or None,
-        "decision": line.decision or None,
-        "decidedBy": line.decided_by_name or None,
-        "decidedAt": iso(line.decided_at),
-        "outcome": line.outcome or None,
-    }
-
-
-def report_row(line: AccessReviewLine, iso) -> list:
-    document = line_document(line, iso)
-    return [
-        document["subjectKind"],
-        document["subjectName"],
-        document["holding"],
-        document["group"] or "",
-        " ".join(document["scopes"]),
-        " ".join(document["restrictions"]),
-        document["temporaryFrom"] or "",
-        document["temporaryUntil"] or "",
-        "yes" if document["breakGlass"] else "",
-        document["lastTokenIssued"] or "",
-        document["reviewer"] or "",
-        document["decision"] or "",
-        document["decidedBy"] or "",
-        document["decidedAt"] or "",
-        document["outcome"] or "",
-    ]
-
-
-def review_document(review: AccessReview, iso, counts: dict | None = None) -> dict:
-    document = {
-        "id": review.pk,
-        "name": review.name,
-        "status": review.status,
-        "startedBy": {
-            "kind": review.started_by_kind,
-            "id": review.started_by_id,
-            "name": review.started_by_name,
-        },
-        "startedAt": iso(review.started_at),
-        "closedAt": iso(review.closed_at),
-    }
-    if counts is not None:
-        document["lines"] = counts
-    return document

@@ -3,7 +3,7 @@ each operation's required scope."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
-from accounts.api import SCOPE_NAMES
+from accounts.api.base import SCOPE_NAMES
 from accounts.scopes import (
     AUDIT_READ,
     CUSTOMER_MANAGE,
@@ -30,7 +30,7 @@ SCOPE_DESCRIPTIONS = {
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "accounts.authentication.BearerTokenAuthentication"
+    target_class = "accounts.api.authentication.BearerTokenAuthentication"
     name = "OAuth2"
 
     def get_security_definition(self, auto_schema):

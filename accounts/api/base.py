@@ -15,7 +15,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.views import APIView
 
 from accounts import rowsecurity
-from accounts.authentication import BearerTokenAuthentication
+from accounts.api.authentication import BearerTokenAuthentication
 from accounts.principal import Principal
 from accounts.scopes import (
     AUDIT_READ,

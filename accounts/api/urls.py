@@ -3,7 +3,7 @@ and access reviews."""
 
 from django.urls import path
 
-from accounts.audit_api import AccessChangeListApi, AccessReviewLineListApi, AccessReviewListApi
+from accounts.api.audit import AccessChangeListApi, AccessReviewLineListApi, AccessReviewListApi
 
 urlpatterns = [
     path("access-changes", AccessChangeListApi.as_view(), name="access-change-list"),

@@ -1,9 +1,9 @@
 """Access for a window of time: temporary grants, requests for them, and break-glass.
 
 The one write path for :class:`TemporaryGrant` and :class:`AccessRequest`, with the rules of
-the identity services (``accounts.services``): the actor administers the tenant, grants nothing
-beyond their own grants, cannot change an identity stronger than themselves; rows are locked;
-every change is an :class:`AccessChange`.
+the identity services (``accounts.services.identities``): the actor administers the tenant,
+grants nothing beyond their own grants, cannot change an identity stronger than themselves;
+rows are locked; every change is an :class:`AccessChange`.
 
 - A tenant administrator grants an employee an access group (or one scope) or an API client one
   scope, from ``valid_from`` until ``valid_until``; outside the window it grants nothing, at
@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts import rowsecurity, services
+from accounts import rowsecurity
 from accounts.mail import send_access_request_email
 from accounts.models import (
     BREAK_GLASS_ADMINISTRATION,
@@ -39,7 +39,9 @@ from accounts.models import (
 )
 from accounts.principal import EMPLOYEE, Principal
 from accounts.scopes import Grants
+from accounts.services import identities as services
 from core.channels import Channel
+from core.datetimes import until
 from core.errors import ConflictError, DoesNotExist, InvalidInput, NotPermitted, full_clean
 from tenancy.models import Tenant
 
@@ -471,37 +473,3 @@ def access_request_withdraw(*, actor: Principal, request_pk: int) -> AccessReque
     request.decided_at = timezone.now()
     request.save(update_fields=["status", "decided_at"])
     return request
-
-
-# --- how the pages say it ---------------------------------------------------------------------
-
-
-def remaining(valid_from: datetime, valid_until: datetime, now: datetime | None = None) -> str:
-    """ "2 h 5 min left", "starts in 40 min", "expired"."""
-    now = now or timezone.now()
-    if valid_until <= now:
-        return "expired"
-    if valid_from > now:
-        return f"starts in {_span(valid_from - now)}"
-    return f"{_span(valid_until - now)} left"
-
-
-def _span(delta: timedelta) -> str:
-    minutes = max(1, int(delta.total_seconds() // 60))
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min"
-
-
-def until(moment: datetime, now: datetime | None = None) -> str:
-    """ "until 14:00 today", "until 09:30 tomorrow", "until 2026-12-10 14:00" (local time)."""
-    local, today = timezone.localtime(moment), timezone.localtime(now or timezone.now()).date()
-    if local.date() == today:
-        return f"until {local:%H:%M} today"
-    if local.date() == today + timedelta(days=1):
-        return f"until {local:%H:%M} tomorrow"
-    return f"until {local:%Y-%m-%d %H:%M}"

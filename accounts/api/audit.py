@@ -18,9 +18,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from accounts.api import TenantApiView, can_audit_access
+from accounts.api.base import TenantApiView, can_audit_access
+from accounts.api.documents import line_document, review_document
 from accounts.models import AccessChange, AccessReview, AccessReviewLine
-from accounts.reviews import line_document, review_document
 from accounts.scopes import Grants
 from core.channels import ActorKind, Channel
 from core.cursors import make_cursor, next_link, read_cursor
