@@ -37,7 +37,7 @@ from accounts.models import (
     TemporaryGrant,
     validate_scope_list,
 )
-from accounts.principal import EMPLOYEE, Principal
+from accounts.principal import EMPLOYEE, PLATFORM, Principal
 from accounts.scopes import Grants
 from accounts.services import identities as services
 from core.channels import Channel
@@ -378,7 +378,7 @@ def break_glass_acknowledge(*, actor: Principal, request_pks: list[int]) -> int:
         raise InvalidInput("Acknowledge activations as an administrator of their tenant.")
     services.administers(actor, actor.tenant_id)
     activations = unacknowledged_activations(actor.tenant_id).filter(pk__in=request_pks)
-    if actor.kind == "employee":
+    if actor.kind == EMPLOYEE:
         activations = activations.exclude(requester_id=actor.id)
     return activations.update(acknowledged_at=timezone.now(), acknowledged_by_name=actor.name)
 
@@ -405,7 +405,7 @@ def _locked_pending(request_pk: int) -> AccessRequest:
 
 
 def _decider(actor: Principal) -> Employee | None:
-    if actor.kind not in ("employee", "platform"):
+    if actor.kind not in (EMPLOYEE, PLATFORM):
         return None
     return Employee.objects.filter(pk=actor.id).first()
 
@@ -419,7 +419,7 @@ def access_request_decide(
     grant the access themselves."""
     request = _locked_pending(request_pk)
     services.administers(actor, request.tenant_id)
-    if actor.kind in ("employee", "platform") and actor.id == str(request.requester_id):
+    if actor.kind in (EMPLOYEE, PLATFORM) and actor.id == str(request.requester_id):
         raise NotPermitted(SELF_APPROVAL)
     decider = _decider(actor)
     now = timezone.now()
