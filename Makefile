@@ -33,9 +33,9 @@ port-free:
 run: port-free $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --customers $(DEMO_CUSTOMERS) --base-url http://127.0.0.1:$(PORT)
-	$(PY) manage.py db_worker --no-reload & worker=$$!; \
+	BACK_OFFICE_URL=$${BACK_OFFICE_URL:-http://127.0.0.1:$(PORT)} $(PY) manage.py db_worker --no-reload & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	BACK_OFFICE_URL=$${BACK_OFFICE_URL:-http://127.0.0.1:$(PORT)} $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # The demo as new: its customers seeded again (logins and API secrets stay as they are).
 demo-reset: $(VENV)/.installed
