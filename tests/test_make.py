@@ -39,7 +39,7 @@ def test_a_taken_port_is_refused_with_one_clear_line():
 def test_make_run_points_the_e_mail_links_at_its_own_port():
     """Links in the access e-mails (sent by the worker, shown by the server) use the port `make
     run` serves on, unless BACK_OFFICE_URL says otherwise."""
-    planned = subprocess.run(  # noqa: S603
+    planned = subprocess.run(
         ["make", "--no-print-directory", "-n", "run", "PORT=8820"],  # noqa: S607
         cwd=ROOT,
         capture_output=True,

@@ -34,6 +34,7 @@ def test_seed_demo_builds_a_usable_tenant_and_prints_a_working_token_request():
     }
     assert set(Employee.objects.values_list("username", flat=True)) == {
         "admin",
+        "admin2",
         "de_agent",
         "fr_agent",
         "mover",
@@ -145,7 +146,7 @@ def test_seed_demo_runs_again_and_tops_up():
     assert "(0 customers added)" in seed("--customers", "10")
     seed("--customers", "15")
     assert Customer.objects.count() == 15
-    assert Employee.objects.count() == 5
+    assert Employee.objects.count() == 6
 
 
 def test_negative_count_is_refused():
@@ -200,3 +201,60 @@ def test_the_demo_has_one_pending_request_and_one_open_review_however_often_it_r
     [review] = AccessReview.objects.all()
     assert review.status == "open" and review.lines.filter(reviewer_name="admin").exists()
     assert AccessGroup.objects.get(name="incident-response").break_glass
+
+
+def test_the_demo_review_can_close_and_the_auditor_reads_the_audit_api():
+    """Two administrators review each other; the printed audit call works as pasted."""
+    from accounts.models import AccessChange, AccessReview, Employee
+    from accounts.principal import Principal
+    from accounts.services.reviews import review_lines_decide
+
+    output = seed()
+    review = AccessReview.objects.get()
+    for username in ("admin", "admin2"):
+        employee = Employee.objects.get(username=username)
+        mine = review.lines.filter(reviewer=employee).values_list("pk", flat=True)
+        review_lines_decide(
+            actor=Principal.for_employee(employee, employee.tenant),
+            review_pk=review.pk,
+            line_pks=list(mine),
+            decision="keep",
+        )
+    review.refresh_from_db()
+    assert review.status == "closed"
+    client_id, secret = re.search(
+        r"AUDIT=.*client_id=(\S+) -d client_secret=(\S+)", output
+    ).groups()
+    token = APIClient().post(
+        "/oauth/token",
+        urlencode(
+            {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+        ),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert token.status_code == 200, token.json()
+    http = APIClient()
+    http.credentials(HTTP_AUTHORIZATION=f"Bearer {token.json()['access_token']}")
+    changes = http.get("/iam/demo/access-changes", {"pageSize": 3})
+    assert changes.status_code == 200 and len(changes.json()) == 3
+    # The demo's identities were made through the identity services, and recorded.
+    assert AccessChange.objects.filter(subject_name="admin2", action="created").exists()
+    # Seeding again opens no new review and asks nothing again.
+    seed()
+    assert AccessReview.objects.count() == 1
+
+
+def test_seeding_again_rewrites_nothing_a_user_changed():
+    from accounts.models import AccessChange, AccessGroup, Employee
+
+    seed()
+    agent = Employee.objects.get(username="de_agent")
+    agent.access_groups.set([AccessGroup.objects.get(name="eu-leads")])
+    agent.set_password("my-own-new-passphrase")
+    agent.save()
+    before = AccessChange.objects.count()
+    seed()
+    agent.refresh_from_db()
+    assert [g.name for g in agent.access_groups.all()] == ["eu-leads"]
+    assert agent.check_password("my-own-new-passphrase")
+    assert AccessChange.objects.count() == before

@@ -13,7 +13,12 @@ from tqdm import tqdm
 from accounts import rowsecurity
 from accounts.models import AccessGroup, AccessRequest, AccessReview, ApiClient, Employee
 from accounts.principal import Principal
-from accounts.services.identities import api_client_create, api_client_rotate_secret
+from accounts.services.identities import (
+    access_group_save,
+    api_client_create,
+    api_client_rotate_secret,
+    employee_create,
+)
 from accounts.services.reviews import access_review_start
 from accounts.services.temporary_access import access_request_create
 from core.channels import Channel
@@ -54,6 +59,9 @@ GROUPS = {
             "restriction.restriction_manage",
             "customer.import_manage",
             "tenant.tenant_manage",
+            # (so that the administrators may create audit clients: nobody grants beyond
+            # their own)
+            "audit.audit_read",
         ],
         [],
     ),
@@ -61,6 +69,7 @@ GROUPS = {
 # Demo-only passwords, printed on purpose; never use seed_demo on a production database.
 EMPLOYEES = {
     "admin": ("demo-admin-pass", ["admins"], "tenant administrator: everything in demo"),
+    "admin2": ("demo-admin2-pass", ["admins"], "a second tenant administrator (reviews admin)"),
     "de_agent": ("demo-de-pass", ["de-agents"], "reads and manages DE customers"),
     "fr_agent": ("demo-fr-pass", ["fr-agents"], "reads and manages FR customers"),
     "mover": ("demo-mover-pass", ["de-fr-movers"], "manages DE and FR, moves between them"),
@@ -78,6 +87,8 @@ CLIENTS = {
         "customer.import_manage",
     ],
     "demo-de-only": ["customer.customer_read--DE", "customer.customer_manage--DE"],
+    # Compliance tooling: the audit API (access changes, reviews, restriction history).
+    "demo-auditor": ["audit.audit_read"],
 }
 
 
@@ -121,7 +132,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"Demo reset: {removed:,} customers removed.")
             created = self.seed_customers(tenant, options["customers"])
         try:
-            self.report(secrets, created, options["base_url"].rstrip("/"))
+            self.report(tenant, secrets, created, options["base_url"].rstrip("/"))
             self.stdout.flush()  # a closed reader shows here, not at interpreter exit
         except BrokenPipeError:
             # The reader went away (``seed_demo | head -1``): what was seeded stays committed;
@@ -143,33 +154,36 @@ class Command(BaseCommand):
                 values[code].parent = values[parent] if parent else None
                 values[code].save(update_fields=["parent"])
             tree_changed(tenant.pk)
-        groups = {
-            name: AccessGroup.objects.update_or_create(
-                tenant=tenant,
-                name=name,
-                defaults={
-                    "scopes": scopes,
-                    "restrictions": restrictions,
-                    "break_glass": name in BREAK_GLASS_GROUPS,
-                },
-            )[0]
-            for name, (scopes, restrictions) in GROUPS.items()
-        }
-        for username, (password, group_names, _) in EMPLOYEES.items():
-            employee, _ = Employee.objects.get_or_create(
-                username=username,
-                defaults={
-                    "tenant": tenant,
-                    "is_staff": True,
-                    "email": f"{username}@demo.example",
-                },
-            )
-            if not employee.check_password(password):  # (a new password ends its tokens)
-                employee.set_password(password)
-                employee.save(update_fields=["password"])
-            employee.access_groups.set([groups[name] for name in group_names])
-        secrets = {}
+        # Demo identities are made through the identity services (recorded, as the operator
+        # seed_demo) when missing; what exists is left as it is, whoever changed it since.
         operator = Principal.operator(tenant, "seed_demo")
+        groups = {}
+        for name, (scopes, restrictions) in GROUPS.items():
+            group = AccessGroup.objects.in_tenant_of(operator).filter(name=name).first()
+            groups[name] = group or access_group_save(
+                actor=operator,
+                channel=Channel.COMMAND,
+                tenant=tenant,
+                group_pk=None,
+                name=name,
+                scopes=scopes,
+                restrictions=restrictions,
+                break_glass=name in BREAK_GLASS_GROUPS,
+            )
+        existing = set(Employee.objects.in_tenant_of(operator).values_list("username", flat=True))
+        for username, (password, group_names, _) in EMPLOYEES.items():
+            if username not in existing:
+                employee_create(
+                    actor=operator,
+                    channel=Channel.COMMAND,
+                    tenant=tenant,
+                    username=username,
+                    password=password,
+                    groups=[groups[name] for name in group_names],
+                    is_staff=True,
+                    email=f"{username}@demo.example",
+                )
+        secrets = {}
         for name, scopes in CLIENTS.items():
             client = ApiClient.objects.filter(tenant=tenant, name=name).first()
             wanted = None if rotate else demo_secret(name)
@@ -197,10 +211,8 @@ class Command(BaseCommand):
         """One request waiting for the administrator and one open review (unless there are)."""
         username, group, reason = DEMO_REQUEST
         requester = Employee.objects.get(username=username)
-        waiting = AccessRequest.objects.filter(
-            requester=requester, status=AccessRequest.Status.PENDING
-        )
-        if not waiting.exists():
+        asked = AccessRequest.objects.filter(requester=requester, group=groups[group])
+        if not asked.exists():  # (once: a decided request stays decided)
             access_request_create(
                 actor=Principal.for_employee(requester, tenant),
                 channel=Channel.COMMAND,
@@ -209,14 +221,18 @@ class Command(BaseCommand):
                 reason=reason,
             )
         reviews = AccessReview.objects.filter(tenant=tenant, status=AccessReview.Status.OPEN)
-        if not reviews.exists():
-            admin = Employee.objects.get(username="admin")
+        if (
+            not reviews.exists()
+            and not AccessReview.objects.filter(tenant=tenant, name=DEMO_REVIEW).exists()
+        ):
+            # Two reviewers: each administrator's line goes to the other, so it can close.
+            admins = list(Employee.objects.filter(tenant=tenant, username__in=["admin", "admin2"]))
             access_review_start(
-                actor=Principal.for_employee(admin, tenant),
+                actor=Principal.for_employee(admins[0], tenant),
                 channel=Channel.COMMAND,
                 tenant=tenant,
                 name=DEMO_REVIEW,
-                reviewers=[admin],
+                reviewers=admins,
             )
 
     def seed_customers(self, tenant, count: int) -> int:
@@ -228,18 +244,27 @@ class Command(BaseCommand):
         with tqdm(total=missing, unit="customer", file=sys.stderr, disable=None) as progress:
             return seed_customers(tenant, missing, on_batch=progress.update)
 
-    def report(self, secrets, created: int, base: str) -> None:
+    def report(self, tenant, secrets, created: int, base: str) -> None:
         write = self.stdout.write
         write(f"Demo tenant '{TENANT}' ready ({created:,} customers added).")
         write("")
         write(f"Back office ({base}/admin/):")
         for username, (password, _, role) in EMPLOYEES.items():
             write(f"  {username:10} / {password:16} {role}")
-        write(
-            f"  Waiting for admin: {DEMO_REQUEST[0]}'s request for {DEMO_REQUEST[1]} "
-            f"({base}/admin/accounts/accessrequest/) and the open “{DEMO_REVIEW}” "
-            f"({base}/admin/accounts/accessreview/)."
-        )
+        pending = AccessRequest.objects.filter(tenant=tenant, status=AccessRequest.Status.PENDING)
+        for request in pending.select_related("requester", "group").order_by("pk")[:3]:
+            write(
+                f"  Waiting for a tenant administrator: {request.requester.username}'s request "
+                f"for {request.what} ({base}/admin/accounts/accessrequest/)."
+            )
+        open_reviews = AccessReview.objects.filter(
+            tenant=tenant, status=AccessReview.Status.OPEN
+        ).order_by("pk")
+        for review in open_reviews[:3]:
+            write(
+                f"  Open access review “{review.name}”: admin and admin2 decide each other's "
+                f"lines ({base}/admin/accounts/accessreview/)."
+            )
         write("")
         write("API clients (the same secrets on every run; seed_demo --rotate-secrets for new):")
         for name, (client_id, secret) in secrets.items():
@@ -255,6 +280,18 @@ class Command(BaseCommand):
         write(
             "  curl -s -H 'X-Total-Count: true' -H \"Authorization: Bearer $TOKEN\" "
             f"{base}/customer/{TENANT}/customers?pageSize=2"
+        )
+        client_id, secret = secrets["demo-auditor"]
+        write("")
+        write("The audit API, as compliance tooling calls it (demo-auditor: audit.audit_read):")
+        write(
+            f"  AUDIT=$(curl -s -X POST {base}/oauth/token -d grant_type=client_credentials "
+            f"-d client_id={client_id} -d client_secret={secret} "
+            "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+        )
+        write(
+            f'  curl -s -H "Authorization: Bearer $AUDIT" {base}/iam/{TENANT}/access-changes'
+            "?pageSize=3"
         )
         write("")
         write(f"API documentation: {base}/api/docs/   (the walkthrough: README.md)")
