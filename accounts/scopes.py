@@ -250,6 +250,23 @@ class Grants:
                 return False
         return True
 
+    def not_covered_in(self, held: Grants) -> list[str]:
+        """The scope strings of these grants that ``held`` does not cover (what a refusal
+        names)."""
+        missing = []
+        for name in sorted(self.coverage):
+            wanted, have = self.coverage[name], held._get(name)
+            if have.everything:
+                continue
+            if wanted.everything:
+                missing.append(name)
+            else:
+                missing += [
+                    f"{name}{SUFFIX_SEPARATOR}{value}"
+                    for value in sorted(wanted.restrictions - have.restrictions)
+                ]
+        return missing
+
     def scope_strings(self) -> list[str]:
         result = []
         for name in sorted(self.coverage):

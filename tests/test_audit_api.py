@@ -249,7 +249,12 @@ def test_invalid_line_filters_are_400s_naming_the_parameter(reviewed, api_as, qu
 
 
 def test_reviews_need_the_unsuffixed_audit_scope(reviewed, api_as):
-    assert api_as(*DE_AUDITOR).get(REVIEWS).status_code == 403
+    refused = api_as(*DE_AUDITOR).get(REVIEWS)
+    assert refused.status_code == 403
+    assert refused.json()["message"] == (
+        "The access token lacks the scope this operation requires: audit.audit_read without a "
+        "restriction suffix."
+    )
     assert api_as(*DE_AUDITOR).get(f"{REVIEWS}/{reviewed.pk}/lines").status_code == 403
     assert api_as("customer.customer_read").get(REVIEWS).status_code == 403
 

@@ -73,6 +73,18 @@ SCOPE_NAMES: dict[Callable[[Grants], bool], str] = {
 }
 
 
+# How a refusal names what was missing.
+SCOPE_NEEDED: dict[Callable[[Grants], bool], str] = {
+    can_audit: f"{AUDIT_READ}",
+    can_audit_access: f"{AUDIT_READ} without a restriction suffix",
+    can_read: f"{CUSTOMER_READ} (or {CUSTOMER_MANAGE})",
+    can_manage: CUSTOMER_MANAGE,
+    can_import: IMPORT_MANAGE,
+    can_read_import_configuration: f"{IMPORT_READ} (or {IMPORT_MANAGE})",
+    can_configure_import: f"{IMPORT_MANAGE} without a restriction suffix",
+}
+
+
 class TenantMatchesToken(BasePermission):
     """The path's tenant must be the token's tenant; the answer reveals nothing more."""
 
@@ -91,7 +103,12 @@ class HoldsRequiredScope(BasePermission):
             # No handler for this method (every handler must declare a scope, checked at class
             # creation), so DRF answers 405.
             return True
-        return check(request.user.grants)
+        if check(request.user.grants):
+            return True
+        self.message = (
+            f"The access token lacks the scope this operation requires: {SCOPE_NEEDED[check]}."
+        )
+        return False
 
 
 class TenantApiView(APIView):

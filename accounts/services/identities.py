@@ -104,7 +104,8 @@ def _may_grant(actor: Principal, wanted: Grants, tenant_id: int | None, *, until
     standing grant) or until ``until`` (a window)."""
     wanted = _in_tree(wanted, tenant_id)
     if not actor.grants.covers_grants(wanted):
-        raise NotPermitted(BEYOND_OWN_GRANTS, field="scopes")
+        missing = ", ".join(wanted.not_covered_in(actor.grants))
+        raise NotPermitted(f"{BEYOND_OWN_GRANTS[:-1]}: {missing}.", field="scopes")
     if not _lasting_power(actor, tenant_id, until).covers_grants(wanted):
         raise NotPermitted(ONLY_TEMPORARY, field="scopes")
 

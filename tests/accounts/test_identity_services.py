@@ -51,7 +51,7 @@ def actions(**filters) -> list[str]:
 
 def test_no_grant_beyond_the_actors_own_whatever_the_caller(tenant):
     actor = administrator(tenant, "customer.customer_read--DE")
-    with pytest.raises(NotPermitted, match="beyond your own"):
+    with pytest.raises(NotPermitted, match=r"beyond your own: customer\.customer_read\.$"):
         api_client_create(
             actor=actor, channel=ADMIN, tenant=tenant, name="x", scopes=["customer.customer_read"]
         )
