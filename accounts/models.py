@@ -76,7 +76,11 @@ class AccessGroup(models.Model):
     class Meta:
         ordering = ["tenant", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "name"], name="access_group_unique_name")
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                name="access_group_unique_name",
+                violation_error_message="An access group of this name already exists.",
+            )
         ]
 
     def __str__(self) -> str:
@@ -145,6 +149,9 @@ class Employee(AbstractUser):
             models.CheckConstraint(
                 condition=models.Q(is_superuser=True) | models.Q(tenant__isnull=False),
                 name="employee_has_tenant_unless_superuser",
+                violation_error_message=(
+                    "An employee who is not a platform superuser belongs to a tenant."
+                ),
             )
         ]
 
@@ -201,7 +208,11 @@ class ApiClient(models.Model):
         ordering = ["tenant", "name"]
         verbose_name = "API client"
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "name"], name="api_client_unique_name")
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                name="api_client_unique_name",
+                violation_error_message="An API client of this name already exists.",
+            )
         ]
 
     def __str__(self) -> str:
@@ -282,6 +293,10 @@ class TemporaryGrant(models.Model):
                     | models.Q(employee__isnull=True, api_client__isnull=False, group__isnull=True)
                 ),
                 name="temporary_grant_one_holder",
+                violation_error_message=(
+                    "Grant it to either an employee or an API client (an API client holds "
+                    "scopes, not groups)."
+                ),
             ),
             models.CheckConstraint(
                 condition=(
@@ -289,10 +304,12 @@ class TemporaryGrant(models.Model):
                     | (models.Q(group__isnull=True) & ~models.Q(scope=""))
                 ),
                 name="temporary_grant_group_or_scope",
+                violation_error_message="Name either an access group or one scope, not both.",
             ),
             models.CheckConstraint(
                 condition=models.Q(valid_until__gt=models.F("valid_from")),
                 name="temporary_grant_window",
+                violation_error_message="The end must be after the start.",
             ),
         ]
         indexes = [
@@ -440,6 +457,9 @@ class AccessRequest(models.Model):
                     | (models.Q(group__isnull=True) & ~models.Q(scope=""))
                 ),
                 name="access_request_group_or_scope",
+                violation_error_message=(
+                    "Ask for either an access group or one scope, not both and not neither."
+                ),
             ),
         ]
 

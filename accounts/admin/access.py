@@ -165,6 +165,17 @@ class TemporaryGrantAdmin(TenantAdministrationAdmin):
 # --- requests ---------------------------------------------------------------------------------
 
 
+class GroupChoiceField(forms.ModelChoiceField):
+    """An access group as someone asking for it reads it: what it grants, and whether it may be
+    activated at once in an emergency."""
+
+    def label_from_instance(self, group):
+        granted = ", ".join(group.scopes) or "nothing"
+        where = f" for {', '.join(group.restrictions)}" if group.restrictions else ""
+        emergency = " · emergency self-activation (break-glass)" if group.break_glass else ""
+        return f"{group.name}: {granted}{where}{emergency}"
+
+
 class AccessRequestForm(forms.ModelForm):
     hours = forms.DecimalField(
         min_value=Decimal("0.25"),
@@ -183,6 +194,7 @@ class AccessRequestForm(forms.ModelForm):
     class Meta:
         model = AccessRequest
         fields = ["group", "scope", "reason"]
+        field_classes = {"group": GroupChoiceField}
         help_texts = {
             "group": "The access group you need, or name one scope below instead.",
             "scope": "E.g. customer.customer_read--FR.",
