@@ -373,18 +373,18 @@ class AccessChange(models.Model):
     tenant = models.ForeignKey(
         Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
-    subject_kind = models.CharField(max_length=16, choices=SubjectKind.choices)
+    subject_kind = models.CharField("identity kind", max_length=16, choices=SubjectKind.choices)
     subject_id = models.CharField(max_length=150)
     subject_name = models.CharField(max_length=150)
     action = models.CharField(max_length=20, choices=Action.choices)
     before = models.JSONField(default=dict, blank=True)
     after = models.JSONField(default=dict, blank=True)
-    actor_kind = models.CharField("by (kind)", max_length=16, choices=ActorKind.choices)
+    actor_kind = models.CharField("actor kind", max_length=16, choices=ActorKind.choices)
     actor_id = models.CharField(max_length=150)
     actor_name = models.CharField("by", max_length=150, blank=True)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     # Emergency self-activation: highlighted in the log and in the next access review.
-    break_glass = models.BooleanField(default=False)
+    break_glass = models.BooleanField("break-glass", default=False)
     changed_at = models.DateTimeField("when", auto_now_add=True, db_index=True)
 
     objects = IdentityQuerySet.as_manager()

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from accounts.admin.wording import describe
 from accounts.admin_principal import admin_principal, sees_every_tenant
 from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
 from accounts.principal import Principal, in_tree
@@ -538,14 +539,13 @@ class AccessChangeAdmin(ReadOnlyAdminMixin, TenantAdministrationAdmin):
 
     @admin.display(description="by", ordering="actor_name")
     def by(self, obj) -> str:
-        return f"{obj.actor_name or obj.actor_id} ({obj.get_actor_kind_display()})"
+        name = obj.actor_name or obj.actor_id
+        kind = obj.get_actor_kind_display()
+        return name if name == obj.actor_kind else f"{name} ({kind})"
 
     @admin.display(description="change")
     def what_changed(self, obj) -> str:
-        names = sorted(set(obj.before) | set(obj.after))
-        return "; ".join(
-            f"{name}: {obj.before.get(name, '—')} → {obj.after.get(name, '—')}" for name in names
-        )
+        return describe(obj.before, obj.after)
 
     def get_exclude(self, request, obj=None):
         return []
