@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.templatetags.static import static
 from django.urls import include, path
+from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.api.token import TokenApi
@@ -16,6 +18,26 @@ admin.site.site_url = None  # there is no public site to view: the API is for in
 # The lists need the width (at 1400 px every column of the customer list shows); the start page
 # and the breadcrumbs lead everywhere the sidebar would.
 admin.site.enable_nav_sidebar = False
+
+
+def permission_denied(request, exception=None):
+    """A refusal in the back office is the back office's own page (its header, a reason, a way
+    back), not a bare "403 Forbidden"; elsewhere Django's."""
+    if request.path.startswith("/admin/") and request.user.is_authenticated:
+        reason = (
+            str(exception)
+            if exception and str(exception)
+            else (
+                "This page is not open to you: it is for tenant administrators (or platform "
+                "superusers), or what it shows is beyond your access."
+            )
+        )
+        context = {**admin.site.each_context(request), "title": "Not open to you", "reason": reason}
+        return TemplateResponse(request, "admin/refused.html", context, status=403)
+    return defaults.permission_denied(request, exception)
+
+
+handler403 = permission_denied
 
 
 def favicon(request):
