@@ -248,6 +248,38 @@ def test_invalid_line_filters_are_400s_naming_the_parameter(reviewed, api_as, qu
     assert response.json()["details"][0]["field"] == next(iter(query))
 
 
+def test_a_bad_choice_lists_the_valid_values_with_the_back_offices_names(history, api_as):
+    body = api_as(*AUDITOR).get(ACCESS, {"channel": "back office"}).json()
+    assert body["status"] == 400
+    message = body["message"]
+    assert message.startswith("channel: 'back office' is not one of the valid values: ")
+    assert "admin (back office)" in message and "review (access review)" in message
+
+
+def test_an_access_change_says_whether_it_was_break_glass(tenant, api_as):
+    from datetime import timedelta
+
+    from accounts.services.temporary_access import access_request_create
+    from core.channels import Channel
+    from tests.factories import AccessGroupFactory, EmployeeFactory, themselves
+
+    agent = EmployeeFactory(tenant=tenant, username="agent")
+    emergency = AccessGroupFactory(tenant=tenant, name="incident", break_glass=True)
+    access_request_create(
+        actor=themselves(agent),
+        channel=Channel.ADMIN,
+        group=emergency,
+        duration=timedelta(hours=1),
+        reason="outage",
+        break_glass=True,
+    )
+    changes = api_as(*AUDITOR).get(ACCESS).json()
+    marked = [(c["action"], c["breakGlass"]) for c in changes if c["subjectName"] == "agent"]
+    assert ("temporary_granted", True) in marked
+    only = api_as(*AUDITOR).get(ACCESS, {"breakGlass": "true"}).json()
+    assert only and all(change["breakGlass"] for change in only)
+
+
 def test_reviews_need_the_unsuffixed_audit_scope(reviewed, api_as):
     refused = api_as(*DE_AUDITOR).get(REVIEWS)
     assert refused.status_code == 403

@@ -101,6 +101,7 @@ class AccessChangeSerializer(serializers.Serializer):
     after = serializers.JSONField(allow_null=True)
     actor = AuditActorSerializer()
     channel = serializers.ChoiceField(choices=Channel.choices)
+    breakGlass = serializers.BooleanField()
     changedAt = serializers.DateTimeField()
 
 
@@ -128,6 +129,7 @@ class AccessReviewLineSerializer(serializers.Serializer):
     group = serializers.CharField(allow_null=True)
     scopes = serializers.ListField(child=serializers.CharField())
     restrictions = serializers.ListField(child=serializers.CharField())
+    temporaryFrom = serializers.DateTimeField(allow_null=True)
     temporaryUntil = serializers.DateTimeField(allow_null=True)
     breakGlass = serializers.BooleanField()
     lastTokenIssued = serializers.DateTimeField(allow_null=True)
@@ -138,6 +140,19 @@ class AccessReviewLineSerializer(serializers.Serializer):
     decidedBy = serializers.CharField(allow_null=True)
     decidedAt = serializers.DateTimeField(allow_null=True)
     outcome = serializers.CharField(allow_null=True)
+
+
+def invalid_filter(filters: django_filters.FilterSet, field: str, messages) -> str:
+    """What was wrong with a filter; for a list of values, every valid one (with the name the
+    back office shows it by, where that differs)."""
+    choices = getattr(filters.filters.get(field), "extra", {}).get("choices")
+    if not choices:
+        return f"{field}: {' '.join(messages)}"
+    valid = ", ".join(
+        str(value) if str(label) == str(value) else f"{value} ({label})" for value, label in choices
+    )
+    given = filters.data.get(field)
+    return f"{field}: {given!r} is not one of the valid values: {valid}."
 
 
 def actor_of(record) -> dict[str, str]:
@@ -167,7 +182,7 @@ class AuditListApi(TenantApiView):
         filters = self.filterset_class(params, queryset=self.records(**kwargs))
         if not filters.is_valid():
             field, messages = next(iter(filters.errors.items()))
-            raise InvalidInput(f"{field}: {' '.join(messages)}", field=field)
+            raise InvalidInput(invalid_filter(filters, field, messages), field=field)
         records = filters.qs.order_by("-pk")
         if "cursor" in params:
             after = read_cursor(params["cursor"], self.principal.tenant_id, self.list_name)
@@ -219,6 +234,7 @@ class AccessChangeListApi(AuditListApi):
             "after": record.after,
             "actor": actor_of(record),
             "channel": record.channel,
+            "breakGlass": record.break_glass,
             "changedAt": iso(record.changed_at),
         }
 
