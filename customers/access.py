@@ -72,7 +72,19 @@ def _sources(held: holdings.Holdings) -> list[tuple[str, Grants]]:
 def _label(group: AccessGroup | None, scope: str) -> str:
     if group is None:
         return f"scope {scope}"
-    return f"access group “{group.name}” ({' '.join(group.scope_strings())})"
+    return f"access group “{group.name}”"
+
+
+def _named(label: str, grants: Grants, need) -> str:
+    """A source as a reason for one part of a right: a group with the scopes of it that matter
+    here ("access group “admins” (customer.customer_manage)"), a scope string as it is."""
+    if label.startswith("scope ") or label.startswith("platform"):
+        return label
+    relevant = [
+        text for text in grants.scope_strings() if not need(Grants.from_strings([text])).is_empty
+    ]
+    name, _, rest = label.partition("”")
+    return f"{name}” ({' '.join(relevant)}){rest}"
 
 
 @dataclass(frozen=True)
@@ -149,7 +161,7 @@ def who_has_access(*, tenant, restriction: str | None) -> list[Access]:
                     if need(expanded).covers(restriction):
                         path = _through_tree(need, grants, restriction, parents)
                         via = f", through the tree: {path}" if path else ""
-                        because.append(f"{allows}: {label}{via}")
+                        because.append(f"{allows}: {_named(label, grants, need)}{via}")
         answers.append(
             Access(
                 kind,
@@ -228,7 +240,8 @@ def explain_access(
             for name, grants, expanded in sources:
                 if need(expanded).covers(value):
                     path = _through_tree(need, grants, value, parents)
-                    granting.append(f"{name}, through the tree: {path}" if path else name)
+                    named = _named(name, grants, need)
+                    granting.append(f"{named}, through the tree: {path}" if path else named)
             if granting:
                 reasons.append(f"may {allows} them through " + "; ".join(granting))
             elif value is None:

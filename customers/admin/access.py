@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.text import slugify
 
 from accounts.admin_principal import admin_principal, principal_in_tenant
 from accounts.models import ApiClient, Employee
@@ -157,11 +158,11 @@ def explain_access_view(request, model_admin):
 
 
 def _csv(answers, target: str) -> HttpResponse:
-    """Who may see it, for a spreadsheet: one row per employee or API client."""
+    """Who may see it, for a spreadsheet: a plain table, its header first, one row per employee
+    or API client (what it is about is in the file's name)."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="who-may-see.csv"'
+    response["Content-Disposition"] = f'attachment; filename="who-may-see-{slugify(target)}.csv"'
     writer = SpreadsheetWriter(response)
-    writer.writerow([f"who may see {target}"])
     writer.writerow(["kind", "name", "read", "manage", "change restriction", "because"])
     for answer in answers:
         writer.writerow(

@@ -191,6 +191,11 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
         extra = {**(extra_context or {}), "can_explain_access": may_explain(request)}
         return super().changelist_view(request, extra)
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # A tenant administrator reaches "who may see it" from the customer's own page.
+        extra = {**(extra_context or {}), "can_explain_access": may_explain(request)}
+        return super().change_view(request, object_id, form_url, extra)
+
     @admin.display(description="name", ordering="last_name")
     def full_name(self, obj):
         return " ".join(p for p in (obj.first_name, obj.last_name) if p) or "—"

@@ -162,7 +162,9 @@ def test_who_may_see_it_as_csv_writes_no_formula(world, tenant, staff, client):
     response = client.get(EXPLAIN, {"customer_number": "DE1", "format": "csv"})
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode())))
-    names = [row[1] for row in rows[2:]]
+    assert rows[0] == ["kind", "name", "read", "manage", "change restriction", "because"]
+    assert "who-may-see-customer-de1" in response["Content-Disposition"]
+    names = [row[1] for row in rows[1:]]
     assert any(name.startswith("'@SUM(1+1)*cmd (cl_") for name in names), names
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
 
@@ -265,6 +267,22 @@ def test_temporary_access_is_explained_with_its_end_and_only_while_it_lasts(worl
     assert not {a.name: a for a in who_has_access(tenant=tenant, restriction="FR")}["agent"].read
 
 
+def test_why_names_each_group_once_with_the_scopes_that_matter(world, tenant, staff):
+    from customers.access import who_has_access
+
+    staff(
+        "boss",
+        ("admins", ["customer.customer_read", "customer.customer_manage", "customer.import_manage"],
+         []),
+    )  # fmt: skip
+    [boss] = [a for a in who_has_access(tenant=tenant, restriction="DE") if a.name == "boss"]
+    assert boss.because[0] == (
+        "read: access group “admins” (customer.customer_manage customer.customer_read)"
+    )
+    assert "change and delete: access group “admins” (customer.customer_manage)" in boss.because
+    assert not any("import_manage" in reason for reason in boss.because)
+
+
 def test_who_may_see_it_counts_the_platform_superusers_everywhere(world, tenant, staff, client):
     import csv
     import io
@@ -310,3 +328,17 @@ def capsys_out(*arguments) -> str:
     out = io.StringIO()
     call_command(*arguments, stdout=out)
     return out.getvalue()
+
+
+def test_a_customers_page_links_to_who_may_see_it(world, tenant, staff, client):
+    admin = staff(
+        "admin", ("admins", ["customer.customer_read", "tenant.tenant_manage"], []), is_staff=True
+    )
+    client.force_login(admin)
+    page = client.get(f"/admin/customers/customer/{world['DE1'].pk}/change/").content.decode()
+    assert 'id="who-may-see-link"' in page
+    assert "explain-access/?customer_number=DE1" in page
+    agent = staff("agent", ("readers", ["customer.customer_read"], []), is_staff=True)
+    client.force_login(agent)
+    page = client.get(f"/admin/customers/customer/{world['DE1'].pk}/change/").content.decode()
+    assert 'id="who-may-see-link"' not in page  # (only administrators explain access)

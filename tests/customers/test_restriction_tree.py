@@ -343,7 +343,7 @@ def test_who_may_see_a_customer_in_the_back_office(people, client):
     )
     assert exported["Content-Type"].startswith("text/csv")
     rows = exported.content.decode().splitlines()
-    assert rows[1] == "kind,name,read,manage,change restriction,because"
+    assert rows[0] == "kind,name,read,manage,change restriction,because"
     assert any(row.startswith("employee,eu_lead,yes,no,no,") for row in rows)
     # A customer the asker cannot see is not found, whoever may see it.
     missing = client.get("/admin/customers/customer/explain-access/", {"customer_number": "C-US"})
