@@ -18,6 +18,7 @@ from accounts.scopes import (
     parse_scopes,
 )
 from core.channels import ActorKind, Channel
+from core.datetimes import span
 from tenancy.models import Tenant
 
 
@@ -464,7 +465,7 @@ class AccessRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.requester.username}: {self.what} for {self.duration}"
+        return f"{self.requester.username}: {self.what} for {span(self.duration)}"
 
     @property
     def what(self) -> str:

@@ -32,6 +32,11 @@ def remaining(valid_from: datetime, valid_until: datetime, now: datetime | None 
     return f"{_span(valid_until - now)} left"
 
 
+def span(delta: timedelta) -> str:
+    """A duration in words: "4 h", "1 d 2 h", "45 min"."""
+    return _span(delta)
+
+
 def _span(delta: timedelta) -> str:
     minutes = max(1, int(delta.total_seconds() // 60))
     days, minutes = divmod(minutes, 24 * 60)

@@ -47,7 +47,7 @@ from accounts.services.temporary_access import (
 )
 from core.admin import GuardedAdmin, ReadOnlyAdminMixin
 from core.channels import Channel
-from core.datetimes import iso_formatter, remaining
+from core.datetimes import iso_formatter, remaining, span, until
 from core.errors import ServiceError
 from core.spreadsheets import SpreadsheetWriter
 from tenancy.models import Restriction
@@ -250,7 +250,7 @@ class AccessRequestAdmin(GuardedAdmin):
         "created_at",
         "requester",
         "what",
-        "duration",
+        "for_how_long",
         "reason",
         "shown_status",
         "decided_by_name",
@@ -309,9 +309,13 @@ class AccessRequestAdmin(GuardedAdmin):
 
     @admin.display(description="status", ordering="status")
     def shown_status(self, obj):
-        if obj.break_glass:
-            return format_html("{} {}", BREAK_GLASS_MARK, obj.get_status_display())
+        if obj.status == AccessRequest.Status.ACTIVATED:
+            return format_html("{} activated", BREAK_GLASS_MARK)  # (the mark says break-glass)
         return obj.get_status_display()
+
+    @admin.display(description="for", ordering="duration")
+    def for_how_long(self, obj):
+        return span(obj.duration)
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
@@ -331,9 +335,8 @@ class AccessRequestAdmin(GuardedAdmin):
         if obj.status == AccessRequest.Status.ACTIVATED:
             self.message_user(
                 request,
-                f"Emergency access to {obj.what} is active until "
-                f"{timezone.localtime(obj.valid_until):%H:%M}; every tenant administrator "
-                "has been told.",
+                f"Emergency access to {obj.what} is active {until(obj.valid_until)}; every "
+                "tenant administrator has been told.",
                 messages.WARNING,
             )
         else:
