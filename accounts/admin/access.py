@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from accounts.admin.identities import BREAK_GLASS_MARK, TenantAdministrationAdmin, administered_by
 from accounts.admin_principal import admin_principal, sees_every_tenant
 from accounts.api.documents import REPORT_FIELDS, line_document, report_row, review_document
+from accounts.holdings import tenant_administrators
 from accounts.models import (
     AccessGroup,
     AccessRequest,
@@ -464,9 +465,15 @@ class AccessReviewAdmin(TenantAdministrationAdmin):
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
         if obj is None and "reviewers" in form.base_fields:
-            form.base_fields["reviewers"].queryset = Employee.objects.administered_by(
-                self._principal(request)
-            ).filter(is_active=True, is_superuser=False)
+            principal = self._principal(request)
+            if principal is not None and principal.tenant_id is not None:
+                # Only whom the review accepts: the tenant's administrators.
+                reviewers = tenant_administrators(principal.tenant_id)
+            else:
+                reviewers = Employee.objects.administered_by(principal).filter(
+                    is_active=True, is_superuser=False
+                )
+            form.base_fields["reviewers"].queryset = reviewers
         return form
 
     @admin.display(description="decided")

@@ -341,3 +341,18 @@ def test_review_lines_accept_only_their_own_filters(client, admins, tenant):
     client.force_login(admins[0])
     assert client.get(f"{LINES}?subject_name__startswith=a").status_code == 400
     assert client.get(f"{LINES}?employee__password__startswith=p").status_code == 400
+
+
+def test_the_reviewer_picker_offers_only_tenant_administrators(client, tenant):
+    from tests.factories import AccessGroupFactory, EmployeeFactory
+
+    admins = AccessGroupFactory(
+        tenant=tenant, scopes=["tenant.tenant_manage", "customer.customer_read"]
+    )
+    boss = EmployeeFactory(tenant=tenant, username="boss", access_groups=[admins])
+    EmployeeFactory(tenant=tenant, username="boss2", access_groups=[admins])
+    EmployeeFactory(tenant=tenant, username="agent")
+    client.force_login(boss)
+    form = client.get("/admin/accounts/accessreview/add/").context["adminform"].form
+    offered = {employee.username for employee in form.fields["reviewers"].queryset}
+    assert offered == {"boss", "boss2"}
