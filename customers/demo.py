@@ -49,25 +49,25 @@ class _Pools:
             }
 
 
-def demo_reset(tenant: Tenant) -> int:
-    """Remove the demo tenant's customers (with their addresses, accounts and restriction
-    history), its background jobs and its deleted numbers, so that seeding starts over.
-    Returns how many customers were removed. Demo data only: nothing else calls it."""
-    from customers.models import DeletedCustomerNumber, Job
+def _seeded(tenant: Tenant):
+    return Customer.objects.filter(tenant=tenant, seeded_by_demo=True)
 
-    customers = Customer.objects.filter(tenant=tenant)
+
+def demo_reset(tenant: Tenant) -> int:
+    """Remove the customers seeding made (with their addresses, accounts and restriction
+    history), so that seeding starts over; customers a user created, jobs and deleted numbers
+    stay. Returns how many customers were removed. Demo data only: nothing else calls it."""
+    customers = _seeded(tenant)
     with transaction.atomic():
         removed = customers.count()
-        RestrictionChange.objects.filter(tenant=tenant).delete()
-        Job.objects.filter(tenant=tenant).delete()
-        DeletedCustomerNumber.objects.filter(tenant=tenant).delete()
+        RestrictionChange.objects.filter(tenant=tenant, customer__in=customers).delete()
         customers.delete()
     return removed
 
 
 def demo_customer_count(tenant: Tenant) -> int:
-    """How many customers the demo tenant holds already (seeding tops it up)."""
-    return Customer.objects.filter(tenant=tenant).count()
+    """How many customers seeding made in the demo tenant already (it tops them up)."""
+    return _seeded(tenant).count()
 
 
 def seed_customers(
@@ -122,6 +122,7 @@ def _customers(tenant, size, rng, pools, restrictions, sites, taken) -> Iterator
             preferred_currency=CURRENCY.get(country, "USD"),
             active=rng.random() > 0.05,
             restriction=restriction,
+            seeded_by_demo=True,
         )
 
 

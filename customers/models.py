@@ -82,6 +82,9 @@ class Customer(models.Model):
     modified_at = models.DateTimeField(auto_now=True)
     mixins = models.JSONField(default=dict, blank=True)
     metadata_mixins = models.JSONField(default=dict, blank=True)
+    # Made by ``seed_demo`` (never by the API or the back office): what ``--reset`` may remove,
+    # so a customer a user created in the demo tenant survives it.
+    seeded_by_demo = models.BooleanField(default=False, db_default=False, editable=False)
 
     objects = CustomerQuerySet.as_manager()
 

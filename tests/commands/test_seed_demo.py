@@ -10,6 +10,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import AccessGroup, Employee
 from customers.models import Account, Address, Customer, RestrictionChange
+from tenancy.models import Tenant
+from tests.factories import CustomerFactory
 from tests.processes import manage
 
 pytestmark = pytest.mark.django_db
@@ -100,8 +102,12 @@ def test_running_it_again_keeps_the_running_demos_credentials_working():
 def test_reset_starts_the_demo_customers_over():
     seed("--customers", "30")
     Customer.objects.update(restriction="US")  # as after "select all, assign US"
+    mine = CustomerFactory(tenant=Tenant.objects.get(code="demo"), customer_number="MINE-1")
     output = seed("--customers", "30", "--reset")
     assert "Demo reset: 30 customers removed." in output
+    # A customer the user made is not the demo's to remove (nor counted for the top-up).
+    assert Customer.objects.filter(pk=mine.pk).exists()
+    Customer.objects.filter(pk=mine.pk).delete()
     assert Customer.objects.count() == 30
     assert set(Customer.objects.values_list("restriction", flat=True)) == {
         "EU",

@@ -105,7 +105,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reset",
             action="store_true",
-            help="Remove the demo customers (and their history and jobs) first: the demo as new.",
+            help="Remove the customers seeding made (and their history) first: the demo as new. "
+            "Customers you created, jobs and identities stay.",
         )
         parser.add_argument(
             "--rotate-secrets",
