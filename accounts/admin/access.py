@@ -613,18 +613,20 @@ class AccessReviewLineAdmin(ReadOnlyAdminMixin, TenantAdministrationAdmin):
     """The lines of the reviews, a page at a time: filter (review, decision, reviewer, group,
     restriction), tick, keep or revoke. Revokes apply at once through the identity services."""
 
+    # What a reviewer acts on first (at 1,400 px nothing of it is behind a scroll): who, what
+    # they hold, the decision, who made it and what changed; the details after.
     list_display = [
         "subject_name",
-        "subject_kind",
         "held",
-        "restriction_list",
-        "until",
-        "marked",
-        "last_token_at",
-        "reviewer_name",
         "decision_shown",
         "decided_by_name",
         "outcome",
+        "restriction_list",
+        "until",
+        "marked",
+        "reviewer_name",
+        "last_token_at",
+        "subject_kind",
     ]
     list_filter = [
         ("review", admin.RelatedOnlyFieldListFilter),
