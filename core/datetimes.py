@@ -28,16 +28,12 @@ def remaining(valid_from: datetime, valid_until: datetime, now: datetime | None 
     if valid_until <= now:
         return "expired"
     if valid_from > now:
-        return f"starts in {_span(valid_from - now)}"
-    return f"{_span(valid_until - now)} left"
+        return f"starts in {span(valid_from - now)}"
+    return f"{span(valid_until - now)} left"
 
 
 def span(delta: timedelta) -> str:
     """A duration in words: "4 h", "1 d 2 h", "45 min"."""
-    return _span(delta)
-
-
-def _span(delta: timedelta) -> str:
     minutes = max(1, int(delta.total_seconds() // 60))
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)

@@ -17,7 +17,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from accounts import holdings, rowsecurity
-from accounts.models import AccessGroup, ApiClient, Employee
+from accounts.models import ApiClient, Employee
 from accounts.principal import Principal
 from accounts.scopes import Grants, Right
 from core.datetimes import until
@@ -45,46 +45,56 @@ class Explanation:
     verdicts: list[Verdict]
 
 
-def _sources(held: holdings.Holdings) -> list[tuple[str, Grants]]:
-    """Where an identity's grants come from now, one entry per access group or scope string (as
-    written, not yet expanded with the tenant's tree): standing ones first, then the temporary
-    grants open now with their end ("until 14:00 today"), read from its holdings."""
+@dataclass(frozen=True)
+class Source:
+    """Where some of an identity's grants come from: an access group (with ``note``: "until
+    14:00 today" for a temporary one), a scope string, or the platform. Its grants as written,
+    not yet expanded with the tenant's tree."""
+
+    name: str  # "access group “admins”", "scope customer.customer_read--DE"
+    grants: Grants
+    note: str = ""  # after the name: ", until 14:00 today (break-glass)"
+    is_group: bool = False
+
+    def named(self, need) -> str:
+        """As a reason for one part of a right: a group with only its scopes that matter here
+        ("access group “admins” (customer.customer_manage)"), anything else as it is."""
+        if not self.is_group:
+            return f"{self.name}{self.note}"
+        relevant = [
+            text
+            for text in self.grants.scope_strings()
+            if not need(Grants.from_strings([text])).is_empty
+        ]
+        return f"{self.name} ({' '.join(relevant)}){self.note}"
+
+
+def _sources(held: holdings.Holdings) -> list[Source]:
+    """Where an identity's grants come from now: standing ones first, then the temporary grants
+    open now with their end, read from its holdings."""
     if held.everything:
-        return [("platform superuser (every scope in every tenant)", Grants.everything())]
+        return [Source("platform superuser (every scope in every tenant)", Grants.everything())]
     now = timezone.now()
     standing, temporary = [], []
     for holding in held.items:
         if not holding.open_at(now):
             continue
         if holding.kind == holdings.GrantKind.CLIENT_SCOPE:
-            standing += [(f"scope {text}", Grants.from_strings([text])) for text in holding.scopes]
-        elif holding.standing:
-            standing.append((_label(holding.group, ""), holding.grants()))
+            standing += [
+                Source(f"scope {text}", Grants.from_strings([text])) for text in holding.scopes
+            ]
+            continue
+        group = holding.group
+        name = f"access group “{group.name}”" if group is not None else f"scope {holding.scopes[0]}"
+        if holding.standing:
+            standing.append(Source(name, holding.grants(), is_group=group is not None))
         else:
-            scope = "" if holding.group is not None else holding.scopes[0]
-            label = f"temporary {_label(holding.group, scope)}, {until(holding.valid_until)}"
-            label += " (break-glass)" if holding.break_glass else ""
-            temporary.append((holding.valid_until, label, holding.grants()))
+            note = f", {until(holding.valid_until)}"
+            note += " (break-glass)" if holding.break_glass else ""
+            source = Source(f"temporary {name}", holding.grants(), note, group is not None)
+            temporary.append((holding.valid_until, source))
     temporary.sort(key=lambda entry: entry[0])
-    return standing + [(label, grants) for _, label, grants in temporary]
-
-
-def _label(group: AccessGroup | None, scope: str) -> str:
-    if group is None:
-        return f"scope {scope}"
-    return f"access group “{group.name}”"
-
-
-def _named(label: str, grants: Grants, need) -> str:
-    """A source as a reason for one part of a right: a group with the scopes of it that matter
-    here ("access group “admins” (customer.customer_manage)"), a scope string as it is."""
-    if label.startswith("scope ") or label.startswith("platform"):
-        return label
-    relevant = [
-        text for text in grants.scope_strings() if not need(Grants.from_strings([text])).is_empty
-    ]
-    name, _, rest = label.partition("”")
-    return f"{name}” ({' '.join(relevant)}){rest}"
+    return standing + [source for _, source in temporary]
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,7 @@ class Access:
         }
 
 
-def _active_identities(tenant) -> list[tuple[str, str, list[tuple[str, Grants]]]]:
+def _active_identities(tenant) -> list[tuple[str, str, list[Source]]]:
     """``(kind, name, sources)`` of every active employee and API client of ``tenant``, read
     from their holdings (four queries)."""
     held = holdings.of_tenant(tenant.pk)
@@ -149,19 +159,19 @@ def who_has_access(*, tenant, restriction: str | None) -> list[Access]:
     below = None if tree.is_flat(parents) else tree.below(parents)
     answers = []
     for kind, name, written in _active_identities(tenant):
-        sources = [(label, grants, grants.expanded(below)) for label, grants in written]
-        held = _union(expanded for _, _, expanded in sources)
+        sources = [(source, source.grants.expanded(below)) for source in written]
+        held = _union(expanded for _, expanded in sources)
         allowed = {right: right.covers(held, restriction) for right in Right}
         because = []
         for right in Right:
             if not allowed[right]:
                 continue
             for _scope, allows, need in right.needs:
-                for label, grants, expanded in sources:
+                for source, expanded in sources:
                     if need(expanded).covers(restriction):
-                        path = _through_tree(need, grants, restriction, parents)
+                        path = _through_tree(need, source.grants, restriction, parents)
                         via = f", through the tree: {path}" if path else ""
-                        because.append(f"{allows}: {_named(label, grants, need)}{via}")
+                        because.append(f"{allows}: {source.named(need)}{via}")
         answers.append(
             Access(
                 kind,
@@ -221,7 +231,7 @@ def explain_access(
         if isinstance(identity, ApiClient)
         else holdings.of_employee(identity)
     )
-    sources = [(name, grants, grants.expanded(below)) for name, grants in _sources(held)]
+    sources = [(source, source.grants.expanded(below)) for source in _sources(held)]
     verdicts = []
     for right in Right:
         if customer is not None:
@@ -237,10 +247,10 @@ def explain_access(
         reasons = []
         for scope, allows, need in right.needs:
             granting = []
-            for name, grants, expanded in sources:
+            for source, expanded in sources:
                 if need(expanded).covers(value):
-                    path = _through_tree(need, grants, value, parents)
-                    named = _named(name, grants, need)
+                    path = _through_tree(need, source.grants, value, parents)
+                    named = source.named(need)
                     granting.append(f"{named}, through the tree: {path}" if path else named)
             if granting:
                 reasons.append(f"may {allows} them through " + "; ".join(granting))
@@ -291,7 +301,7 @@ def tree_change_effect(
     }
     labels = {"employee": "employee", "api_client": "API client"}
     identities = [
-        (labels[kind], _union(grants for _, grants in sources))
+        (labels[kind], _union(source.grants for source in sources))
         for kind, _, sources in _active_identities(tenant)
     ]
     whole_tenant = rowsecurity.RowContext.whole_tenant(tenant.pk)

@@ -61,27 +61,16 @@ def can_audit_access(grants: Grants) -> bool:
     return grants.can_audit_access()
 
 
-# The scope each check stands for in the OpenAPI document (suffixed forms also qualify).
-SCOPE_NAMES: dict[Callable[[Grants], bool], str] = {
-    can_audit: AUDIT_READ,
-    can_audit_access: AUDIT_READ,
-    can_read: CUSTOMER_READ,
-    can_manage: CUSTOMER_MANAGE,
-    can_import: IMPORT_MANAGE,
-    can_read_import_configuration: IMPORT_READ,
-    can_configure_import: IMPORT_MANAGE,
-}
-
-
-# How a refusal names what was missing.
-SCOPE_NEEDED: dict[Callable[[Grants], bool], str] = {
-    can_audit: f"{AUDIT_READ}",
-    can_audit_access: f"{AUDIT_READ} without a restriction suffix",
-    can_read: f"{CUSTOMER_READ} (or {CUSTOMER_MANAGE})",
-    can_manage: CUSTOMER_MANAGE,
-    can_import: IMPORT_MANAGE,
-    can_read_import_configuration: f"{IMPORT_READ} (or {IMPORT_MANAGE})",
-    can_configure_import: f"{IMPORT_MANAGE} without a restriction suffix",
+# The scope each check stands for: in the OpenAPI document (suffixed forms also qualify), and
+# as a refusal says what was missing.
+REQUIRED_SCOPES: dict[Callable[[Grants], bool], tuple[str, str]] = {
+    can_audit: (AUDIT_READ, AUDIT_READ),
+    can_audit_access: (AUDIT_READ, f"{AUDIT_READ} without a restriction suffix"),
+    can_read: (CUSTOMER_READ, f"{CUSTOMER_READ} (or {CUSTOMER_MANAGE})"),
+    can_manage: (CUSTOMER_MANAGE, CUSTOMER_MANAGE),
+    can_import: (IMPORT_MANAGE, IMPORT_MANAGE),
+    can_read_import_configuration: (IMPORT_READ, f"{IMPORT_READ} (or {IMPORT_MANAGE})"),
+    can_configure_import: (IMPORT_MANAGE, f"{IMPORT_MANAGE} without a restriction suffix"),
 }
 
 
@@ -105,9 +94,8 @@ class HoldsRequiredScope(BasePermission):
             return True
         if check(request.user.grants):
             return True
-        self.message = (
-            f"The access token lacks the scope this operation requires: {SCOPE_NEEDED[check]}."
-        )
+        needed = REQUIRED_SCOPES[check][1]
+        self.message = f"The access token lacks the scope this operation requires: {needed}."
         return False
 
 

@@ -3,7 +3,7 @@ each operation's required scope."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
-from accounts.api.base import SCOPE_NAMES
+from accounts.api.base import REQUIRED_SCOPES
 from accounts.scopes import (
     AUDIT_READ,
     CUSTOMER_MANAGE,
@@ -52,4 +52,4 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
     def get_security_requirement(self, auto_schema):
         view = auto_schema.view
         check = getattr(view, "required_scope", {}).get(auto_schema.method.upper())
-        return {self.name: [SCOPE_NAMES[check]] if check in SCOPE_NAMES else []}
+        return {self.name: [REQUIRED_SCOPES[check][0]] if check in REQUIRED_SCOPES else []}

@@ -175,7 +175,7 @@ class TenantAdmin(SuperuserOnlyAdmin):
         # One tree change of a tenant at a time: the form validated the tree it saw, but another
         # save may have committed since; the tree is validated again inside the lock (and the
         # database refuses a cycle at commit, on PostgreSQL).
-        Tenant.objects.select_for_update().filter(pk=tenant.pk).exists()
+        Tenant.objects.select_for_update().get(pk=tenant.pk)
         before = restriction_parents(tenant.pk)
         formset.save(commit=False)
         for restriction in formset.deleted_objects:

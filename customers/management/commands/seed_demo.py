@@ -263,8 +263,12 @@ class Command(BaseCommand):
         ).order_by("pk")
         for review in open_reviews[:3]:
             write(
-                f"  Open access review “{review.name}”: admin and admin2 decide each other's "
-                f"lines ({base}/admin/accounts/accessreview/)."
+                f"  Open access review “{review.name}” ({base}/admin/accounts/accessreview/)"
+                + (
+                    ": admin and admin2 decide each other's lines."
+                    if review.name == DEMO_REVIEW
+                    else "."
+                )
             )
         write("")
         write("API clients (the same secrets on every run; seed_demo --rotate-secrets for new):")
