@@ -7,7 +7,7 @@ from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.api.token import TokenApi
-from config.api_docs import RedocDocs, SwaggerDocs
+from config.api_docs import RedocDocs, SwaggerDocs, redoc_script
 from core.health import healthz, readyz
 from core.metrics import metrics
 
@@ -53,6 +53,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerDocs.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", RedocDocs.as_view(url_name="schema"), name="api-redoc"),
+    path("api/redoc/redoc.standalone.js", redoc_script, name="api-redoc-bundle"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),

@@ -356,3 +356,25 @@ def test_the_reviewer_picker_offers_only_tenant_administrators(client, tenant):
     form = client.get("/admin/accounts/accessreview/add/").context["adminform"].form
     offered = {employee.username for employee in form.fields["reviewers"].queryset}
     assert offered == {"boss", "boss2"}
+
+
+def test_a_review_page_offers_the_lines_and_no_button_that_seems_to_close_it(
+    client, admins, agent, tenant
+):
+    """The review's page is read-only (a review closes with its last decided line): it leads to
+    its lines while open, and its way back says where it goes."""
+    review = access_review_start(actor=acting(admins[0]), channel=Channel.ADMIN, tenant=tenant)
+    client.force_login(admins[0])
+    page = client.get(f"{REVIEWS}{review.pk}/change/").content.decode()
+    assert f'href="{LINES}?review__id__exact={review.pk}" class="button default"' in page
+    assert "Back to the reviews" in page and ">Close<" not in page
+    assert "closes by itself when its last line is decided" in page
+    lines = AccessReviewLine.objects.filter(review=review)
+    act(client, LINES, "keep", lines.exclude(reviewer=admins[1]).values_list("pk", flat=True))
+    client.force_login(admins[1])
+    act(client, LINES, "keep", lines.filter(decision="").values_list("pk", flat=True))
+    review.refresh_from_db()
+    assert review.status == "closed"
+    closed = client.get(f"{REVIEWS}{review.pk}/change/").content.decode()
+    assert "Decide the lines</a>" in closed  # (the link among the read-only fields stays)
+    assert 'class="button default"' not in closed and "closes by itself" not in closed
