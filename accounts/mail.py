@@ -17,6 +17,7 @@ from django_tasks import task
 from accounts import rowsecurity
 from accounts.holdings import tenant_administrators
 from accounts.models import AccessRequest, AccessReview, AccessReviewLine, Employee
+from core.datetimes import span
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,15 @@ def _break_glass_notice(request: AccessRequest, subject: str, body: str, recipie
     return sent
 
 
+def _local(moment) -> str:
+    """A date-time as the reader's back office shows it (the service's time zone, named)."""
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"
+
+
+def _lines_wait(count: int) -> str:
+    return f"{count:,} line waits" if count == 1 else f"{count:,} lines wait"
+
+
 def _admin_url(path: str) -> str:
     return f"{settings.BACK_OFFICE_URL.rstrip('/')}{path}"
 
@@ -110,14 +120,14 @@ def send_access_request_email(request_id: int, event: str) -> int:
         if event == "asked":
             subject = f"[{request.tenant.code}] {who} asks for {what}"
             body = (
-                f"{who} asks for {what} for {request.duration} in tenant {request.tenant.code}.\n"
+                f"{who} asks for {what} for {span(request.duration)} in tenant {request.tenant.code}.\n"
                 f"Reason: {request.reason}\n\nApprove or deny it on the Requests page: {link}\n"
             )
         else:
             subject = f"[{request.tenant.code}] BREAK-GLASS: {who} activated {what}"
             body = (
                 f"{who} activated {what} for themselves in an emergency, until "
-                f"{request.valid_until:%Y-%m-%d %H:%M %Z}.\nReason: {request.reason}\n\n"
+                f"{_local(request.valid_until)}.\nReason: {request.reason}\n\n"
                 f"It is marked in the access-change log and in the next access review. "
                 f"Details: {link}\n"
             )
@@ -128,7 +138,7 @@ def send_access_request_email(request_id: int, event: str) -> int:
     subject = f"[{request.tenant.code}] Your request for {what} was {decision}"
     body = f"{request.decided_by_name} {decision} your request for {what}.\n"
     if event == "approved":
-        body += f"You hold it until {request.valid_until:%Y-%m-%d %H:%M %Z}.\n"
+        body += f"You hold it until {_local(request.valid_until)}.\n"
     if request.decision_note:
         body += f"Note: {request.decision_note}\n"
     return _send(subject, body, [request.requester.email])
@@ -163,8 +173,8 @@ def send_review_reminders(review_id: int) -> int:
             )
         sent += bool(
             _send(
-                f"Access review “{review.name}”: {row['n']} line(s) wait for your decision",
-                f"{row['n']} line(s) of the access review “{review.name}” wait for a decision "
+                f"Access review “{review.name}”: {_lines_wait(row['n'])} for your decision",
+                f"In the access review “{review.name}”, {_lines_wait(row['n'])} for a decision "
                 f"(keep or revoke).\n\n{link}\n",
                 recipients,
             )

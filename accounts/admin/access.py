@@ -424,9 +424,11 @@ class AccessReviewForm(forms.ModelForm):
     class Meta:
         model = AccessReview
         fields = ["tenant", "name"]
-        help_texts = {"name": "Empty: “Access review” and today's date."}
 
-    name = forms.CharField(required=False, max_length=200)
+    # (Its help on the form only: a started review shows its name read-only.)
+    name = forms.CharField(
+        required=False, max_length=200, help_text="Empty: “Access review” and today's date."
+    )
 
 
 @admin.register(AccessReview)
@@ -484,10 +486,11 @@ class AccessReviewAdmin(TenantAdministrationAdmin):
     def links(self, obj):
         lines = reverse("admin:accounts_accessreviewline_changelist")
         return format_html(
-            '<a href="{}?review__id__exact={}">Decide the lines</a> · '
+            '<a href="{}?review__id__exact={}">{}</a> · '
             '<a href="{}">Report (CSV)</a> · <a href="{}">Report (JSON)</a>',
             lines,
             obj.pk,
+            "Decide the lines" if obj.status == AccessReview.Status.OPEN else "The decided lines",
             reverse("admin:accounts_accessreview_report", args=[obj.pk, "csv"]),
             reverse("admin:accounts_accessreview_report", args=[obj.pk, "json"]),
         )

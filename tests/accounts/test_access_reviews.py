@@ -269,7 +269,9 @@ def test_reminders_go_to_reviewers_with_undecided_lines(
     with django_capture_on_commit_callbacks(execute=True):
         review_reminders_send(actor=acting(alice), review_pk=review.pk)
     assert [message.to for message in mail.outbox] == [["alice@example.com"]]
-    assert "wait for your decision" in mail.outbox[0].subject
+    waiting = lines_of(review, reviewer=alice).count()
+    assert f": {waiting} lines wait for your decision" in mail.outbox[0].subject
+    assert "line(s)" not in mail.outbox[0].body
 
 
 def test_the_command_starts_a_review_and_refuses_unknown_reviewers(admins, staff, tenant, capsys):

@@ -309,6 +309,7 @@ def test_a_request_is_mailed_to_the_tenant_administrators(
     assert len(mail.outbox) == 1
     assert set(mail.outbox[0].to) == {"boss@example.com", "boss2@example.com"}
     assert "agent asks for group FR readers" in mail.outbox[0].subject
+    assert "group FR readers for 4 h in tenant" in mail.outbox[0].body  # (not "4:00:00")
     assert de_agent.grants().readable().restrictions == {"DE"}  # nothing granted yet
 
 

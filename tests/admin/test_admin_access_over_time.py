@@ -369,6 +369,7 @@ def test_a_review_page_offers_the_lines_and_no_button_that_seems_to_close_it(
     assert f'href="{LINES}?review__id__exact={review.pk}" class="button default"' in page
     assert "Back to the reviews" in page and ">Close<" not in page
     assert "closes by itself when its last line is decided" in page
+    assert 'name="_save"' in client.get(f"{REVIEWS}add/").content.decode()  # (Django's, to start)
     lines = AccessReviewLine.objects.filter(review=review)
     act(client, LINES, "keep", lines.exclude(reviewer=admins[1]).values_list("pk", flat=True))
     client.force_login(admins[1])
@@ -376,5 +377,6 @@ def test_a_review_page_offers_the_lines_and_no_button_that_seems_to_close_it(
     review.refresh_from_db()
     assert review.status == "closed"
     closed = client.get(f"{REVIEWS}{review.pk}/change/").content.decode()
-    assert "Decide the lines</a>" in closed  # (the link among the read-only fields stays)
+    assert "The decided lines</a>" in closed and "Decide the lines" not in closed
+    assert "today's date" not in closed  # (the name's help is the add form's)
     assert 'class="button default"' not in closed and "closes by itself" not in closed
