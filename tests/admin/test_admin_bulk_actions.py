@@ -152,7 +152,7 @@ def test_above_the_threshold_the_action_becomes_a_job(
     client.force_login(restriction_manager)
     pks, across = selections(crowd)["all"]
     preview = post_action(client, "assign_restriction", pks, across, restriction="US")
-    assert "runs as a background job" in preview.content.decode()
+    assert "This runs as a background job." in preview.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         done = post_action(
             client, "assign_restriction", pks, across, restriction="US", confirm="yes"
