@@ -120,7 +120,8 @@ def send_access_request_email(request_id: int, event: str) -> int:
         if event == "asked":
             subject = f"[{request.tenant.code}] {who} asks for {what}"
             body = (
-                f"{who} asks for {what} for {span(request.duration)} in tenant {request.tenant.code}.\n"
+                f"{who} asks for {what} for {span(request.duration)} in tenant "
+                f"{request.tenant.code}.\n"
                 f"Reason: {request.reason}\n\nApprove or deny it on the Requests page: {link}\n"
             )
         else:

@@ -10,6 +10,7 @@ from accounts.api.token import TokenApi
 from config.api_docs import RedocDocs, SwaggerDocs, redoc_script
 from core.health import healthz, readyz
 from core.metrics import metrics
+from customers.api.audit import CustomerViewListApi
 
 admin.site.site_header = "Customer Service back office"
 admin.site.site_title = "Customer Service"
@@ -49,6 +50,8 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("oauth/token", TokenApi.as_view(), name="oauth-token"),
     path("customer/<str:tenant>/", include("customers.api.urls")),
+    # (the read-access log is the customers' record, listed with the other audit lists)
+    path("iam/<str:tenant>/views", CustomerViewListApi.as_view(), name="customer-view-list"),
     path("iam/<str:tenant>/", include("accounts.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerDocs.as_view(url_name="schema"), name="api-docs"),

@@ -12,6 +12,7 @@ from core.restrictions import RESTRICTION_MAX_LENGTH
 from customers.querysets import (
     CustomerQuerySet,
     CustomerRelatedQuerySet,
+    CustomerViewQuerySet,
     JobQuerySet,
     RestrictionChangeQuerySet,
 )
@@ -361,3 +362,54 @@ class JobRestriction(models.Model):
 
     def __str__(self) -> str:
         return self.restriction or "— none —"
+
+
+class ReadHow(models.TextChoices):
+    """How a customer was served, as the read-access log says it."""
+
+    GET = "get", "read by number"
+    LIST = "list", "list page"
+    SEARCH = "search", "search"
+    CHANGE = "change", "answer to a change"
+    ADDRESSES = "addresses", "addresses"
+    ADMIN_PAGE = "admin_page", "customer page"
+    ADMIN_LIST = "admin_list", "customer list"
+
+
+class CustomerView(models.Model):
+    """The read-access log: one row per customer served to a caller, per read. Append-only,
+    written in the transaction that read the customers (customers.read_log), so an answered
+    read is never missing from it. Keeps the number, not a link: the record outlives the
+    customer."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    customer_number = models.CharField(max_length=66)
+    viewed_at = models.DateTimeField("when", auto_now_add=True)
+    actor_kind = models.CharField("by (kind)", max_length=16, choices=ActorKind.choices)
+    actor_id = models.CharField(max_length=150)
+    actor_name = models.CharField("by", max_length=150, blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    how = models.CharField(max_length=16, choices=ReadHow.choices)
+    expanded = models.CharField(
+        max_length=200, blank=True, help_text="What the answer carried besides the profile."
+    )
+    purpose = models.CharField(max_length=200, blank=True)
+
+    objects = CustomerViewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-viewed_at", "-pk"]
+        indexes = [
+            # "Who viewed this customer" and "what did this identity look at" (by its id or its
+            # name), newest first: the audit lists page by the key.
+            models.Index(
+                fields=["tenant", "customer_number", "-id"], name="customer_view_number_idx"
+            ),
+            models.Index(fields=["tenant", "actor_id", "-id"], name="customer_view_actor_idx"),
+            models.Index(fields=["tenant", "actor_name", "-id"], name="customer_view_name_idx"),
+        ]
+        verbose_name = "customer view"
+        verbose_name_plural = "who viewed customers"
+
+    def __str__(self) -> str:
+        return f"{self.customer_number}: {self.get_how_display()} by {self.actor_name}"

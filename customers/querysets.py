@@ -184,6 +184,29 @@ class RestrictionChangeQuerySet(CustomerRelatedQuerySet):
         )
 
 
+class CustomerViewQuerySet(models.QuerySet):
+    """The read-access log, for the audit API and the back office's "who viewed it"."""
+
+    def audited_by(self, principal: Principal | None) -> models.QuerySet:
+        """What an audit reader may see of the log. Unsuffixed ``audit.audit_read``: every view
+        in its tenant (deleted customers' included); suffixed: the views of customers whose
+        restriction it covers now; a platform superuser: every tenant's."""
+        if principal is None:
+            return self.none()
+        if principal.sees_every_tenant:
+            return self.all()
+        coverage = principal.grants.auditable()
+        if principal.tenant_id is None or coverage.is_empty:
+            return self.none()
+        views = self.filter(tenant_id=principal.tenant_id)
+        if coverage.everything:
+            return views
+        from customers.models import Customer
+
+        covered = Customer.objects.audited_by(principal).values("customer_number")
+        return views.filter(customer_number__in=covered)
+
+
 class JobQuerySet(models.QuerySet):
     def visible_to(
         self, principal: Principal | None, *, employee_id: int | None

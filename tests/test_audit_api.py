@@ -333,6 +333,7 @@ def test_every_audit_list_answers_what_the_openapi_document_describes(history, r
     document = SchemaGenerator().get_schema(request=None, public=True)
     components = json_schema(document["components"])
     http = api_as(*AUDITOR)
+    api_as("customer.customer_read").get("/customer/acme/customers", HTTP_X_PURPOSE="a check")
     for path, url in [
         ("/customer/{tenant}/restriction-changes", HISTORY),
         (
@@ -342,6 +343,11 @@ def test_every_audit_list_answers_what_the_openapi_document_describes(history, r
         ("/iam/{tenant}/access-changes", ACCESS),
         ("/iam/{tenant}/access-reviews", REVIEWS),
         ("/iam/{tenant}/access-reviews/{reviewId}/lines", f"{REVIEWS}/{reviewed.pk}/lines"),
+        ("/iam/{tenant}/views", "/iam/acme/views"),
+        (
+            "/customer/{tenant}/customers/{customerNumber}/views",
+            "/customer/acme/customers/DE1/views",
+        ),
     ]:
         response = http.get(url)
         assert response.status_code == 200, url

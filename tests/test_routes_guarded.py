@@ -14,6 +14,7 @@ OPEN = {
     "api/schema/": "the OpenAPI description (no data)",
     "api/docs/": "the API documentation page (no data)",
     "api/redoc/": "the API documentation page (no data)",
+    "api/redoc/redoc.standalone.js": "the documentation page's script (no data)",
     "healthz": "liveness: answers ok",
     "readyz": "readiness: database and migrations, no data",
     "metrics": "Prometheus metrics: counts by route and status, no data",

@@ -46,18 +46,23 @@ class StrictBooleanFilter(django_filters.ChoiceFilter):
         return qs.filter(**{self.field_name: value == "true"})
 
 
-class AuditFilterSet(django_filters.FilterSet):
-    """Who did it, through which channel, and when (``changedFrom`` inclusive, ``changedTo``
-    exclusive, ISO 8601)."""
+class ActorFilterSet(django_filters.FilterSet):
+    """Who did it, and through which channel."""
 
     actor = django_filters.CharFilter(method="by_actor", help_text="The actor's id or name.")
     actorKind = django_filters.ChoiceFilter(field_name="actor_kind", choices=ActorKind.choices)
     channel = django_filters.ChoiceFilter(field_name="channel", choices=Channel.choices)
-    changedFrom = django_filters.IsoDateTimeFilter(field_name="changed_at", lookup_expr="gte")
-    changedTo = django_filters.IsoDateTimeFilter(field_name="changed_at", lookup_expr="lt")
 
     def by_actor(self, queryset, name, value):
         return queryset.filter(Q(actor_id=value) | Q(actor_name=value))
+
+
+class AuditFilterSet(ActorFilterSet):
+    """Who did it, through which channel, and when (``changedFrom`` inclusive, ``changedTo``
+    exclusive, ISO 8601)."""
+
+    changedFrom = django_filters.IsoDateTimeFilter(field_name="changed_at", lookup_expr="gte")
+    changedTo = django_filters.IsoDateTimeFilter(field_name="changed_at", lookup_expr="lt")
 
 
 def filter_parameters(filterset_class: type[django_filters.FilterSet]) -> list[OpenApiParameter]:

@@ -164,6 +164,11 @@ class TenantApiView(APIView):
         )
         if request.method not in READ_ONLY_METHODS:
             self._writer = writer_of(request.auth)
+        self.check_request(request)
+
+    def check_request(self, request) -> None:
+        """What every request of the view must carry, checked once the principal is known and
+        before any handler reads or writes (a refusal here leaves nothing half done)."""
 
     def get_authenticators(self):
         return [BearerTokenAuthentication()]

@@ -10,7 +10,7 @@ from django.urls import path
 
 from accounts.admin_principal import admin_principal, principal_in_tenant, sees_every_tenant
 from accounts.scopes import Right
-from customers import services
+from customers import read_log, services
 from customers.admin.access import explain_access_view, may_explain
 from customers.admin.actions import CustomerActions
 from customers.admin.base import (
@@ -22,7 +22,7 @@ from customers.admin.base import (
     may,
     tenant_restrictions,
 )
-from customers.models import Account, Address, Channel, Customer, RestrictionChange
+from customers.models import Account, Address, Channel, Customer, ReadHow, RestrictionChange
 from customers.selection import NONE_VALUE, SEARCH_LOOKUPS, filter_condition, search_condition
 from tenancy.models import Site
 
@@ -189,12 +189,30 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         extra = {**(extra_context or {}), "can_explain_access": may_explain(request)}
-        return super().changelist_view(request, extra)
+        response = super().changelist_view(request, extra)
+        shown = getattr(response, "context_data", None) or {}
+        if response.status_code == 200 and "cl" in shown:
+            # (the page's rows, read here once: the template iterates the same result)
+            rows = list(shown["cl"].result_list)
+            self._record_reads(request, ReadHow.ADMIN_LIST, rows)
+        return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # A tenant administrator reaches "who may see it" from the customer's own page.
         extra = {**(extra_context or {}), "can_explain_access": may_explain(request)}
-        return super().change_view(request, object_id, form_url, extra)
+        response = super().change_view(request, object_id, form_url, extra)
+        shown = getattr(response, "context_data", None) or {}
+        if response.status_code == 200 and shown.get("original") is not None:
+            self._record_reads(request, ReadHow.ADMIN_PAGE, [shown["original"]])
+        return response
+
+    def _record_reads(self, request, how: ReadHow, customers) -> None:
+        read_log.record(
+            admin_principal(request),
+            channel=Channel.ADMIN,
+            how=how,
+            served=((customer.tenant_id, customer.customer_number) for customer in customers),
+        )
 
     @admin.display(description="name", ordering="last_name")
     def full_name(self, obj):

@@ -17,6 +17,7 @@ from core.parsers import JSONParser, MergePatchParser
 from customers import services
 from customers.api.common import (
     ID_RESPONSE,
+    PURPOSE_PARAMETER,
     CustomerApiView,
     errors,
 )
@@ -25,7 +26,7 @@ from customers.api.serializers import (
     AddressInputSerializer,
     AddressSerializer,
 )
-from customers.models import CUSTOMER_NUMBER_PATTERN, Address, Customer
+from customers.models import CUSTOMER_NUMBER_PATTERN, Address, Customer, ReadHow
 from customers.services.addresses import ADDRESS_NOT_FOUND
 
 
@@ -52,17 +53,21 @@ def chosen_id(body) -> str | None:
 
 class AddressCollectionApi(AddressApiView):
     required_scope = {"GET": can_read, "POST": can_manage}
+    read_how = {"GET": ReadHow.ADDRESSES}
 
     @extend_schema(
         operation_id="GET-customer-tenant-list-customer-addresses",
         summary="List a customer's addresses",
         description="The addresses of a customer the token may read.",
         tags=["Addresses"],
-        responses={200: AddressSerializer(many=True), **errors(401, 403, 404)},
+        parameters=[PURPOSE_PARAMETER],
+        responses={200: AddressSerializer(many=True), **errors(400, 401, 403, 404)},
     )
     def get(self, request, tenant, customer_number):
         customer = self.visible_customer(customer_number)
-        return Response([address_document(a) for a in customer.addresses.all()])
+        documents = [address_document(a) for a in customer.addresses.all()]
+        self.record_reads([customer.customer_number])
+        return Response(documents)
 
     @extend_schema(
         operation_id="POST-customer-tenant-add-customer-address",
@@ -88,6 +93,7 @@ class AddressCollectionApi(AddressApiView):
 
 class AddressDetailApi(AddressApiView):
     required_scope = {"GET": can_read, "PUT": can_manage, "PATCH": can_manage, "DELETE": can_manage}
+    read_how = {"GET": ReadHow.ADDRESSES, "PATCH": ReadHow.ADDRESSES}
     parser_classes = [JSONParser, MergePatchParser]
 
     @extend_schema(
@@ -95,10 +101,13 @@ class AddressDetailApi(AddressApiView):
         summary="Read an address",
         description="One address of a customer the token may read.",
         tags=["Addresses"],
-        responses={200: AddressSerializer, **errors(401, 403, 404)},
+        parameters=[PURPOSE_PARAMETER],
+        responses={200: AddressSerializer, **errors(400, 401, 403, 404)},
     )
     def get(self, request, tenant, customer_number, address_id):
-        return Response(address_document(self.visible_address(customer_number, address_id)))
+        document = address_document(self.visible_address(customer_number, address_id))
+        self.record_reads([customer_number])
+        return Response(document)
 
     @extend_schema(
         operation_id="PUT-customer-tenant-update-customer-address",
@@ -130,6 +139,7 @@ class AddressDetailApi(AddressApiView):
         description="A JSON merge patch of the address; answers the changed address.",
         tags=["Addresses"],
         request=AddressInputSerializer,
+        parameters=[PURPOSE_PARAMETER],
         responses={200: AddressSerializer, **errors(400, 401, 403, 404)},
     )
     def patch(self, request, tenant, customer_number, address_id):
@@ -142,6 +152,7 @@ class AddressDetailApi(AddressApiView):
             fields=body.model_fields(),
             replace=False,
         )
+        self.record_reads([customer_number])
         return Response(address_document(address))
 
     @extend_schema(

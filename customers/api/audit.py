@@ -1,4 +1,5 @@
-"""The restriction history in the audit API: a tenant's, and one customer's."""
+"""The restriction history and the read-access log in the audit API: a tenant's, and one
+customer's."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rest_framework import serializers
 
 from accounts.api.audit import (
     PAGING_PARAMETERS,
+    ActorFilterSet,
     AuditActorSerializer,
     AuditFilterSet,
     AuditListApi,
@@ -21,7 +23,7 @@ from accounts.api.base import can_audit
 from core.channels import Channel
 from core.errors import DoesNotExist
 from customers.api.common import PATH_PARAMETERS, errors
-from customers.models import Customer, RestrictionChange
+from customers.models import Customer, CustomerView, ReadHow, RestrictionChange
 from customers.services import NOT_FOUND_MESSAGE
 
 
@@ -115,6 +117,108 @@ class CustomerRestrictionChangeListApi(RestrictionChangeListApi):
         tags=["Audit"],
         parameters=[*filter_parameters(RestrictionChangeFilter), *PAGING_PARAMETERS],
         responses={200: RestrictionChangeSerializer(many=True), **errors(400, 401, 403, 404)},
+    )
+    def get(self, request, tenant, customer_number):
+        return self.list_response(request, customer_number=customer_number)
+
+
+# -- the read-access log ---------------------------------------------------------------------
+
+
+class CustomerViewSerializer(serializers.Serializer):
+    customerNumber = serializers.CharField()
+    actor = AuditActorSerializer()
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    how = serializers.ChoiceField(choices=ReadHow.choices)
+    expanded = serializers.ListField(child=serializers.CharField())
+    purpose = serializers.CharField()
+    viewedAt = serializers.DateTimeField()
+
+
+class CustomerViewFilter(ActorFilterSet):
+    """Who read, through which channel and how, and when (``viewedFrom`` inclusive,
+    ``viewedTo`` exclusive, ISO 8601)."""
+
+    customerNumber = django_filters.CharFilter(field_name="customer_number")
+    how = django_filters.ChoiceFilter(field_name="how", choices=ReadHow.choices)
+    viewedFrom = django_filters.IsoDateTimeFilter(field_name="viewed_at", lookup_expr="gte")
+    viewedTo = django_filters.IsoDateTimeFilter(field_name="viewed_at", lookup_expr="lt")
+
+    class Meta:
+        model = CustomerView
+        fields: list[str] = []
+
+
+class CustomerViewListApi(AuditListApi):
+    """The tenant's read-access log ("what did this identity look at": ``?actor=``), as far as
+    the audit scope covers the customers now."""
+
+    required_scope = {"GET": can_audit}
+    filterset_class = CustomerViewFilter
+    list_name = "customer-views"
+
+    def records(self, **kwargs) -> QuerySet:
+        return CustomerView.objects.audited_by(self.principal)
+
+    def document(self, record: CustomerView, iso) -> dict[str, Any]:
+        return {
+            "customerNumber": record.customer_number,
+            "actor": actor_of(record),
+            "channel": record.channel,
+            "how": record.how,
+            "expanded": record.expanded.split(),
+            "purpose": record.purpose,
+            "viewedAt": iso(record.viewed_at),
+        }
+
+    @extend_schema(
+        operation_id="GET-iam-tenant-list-customer-views",
+        summary="List who read which customers",
+        description=(
+            "The read-access log: every customer served to a caller (API, back office), newest "
+            "first, with who read it, how and the purpose they gave; `actor` answers what one "
+            "identity looked at. With a suffixed `audit.audit_read--DE`: only reads of customers "
+            "whose restriction it covers now."
+        ),
+        tags=["Audit"],
+        parameters=[*filter_parameters(CustomerViewFilter), *PAGING_PARAMETERS],
+        responses={200: CustomerViewSerializer(many=True), **errors(400, 401, 403)},
+    )
+    def get(self, request, tenant):
+        return self.list_response(request)
+
+
+class CustomerViewsOfCustomerApi(CustomerViewListApi):
+    """Who read one customer; a customer the audit scope does not cover now is not found,
+    exactly like a missing one."""
+
+    list_name = "customer-views-of-customer"
+
+    def dispatch(self, request, *args, **kwargs):
+        kwargs = {PATH_PARAMETERS.get(name, name): value for name, value in kwargs.items()}
+        return super().dispatch(request, *args, **kwargs)
+
+    def records(self, customer_number: str) -> QuerySet:
+        views = CustomerView.objects.audited_by(self.principal).filter(
+            customer_number=customer_number
+        )
+        covered = Customer.objects.audited_by(self.principal).filter(
+            customer_number=customer_number
+        )
+        # (a deleted customer's reads: only for the unsuffixed scope, which sees them anyway)
+        if not covered.exists() and not (
+            self.principal.grants.auditable().everything and views.exists()
+        ):
+            raise DoesNotExist(NOT_FOUND_MESSAGE)
+        return views
+
+    @extend_schema(
+        operation_id="GET-customer-tenant-list-customer-views",
+        summary="List who read a customer",
+        description="Every read of the customer, newest first (see the tenant's list).",
+        tags=["Audit"],
+        parameters=[*filter_parameters(CustomerViewFilter), *PAGING_PARAMETERS],
+        responses={200: CustomerViewSerializer(many=True), **errors(400, 401, 403, 404)},
     )
     def get(self, request, tenant, customer_number):
         return self.list_response(request, customer_number=customer_number)

@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 
 from accounts.api.base import TenantApiView
+from core.channels import Channel
 from core.cursors import next_link
 from core.database import is_statement_timeout
 from core.errors import DoesNotExist, InvalidInput
@@ -23,8 +24,9 @@ from customers.api.paging import make_cursor, page_of, read_cursor
 from customers.api.serializers import (
     ResourceIdSerializer,
 )
-from customers.models import Account, Address, Customer
+from customers.models import Account, Address, Customer, ReadHow
 from customers.query import QuerySyntaxError, compile_query, compile_sort
+from customers.read_log import PURPOSE_HEADER, purpose_of, record
 
 EXPAND_VALUES = {"addresses", "accounts"}
 MAX_PAGE_SIZE = 1000
@@ -34,7 +36,17 @@ DEFAULT_PAGE_SIZE = 60
 READ_ERRORS = errors(400, 401, 403)
 ID_RESPONSE = ResourceIdSerializer
 
+PURPOSE_PARAMETER = OpenApiParameter(
+    PURPOSE_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description="Why the customers are read (at most 200 characters): kept with each of them in "
+    "the read-access log, which the customer's data-protection requests show.",
+)
+
+
 LIST_PARAMETERS = [
+    PURPOSE_PARAMETER,
     OpenApiParameter(
         "q",
         str,
@@ -117,6 +129,8 @@ PATH_PARAMETERS = {"customerNumber": "customer_number", "addressId": "address_id
 class CustomerApiView(TenantApiView):
     parser_classes = [JSONParser]
     not_found_message = services.NOT_FOUND_MESSAGE
+    # How each method's answer serves customers, for the read-access log (customers.read_log).
+    read_how: dict[str, ReadHow] = {}
 
     def dispatch(self, request, *args, **kwargs):
         kwargs = {PATH_PARAMETERS.get(name, name): value for name, value in kwargs.items()}
@@ -126,6 +140,21 @@ class CustomerApiView(TenantApiView):
     def expand(self) -> frozenset[str]:
         return parse_expand(self.request.query_params.get("expand"))
 
+    def check_request(self, request) -> None:
+        self.purpose = purpose_of(request.headers.get(PURPOSE_HEADER))
+
+    def record_reads(self, numbers, *, expanded=()) -> None:
+        """The customers this answer serves, in the read-access log."""
+        tenant_id = self.principal.tenant_id
+        record(
+            self.principal,
+            channel=Channel.API,
+            how=self.read_how[self.request.method],
+            served=((tenant_id, number) for number in numbers),
+            purpose=self.purpose,
+            expanded=expanded,
+        )
+
     def scoped_queryset(self, principal):
         return Customer.objects.visible_to(principal)
 
@@ -133,13 +162,15 @@ class CustomerApiView(TenantApiView):
         """Documents of (part of) the scoped queryset, expanded as the request asks."""
         expand = self.expand
         principal = self.principal
-        return customer_documents(
+        ids, documents = customer_documents(
             customers,
             expand,
             # (built only when asked for: each costs the ORM a scoped subquery to compile)
             addresses=Address.objects.visible_to(principal) if "addresses" in expand else None,
             accounts=Account.objects.visible_to(principal) if "accounts" in expand else None,
         )
+        self.record_reads((document["id"] for document in documents), expanded=expand)
+        return ids, documents
 
     def document(self, **lookup) -> dict:
         """One visible customer's document; invisible and nonexistent answer the same 404."""

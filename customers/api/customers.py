@@ -16,6 +16,7 @@ from customers import services
 from customers.api.common import (
     ID_RESPONSE,
     LIST_PARAMETERS,
+    PURPOSE_PARAMETER,
     READ_ERRORS,
     CustomerApiView,
     errors,
@@ -26,6 +27,7 @@ from customers.api.serializers import (
     CustomerSerializer,
     SearchInputSerializer,
 )
+from customers.models import ReadHow
 
 NOTIFICATIONS = OpenApiParameter(
     "sendPasswordResetNotifications",
@@ -41,6 +43,7 @@ def sends_password_reset(request) -> bool:
 
 class CustomerCollectionApi(CustomerApiView):
     required_scope = {"GET": can_read, "POST": can_manage}
+    read_how = {"GET": ReadHow.LIST}
 
     @extend_schema(
         operation_id="GET-customer-tenant-list-customers",
@@ -97,6 +100,7 @@ class CustomerCollectionApi(CustomerApiView):
 
 class CustomerSearchApi(CustomerApiView):
     required_scope = {"POST": can_read}
+    read_how = {"POST": ReadHow.SEARCH}
 
     @extend_schema(
         operation_id="POST-customer-tenant-search",
@@ -121,6 +125,7 @@ class CustomerSearchApi(CustomerApiView):
 
 class CustomerDetailApi(CustomerApiView):
     required_scope = {"GET": can_read, "PUT": can_manage, "PATCH": can_manage, "DELETE": can_manage}
+    read_how = {"GET": ReadHow.GET, "PATCH": ReadHow.CHANGE}
     parser_classes = [JSONParser, MergePatchParser]
 
     @extend_schema(
@@ -130,7 +135,7 @@ class CustomerDetailApi(CustomerApiView):
             "One customer the token may read; any other answers 404, exactly like a missing one."
         ),
         tags=["Customers"],
-        parameters=[OpenApiParameter("expand", str)],
+        parameters=[OpenApiParameter("expand", str), PURPOSE_PARAMETER],
         responses={200: CustomerSerializer, **errors(400, 401, 403, 404)},
     )
     def get(self, request, tenant, customer_number):
@@ -175,6 +180,7 @@ class CustomerDetailApi(CustomerApiView):
         ),
         tags=["Customers"],
         request=CustomerInputSerializer,
+        parameters=[PURPOSE_PARAMETER],
         responses={200: CustomerSerializer, **errors(400, 401, 403, 404, 409)},
     )
     def patch(self, request, tenant, customer_number):

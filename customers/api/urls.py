@@ -50,6 +50,11 @@ urlpatterns = [
         name="customer-restriction-change-list",
     ),
     path(
+        "customers/<identifier:customerNumber>/views",
+        audit.CustomerViewsOfCustomerApi.as_view(),
+        name="customer-view-list-of-customer",
+    ),
+    path(
         "customers/<identifier:customerNumber>/addresses",
         addresses.AddressCollectionApi.as_view(),
         name="address-list",
