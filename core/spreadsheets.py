@@ -30,5 +30,5 @@ class SpreadsheetWriter:
     def __init__(self, stream):
         self._writer = csv.writer(stream)
 
-    def writerow(self, row: Iterable[Any]) -> None:
-        self._writer.writerow([as_text(value) for value in row])
+    def writerow(self, row: Iterable[Any]) -> Any:
+        return self._writer.writerow([as_text(value) for value in row])

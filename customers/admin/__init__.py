@@ -3,6 +3,6 @@
 Importing the package registers every admin (``base`` holds the scoped base class).
 """
 
-from customers.admin import access, accounts, audit, customers, jobs, tenants
+from customers.admin import access, accounts, audit, customers, jobs, tenants, views
 
-__all__ = ["access", "accounts", "audit", "customers", "jobs", "tenants"]
+__all__ = ["access", "accounts", "audit", "customers", "jobs", "tenants", "views"]

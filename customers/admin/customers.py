@@ -22,6 +22,7 @@ from customers.admin.base import (
     may,
     tenant_restrictions,
 )
+from customers.admin.views import may_see_views
 from customers.models import Account, Address, Channel, Customer, ReadHow, RestrictionChange
 from customers.selection import NONE_VALUE, SEARCH_LOOKUPS, filter_condition, search_condition
 from tenancy.models import Site
@@ -199,7 +200,11 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # A tenant administrator reaches "who may see it" from the customer's own page.
-        extra = {**(extra_context or {}), "can_explain_access": may_explain(request)}
+        extra = {
+            **(extra_context or {}),
+            "can_explain_access": may_explain(request),
+            "can_see_views": may_see_views(request),
+        }
         response = super().change_view(request, object_id, form_url, extra)
         shown = getattr(response, "context_data", None) or {}
         if response.status_code == 200 and shown.get("original") is not None:

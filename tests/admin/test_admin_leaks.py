@@ -12,13 +12,14 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import NoReverseMatch, reverse
 
 from accounts.models import Employee
-from customers.models import Customer, Job, JobKind, JobRestriction
+from customers.models import Customer, CustomerView, Job, JobKind, JobRestriction
 from tests.customers.test_leaks import forbidden_strings, probe
 
 pytestmark = pytest.mark.django_db
 CSRF_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
-# The explainer echoes the number the walker typed into its own field; that reveals nothing.
-TYPED_NUMBER = re.compile(r'<input[^>]*name="customer_number"[^>]*>')
+# The explainer echoes the number the walker typed into its own field, and a list asked for one
+# customer's rows (?customer_number=) into its own links; that reveals nothing.
+TYPED_NUMBER = re.compile(r'<input[^>]*name="customer_number"[^>]*>|customer_number=[\w-]+')
 LISTING_QUERIES = [
     "",
     "?q=Last",
@@ -45,6 +46,9 @@ def admin_urls():
                     yield reverse(f"admin:{info[0]}_{info[1]}_{view}", args=[pk])
                 except NoReverseMatch:  # only the employee admin has a password page
                     continue
+        if model is CustomerView:  # each customer's reads, asked for every customer
+            for number in Customer.objects.values_list("customer_number", flat=True):
+                yield f"{changelist}?customer_number={number}"
         if model is Customer:  # the access explainer, asked about every customer
             explain = reverse("admin:customers_explain_access")
             identities = [f"employee:{pk}" for pk in Employee.objects.values_list("pk", flat=True)]
@@ -124,7 +128,12 @@ WALKERS = {
         [(["customer.customer_manage"], ["DE"]), (["tenant.tenant_manage"], [])],
         ["DE1"],
     ),
+    # (the read-access log's pages: reads of DE customers only)
+    "de-auditor": ([(["customer.customer_read", "audit.audit_read"], ["DE"])], ["DE1"]),
 }
+
+
+READERS_ONLY = {"de-reader", "de-auditor"}  # (whose delete actions are refused)
 
 
 @pytest.fixture(params=list(WALKERS))
@@ -145,6 +154,18 @@ def walk(request, audited_world, employee, client):
     )
     JobRestriction.objects.bulk_create(
         JobRestriction(job=job, restriction=value) for value in ("FR", "US", None)
+    )
+    CustomerView.objects.bulk_create(  # every customer read once, by someone else
+        CustomerView(
+            tenant=customer.tenant,
+            customer_number=customer.customer_number,
+            actor_kind="api_client",
+            actor_id="cl_reader",
+            actor_name="a reader",
+            channel="api",
+            how="get",
+        )
+        for customer in world.values()
     )
     client.force_login(walker)
     return client, world, visible, request.param
@@ -182,5 +203,5 @@ def test_no_admin_action_reveals_or_changes_an_invisible_customer(walk):
         assigned |= "Restriction US assigned" in text
     # The actions really ran on what the walker may manage (a reader's are refused); US is
     # nobody's to assign here.
-    assert deleted == (name != "de-reader")
+    assert deleted == (name not in READERS_ONLY)
     assert not assigned

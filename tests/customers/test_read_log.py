@@ -183,3 +183,78 @@ def test_the_log_is_append_only_and_tenant_bound_under_row_security(world, api_a
                 how="get",
             )
     assert set(CustomerView.objects.values_list("purpose", flat=True)) == {""}
+
+
+@pytest.fixture
+def office(tenant):
+    from tests.factories import AccessGroupFactory, EmployeeFactory
+
+    def employee(username, scopes, restrictions=()):
+        group = AccessGroupFactory(
+            tenant=tenant, name=username, scopes=scopes, restrictions=list(restrictions)
+        )
+        return EmployeeFactory(tenant=tenant, username=username, access_groups=[group])
+
+    return {
+        "auditor": employee("auditor", ["customer.customer_read", "audit.audit_read"]),
+        "de_auditor": employee(
+            "de_auditor", ["customer.customer_read", "audit.audit_read"], ["DE"]
+        ),
+        "agent": employee("agent", ["customer.customer_read"]),
+    }
+
+
+CHANGELIST = "/admin/customers/customerview/"
+
+
+def test_the_back_office_shows_who_viewed_a_customer_to_auditors_only(world, client, office):
+    import csv
+    import io
+
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    client.force_login(office["agent"])
+    page = client.get(f"/admin/customers/customer/{world['DE1'].pk}/change/").content.decode()
+    assert "Who viewed it?" not in page
+    assert client.get(CHANGELIST).status_code == 403
+    client.force_login(office["auditor"])
+    page = client.get(f"/admin/customers/customer/{world['DE1'].pk}/change/").content.decode()
+    assert f'{CHANGELIST}?customer_number=DE1" id="who-viewed-link"' in page
+    reads = client.get(f"{CHANGELIST}?customer_number=DE1")
+    assert reads.status_code == 200
+    shown = list(reads.context["cl"].result_list)
+    assert [(v.actor_name, v.how) for v in shown] == [
+        ("auditor", "admin_page"),
+        ("agent", "admin_page"),
+    ]
+    download = client.post(
+        f"{CHANGELIST}?customer_number=DE1",
+        {"action": "download_csv", "select_across": "1", ACTION_CHECKBOX_NAME: [str(shown[0].pk)]},
+    )
+    rows = list(csv.DictReader(io.StringIO(download.content.decode())))
+    assert [row["by"] for row in rows] == ["auditor", "agent"]
+    assert rows[0]["how"] == "customer page" and rows[0]["channel"] == "back office"
+
+
+def test_a_suffixed_auditor_sees_reads_of_its_customers_only(world, client, office, api_as):
+    api_as(*READER).get(CUSTOMERS, HTTP_X_PURPOSE='=HYPERLINK("http://evil.example")')
+    client.force_login(office["de_auditor"])
+    listed = {v.customer_number for v in client.get(CHANGELIST).context["cl"].result_list}
+    assert listed == {"DE1"}
+    assert list(client.get(f"{CHANGELIST}?customer_number=FR1").context["cl"].result_list) == []
+
+
+def test_the_csv_writes_no_formula(world, client, office, api_as):
+    import csv
+    import io
+
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    api_as(*READER).get(f"{CUSTOMERS}/DE1", HTTP_X_PURPOSE='=HYPERLINK("http://evil.example")')
+    client.force_login(office["auditor"])
+    view = CustomerView.objects.get(customer_number="DE1")
+    download = client.post(
+        CHANGELIST, {"action": "download_csv", ACTION_CHECKBOX_NAME: [str(view.pk)]}
+    )
+    (row,) = csv.DictReader(io.StringIO(download.content.decode()))
+    assert row["purpose"] == '\'=HYPERLINK("http://evil.example")'
