@@ -260,7 +260,12 @@ def test_reads_come_from_the_replica_and_a_writer_reads_its_own_writes(stack):
         )
         assert status == 200, body
         assert first_name(base, manager, "north-DE-1") == fresh  # the primary: its own write
+        primary = in_database(STACK["PRIMARY"], stack["name"])
+        logged = "SELECT count(*) FROM customers_customerview WHERE customer_number = %s"
+        before = sql(primary, logged, "north-DE-1")[0][0]
         assert first_name(base, reader, "north-DE-1") == "First"  # the replica, replay paused
+        # ... and the read is in the read-access log, which only the primary can take
+        assert sql(primary, logged, "north-DE-1")[0][0] == before + 1
         time.sleep(READ_YOUR_WRITES + 0.5)
         assert first_name(base, manager, "north-DE-1") == "First"  # the window is over
     with server(stack, replica) as base:
