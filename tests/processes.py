@@ -2,6 +2,7 @@
 (they need committed data: use ``django_db(transaction=True)``)."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -96,8 +97,10 @@ def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[str]:
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # (its workers with it: kill_server)
     )
     base = f"http://127.0.0.1:{env['PORT']}"
+    _server_groups[base] = process.pid
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -112,6 +115,15 @@ def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[str]:
     try:
         yield base
     finally:
+        _server_groups.pop(base, None)
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+_server_groups: dict[str, int] = {}
+
+
+def kill_server(base: str) -> None:
+    """SIGKILL the gunicorn serving ``base``, master and workers at once, as a crash would."""
+    os.killpg(_server_groups[base], signal.SIGKILL)

@@ -258,3 +258,40 @@ def test_the_csv_writes_no_formula(world, client, office, api_as):
     )
     (row,) = csv.DictReader(io.StringIO(download.content.decode()))
     assert row["purpose"] == '\'=HYPERLINK("http://evil.example")'
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_answered_read_is_logged_though_the_server_is_killed_right_after(world, tmp_path):
+    """gunicorn, SIGKILLed (master and workers) the moment the last answer arrives: every
+    customer of every answer is in the log."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    from tests.factories import ApiClientFactory
+    from tests.processes import fetch, kill_server, production_server
+
+    client = ApiClientFactory(tenant=world["DE1"].tenant, scopes=list(READER), secret="s3cret")
+    served = []
+    with production_server(tmp_path) as (base, _log):
+        form = urllib.parse.urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": client.client_id,
+                "client_secret": "s3cret",
+            }
+        ).encode()
+        request = urllib.request.Request(f"{base}/oauth/token", data=form)  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            token = json.load(answer)["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        for path in ["?pageSize=2", "/DE1", "/FR1", "?pageSize=3&pageNumber=2", "/US1"] * 4:
+            status, _, body = fetch(f"{base}{CUSTOMERS}{path}", headers)
+            assert status == 200, body
+            document = json.loads(body)
+            served += (
+                [c["id"] for c in document] if isinstance(document, list) else [document["id"]]
+            )
+        kill_server(base)
+    logged = CustomerView.objects.filter(actor_id=client.client_id)
+    assert sorted(logged.values_list("customer_number", flat=True)) == sorted(served)
