@@ -70,6 +70,15 @@ class RowContext:
         return cls(principal.tenant_id, principal.tenant_id, *rights)
 
     @classmethod
+    def for_privacy(cls, principal: Principal) -> RowContext:
+        """A data-subject request's rights: reading and removing (or marking) the customers its
+        ``customer.privacy_manage`` covers, in its tenant; never a restriction change."""
+        if principal.tenant_id is None:
+            return NOTHING
+        covered = coverage_text(principal.grants.privacy_manageable())
+        return cls(principal.tenant_id, principal.tenant_id, covered, covered, "")
+
+    @classmethod
     def whole_tenant(cls, tenant_id: int) -> RowContext:
         return cls(tenant_id, tenant_id, "*", "*", "*")
 

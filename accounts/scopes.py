@@ -24,6 +24,9 @@ TENANT_MANAGE = "tenant.tenant_manage"
 # The audit API: the restriction history (a suffix: of the customers it covers) and, unsuffixed,
 # the access-change log.
 AUDIT_READ = "audit.audit_read"
+# Data-subject rights over customers it covers: export everything held about one, erase one, put
+# one under a legal hold (a suffix: of the customers whose restriction it covers).
+PRIVACY_MANAGE = "customer.privacy_manage"
 
 KNOWN_SCOPES = frozenset(
     {
@@ -34,6 +37,7 @@ KNOWN_SCOPES = frozenset(
         IMPORT_READ,
         TENANT_MANAGE,
         AUDIT_READ,
+        PRIVACY_MANAGE,
     }
 )
 SUFFIX_SEPARATOR = "--"
@@ -234,6 +238,10 @@ class Grants:
     def auditable(self) -> Coverage:
         """Customers whose restriction history may be read (the audit API)."""
         return self._get(AUDIT_READ)
+
+    def privacy_manageable(self) -> Coverage:
+        """Customers whose data-subject requests (export, erasure, legal hold) may be handled."""
+        return self._get(PRIVACY_MANAGE)
 
     def can_audit_access(self) -> bool:
         """The access-change log: unsuffixed audit_read only (it is about identities, not

@@ -343,6 +343,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "Customers", "description": "Customers, their search and their restriction."},
         {"name": "Addresses", "description": "A customer's addresses and their tags."},
         {"name": "Audit", "description": "Restriction history and the access-change log."},
+        {
+            "name": "Privacy",
+            "description": "Data-subject requests: a customer's legal hold and its erasure.",
+        },
         {"name": "Import and migration", "description": "Bulk import, password migration."},
     ],
     "COMPONENT_SPLIT_REQUEST": True,

@@ -86,6 +86,11 @@ class Customer(models.Model):
     # Made by ``seed_demo`` (never by the API or the back office): what ``--reset`` may remove,
     # so a customer a user created in the demo tenant survives it.
     seeded_by_demo = models.BooleanField(default=False, db_default=False, editable=False)
+    # A legal hold keeps the customer from being erased (customers.services.privacy); why, in
+    # the holder's words. Set and lifted only by data-protection staff.
+    legal_hold = models.CharField(
+        max_length=500, blank=True, default="", db_default="", editable=False
+    )
 
     objects = CustomerQuerySet.as_manager()
 
@@ -362,6 +367,34 @@ class JobRestriction(models.Model):
 
     def __str__(self) -> str:
         return self.restriction or "— none —"
+
+
+class CustomerErasure(models.Model):
+    """That a customer's personal data was erased, by whom and why: all that remains of it. Its
+    number stays taken in the tenant (never given out again, whatever the tenant's reuse
+    setting); its restriction then decides which suffixed scopes see the record."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    customer_number = models.CharField(max_length=66)
+    restriction = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
+    erased_at = models.DateTimeField("when", auto_now_add=True)
+    actor_kind = models.CharField("by (kind)", max_length=16, choices=ActorKind.choices)
+    actor_id = models.CharField(max_length=150)
+    actor_name = models.CharField("by", max_length=150, blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    reason = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["-erased_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "customer_number"], name="customer_erasure_unique"
+            )
+        ]
+        verbose_name = "erasure"
+
+    def __str__(self) -> str:
+        return f"{self.customer_number}: erased by {self.actor_name or self.actor_id}"
 
 
 class ReadHow(models.TextChoices):

@@ -139,6 +139,13 @@ class CustomerQuerySet(models.QuerySet):
     def manageable_by(self, principal: Principal | None) -> CustomerQuerySet:
         return _covered(self, principal, Right.MANAGE)
 
+    def privacy_managed_by(self, principal: Principal | None) -> CustomerQuerySet:
+        """The customers whose data-subject requests the principal handles
+        (``customer.privacy_manage``: export, erasure, legal hold)."""
+        if principal is None:
+            return self.none()
+        return _within(self, principal, principal.grants.privacy_manageable())
+
     def assignable_by(self, principal: Principal | None) -> CustomerQuerySet:
         """Customers whose restriction the principal may change (manage + restriction_manage)."""
         return _covered(self, principal, Right.ASSIGN)

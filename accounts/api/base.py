@@ -23,6 +23,7 @@ from accounts.scopes import (
     CUSTOMER_READ,
     IMPORT_MANAGE,
     IMPORT_READ,
+    PRIVACY_MANAGE,
     Coverage,
     Grants,
 )
@@ -61,6 +62,10 @@ def can_audit_access(grants: Grants) -> bool:
     return grants.can_audit_access()
 
 
+def can_manage_privacy(grants: Grants) -> bool:
+    return not grants.privacy_manageable().is_empty
+
+
 # The scope each check stands for: in the OpenAPI document (suffixed forms also qualify), and
 # as a refusal says what was missing.
 REQUIRED_SCOPES: dict[Callable[[Grants], bool], tuple[str, str]] = {
@@ -71,6 +76,7 @@ REQUIRED_SCOPES: dict[Callable[[Grants], bool], tuple[str, str]] = {
     can_import: (IMPORT_MANAGE, IMPORT_MANAGE),
     can_read_import_configuration: (IMPORT_READ, f"{IMPORT_READ} (or {IMPORT_MANAGE})"),
     can_configure_import: (IMPORT_MANAGE, f"{IMPORT_MANAGE} without a restriction suffix"),
+    can_manage_privacy: (PRIVACY_MANAGE, PRIVACY_MANAGE),
 }
 
 

@@ -10,6 +10,7 @@ from accounts.scopes import (
     CUSTOMER_READ,
     IMPORT_MANAGE,
     IMPORT_READ,
+    PRIVACY_MANAGE,
     RESTRICTION_MANAGE,
 )
 
@@ -25,6 +26,9 @@ SCOPE_DESCRIPTIONS = {
     AUDIT_READ: (
         "Read the audit records: suffixed, the restriction changes of the customers it covers; "
         "unsuffixed, also the access-change log and the access reviews."
+    ),
+    PRIVACY_MANAGE: (
+        "Handle data-subject requests: export, erase or hold the customers it covers."
     ),
 }
 

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from customers.api import addresses, audit, customers, imports
+from customers.api import addresses, audit, customers, imports, privacy
 from customers.models import CUSTOMER_NUMBER_PATTERN
 
 
@@ -48,6 +48,16 @@ urlpatterns = [
         "customers/<identifier:customerNumber>/restriction-changes",
         audit.CustomerRestrictionChangeListApi.as_view(),
         name="customer-restriction-change-list",
+    ),
+    path(
+        "customers/<identifier:customerNumber>/erasure",
+        privacy.CustomerErasureApi.as_view(),
+        name="customer-erasure",
+    ),
+    path(
+        "customers/<identifier:customerNumber>/legal-hold",
+        privacy.CustomerLegalHoldApi.as_view(),
+        name="customer-legal-hold",
     ),
     path(
         "customers/<identifier:customerNumber>/views",

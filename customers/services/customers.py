@@ -15,6 +15,7 @@ from customers.models import (
     Account,
     Channel,
     Customer,
+    CustomerErasure,
     DeletedCustomerNumber,
     generate_customer_number,
 )
@@ -180,6 +181,8 @@ def _default_restriction(actor: Principal, tenant: Tenant, preferred_site: str) 
 def _taken(tenant: Tenant, customer_number: str) -> bool:
     if Customer.objects.filter(tenant=tenant, customer_number=customer_number).exists():
         return True
+    if CustomerErasure.objects.filter(tenant=tenant, customer_number=customer_number).exists():
+        return True  # (an erased customer's number: taken for good)
     return (
         not tenant.customer_number_reuse
         and (
@@ -287,6 +290,11 @@ def customer_upsert(
 @transaction.atomic
 def customer_delete(*, actor: Principal, customer_number: str) -> None:
     customer = locked_manageable_customer(actor, customer_number)
+    if customer.legal_hold:
+        raise ConflictError(
+            f"{customer_number} is under a legal hold ({customer.legal_hold}): it cannot be "
+            "deleted until the hold is lifted."
+        )
     _remember_deleted(customer.tenant_id, [customer.customer_number])
     customer.delete()
 
@@ -301,6 +309,12 @@ def customer_delete_check(*, actor: Principal, customers: QuerySet[Customer]) ->
         raise NotPermitted(
             f"{blocked} selected customer{'s are' if blocked != 1 else ' is'} outside your "
             "manage scope; nothing was deleted."
+        )
+    held = selection.exclude(legal_hold="").count()
+    if held:
+        raise ConflictError(
+            f"{held:,} selected customer{'s are' if held != 1 else ' is'} under a legal hold; "
+            "nothing was deleted."
         )
     return selection
 

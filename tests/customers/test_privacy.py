@@ -1,0 +1,182 @@
+"""Data-subject requests through the API: erasure removes the customer's personal data
+everywhere this service keeps it and keeps the record that it happened; a legal hold blocks
+erasure and deletion; a data-protection officer's suffix limits them like any other scope."""
+
+import shutil
+import subprocess
+
+import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+
+from customers.models import Account, Address, Customer, CustomerErasure, CustomerView
+
+pytestmark = pytest.mark.django_db
+CUSTOMERS = "/customer/acme/customers"
+DPO = ("customer.privacy_manage",)
+DE_DPO = ("customer.privacy_manage--DE",)
+
+
+def erase(http, number, reason="Art. 17 request 2026-118"):
+    return http.post(f"{CUSTOMERS}/{number}/erasure", {"reason": reason}, format="json")
+
+
+def test_erasure_removes_the_customer_and_keeps_that_it_happened(world, api_as, tenant):
+    from tests.factories import EmployeeFactory
+
+    reader = api_as("customer.customer_read")
+    reader.get(f"{CUSTOMERS}/DE1", HTTP_X_PURPOSE="Call from Jane FirstDE1")
+    reader.get(f"{CUSTOMERS}/FR1", HTTP_X_PURPOSE="Call about FR1")
+    de1 = world["DE1"]
+    LogEntry.objects.create(
+        user=EmployeeFactory(tenant=tenant),
+        content_type=ContentType.objects.get_for_model(Customer),
+        object_id=str(de1.pk),
+        object_repr=str(de1),
+        action_flag=CHANGE,
+        change_message='[{"changed": {"fields": ["Last name"]}}]',
+    )
+    dpo = api_as(*DE_DPO)
+    answer = erase(dpo, "DE1")
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["customerNumber"] == "DE1" and body["reason"] == "Art. 17 request 2026-118"
+    assert body["erasedBy"]["id"] == dpo.api_client.client_id and body["channel"] == "api"
+    assert not Customer.objects.filter(customer_number="DE1").exists()
+    assert not Address.objects.filter(customer_id=de1.pk).exists()
+    assert not Account.objects.filter(customer_id=de1.pk).exists()
+    record = CustomerErasure.objects.get(customer_number="DE1")
+    assert (record.restriction, record.reason) == ("DE", "Art. 17 request 2026-118")
+    purposes = dict(CustomerView.objects.values_list("customer_number", "purpose"))
+    assert purposes == {"DE1": "", "FR1": "Call about FR1"}  # the read stays, its purpose goes
+    entry = LogEntry.objects.get(object_id=str(de1.pk))
+    assert "FirstDE1" not in entry.object_repr and entry.change_message == ""
+    # The number is taken for good, even where the tenant gives deleted numbers out again.
+    tenant.customer_number_reuse = True
+    tenant.save()
+    again = api_as("customer.customer_manage").post(CUSTOMERS, {"id": "DE1"}, format="json")
+    assert again.status_code == 409
+
+
+def test_a_customer_outside_the_suffix_is_not_found_and_an_erased_one_is_a_conflict(world, api_as):
+    dpo = api_as(*DE_DPO)
+    outside = erase(dpo, "FR1")
+    missing = erase(dpo, "NOPE")
+    assert outside.status_code == missing.status_code == 404
+    assert outside.json()["message"] == missing.json()["message"]
+    assert Customer.objects.filter(customer_number="FR1").exists()
+    assert erase(dpo, "DE1").status_code == 200
+    twice = erase(dpo, "DE1")
+    assert twice.status_code == 409 and "was erased already" in twice.json()["message"]
+    # ... which only those who cover it learn: for an FR officer it is just not there.
+    assert erase(api_as("customer.privacy_manage--FR"), "DE1").status_code == 404
+
+
+def test_reading_or_managing_customers_does_not_allow_erasure(world, api_as):
+    refused = erase(api_as("customer.customer_manage", "customer.customer_read"), "DE1")
+    assert refused.status_code == 403
+    assert "customer.privacy_manage" in refused.json()["message"]
+    assert Customer.objects.filter(customer_number="DE1").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "Say why (reason): it is kept with the record."),
+        ({"reason": "   "}, "Say why (reason): it is kept with the record."),
+        ({"reason": 7}, "Say why (reason): it is kept with the record."),
+        ({"reason": "x" * 501}, "The reason is at most 500 characters (501 given)."),
+        ({"reason": "a\x00b"}, "The reason cannot contain control characters."),
+    ],
+)
+def test_a_bad_reason_is_a_400_and_nothing_is_erased(world, api_as, body, message):
+    answer = api_as(*DPO).post(f"{CUSTOMERS}/DE1/erasure", body, format="json")
+    assert answer.status_code == 400
+    assert answer.json()["message"] == message
+    assert Customer.objects.filter(customer_number="DE1").exists()
+    assert not CustomerErasure.objects.exists()
+
+
+def test_a_legal_hold_blocks_erasure_and_deletion_until_lifted(world, api_as):
+    dpo = api_as(*DE_DPO)
+    hold = dpo.put(f"{CUSTOMERS}/DE1/legal-hold", {"reason": "Litigation 4 O 12/26"}, format="json")
+    assert hold.status_code == 200
+    assert hold.json() == {"customerNumber": "DE1", "legalHold": "Litigation 4 O 12/26"}
+    refused = erase(dpo, "DE1")
+    assert refused.status_code == 409
+    assert "under a legal hold (Litigation 4 O 12/26)" in refused.json()["message"]
+    manager = api_as("customer.customer_manage")
+    deletion = manager.delete(f"{CUSTOMERS}/DE1")
+    assert deletion.status_code == 409 and "legal hold" in deletion.json()["message"]
+    assert Customer.objects.filter(customer_number="DE1").exists()
+    assert dpo.put(f"{CUSTOMERS}/FR1/legal-hold", {"reason": "x"}, format="json").status_code == 404
+    assert dpo.delete(f"{CUSTOMERS}/DE1/legal-hold").status_code == 204
+    assert erase(dpo, "DE1").status_code == 200
+
+
+def test_the_customer_document_does_not_carry_the_hold(world, api_as):
+    """(The hold is data-protection staff's business, not every integration's.)"""
+    api_as(*DPO).put(f"{CUSTOMERS}/DE1/legal-hold", {"reason": "Audit"}, format="json")
+    document = api_as("customer.customer_read").get(f"{CUSTOMERS}/DE1").json()
+    assert "Audit" not in str(document)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a dump of the PostgreSQL database")
+@pytest.mark.skipif(shutil.which("pg_dump") is None, reason="pg_dump is not installed")
+def test_after_an_erasure_a_dump_of_the_whole_database_holds_none_of_its_personal_data(
+    world, api_as
+):
+    from tests.factories import AddressFactory
+
+    de1 = world["DE1"]
+    Customer.objects.filter(pk=de1.pk).update(
+        middle_name="Quirinalis",
+        company="Zwetschgenbaum GmbH",
+        contact_phone="+49 8821 777123",
+        contact_email="quirin@zwetschgen.example",
+    )
+    Account.objects.filter(customer=de1).update(email="login.quirin@zwetschgen.example")
+    AddressFactory(customer=de1, street="Hollerweg", city="Oberammergau", contact_name="Xaverl")
+    api_as("customer.customer_read").get(
+        f"{CUSTOMERS}/DE1", HTTP_X_PURPOSE="Complaint by Quirinalis"
+    )
+    personal = [
+        "FirstDE1",
+        "LastDE1",
+        "quirin@zwetschgen.example",
+        "login.quirin@zwetschgen.example",
+        "ContactDE1",
+        "Quirinalis",
+        "Zwetschgenbaum",
+        "8821 777123",
+        "Hollerweg",
+        "Oberammergau",
+        "Xaverl",
+    ]
+    settings = connection.settings_dict
+    dump = [
+        "pg_dump",
+        "--data-only",
+        "--no-owner",
+        "-h",
+        settings["HOST"] or "127.0.0.1",
+        "-p",
+        str(settings["PORT"] or 5432),
+        "-U",
+        "postgres",  # (the superuser: past every row policy)
+        settings["NAME"],
+    ]
+
+    def dumped() -> str:
+        done = subprocess.run(dump, capture_output=True, text=True, check=False)  # noqa: S603
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    before = dumped()
+    assert all(text in before for text in personal)  # (the dump sees them while they exist)
+    assert erase(api_as(*DPO), "DE1").status_code == 200
+    after = dumped()
+    assert [text for text in personal if text in after] == []
+    assert "Art. 17 request 2026-118" in after  # what stays: that it was erased, and why
