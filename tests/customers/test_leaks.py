@@ -13,7 +13,7 @@ import pytest
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from customers.models import Address, Customer
+from customers.models import Address, Customer, CustomerView
 from customers.passwords import emporix_hash
 from tests.conftest import DE_MANAGER, DE_READER, DE_RESTRICTION_MANAGER
 
@@ -53,6 +53,10 @@ BODIES = {
     "access-change-list": [None],
     "access-review-list": [None],
     "access-review-line-list": [None],
+    "customer-view-list": [None],
+    "customer-view-list-of-customer": [None],
+    "customer-erasure": [{"reason": "Leak probe"}],
+    "customer-legal-hold": [{"reason": "Leak probe"}],
 }
 # A DE manager's writes on DE1 that must succeed (the walk would prove nothing if they failed).
 MUST_SUCCEED = {
@@ -154,11 +158,32 @@ def probe(call):
         DE_RESTRICTION_MANAGER,
         (*DE_MANAGER, "customer.import_manage"),
         (*DE_READER, "audit.audit_read--DE"),
+        (*DE_READER, "customer.privacy_manage--DE"),
     ],
-    ids=["de-reader", "de-manager", "de-restriction-manager", "de-importer", "de-auditor"],
+    ids=[
+        "de-reader",
+        "de-manager",
+        "de-restriction-manager",
+        "de-importer",
+        "de-auditor",
+        "de-privacy-officer",
+    ],
 )
 def test_no_response_reveals_an_invisible_customer(audited_world, api_as, scopes):
     world = audited_world  # (every customer has restriction history for the audit routes)
+    CustomerView.objects.bulk_create(  # ... and has been read, with a purpose naming it
+        CustomerView(
+            tenant=customer.tenant,
+            customer_number=customer.customer_number,
+            actor_kind="api_client",
+            actor_id="cl_reader",
+            actor_name="a reader",
+            channel="api",
+            how="get",
+            purpose=f"about {customer.last_name}",
+        )
+        for customer in world.values()
+    )
     http = api_as(*scopes)
     forbidden = forbidden_strings(world)
     addresses = {
