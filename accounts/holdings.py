@@ -165,6 +165,21 @@ def of_actor(actor: Principal) -> Holdings:
     return EVERYTHING
 
 
+def principal_now(kind: str, identity: str, tenant) -> Principal | None:
+    """The principal an audit record names (``actor_kind``, ``actor_id``) as it is now, in
+    ``tenant``: what work it asked for earlier (a background export) runs with its current
+    rights, or not at all when it is gone, inactive or elsewhere (None)."""
+    if kind == EMPLOYEE and identity.isdigit():
+        employee = Employee.objects.filter(pk=identity, is_active=True, is_staff=True).first()
+        if employee is not None and (employee.is_superuser or employee.tenant_id == tenant.pk):
+            return Principal.for_employee(employee, tenant)
+    if kind == API_CLIENT:
+        client = ApiClient.objects.filter(client_id=identity, tenant_id=tenant.pk).first()
+        if client is not None and client.is_active:
+            return Principal.for_api_client(client)
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class TenantHoldings:
     """Every identity of a tenant with its holdings (for reviews, tenant administrators and

@@ -243,10 +243,12 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
-# A back-office selection larger than this runs as a background job instead of in the request.
 # Where links in e-mails to staff (access requests, reviews) point.
 BACK_OFFICE_URL = os.environ.get("BACK_OFFICE_URL", "http://127.0.0.1:8000")
+# A back-office selection larger than this runs as a background job instead of in the request.
 BULK_JOB_THRESHOLD = int(os.environ.get("BULK_JOB_THRESHOLD", "5000"))
+# How long a built data-subject export waits for its one download.
+PRIVACY_EXPORT_HOURS = int(os.environ.get("PRIVACY_EXPORT_HOURS", "24"))
 # Customers per transaction in a background job; pause between batches (seconds) to leave room
 # for other traffic; a running job whose worker stayed silent this long may be resumed.
 BULK_JOB_BATCH_SIZE = int(os.environ.get("BULK_JOB_BATCH_SIZE", "2000"))

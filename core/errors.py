@@ -34,6 +34,12 @@ class ConflictError(ServiceError):
     status = 409
 
 
+class Gone(ServiceError):
+    """It existed and is no more (a one-time download, taken or expired)."""
+
+    status = 410
+
+
 def validation_message(exc: ValidationError) -> str:
     """One line from a Django ``ValidationError`` (``field: message; …`` when per field)."""
     if hasattr(exc, "message_dict"):

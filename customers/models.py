@@ -397,6 +397,41 @@ class CustomerErasure(models.Model):
         return f"{self.customer_number}: erased by {self.actor_name or self.actor_id}"
 
 
+class PrivacyExport(models.Model):
+    """A data-subject export of one customer: asked for, built by a task worker as the requester
+    is then, downloaded once by the requester within ``PRIVACY_EXPORT_HOURS`` of being ready;
+    the document is removed when downloaded, when it expires and when the customer is erased.
+    The row stays: who asked for whose data, when, and when it was handed out."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        READY = "ready", "ready to download"
+        DOWNLOADED = "downloaded", "downloaded"
+        EXPIRED = "expired", "expired"
+        FAILED = "failed", "failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    customer_number = models.CharField(max_length=66)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    message = models.CharField(max_length=500, blank=True)
+    actor_kind = models.CharField("by (kind)", max_length=16, choices=ActorKind.choices)
+    actor_id = models.CharField(max_length=150)
+    actor_name = models.CharField("by", max_length=150, blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+    document = models.JSONField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        indexes = [models.Index(fields=["tenant", "customer_number"], name="privacy_export_idx")]
+
+    def __str__(self) -> str:
+        return f"Export of {self.customer_number} ({self.get_status_display()})"
+
+
 class ReadHow(models.TextChoices):
     """How a customer was served, as the read-access log says it."""
 

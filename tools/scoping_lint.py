@@ -7,7 +7,8 @@ commands, tasks, everything) and reports:
 - a manager (``objects``, ``_default_manager``, ``_base_manager``) of a guarded model, or of a
   model that cannot be named statically (``self.model``, ``apps.get_model(…)``), used for
   anything but ``visible_to(…)``, ``manageable_by(…)``, ``assignable_by(…)`` (or the count of
-  the first, ``visible_count(…)``), ``audited_by(…)`` (the audit API's) or ``none()`` —
+  the first, ``visible_count(…)``), ``audited_by(…)`` (the audit API's),
+  ``privacy_managed_by(…)`` (data-subject requests) or ``none()`` —
   however the expression is split across lines;
 - raw SQL: ``.cursor()``, ``.raw(…)``, ``.extra(…)``, ``RawSQL``;
 - mass writes on a query chain: ``….update(…)``, ``….delete()``, ``….bulk_update(…)``,
@@ -29,7 +30,18 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-CUSTOMER_MODELS = frozenset({"Customer", "Address", "Account", "RestrictionChange"})
+CUSTOMER_MODELS = frozenset(
+    {
+        "Customer",
+        "Address",
+        "Account",
+        "RestrictionChange",
+        # what is recorded about customers: who read them, their erasure, their exports
+        "CustomerView",
+        "CustomerErasure",
+        "PrivacyExport",
+    }
+)
 # Who holds what, and its audit: reached tenant first (accounts.querysets), like customers.
 IDENTITY_MODELS = frozenset(
     {
@@ -53,6 +65,7 @@ SCOPED_ENTRY_POINTS = frozenset(
         "with_right",
         "visible_count",
         "audited_by",
+        "privacy_managed_by",
         "none",
         # identities (accounts.querysets)
         "administered_by",
@@ -72,6 +85,7 @@ ALLOWED = {
     "customers/models.py": "the model and manager definitions",
     "customers/demo.py": "demo data, bulk-created with its audit rows by seed_demo",
     "customers/mail.py": "the e-mail task of the create service, by the account it was given",
+    "customers/read_log.py": "adds the read-access log's lines of what an edge served",
     "tenancy/services.py": "locks a valid restriction's row (no customer data)",
     "core/database.py": "sets the statement time limit of a connection",
     "accounts/rowsecurity.py": "hands the principal's coverage to the policies (set_config)",

@@ -55,6 +55,21 @@ urlpatterns = [
         name="customer-erasure",
     ),
     path(
+        "customers/<identifier:customerNumber>/privacy-export",
+        privacy.CustomerPrivacyExportApi.as_view(),
+        name="customer-privacy-export",
+    ),
+    path(
+        "privacy-exports/<int:exportId>",
+        privacy.PrivacyExportApi.as_view(),
+        name="privacy-export",
+    ),
+    path(
+        "privacy-exports/<int:exportId>/document",
+        privacy.PrivacyExportDocumentApi.as_view(),
+        name="privacy-export-document",
+    ),
+    path(
         "customers/<identifier:customerNumber>/legal-hold",
         privacy.CustomerLegalHoldApi.as_view(),
         name="customer-legal-hold",

@@ -8,12 +8,14 @@ writes succeed, and their 200/201 bodies are inspected too."""
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
-from customers.models import Address, Customer, CustomerView
+from customers.models import Address, Customer, CustomerView, PrivacyExport
 from customers.passwords import emporix_hash
 from tests.conftest import DE_MANAGER, DE_READER, DE_RESTRICTION_MANAGER
 
@@ -57,6 +59,9 @@ BODIES = {
     "customer-view-list-of-customer": [None],
     "customer-erasure": [{"reason": "Leak probe"}],
     "customer-legal-hold": [{"reason": "Leak probe"}],
+    "customer-privacy-export": [None],
+    "privacy-export": [None],
+    "privacy-export-document": [None],
 }
 # A DE manager's writes on DE1 that must succeed (the walk would prove nothing if they failed).
 MUST_SUCCEED = {
@@ -118,17 +123,19 @@ def forbidden_strings(world, visible=("DE1",)):
     return {s for s in strings if s}
 
 
-def concrete_urls(route, addresses):
+def concrete_urls(route, addresses, export_ids=("1",)):
     for number in NUMBERS:
         for address_id in {addresses.get(number, "none"), addresses["FR1"], addresses["DE1"]}:
-            values = {
-                "tenant": "acme",
-                "customerNumber": number,
-                "addressId": address_id,
-                "reviewId": "1",
-            }
-            # Any converter: <str:tenant>, <identifier:customerNumber>, ...
-            yield "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m, v=values: v[m.group(1)], route)
+            for export_id in export_ids:
+                values = {
+                    "tenant": "acme",
+                    "customerNumber": number,
+                    "addressId": address_id,
+                    "reviewId": "1",
+                    "exportId": export_id,
+                }
+                # Any converter: <str:tenant>, <identifier:customerNumber>, ...
+                yield "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m, v=values: v[m.group(1)], route)
 
 
 class _Rollback(Exception):
@@ -184,6 +191,22 @@ def test_no_response_reveals_an_invisible_customer(audited_world, api_as, scopes
         )
         for customer in world.values()
     )
+    # Every customer's export, ready and waiting for someone else (a privacy officer).
+    export_ids = [
+        str(
+            PrivacyExport.objects.create(
+                tenant=customer.tenant,
+                customer_number=customer.customer_number,
+                status="ready",
+                actor_kind="api_client",
+                actor_id="cl_officer",
+                channel="api",
+                expires_at=timezone.now() + timedelta(hours=1),
+                document={"customer": {"lastName": customer.last_name}},
+            ).pk
+        )
+        for customer in world.values()
+    ]
     http = api_as(*scopes)
     forbidden = forbidden_strings(world)
     addresses = {
@@ -192,7 +215,7 @@ def test_no_response_reveals_an_invisible_customer(audited_world, api_as, scopes
     succeeded = set()
     checked = 0
     for route, name, view in api_routes():
-        for url in dict.fromkeys(concrete_urls(route, addresses)):
+        for url in dict.fromkeys(concrete_urls(route, addresses, export_ids)):
             for method in view.required_scope:
                 bodies = BODIES[name] if method in {"POST", "PUT", "PATCH"} else [None]
                 for body in bodies:

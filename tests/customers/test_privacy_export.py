@@ -1,0 +1,109 @@
+"""Data-subject exports: asked for through the API, built by the task worker as the requester is
+then, downloaded once by the requester only, gone after an expiry or an erasure."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from customers.models import PrivacyExport
+from tests.factories import RestrictionChangeFactory
+
+pytestmark = pytest.mark.django_db
+CUSTOMERS = "/customer/acme/customers"
+EXPORTS = "/customer/acme/privacy-exports"
+DE_DPO = ("customer.privacy_manage--DE",)
+
+
+@pytest.fixture
+def ask(django_capture_on_commit_callbacks):
+    def ask(http, number):
+        with django_capture_on_commit_callbacks(execute=True):  # (the worker, at once)
+            return http.post(f"{CUSTOMERS}/{number}/privacy-export")
+
+    return ask
+
+
+def test_an_export_holds_everything_about_the_customer_and_downloads_once(world, api_as, ask):
+    RestrictionChangeFactory(customer=world["DE1"], old_value=None, new_value="DE")
+    api_as("customer.customer_read").get(f"{CUSTOMERS}/DE1", HTTP_X_PURPOSE="Ticket 9")
+    dpo = api_as(*DE_DPO)
+    asked = ask(dpo, "DE1")
+    assert asked.status_code == 202, asked.content
+    location = asked["Location"]
+    assert location.endswith(f"{EXPORTS}/{asked.json()['id']}")
+    followed = dpo.get(location)
+    assert followed.json()["status"] == "ready"
+    assert followed.json()["document"] == f"{location}/document"
+    download = dpo.get(f"{location}/document")
+    assert download.status_code == 200
+    assert download["Content-Disposition"] == 'attachment; filename="customer-DE1-export.json"'
+    document = download.json()
+    assert document["format"] == "customer-data-export/1" and document["customerNumber"] == "DE1"
+    profile = document["customer"]
+    assert profile["firstName"] == "FirstDE1" and profile["contactEmail"] == "de1@example.com"
+    assert [a["contactName"] for a in profile["addresses"]] == ["ContactDE1"]
+    assert profile["accounts"] == [{"id": "de1@example.com"}]
+    assert "password" not in str(document).lower()  # no secret, not even a hash
+    assert [c["newValue"] for c in document["restrictionHistory"]] == ["DE"]
+    assert [(v["how"], v["purpose"]) for v in document["views"]] == [("get", "Ticket 9")]
+    # Once: the document is gone as it is handed out.
+    again = dpo.get(f"{location}/document")
+    assert again.status_code == 410 and "downloaded on" in again.json()["message"]
+    export = PrivacyExport.objects.get()
+    assert export.document is None and export.downloaded_at is not None
+    assert dpo.get(location).json()["status"] == "downloaded"
+
+
+def test_only_the_requester_sees_an_export(world, api_as, ask):
+    dpo = api_as(*DE_DPO)
+    location = ask(dpo, "DE1")["Location"]
+    colleague = api_as(*DE_DPO)  # the same rights, another identity
+    assert colleague.get(location).status_code == 404
+    assert colleague.get(f"{location}/document").status_code == 404
+    assert colleague.get(f"{EXPORTS}/99999").json() == colleague.get(location).json()
+    assert PrivacyExport.objects.get().status == "ready"  # (untouched by them)
+
+
+def test_a_customer_outside_the_scope_is_not_found_and_nothing_is_recorded(world, api_as, ask):
+    dpo = api_as(*DE_DPO)
+    assert ask(dpo, "FR1").status_code == 404
+    assert ask(dpo, "NOPE").status_code == 404
+    refused = ask(api_as("customer.customer_read"), "DE1")
+    assert refused.status_code == 403 and "customer.privacy_manage" in refused.json()["message"]
+    assert not PrivacyExport.objects.exists()
+
+
+def test_an_export_expires_unread(world, api_as, ask):
+    dpo = api_as(*DE_DPO)
+    location = ask(dpo, "DE1")["Location"]
+    PrivacyExport.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    late = dpo.get(f"{location}/document")
+    assert late.status_code == 410 and "expired on" in late.json()["message"]
+    assert PrivacyExport.objects.get().document is None
+
+
+def test_an_erasure_removes_a_waiting_export(world, api_as, ask):
+    dpo = api_as(*DE_DPO)
+    location = ask(dpo, "DE1")["Location"]
+    erased = dpo.post(f"{CUSTOMERS}/DE1/erasure", {"reason": "Art. 17"}, format="json")
+    assert erased.status_code == 200
+    assert dpo.get(f"{location}/document").status_code == 410
+    assert PrivacyExport.objects.get().document is None
+
+
+def test_a_requester_who_lost_the_scope_before_the_worker_ran_gets_no_data(
+    world, api_as, django_capture_on_commit_callbacks
+):
+    dpo = api_as(*DE_DPO)
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        location = dpo.post(f"{CUSTOMERS}/DE1/privacy-export")["Location"]
+    client = dpo.api_client
+    client.scopes = ["customer.privacy_manage--FR"]
+    client.save()
+    for callback in pending:  # the worker runs now, after the change
+        callback()
+    export = PrivacyExport.objects.get()
+    assert export.status == "failed" and export.document is None
+    assert "nothing was exported" in export.message
+    assert location  # (the request itself was accepted while the scope was held)
