@@ -45,6 +45,7 @@ def jobs_start(
     kind: str,
     selections: list[tuple[Principal, CustomerSelection, QuerySet]],
     target: str | None = None,
+    reason: str = "",
 ) -> list[Job]:
     """One job per tenant: each ``(actor, selection, its customers now)``; enqueued when the
     caller's transaction commits. ``requested_by`` is the employee whose rights the job runs
@@ -62,6 +63,7 @@ def jobs_start(
                 requested_by=requested_by,
                 requested_by_name=requested_by.get_username(),
                 target=target,
+                reason=reason,
                 selection=selection.to_json(),
                 selection_label=selection.label()[:500],
                 total=sum(counts.values()),
@@ -177,12 +179,17 @@ def _execute_as(job: Job, token: str, actor: Principal) -> str:
             in_batch=record,
             on_batch=pause,
         )
+    elif job.kind == JobKind.ERASE_CUSTOMERS:
+        _erase_in_batches(job, actor, customers, batch_size, record, pause)
     else:
         _delete_in_batches(job, actor, customers, batch_size, record, pause)
     job.refresh_from_db(fields=["done", "changed"])
     if job.kind == JobKind.ASSIGN_RESTRICTION:
         return assignment_summary(job.target, job.changed, job.done - job.changed)
-    return f"Deleted {job.changed:,} customer{'s' if job.changed != 1 else ''}."
+    done = f"{job.changed:,} customer{'s' if job.changed != 1 else ''}"
+    if job.kind == JobKind.ERASE_CUSTOMERS:
+        return f"Erased the personal data of {done}."
+    return f"Deleted {done}."
 
 
 def _delete_in_batches(job, actor, customers, batch_size, record, pause) -> None:
@@ -198,6 +205,29 @@ def _delete_in_batches(job, actor, customers, batch_size, record, pause) -> None
             actor=actor, customers=customers.filter(pk__in=[c.pk for c in batch])
         )
         return len(batch), deleted, batch[-1].pk
+
+    services.run_in_batches(step, after_pk=job.last_pk, in_batch=record, on_batch=pause)
+
+
+def _erase_in_batches(job, actor, customers, batch_size, record, pause) -> None:
+    """Each batch erased in its transaction (``customers_erase``: set-based, all of the batch or
+    none); a selection that has become partly unerasable stops the job there, as it started."""
+    from customers.services.privacy import customers_erase, customers_erase_check
+
+    customers_erase_check(actor=actor, customers=customers)
+    ordered = customers.order_by("pk").values_list("pk", flat=True)
+
+    def step(last_pk: int) -> tuple[int, int, int | None]:
+        batch = list(ordered.filter(pk__gt=last_pk)[:batch_size])
+        if not batch:
+            return 0, 0, None
+        erased = customers_erase(
+            actor=actor,
+            channel=Channel.ADMIN,
+            customers=customers.filter(pk__in=batch),
+            reason=job.reason,
+        )
+        return len(batch), erased, batch[-1]
 
     services.run_in_batches(step, after_pk=job.last_pk, in_batch=record, on_batch=pause)
 

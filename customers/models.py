@@ -298,6 +298,7 @@ class RestrictionChange(models.Model):
 class JobKind(models.TextChoices):
     ASSIGN_RESTRICTION = "assign_restriction", "Assign restriction"
     DELETE_CUSTOMERS = "delete_customers", "Delete customers"
+    ERASE_CUSTOMERS = "erase_customers", "Erase personal data"
 
 
 class JobStatus(models.TextChoices):
@@ -327,6 +328,8 @@ class Job(models.Model):
         help_text="The ids ticked, or the search and filters of 'select all' (CustomerSelection)."
     )
     selection_label = models.CharField(max_length=500)
+    # Why (an erasure's reason, kept with each erased customer's record).
+    reason = models.CharField(max_length=500, blank=True, default="", db_default="")
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     total = models.PositiveBigIntegerField(default=0)
     done = models.PositiveBigIntegerField(default=0)

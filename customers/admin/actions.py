@@ -20,6 +20,7 @@ from customers.admin.base import NONE_LABEL, RestrictionChoiceField
 from customers.jobs import assignment_summary, jobs_start, restriction_counts
 from customers.models import Channel, JobKind
 from customers.selection import CustomerSelection
+from customers.services import privacy
 from tenancy.models import Tenant
 
 
@@ -33,6 +34,20 @@ def selection_of(request, customers: QuerySet) -> CustomerSelection:
 
 class AssignRestrictionForm(forms.Form):
     restriction = RestrictionChoiceField(label="New restriction", required=True)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Kept with the record of each customer (at most 500 characters).",
+    )
+
+    def clean_reason(self):
+        try:
+            return privacy.checked_reason(self.cleaned_data["reason"])
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.message) from exc
 
 
 class CustomerActions:
@@ -63,7 +78,9 @@ class CustomerActions:
             **extra,
         }
 
-    def _run_as_jobs(self, request, selection, kind: str, target: str | None = None) -> None:
+    def _run_as_jobs(
+        self, request, selection, kind: str, target: str | None = None, reason: str = ""
+    ) -> None:
         """Hand the selection to background jobs (one per tenant) and say where to follow them."""
         jobs = jobs_start(
             requested_by=request.user,
@@ -73,6 +90,7 @@ class CustomerActions:
                 for actor, customers in self._per_tenant(request, selection)
             ],
             target=target,
+            reason=reason,
         )
         self.message_user(
             request,
@@ -187,5 +205,109 @@ class CustomerActions:
             return None
         self.message_user(
             request, assignment_summary(target, changed, matched - changed), messages.SUCCESS
+        )
+        return None
+
+    # -- data-subject requests (customer.privacy_manage) -------------------------------------
+
+    def has_privacy_permission(self, request):
+        principal = admin_principal(request)
+        return principal is not None and not principal.grants.privacy_manageable().is_empty
+
+    def _privacy_actor(self, request, queryset) -> Principal | None:
+        """The actor in the selection's one tenant (a data-subject request is a tenant's)."""
+        per_tenant = self._per_tenant(request, queryset)
+        if len(per_tenant) != 1:
+            self.message_user(request, "Select customers of one tenant at a time.", messages.ERROR)
+            return None
+        return per_tenant[0][0]
+
+    @admin.action(
+        description="Erase personal data of the selected customers…", permissions=["privacy"]
+    )
+    def erase_selected_customers(self, request, queryset):
+        selection = queryset.order_by()
+        actor = self._privacy_actor(request, selection)
+        if actor is None:
+            return None
+        try:
+            privacy.customers_erase_check(actor=actor, customers=selection)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
+        count = selection.count()
+        form = ReasonForm(request.POST if request.POST.get("post") == "yes" else None)
+        if not form.is_valid():
+            context = self._action_context(
+                request,
+                "erase_selected_customers",
+                title="Erase personal data",
+                count=count,
+                form=form,
+            )
+            return TemplateResponse(
+                request, "admin/customers/customer/erase_confirmation.html", context
+            )
+        reason = form.cleaned_data["reason"]
+        if count > settings.BULK_JOB_THRESHOLD:
+            self._run_as_jobs(request, selection, JobKind.ERASE_CUSTOMERS, reason=reason)
+            return None
+        try:
+            erased = privacy.customers_erase(
+                actor=actor, channel=Channel.ADMIN, customers=selection, reason=reason
+            )
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
+        self.message_user(
+            request,
+            f"Erased the personal data of {erased:,} customer{pluralize(erased)}; their numbers "
+            "stay taken and the erasure is recorded.",
+            messages.SUCCESS,
+        )
+        return None
+
+    @admin.action(
+        description="Put the selected customers under a legal hold…", permissions=["privacy"]
+    )
+    def hold_selected_customers(self, request, queryset):
+        selection = queryset.order_by()
+        actor = self._privacy_actor(request, selection)
+        if actor is None:
+            return None
+        form = ReasonForm(request.POST if request.POST.get("post") == "yes" else None)
+        if not form.is_valid():
+            context = self._action_context(
+                request,
+                "hold_selected_customers",
+                title="Legal hold",
+                count=selection.count(),
+                form=form,
+                holding=True,
+            )
+            return TemplateResponse(
+                request, "admin/customers/customer/erase_confirmation.html", context
+            )
+        return self._set_holds(request, actor, selection, form.cleaned_data["reason"])
+
+    @admin.action(
+        description="Lift the legal hold of the selected customers", permissions=["privacy"]
+    )
+    def release_selected_customers(self, request, queryset):
+        selection = queryset.order_by()
+        actor = self._privacy_actor(request, selection)
+        if actor is None:
+            return None
+        return self._set_holds(request, actor, selection, None)
+
+    def _set_holds(self, request, actor, selection, reason: str | None):
+        try:
+            changed = privacy.legal_holds_set(actor=actor, customers=selection, reason=reason)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
+        what = "put under a legal hold" if reason else "released from their legal hold"
+        self.message_user(
+            request, f"{changed:,} customer{pluralize(changed)} {what}.", messages.SUCCESS
         )
         return None

@@ -133,7 +133,13 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     ordering = ["-created_at", "-pk"]
     inlines = [AddressInline, AccountInline, RestrictionHistoryInline]
-    actions = ["assign_restriction", "delete_selected_customers"]
+    actions = [
+        "assign_restriction",
+        "delete_selected_customers",
+        "erase_selected_customers",
+        "hold_selected_customers",
+        "release_selected_customers",
+    ]
     fieldsets = [
         (None, {"fields": ["tenant", "customer_number", "restriction"]}),
         (
@@ -232,14 +238,15 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if sees_every_tenant(request):
-            return fieldsets
         first = dict(fieldsets[0][1])
-        first["fields"] = [f for f in first["fields"] if f != "tenant"]
+        if not sees_every_tenant(request):
+            first["fields"] = [f for f in first["fields"] if f != "tenant"]
+        if obj is not None and obj.legal_hold:  # (said where it blocks deleting)
+            first["fields"] = [*first["fields"], "legal_hold"]
         return [(None, first), *fieldsets[1:]]
 
     def get_readonly_fields(self, request, obj=None):
-        readonly = ["version", "created_at", "modified_at"]
+        readonly = ["version", "created_at", "modified_at", "legal_hold"]
         if obj is not None:
             readonly += ["tenant", "customer_number"]
         can_set = (

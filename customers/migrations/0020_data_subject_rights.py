@@ -11,7 +11,8 @@ ALL = "9223372036854775807"
 IN_TENANTS = "(tenant_id BETWEEN customers_rls_low() AND customers_rls_high())"
 EVERY_TENANT = f"(customers_rls_low() = 0 AND customers_rls_high() = {ALL})"
 ERASURES = "customers_customererasure"
-ERASING = "customer_number = current_setting('customers.erasing', true)"
+# (the numbers being erased, comma-separated: a number has no comma)
+ERASING = "customer_number = ANY(string_to_array(current_setting('customers.erasing', true), ','))"
 
 
 def create_policies(apps, schema_editor):

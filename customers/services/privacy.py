@@ -23,13 +23,14 @@ from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import rowsecurity
 from accounts.holdings import principal_now
 from accounts.principal import Principal
 from core.datetimes import iso_formatter
-from core.errors import ConflictError, Gone, InvalidInput, first_or_not_found
+from core.errors import ConflictError, Gone, InvalidInput, NotPermitted, first_or_not_found
 from customers.api.documents import customer_documents
 from customers.models import (
     Account,
@@ -79,9 +80,28 @@ def legal_hold_set(*, actor: Principal, customer_number: str, reason: str | None
 
 
 @transaction.atomic
+def legal_holds_set(*, actor: Principal, customers: QuerySet[Customer], reason: str | None) -> int:
+    """Put a selection under a legal hold (``reason``) or lift it (None): all of it or nothing.
+    Returns how many customers changed."""
+    held = "" if reason is None else checked_reason(reason)
+    with rowsecurity.row_context(rowsecurity.RowContext.for_privacy(actor)):
+        selection = customers.filter(tenant_id=actor.tenant_id)
+        covered = selection.privacy_managed_by(actor)
+        outside = selection.count() - covered.count()
+        if outside:
+            raise NotPermitted(
+                f"{outside:,} selected customer{'s are' if outside != 1 else ' is'} outside your "
+                "privacy scope (customer.privacy_manage); no hold was changed."
+            )
+        return covered.exclude(legal_hold=held).update(legal_hold=held)
+
+
+@transaction.atomic
 def customer_erase(
     *, actor: Principal, channel: str, customer_number: str, reason: str
 ) -> CustomerErasure:
+    """Erase one customer (404 like a missing one where the scope does not cover it; 409 when
+    held or erased already)."""
     reason = checked_reason(reason)
     coverage = actor.grants.privacy_manageable()
     with rowsecurity.row_context(rowsecurity.RowContext.for_privacy(actor)):
@@ -94,53 +114,100 @@ def customer_erase(
                 f"{done.actor_name or done.actor_id}: nothing is left to erase."
             )
         customer = _locked(actor, customer_number)
-        if customer.legal_hold:
-            raise ConflictError(
-                f"{customer_number} is under a legal hold ({customer.legal_hold}): nothing was "
-                "erased. Lift the hold first."
-            )
-        erasure = CustomerErasure.objects.create(
-            tenant_id=customer.tenant_id,
-            customer_number=customer.customer_number,
-            restriction=customer.restriction,
+        _erase(actor, channel, Customer.objects.filter(pk=customer.pk), reason)
+        return CustomerErasure.objects.get(
+            tenant_id=customer.tenant_id, customer_number=customer_number
+        )
+
+
+def customers_erase_check(*, actor: Principal, customers: QuerySet[Customer]) -> QuerySet:
+    """The part of a selection the actor may erase, refused whole when any of it is outside its
+    privacy scope or under a legal hold."""
+    selection = customers.filter(tenant_id=actor.tenant_id)
+    covered = selection.privacy_managed_by(actor)
+    outside = selection.count() - covered.count()
+    if outside:
+        raise NotPermitted(
+            f"{outside:,} selected customer{'s are' if outside != 1 else ' is'} outside your "
+            "privacy scope (customer.privacy_manage); nothing was erased."
+        )
+    held = covered.exclude(legal_hold="").count()
+    if held:
+        raise ConflictError(
+            f"{held:,} selected customer{'s are' if held != 1 else ' is'} under a legal hold; "
+            "nothing was erased. Lift the holds first."
+        )
+    return covered
+
+
+@transaction.atomic
+def customers_erase(
+    *, actor: Principal, channel: str, customers: QuerySet[Customer], reason: str
+) -> int:
+    """Erase a selection of one tenant: all of it, or nothing. Returns how many were erased."""
+    reason = checked_reason(reason)
+    with rowsecurity.row_context(rowsecurity.RowContext.for_privacy(actor)):
+        selection = customers_erase_check(actor=actor, customers=customers)
+        return _erase(actor, channel, selection.select_for_update(), reason)
+
+
+def _erase(actor: Principal, channel: str, customers: QuerySet[Customer], reason: str) -> int:
+    """Set-based: a statement per table, whatever the number of customers."""
+    rows = list(
+        customers.order_by("pk").values_list(
+            "pk", "tenant_id", "customer_number", "restriction", "legal_hold"
+        )
+    )
+    if any(held for *_, held in rows):
+        number, hold = next((row[2], row[4]) for row in rows if row[4])
+        raise ConflictError(
+            f"{number} is under a legal hold ({hold}): nothing was erased. Lift the hold first."
+        )
+    if not rows:
+        return 0
+    tenant_id = rows[0][1]
+    numbers = [number for _, _, number, _, _ in rows]
+    CustomerErasure.objects.bulk_create(
+        CustomerErasure(
+            tenant_id=tenant_id,
+            customer_number=number,
+            restriction=restriction,
             channel=channel,
             reason=reason,
             **actor.audit_fields(),
         )
-        DeletedCustomerNumber.objects.bulk_create(
-            [DeletedCustomerNumber(tenant_id=customer.tenant_id, customer_number=customer_number)],
-            ignore_conflicts=True,
-        )
-        _forget_in_the_admin_log(customer)
-        _blank_read_purposes(customer)
-        PrivacyExport.objects.filter(
-            tenant_id=customer.tenant_id, customer_number=customer_number, document__isnull=False
-        ).update(document=None, status=PrivacyExport.Status.EXPIRED, message="Erased since.")
-        customer.delete()
-    return erasure
-
-
-def _forget_in_the_admin_log(customer: Customer) -> None:
-    """Django's admin log names the object as it was (``Customer.__str__``: number and name)
-    and describes changes of its inlines (addresses)."""
+        for _, _, number, restriction, _ in rows
+    )
+    DeletedCustomerNumber.objects.bulk_create(
+        (DeletedCustomerNumber(tenant_id=tenant_id, customer_number=n) for n in numbers),
+        ignore_conflicts=True,
+    )
+    # Django's admin log names the object as it was (number and name) and describes changes of
+    # its inlines (addresses).
     LogEntry.objects.filter(
-        content_type=ContentType.objects.get_for_model(Customer), object_id=str(customer.pk)
+        content_type=ContentType.objects.get_for_model(Customer),
+        object_id__in=[str(pk) for pk, *_ in rows],
     ).update(object_repr=ERASED_REPR, change_message="")
+    _blank_read_purposes(tenant_id, numbers)
+    PrivacyExport.objects.filter(
+        tenant_id=tenant_id, customer_number__in=numbers, document__isnull=False
+    ).update(document=None, status=PrivacyExport.Status.EXPIRED, message="Erased since.")
+    Customer.objects.filter(pk__in=[pk for pk, *_ in rows]).delete()
+    return len(rows)
 
 
-def _blank_read_purposes(customer: Customer) -> None:
-    reads = CustomerView.objects.filter(
-        tenant_id=customer.tenant_id, customer_number=customer.customer_number
-    ).exclude(purpose="")
-    if connection.vendor == "postgresql":  # (the one change its policies allow, and only now)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config('customers.erasing', %s, true)", [customer.customer_number]
-            )
+def _blank_read_purposes(tenant_id: int, numbers: list[str]) -> None:
+    reads = CustomerView.objects.filter(tenant_id=tenant_id, customer_number__in=numbers)
+    reads = reads.exclude(purpose="")
+    if connection.vendor != "postgresql":
+        reads.update(purpose="")
+        return
+    # The one change the log's policies allow, and only for these customers, only now.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('customers.erasing', %s, true)", [",".join(numbers)])
     reads.update(purpose="")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('customers.erasing', '', true)")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('customers.erasing', '', true)")
 
 
 # -- exports ---------------------------------------------------------------------------------

@@ -180,3 +180,130 @@ def test_after_an_erasure_a_dump_of_the_whole_database_holds_none_of_its_persona
     after = dumped()
     assert [text for text in personal if text in after] == []
     assert "Art. 17 request 2026-118" in after  # what stays: that it was erased, and why
+
+
+# -- the back office ----------------------------------------------------------------------------
+
+CHANGELIST = "/admin/customers/customer/"
+
+
+@pytest.fixture
+def officer(tenant):
+    from tests.factories import AccessGroupFactory, EmployeeFactory
+
+    group = AccessGroupFactory(
+        tenant=tenant,
+        name="DE privacy",
+        scopes=["customer.customer_read", "customer.privacy_manage"],
+        restrictions=["DE"],
+    )
+    return EmployeeFactory(tenant=tenant, username="officer", access_groups=[group])
+
+
+def act(client, action, customers, **extra):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    data = {"action": action, ACTION_CHECKBOX_NAME: [str(c.pk) for c in customers], **extra}
+    return client.post(CHANGELIST, data, follow=True)
+
+
+def shown_messages(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_the_back_office_erases_a_selection_after_asking_why(world, client, officer, tenant):
+    from tests.factories import CustomerFactory
+
+    more = [CustomerFactory(tenant=tenant, restriction="DE") for _ in range(3)]
+    client.force_login(officer)
+    asked = act(client, "erase_selected_customers", [world["DE1"], *more])
+    page = asked.content.decode()
+    assert "Erase the personal data of 4 customers?" in page and 'name="reason"' in page
+    empty = act(client, "erase_selected_customers", [world["DE1"], *more], post="yes", reason="")
+    assert "This field is required." in empty.content.decode()
+    assert Customer.objects.filter(tenant=tenant, restriction="DE").count() == 4
+    done = act(
+        client, "erase_selected_customers", [world["DE1"], *more], post="yes", reason="Art. 17"
+    )
+    assert "Erased the personal data of 4 customers" in " ".join(shown_messages(done))
+    assert not Customer.objects.filter(tenant=tenant, restriction="DE").exists()
+    assert set(CustomerErasure.objects.values_list("actor_name", "channel", "reason")) == {
+        ("officer", "admin", "Art. 17")
+    }
+
+
+def test_a_legal_hold_in_the_back_office_blocks_erasure_and_delete(world, client, officer):
+    client.force_login(officer)
+    held = act(client, "hold_selected_customers", [world["DE1"]], post="yes", reason="Lawsuit")
+    assert "1 customer put under a legal hold." in shown_messages(held)
+    page = client.get(f"{CHANGELIST}{world['DE1'].pk}/change/").content.decode()
+    assert "Lawsuit" in page
+    refused = act(client, "erase_selected_customers", [world["DE1"]], post="yes", reason="x")
+    assert "1 selected customer is under a legal hold; nothing was erased." in " ".join(
+        shown_messages(refused)
+    )
+    released = act(client, "release_selected_customers", [world["DE1"]])
+    assert "1 customer released from their legal hold." in shown_messages(released)
+    assert Customer.objects.get(customer_number="DE1").legal_hold == ""
+
+
+def test_the_privacy_actions_are_offered_to_privacy_officers_only(world, client, tenant):
+    from tests.factories import AccessGroupFactory, EmployeeFactory
+
+    manager = EmployeeFactory(
+        tenant=tenant,
+        access_groups=[
+            AccessGroupFactory(
+                tenant=tenant, scopes=["customer.customer_read", "customer.customer_manage"]
+            )
+        ],
+    )
+    client.force_login(manager)
+    actions = client.get(CHANGELIST).context["action_form"].fields["action"].choices
+    assert "erase_selected_customers" not in dict(actions)
+    refused = act(client, "erase_selected_customers", [world["DE1"]], post="yes", reason="x")
+    assert Customer.objects.filter(customer_number="DE1").exists()
+    assert refused.status_code == 200  # (Django's "No action selected." for an unknown action)
+
+
+def test_a_selection_beyond_the_officers_suffix_is_refused_whole(world, client, tenant):
+    from tests.factories import AccessGroupFactory, EmployeeFactory
+
+    reader_everywhere = AccessGroupFactory(tenant=tenant, scopes=["customer.customer_read"])
+    de_privacy = AccessGroupFactory(
+        tenant=tenant, scopes=["customer.privacy_manage"], restrictions=["DE"]
+    )
+    client.force_login(
+        EmployeeFactory(tenant=tenant, access_groups=[reader_everywhere, de_privacy])
+    )
+    refused = act(
+        client, "erase_selected_customers", [world["DE1"], world["FR1"]], post="yes", reason="x"
+    )
+    assert "1 selected customer is outside your privacy scope" in " ".join(shown_messages(refused))
+    assert Customer.objects.filter(customer_number__in=["DE1", "FR1"]).count() == 2
+
+
+def test_a_large_selection_is_erased_by_a_background_job_in_batches(
+    world, client, officer, tenant, settings, django_capture_on_commit_callbacks
+):
+    from customers.models import Job
+    from tests.factories import CustomerFactory
+
+    settings.BULK_JOB_THRESHOLD = 3
+    settings.BULK_JOB_BATCH_SIZE = 2
+    more = [CustomerFactory(tenant=tenant, restriction="DE") for _ in range(4)]
+    client.force_login(officer)
+    with django_capture_on_commit_callbacks(execute=True):
+        started = act(
+            client,
+            "erase_selected_customers",
+            [world["DE1"], *more],
+            post="yes",
+            reason="Art. 17 batch",
+        )
+    assert "Started a background job for 5 customers." in " ".join(shown_messages(started))
+    job = Job.objects.get()
+    assert (job.kind, job.status, job.changed) == ("erase_customers", "succeeded", 5)
+    assert job.message == "Erased the personal data of 5 customers."
+    assert not Customer.objects.filter(tenant=tenant, restriction="DE").exists()
+    assert CustomerErasure.objects.filter(reason="Art. 17 batch").count() == 5
