@@ -14,6 +14,7 @@ from customers.querysets import (
     CustomerRelatedQuerySet,
     CustomerViewQuerySet,
     JobQuerySet,
+    PrivacyExportQuerySet,
     RestrictionChangeQuerySet,
 )
 from tenancy.models import Tenant
@@ -426,6 +427,8 @@ class PrivacyExport(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     downloaded_at = models.DateTimeField(null=True, blank=True)
     document = models.JSONField(null=True, blank=True, editable=False)
+
+    objects = PrivacyExportQuerySet.as_manager()
 
     class Meta:
         ordering = ["-requested_at", "-pk"]

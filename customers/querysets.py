@@ -214,6 +214,16 @@ class CustomerViewQuerySet(models.QuerySet):
         return views.filter(customer_number__in=covered)
 
 
+class PrivacyExportQuerySet(models.QuerySet):
+    def requested_by(self, principal: Principal | None) -> models.QuerySet:
+        """The exports the principal asked for itself (nobody else's, whatever their rights)."""
+        if principal is None or principal.tenant_id is None:
+            return self.none()
+        return self.filter(
+            tenant_id=principal.tenant_id, actor_kind=principal.kind, actor_id=principal.id
+        )
+
+
 class JobQuerySet(models.QuerySet):
     def visible_to(
         self, principal: Principal | None, *, employee_id: int | None

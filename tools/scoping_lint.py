@@ -66,6 +66,7 @@ SCOPED_ENTRY_POINTS = frozenset(
         "visible_count",
         "audited_by",
         "privacy_managed_by",
+        "requested_by",
         "none",
         # identities (accounts.querysets)
         "administered_by",

@@ -4,12 +4,17 @@ restriction history; every write through :mod:`customers.services`."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.http import Http404
+from django.shortcuts import redirect
 from django.urls import path
 
 from accounts.admin_principal import admin_principal, principal_in_tenant, sees_every_tenant
 from accounts.scopes import Right
+from core.errors import ServiceError
 from customers import read_log, services
 from customers.admin.access import explain_access_view, may_explain
 from customers.admin.actions import CustomerActions
@@ -22,9 +27,10 @@ from customers.admin.base import (
     may,
     tenant_restrictions,
 )
-from customers.admin.views import may_see_views
+from customers.admin.views import may_export, may_see_views
 from customers.models import Account, Address, Channel, Customer, ReadHow, RestrictionChange
 from customers.selection import NONE_VALUE, SEARCH_LOOKUPS, filter_condition, search_condition
+from customers.services import privacy
 from tenancy.models import Site
 
 
@@ -189,10 +195,40 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
 
     def get_urls(self):
         explain = self.admin_site.admin_view(lambda request: explain_access_view(request, self))
+        export = self.admin_site.admin_view(self.privacy_export_view)
         return [
             path("explain-access/", explain, name="customers_explain_access"),
+            path(
+                "<path:object_id>/privacy-export/",
+                export,
+                name="customers_customer_privacy_export",
+            ),
             *super().get_urls(),
         ]
+
+    def privacy_export_view(self, request, object_id):
+        """Ask for a data-subject export of the customer (POST, from its page)."""
+        customer = self.get_object(request, unquote(object_id))
+        if customer is None:
+            raise Http404("Not found.")
+        if request.method != "POST" or not may_export(request):
+            raise PermissionDenied
+        try:
+            privacy.privacy_export_request(
+                actor=principal_in_tenant(request, customer.tenant),
+                channel=Channel.ADMIN,
+                customer_number=customer.customer_number,
+            )
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return redirect("admin:customers_customer_change", customer.pk)
+        self.message_user(
+            request,
+            f"The export of {customer.customer_number} is being prepared: download it here once "
+            "it is ready (once, within a day).",
+            messages.SUCCESS,
+        )
+        return redirect("admin:customers_privacyexport_changelist")
 
     def changelist_view(self, request, extra_context=None):
         extra = {**(extra_context or {}), "can_explain_access": may_explain(request)}
@@ -210,6 +246,7 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
             **(extra_context or {}),
             "can_explain_access": may_explain(request),
             "can_see_views": may_see_views(request),
+            "can_export": may_export(request),
         }
         response = super().change_view(request, object_id, form_url, extra)
         shown = getattr(response, "context_data", None) or {}

@@ -1,19 +1,26 @@
 """Who viewed customers: the read-access log in the back office, read-only, for those who hold
 ``audit.audit_read`` (a suffixed one: reads of the customers it covers now). A customer's page
-links to its own reads; the list downloads as CSV (text, never a formula)."""
+links to its own reads; the list downloads as CSV (text, never a formula). And the data-subject
+exports an employee asked for, each downloaded once."""
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
-from django.urls import reverse
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts.admin_principal import admin_principal
 from core.admin import GuardedAdmin, ReadOnlyAdminMixin
 from core.datetimes import iso_formatter
+from core.errors import ServiceError
 from core.spreadsheets import SpreadsheetWriter
-from customers.models import CustomerView
+from customers.models import CustomerView, PrivacyExport
+from customers.services import privacy
 
 CSV_FIELDS = ["viewed_at", "customer_number", "by", "by_kind", "channel", "how", "purpose"]
 
@@ -97,4 +104,72 @@ class CustomerViewAdmin(ReadOnlyAdminMixin, GuardedAdmin):
                     view.purpose,
                 ]
             )
+        return response
+
+
+# -- data-subject exports ---------------------------------------------------------------------
+
+
+def may_export(request) -> bool:
+    principal = admin_principal(request)
+    return principal is not None and not principal.grants.privacy_manageable().is_empty
+
+
+@admin.register(PrivacyExport)
+class PrivacyExportAdmin(ReadOnlyAdminMixin, GuardedAdmin):
+    """The signed-in employee's own data-subject exports: follow them, download each once."""
+
+    scope_base = True
+    list_display = ["customer_number", "status_shown", "requested_at", "expires_at", "download"]
+    list_filter = ["status"]
+    ordering = ["-pk"]
+    show_full_result_count = False
+    actions = None
+
+    def scoped_queryset(self, request, queryset):
+        principal = admin_principal(request)
+        if principal is None or principal.tenant_id is None:
+            return PrivacyExport.objects.none()
+        return PrivacyExport.objects.requested_by(principal)
+
+    def has_module_permission(self, request):
+        return may_export(request)
+
+    def has_view_permission(self, request, obj=None):
+        return may_export(request)
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, obj) -> str:
+        return obj.message or obj.get_status_display()
+
+    @admin.display(description="")
+    def download(self, obj):
+        if obj.status != PrivacyExport.Status.READY:
+            return ""
+        url = reverse("admin:customers_privacyexport_download", args=[obj.pk])
+        return format_html('<a href="{}">Download (once)</a>', url)
+
+    def get_urls(self):
+        download = path(
+            "<int:export_id>/download/",
+            self.admin_site.admin_view(self.download_view),
+            name="customers_privacyexport_download",
+        )
+        return [download, *super().get_urls()]
+
+    def download_view(self, request, export_id: int):
+        if not may_export(request):
+            raise PermissionDenied
+        try:
+            document = privacy.privacy_export_download(
+                actor=admin_principal(request), export_id=export_id
+            )
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return redirect("admin:customers_privacyexport_changelist")
+        response = HttpResponse(
+            json.dumps(document, indent=1), content_type="application/json; charset=utf-8"
+        )
+        filename = f"customer-{document['customerNumber']}-export.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

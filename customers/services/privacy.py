@@ -234,9 +234,7 @@ def privacy_export_request(*, actor: Principal, channel: str, customer_number: s
 
 def _own_export(actor: Principal, export_id: int):
     """The requester's own export (anyone else's, like a missing one: not found)."""
-    exports = PrivacyExport.objects.filter(
-        tenant_id=actor.tenant_id, actor_kind=actor.kind, actor_id=actor.id
-    )
+    exports = PrivacyExport.objects.requested_by(actor)
     return first_or_not_found(exports.select_for_update().filter(pk=export_id), EXPORT_NOT_FOUND)
 
 

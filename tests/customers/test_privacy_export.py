@@ -107,3 +107,55 @@ def test_a_requester_who_lost_the_scope_before_the_worker_ran_gets_no_data(
     assert export.status == "failed" and export.document is None
     assert "nothing was exported" in export.message
     assert location  # (the request itself was accepted while the scope was held)
+
+
+def test_the_back_office_asks_for_an_export_and_downloads_it_once(
+    world, client, tenant, django_capture_on_commit_callbacks
+):
+    import json
+
+    from tests.factories import AccessGroupFactory, EmployeeFactory
+
+    group = AccessGroupFactory(
+        tenant=tenant,
+        scopes=["customer.customer_read", "customer.privacy_manage"],
+        restrictions=["DE"],
+    )
+    officer = EmployeeFactory(tenant=tenant, username="officer", access_groups=[group])
+    client.force_login(officer)
+    page = client.get(f"/admin/customers/customer/{world['DE1'].pk}/change/").content.decode()
+    assert 'id="privacy-export">Export personal data</button>' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = client.post(
+            f"/admin/customers/customer/{world['DE1'].pk}/privacy-export/", follow=True
+        )
+    assert "The export of DE1 is being prepared" in asked.content.decode()
+    export = PrivacyExport.objects.get()
+    assert (export.actor_name, export.channel, export.status) == ("officer", "admin", "ready")
+    download_url = f"/admin/customers/privacyexport/{export.pk}/download/"
+    listing = client.get("/admin/customers/privacyexport/").content.decode()
+    assert f'href="{download_url}">Download (once)</a>' in listing
+    download = client.get(download_url)
+    assert json.loads(download.content)["customer"]["lastName"] == "LastDE1"
+    again = client.get(download_url, follow=True)
+    assert "nothing to download" in again.content.decode()
+    # Nobody else sees it, not even a tenant's other privacy officer.
+    client.force_login(EmployeeFactory(tenant=tenant, access_groups=[group]))
+    assert list(client.get("/admin/customers/privacyexport/").context["cl"].result_list) == []
+
+
+def test_the_export_button_needs_the_privacy_scope_and_a_post(world, client, tenant):
+    from tests.factories import AccessGroupFactory, EmployeeFactory
+
+    reader = EmployeeFactory(
+        tenant=tenant,
+        access_groups=[AccessGroupFactory(tenant=tenant, scopes=["customer.customer_read"])],
+    )
+    client.force_login(reader)
+    url = f"/admin/customers/customer/{world['DE1'].pk}/privacy-export/"
+    assert (
+        "Export personal data"
+        not in client.get(url.replace("privacy-export/", "change/")).content.decode()
+    )
+    assert client.post(url).status_code == 403
+    assert not PrivacyExport.objects.exists()
