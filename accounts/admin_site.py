@@ -33,6 +33,9 @@ class OwnPasswordChangeForm(AdminPasswordChangeForm):
 
 
 class BackOfficeSite(admin.AdminSite):
+    # What other apps add to the home page: each ``panel(request, principal) -> context``.
+    index_panels: list = []
+
     def index(self, request, extra_context=None):
         """The index, with a tenant administrator's unacknowledged break-glass activations on
         top (until one of them acknowledges each) and who of them has no e-mail address."""
@@ -54,6 +57,8 @@ class BackOfficeSite(admin.AdminSite):
                     .filter(email="")
                     .values_list("username", flat=True)
                 )
+        for panel in self.index_panels:
+            context.update(panel(request, principal))
         return super().index(request, context)
 
     def password_change(self, request, extra_context=None):

@@ -14,6 +14,7 @@ from customers.querysets import (
     CustomerRelatedQuerySet,
     CustomerViewQuerySet,
     JobQuerySet,
+    MassReadAlertQuerySet,
     PrivacyExportQuerySet,
     RestrictionChangeQuerySet,
 )
@@ -436,6 +437,39 @@ class PrivacyExport(models.Model):
 
     def __str__(self) -> str:
         return f"Export of {self.customer_number} ({self.get_status_display()})"
+
+
+class MassReadAlert(models.Model):
+    """One identity read more distinct customers than its tenant allows within the window
+    (customers.mass_reads): who, how many, which (the first hundred), when; e-mailed to the
+    tenant administrators (retried) and listed on their home page until one acknowledges it."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    actor_kind = models.CharField("who (kind)", max_length=16, choices=ActorKind.choices)
+    actor_id = models.CharField(max_length=150)
+    actor_name = models.CharField("who", max_length=150, blank=True)
+    raised_at = models.DateTimeField("when", auto_now_add=True)
+    window_minutes = models.PositiveSmallIntegerField()
+    customers = models.PositiveIntegerField("distinct customers read")
+    sample = models.JSONField(default=list, help_text="The customer numbers read (at most 100).")
+    notified_at = models.DateTimeField(null=True, blank=True)
+    notice_attempts = models.PositiveSmallIntegerField(default=0)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by_name = models.CharField(max_length=150, blank=True)
+
+    objects = MassReadAlertQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-raised_at", "-pk"]
+        indexes = [
+            models.Index(fields=["tenant", "actor_id", "-raised_at"], name="mass_read_actor_idx")
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.actor_name or self.actor_id} read {self.customers:,} customers in "
+            f"{self.window_minutes} min"
+        )
 
 
 class ReadHow(models.TextChoices):

@@ -214,6 +214,18 @@ class CustomerViewQuerySet(models.QuerySet):
         return views.filter(customer_number__in=covered)
 
 
+class MassReadAlertQuerySet(models.QuerySet):
+    def administered_by(self, principal: Principal | None) -> models.QuerySet:
+        """A tenant's mass-read alerts, for its administrators (the platform: every tenant's)."""
+        if principal is None:
+            return self.none()
+        if principal.sees_every_tenant:
+            return self.all()
+        if principal.tenant_id is None or not principal.grants.can_manage_tenant():
+            return self.none()
+        return self.filter(tenant_id=principal.tenant_id)
+
+
 class PrivacyExportQuerySet(models.QuerySet):
     def requested_by(self, principal: Principal | None) -> models.QuerySet:
         """The exports the principal asked for itself (nobody else's, whatever their rights)."""

@@ -9,16 +9,29 @@ that was answered is in the log, whatever happens to the process afterwards.
 
 from __future__ import annotations
 
+import time
 import unicodedata
 from collections.abc import Iterable
+from datetime import timedelta
 
-from django.db import DEFAULT_DB_ALIAS
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.utils import timezone
+from prometheus_client import Counter
 
 from accounts import rowsecurity
-from accounts.principal import Principal
+from accounts.principal import API_CLIENT, EMPLOYEE, Principal
 from core import replicas
 from core.errors import InvalidInput
-from customers.models import CustomerView, ReadHow
+from customers.mail import send_mass_read_alert
+from customers.models import CustomerView, MassReadAlert, ReadHow
+from tenancy.models import Tenant
+
+MASS_READ_ALERTS = Counter(
+    "customer_mass_read_alerts",
+    "Mass-read alerts raised: an identity read more distinct customers than its tenant allows.",
+    ["tenant"],
+)
 
 PURPOSE_HEADER = "X-Purpose"
 PURPOSE_MAX_LENGTH = 200
@@ -66,9 +79,85 @@ def record(
         return 0
     if replicas.current_alias() == DEFAULT_DB_ALIAS:
         CustomerView.objects.bulk_create(rows)
+        _watch(principal, rows)
     else:  # (read from a replica: the log lives on the primary)
         with rowsecurity.row_context(
             rowsecurity.RowContext.of(principal), reason="the read-access log", using="default"
         ):
             CustomerView.objects.using(DEFAULT_DB_ALIAS).bulk_create(rows)
+            _watch(principal, rows)
     return len(rows)
+
+
+# -- mass-read alerts ----------------------------------------------------------------------
+#
+# Each identity's reads are counted per minute in the shared cache (Redis with REDIS_URL; else
+# each process counts its own); when the window's count passes the tenant's limit, the log
+# itself is asked how many *distinct* customers that was (at most once a minute per identity),
+# and an alert is raised when it is more than the limit (at most one per identity per window).
+
+_BUCKET = "mass-read:{tenant}:{kind}:{id}:{minute}"
+_LIMITS = "mass-read-limits:{tenant}"
+_CHECKED = "mass-read-checked:{tenant}:{kind}:{id}"
+_LIMITS_SECONDS = 60  # a changed tenant setting applies within a minute
+SAMPLE_SIZE = 100
+
+
+def _watch(principal: Principal, rows: list[CustomerView]) -> None:
+    if principal.kind not in (EMPLOYEE, API_CLIENT):
+        return  # (operators' commands and platform superusers act for the platform)
+    tenant_id = rows[0].tenant_id
+    limit, minutes = _limits(tenant_id)
+    if not limit:
+        return
+    names = {"tenant": tenant_id, "kind": principal.kind, "id": principal.id}
+    minute = int(time.time() // 60)
+    key = _BUCKET.format(minute=minute, **names)
+    if not cache.add(key, len(rows), timeout=(minutes + 1) * 60):
+        try:
+            cache.incr(key, len(rows))
+        except ValueError:  # (expired in between)
+            cache.set(key, len(rows), timeout=(minutes + 1) * 60)
+    window = [_BUCKET.format(minute=minute - ago, **names) for ago in range(minutes)]
+    if sum(cache.get_many(window).values()) <= limit:
+        return
+    if cache.add(_CHECKED.format(**names), 1, timeout=60):
+        _check(principal, tenant_id, limit, minutes)
+
+
+def _limits(tenant_id: int) -> tuple[int, int]:
+    key = _LIMITS.format(tenant=tenant_id)
+    limits = cache.get(key)
+    if limits is None:
+        limits = tuple(
+            Tenant.objects.filter(pk=tenant_id)
+            .values_list("mass_read_customers", "mass_read_minutes")
+            .first()
+            or (0, 1)
+        )
+        cache.set(key, limits, timeout=_LIMITS_SECONDS)
+    return limits
+
+
+def _check(principal: Principal, tenant_id: int, limit: int, minutes: int) -> MassReadAlert | None:
+    since = timezone.now() - timedelta(minutes=minutes)
+    mine = {"tenant_id": tenant_id, "actor_kind": principal.kind, "actor_id": principal.id}
+    read = (
+        CustomerView.objects.filter(viewed_at__gte=since, **mine)
+        .values_list("customer_number", flat=True)
+        .distinct()
+        .order_by("customer_number")
+    )
+    count = read.count()
+    if count <= limit or MassReadAlert.objects.filter(raised_at__gte=since, **mine).exists():
+        return None
+    alert = MassReadAlert.objects.create(
+        actor_name=principal.name,
+        window_minutes=minutes,
+        customers=count,
+        sample=list(read[:SAMPLE_SIZE]),
+        **mine,
+    )
+    MASS_READ_ALERTS.labels(tenant=principal.tenant_code).inc()
+    transaction.on_commit(lambda: send_mass_read_alert.enqueue(alert.pk))
+    return alert

@@ -45,6 +45,19 @@ class Tenant(models.Model):
         help_text="How often one employee may activate an emergency group in 24 hours; from 1 "
         "to 50.",
     )
+    mass_read_customers = models.PositiveIntegerField(
+        "mass-read alert: customers",
+        default=2000,
+        validators=[MaxValueValidator(1_000_000)],
+        help_text="Alert the tenant administrators when one identity reads more distinct "
+        "customers than this within the minutes below; 0: no alerts.",
+    )
+    mass_read_minutes = models.PositiveSmallIntegerField(
+        "mass-read alert: minutes",
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(1440)],
+        help_text="The window the customers above are counted in; from 1 to 1,440 minutes.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

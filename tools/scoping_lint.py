@@ -40,6 +40,7 @@ CUSTOMER_MODELS = frozenset(
         "CustomerView",
         "CustomerErasure",
         "PrivacyExport",
+        "MassReadAlert",
     }
 )
 # Who holds what, and its audit: reached tenant first (accounts.querysets), like customers.

@@ -138,6 +138,8 @@ class TenantForm(forms.ModelForm):
             "customer_number_reuse",
             "max_temporary_access",
             "break_glass_per_day",
+            "mass_read_customers",
+            "mass_read_minutes",
         ]
 
 

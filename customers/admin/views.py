@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.admin_principal import admin_principal
@@ -19,7 +20,7 @@ from core.admin import GuardedAdmin, ReadOnlyAdminMixin
 from core.datetimes import iso_formatter
 from core.errors import ServiceError
 from core.spreadsheets import SpreadsheetWriter
-from customers.models import CustomerView, PrivacyExport
+from customers.models import CustomerView, MassReadAlert, PrivacyExport
 from customers.services import privacy
 
 CSV_FIELDS = ["viewed_at", "customer_number", "by", "by_kind", "channel", "how", "purpose"]
@@ -173,3 +174,78 @@ class PrivacyExportAdmin(ReadOnlyAdminMixin, GuardedAdmin):
         filename = f"customer-{document['customerNumber']}-export.json"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+
+# -- mass-read alerts -------------------------------------------------------------------------
+
+
+@admin.register(MassReadAlert)
+class MassReadAlertAdmin(ReadOnlyAdminMixin, GuardedAdmin):
+    """A tenant's mass-read alerts, for its administrators: who read how many customers in
+    what window, which; acknowledged by one of them."""
+
+    scope_base = True
+    list_display = ["raised_at", "who", "customers", "window", "notified", "acknowledged"]
+    list_filter = ["actor_kind"]
+    ordering = ["-pk"]
+    actions = ["acknowledge"]
+
+    def scoped_queryset(self, request, queryset):
+        return MassReadAlert.objects.administered_by(admin_principal(request))
+
+    def _administers(self, request) -> bool:
+        principal = admin_principal(request)
+        return principal is not None and (
+            principal.sees_every_tenant or principal.grants.can_manage_tenant()
+        )
+
+    def has_module_permission(self, request):
+        return self._administers(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._administers(request)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description="who", ordering="actor_name")
+    def who(self, obj) -> str:
+        return f"{obj.actor_name or obj.actor_id} ({obj.get_actor_kind_display()})"
+
+    @admin.display(description="within")
+    def window(self, obj) -> str:
+        return f"{obj.window_minutes} min"
+
+    @admin.display(description="administrators e-mailed")
+    def notified(self, obj) -> str:
+        if obj.notified_at:
+            return f"{timezone.localtime(obj.notified_at):%Y-%m-%d %H:%M}"
+        return f"not yet ({obj.notice_attempts} tries)" if obj.notice_attempts else "being sent"
+
+    @admin.display(description="acknowledged")
+    def acknowledged(self, obj) -> str:
+        if obj.acknowledged_at is None:
+            return ""
+        return (
+            f"{obj.acknowledged_by_name}, {timezone.localtime(obj.acknowledged_at):%Y-%m-%d %H:%M}"
+        )
+
+    @admin.action(description="Acknowledge the selected alerts")
+    def acknowledge(self, request, queryset):
+        done = privacy.mass_read_alerts_acknowledge(actor=admin_principal(request), alerts=queryset)
+        self.message_user(
+            request, f"Acknowledged {done:,} alert{'s' if done != 1 else ''}.", messages.SUCCESS
+        )
+
+
+def mass_read_panel(request, principal) -> dict:
+    """The home page's list of unacknowledged mass-read alerts, for tenant administrators."""
+    if principal is None or principal.tenant_id is None or not principal.grants.can_manage_tenant():
+        return {}
+    alerts = MassReadAlert.objects.administered_by(principal).filter(acknowledged_at__isnull=True)
+    return {"mass_reads": list(alerts.order_by("-pk")[:20])}
+
+
+admin.site.index_panels.append(mass_read_panel)

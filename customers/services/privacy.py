@@ -39,6 +39,7 @@ from customers.models import (
     CustomerErasure,
     CustomerView,
     DeletedCustomerNumber,
+    MassReadAlert,
     PrivacyExport,
     RestrictionChange,
 )
@@ -352,3 +353,16 @@ def export_document(actor: Principal, customer_number: str) -> dict[str, Any] | 
 
 def _actor(record) -> dict[str, str]:
     return {"kind": record.actor_kind, "id": record.actor_id, "name": record.actor_name}
+
+
+# -- mass-read alerts --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def mass_read_alerts_acknowledge(*, actor: Principal, alerts: QuerySet) -> int:
+    """A tenant administrator has looked into these alerts; returns how many were still open."""
+    return (
+        MassReadAlert.objects.administered_by(actor)
+        .filter(pk__in=alerts.values("pk"), acknowledged_at__isnull=True)
+        .update(acknowledged_at=timezone.now(), acknowledged_by_name=actor.name)
+    )

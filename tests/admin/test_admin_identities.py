@@ -105,6 +105,8 @@ def tenant_form(tenant, change=None):
         "name": "Acme",
         "max_temporary_access": "08:00:00",
         "break_glass_per_day": "3",
+        "mass_read_customers": "2000",
+        "mass_read_minutes": "10",
         "restrictions-TOTAL_FORMS": str(len(restrictions)),
         "restrictions-INITIAL_FORMS": str(len(restrictions)),
         "sites-TOTAL_FORMS": str(len(sites)),

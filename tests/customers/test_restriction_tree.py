@@ -186,6 +186,8 @@ def test_the_tenant_page_edits_the_tree_records_it_and_refuses_impossible_ones(e
             "name": "EU",
             "max_temporary_access": "08:00:00",
             "break_glass_per_day": "3",
+            "mass_read_customers": "2000",
+            "mass_read_minutes": "10",
             "restrictions-TOTAL_FORMS": str(len(rows)),
             "restrictions-INITIAL_FORMS": str(len(rows)),
             "sites-TOTAL_FORMS": "0",

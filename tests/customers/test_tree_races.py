@@ -27,6 +27,8 @@ def tenant_form(tenant, parents):
         "name": tenant.name,
         "max_temporary_access": "08:00:00",
         "break_glass_per_day": "3",
+        "mass_read_customers": "2000",
+        "mass_read_minutes": "10",
         "restrictions-TOTAL_FORMS": str(len(rows)),
         "restrictions-INITIAL_FORMS": str(len(rows)),
         "sites-TOTAL_FORMS": "0",

@@ -1,0 +1,166 @@
+"""Mass-read alerts: an identity that reads more distinct customers than its tenant allows
+within the window raises one alert — e-mailed to the tenant administrators (retried), listed on
+their home page until acknowledged, counted in /metrics; re-reading the same customers does
+not."""
+
+import pytest
+from django.core import mail
+from prometheus_client import REGISTRY
+
+from customers.models import MassReadAlert
+from tests.factories import AccessGroupFactory, CustomerFactory, EmployeeFactory
+
+pytestmark = pytest.mark.django_db
+CUSTOMERS = "/customer/acme/customers"
+
+
+@pytest.fixture
+def limited(tenant):
+    tenant.mass_read_customers = 5
+    tenant.mass_read_minutes = 10
+    tenant.save()
+    numbers = [f"M{n:02}" for n in range(12)]
+    for number in numbers:
+        CustomerFactory(tenant=tenant, customer_number=number)
+    return numbers
+
+
+@pytest.fixture
+def administrator(tenant):
+    group = AccessGroupFactory(
+        tenant=tenant, scopes=["customer.customer_read", "tenant.tenant_manage"]
+    )
+    return EmployeeFactory(
+        tenant=tenant, username="boss", email="boss@example.com", access_groups=[group]
+    )
+
+
+def raised(tenant) -> float:
+    return REGISTRY.get_sample_value("customer_mass_read_alerts_total", {"tenant": tenant}) or 0
+
+
+def test_reading_more_distinct_customers_than_allowed_raises_one_alert(
+    limited, administrator, api_as, django_capture_on_commit_callbacks
+):
+    reader = api_as("customer.customer_read")
+    before = raised("acme")
+    with django_capture_on_commit_callbacks(execute=True):
+        reader.get(f"{CUSTOMERS}?pageSize=4")
+        assert not MassReadAlert.objects.exists()  # 4: within the limit
+        reader.get(f"{CUSTOMERS}?pageSize=4&pageNumber=2")  # 8 different ones
+    alert = MassReadAlert.objects.get()
+    assert (alert.actor_id, alert.customers, alert.window_minutes) == (
+        reader.api_client.client_id,
+        8,
+        10,
+    )
+    assert len(alert.sample) == 8 and set(alert.sample) <= set(limited)
+    assert raised("acme") == before + 1
+    (message,) = mail.outbox
+    assert message.to == ["boss@example.com"]
+    assert "read 8 customers" in message.subject
+    assert "read 8 different customers within 10 minutes" in message.body
+    assert MassReadAlert.objects.get().notified_at is not None
+    # More reading in the same window raises no second alert.
+    with django_capture_on_commit_callbacks(execute=True):
+        reader.get(f"{CUSTOMERS}?pageSize=4&pageNumber=3")
+    assert MassReadAlert.objects.count() == 1
+
+
+def test_reading_the_same_customers_again_and_again_raises_none(limited, api_as, tenant):
+    from django.core.cache import cache
+
+    from customers.read_log import _CHECKED
+
+    reader = api_as("customer.customer_read")
+    checked = _CHECKED.format(tenant=tenant.pk, kind="api_client", id=reader.api_client.client_id)
+    for _ in range(5):
+        cache.delete(checked)  # (the distinct count asked each time, not once a minute)
+        reader.get(f"{CUSTOMERS}?pageSize=4")
+    assert not MassReadAlert.objects.exists()
+
+
+def test_a_tenant_without_a_limit_raises_nothing(limited, api_as, tenant):
+    tenant.mass_read_customers = 0
+    tenant.save()
+    reader = api_as("customer.customer_read")
+    reader.get(f"{CUSTOMERS}?pageSize=100")
+    assert not MassReadAlert.objects.exists()
+
+
+def test_a_failed_e_mail_is_tried_again_later(
+    limited, administrator, api_as, settings, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    from customers import mail as customer_mail
+
+    api_as("customer.customer_read").get(f"{CUSTOMERS}?pageSize=10")  # (e-mail not sent yet)
+    alert = MassReadAlert.objects.get()
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+    def mail_server_down(**kwargs):
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr(customer_mail, "send_mail", mail_server_down)
+    assert customer_mail.send_mass_read_alert.call(alert.pk) == 0
+    retry = DBTaskResult.objects.get()
+    assert retry.args_kwargs["args"] == [alert.pk]
+    assert timezone.now() + timedelta(seconds=50) < retry.run_after
+    alert.refresh_from_db()
+    assert (alert.notice_attempts, alert.notified_at) == (1, None)
+    monkeypatch.undo()
+    assert customer_mail.send_mass_read_alert.call(alert.pk) == 1
+    alert.refresh_from_db()
+    assert alert.notice_attempts == 2 and alert.notified_at is not None
+    assert len(mail.outbox) == 1
+
+
+def test_the_home_page_lists_open_alerts_to_tenant_administrators_until_acknowledged(
+    limited, administrator, api_as, client, tenant
+):
+    api_as("customer.customer_read").get(f"{CUSTOMERS}?pageSize=10")
+    alert = MassReadAlert.objects.get()
+    client.force_login(administrator)
+    home = client.get("/admin/").content.decode()
+    assert 'id="mass-reads"' in home and "10 in 10 min" in home
+    answer = client.post(
+        "/admin/customers/massreadalert/",
+        {"action": "acknowledge", "index": "0", "_selected_action": [str(alert.pk)]},
+        follow=True,
+    )
+    assert "Acknowledged 1 alert." in answer.content.decode()
+    alert.refresh_from_db()
+    assert alert.acknowledged_by_name == "boss"
+    assert 'id="mass-reads"' not in client.get("/admin/").content.decode()
+    agent = EmployeeFactory(
+        tenant=tenant,
+        access_groups=[AccessGroupFactory(tenant=tenant, scopes=["customer.customer_read"])],
+    )
+    client.force_login(agent)
+    assert client.get("/admin/customers/massreadalert/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("mass_read_customers", "-1"),
+        ("mass_read_customers", "1000001"),
+        ("mass_read_minutes", "0"),
+        ("mass_read_minutes", "1441"),
+    ],
+)
+def test_alert_settings_out_of_range_are_refused_on_the_tenant_page(
+    admin_client, tenant, field, value
+):
+    from tests.admin.test_admin_identities import tenant_form
+
+    data = {**tenant_form(tenant), field: value}
+    page = admin_client.post(f"/admin/tenancy/tenant/{tenant.pk}/change/", data)
+    assert page.status_code == 200  # the form again, with the error
+    assert field in page.context["adminform"].form.errors
+    tenant.refresh_from_db()
+    assert (tenant.mass_read_customers, tenant.mass_read_minutes) == (2000, 10)
