@@ -164,3 +164,17 @@ def test_alert_settings_out_of_range_are_refused_on_the_tenant_page(
     assert field in page.context["adminform"].form.errors
     tenant.refresh_from_db()
     assert (tenant.mass_read_customers, tenant.mass_read_minutes) == (2000, 10)
+
+
+def test_the_tenants_limits_are_read_once_a_minute_not_per_request(limited, api_as):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    reader = api_as("customer.customer_read")
+    limits = "mass_read_customers"
+    with CaptureQueriesContext(connection) as first:
+        reader.get(f"{CUSTOMERS}?pageSize=2")
+    with CaptureQueriesContext(connection) as second:
+        reader.get(f"{CUSTOMERS}?pageSize=2&pageNumber=2")
+    assert sum(limits in q["sql"] for q in first.captured_queries) == 1
+    assert sum(limits in q["sql"] for q in second.captured_queries) == 0

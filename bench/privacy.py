@@ -1,0 +1,299 @@
+"""Personal-data benchmark on PostgreSQL, as production runs it (the service role under the row
+policies; not part of the test run):
+
+1. **The read-access log's cost**: a list page of 60 and a get by number through the API views,
+   with the log written and with it switched off, interleaved in the same process and rounds.
+2. **"Who read this customer" at volume**: ``--log-rows`` generated lines in the log (100
+   million by default; built once with ``generate_series``, indexes after, reused while the
+   count matches), then one customer's page of reads and one identity's page, as an auditor.
+3. **Bulk erasure**: ``--erase`` customers of a tenant of ``--customers`` erased in batches of
+   ``BULK_JOB_BATCH_SIZE`` as the background job does it, with the process's peak memory.
+
+    python bench/privacy.py [--customers 1000000] [--log-rows 100000000] [--erase 10000]
+                            [--rounds 200] [--write-docs]
+
+The data set of ``bench/read_path.py`` (its ``load``) is built in database ``bench_privacy``:
+one tenant ``bench`` of ``--customers`` customers and 100 small tenants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import resource
+import secrets
+import statistics
+import time
+from datetime import UTC, datetime
+
+from bulk_assign import ensure_database, machine, setup_django, write_docs_section
+from read_path import BIG, bearer, call, load, p95, prepare_roles, timed
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_privacy"
+SMALL_TENANTS = 100
+ACTORS = 1000  # the identities the generated reads are spread over
+
+
+def superuser_sql(url: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+def build_log(url: str, rows: int, customers: int) -> float:
+    """``rows`` lines in the read-access log of tenant ``bench`` (every customer read about
+    rows/customers times, by ACTORS API clients, over the last 90 days); seconds taken."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        have = connection.execute("SELECT count(*) FROM customers_customerview").fetchone()[0]
+        if have == rows:
+            print(f"reusing {rows:,} log lines", flush=True)
+            return 0.0
+        tenant = connection.execute("SELECT id FROM tenancy_tenant WHERE code = %s", [BIG])
+        tenant_id = tenant.fetchone()[0]
+        started = time.perf_counter()
+        print(f"writing {rows:,} log lines ...", flush=True)
+        indexes = connection.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'customers_customerview' "
+            "AND indexname <> 'customers_customerview_pkey'"
+        ).fetchall()
+        connection.execute("TRUNCATE customers_customerview")
+        for (definition,) in indexes:
+            name = definition.split(" INDEX ", 1)[1].split(" ON ", 1)[0]
+            connection.execute(f"DROP INDEX {name}")
+        step = 10_000_000
+        for first in range(0, rows, step):
+            last = min(rows, first + step) - 1
+            connection.execute(
+                """
+                INSERT INTO customers_customerview (tenant_id, customer_number, viewed_at,
+                  actor_kind, actor_id, actor_name, channel, how, expanded, purpose)
+                SELECT %s, 'B' || lpad((i %% %s)::text, 9, '0'),
+                  now() - make_interval(secs => (%s - i) * 0.08), 'api_client',
+                  'cl_bench' || (i %% %s), 'bench reader ' || (i %% %s), 'api',
+                  CASE WHEN i %% 7 = 0 THEN 'get' ELSE 'list' END, '', ''
+                FROM generate_series(%s::bigint, %s::bigint) AS i
+                """,
+                [tenant_id, customers, rows, ACTORS, ACTORS, first, last],
+            )
+            print(f"  {last + 1:,}", flush=True)
+        for (definition,) in indexes:
+            connection.execute(definition)
+        connection.execute("VACUUM ANALYZE customers_customerview")
+        return time.perf_counter() - started
+
+
+def measure(cases, rounds: int) -> dict[str, tuple[float, float]]:
+    """Interleaved: each round calls every case once, the order turning; after a warm-up."""
+    samples: dict[str, list[float]] = {label: [] for label, _ in cases}
+    for _, fn in cases:
+        fn()
+    for round_number in range(rounds):
+        ordered = cases if round_number % 2 else list(reversed(cases))
+        for label, fn in ordered:
+            samples[label].append(timed(fn))
+    return {label: (statistics.median(v), p95(v)) for label, v in samples.items()}
+
+
+def read_log_cost(rounds: int, customers: int) -> str:
+    from customers.api import common
+    from customers.api.customers import CustomerCollectionApi, CustomerDetailApi
+
+    record = common.record
+    list_view, detail_view = CustomerCollectionApi.as_view(), CustomerDetailApi.as_view()
+    reader = {"HTTP_AUTHORIZATION": bearer(BIG, ["customer.customer_read"])}
+    path = f"/customer/{BIG}/customers"
+    number = f"B{customers // 3:09d}"
+
+    def logged(fn):
+        def run():
+            common.record = record
+            return fn()
+
+        return run
+
+    def unlogged(fn):
+        def run():
+            common.record = lambda *args, **kwargs: 0
+            try:
+                return fn()
+            finally:
+                common.record = record
+
+        return run
+
+    def page():
+        return call(list_view, path, {}, reader, tenant=BIG)
+
+    def one():
+        return call(detail_view, f"{path}/{number}", {}, reader, tenant=BIG, customerNumber=number)
+
+    results = measure(
+        [
+            ("page, logged", logged(page)),
+            ("page, not logged", unlogged(page)),
+            ("get, logged", logged(one)),
+            ("get, not logged", unlogged(one)),
+        ],
+        rounds,
+    )
+    lines = [
+        "| request | logged p50 / p95 (ms) | not logged p50 / p95 (ms) | cost of the log |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for what, label in (("list page 1 (60 customers)", "page"), ("get by number", "get")):
+        (on50, on95), (off50, off95) = results[f"{label}, logged"], results[f"{label}, not logged"]
+        lines.append(
+            f"| {what} | {on50:.2f} / {on95:.2f} | {off50:.2f} / {off95:.2f} | "
+            f"{(on50 / off50 - 1) * 100:+.1f} % |"
+        )
+    return "\n".join(lines)
+
+
+def views_pages(rounds: int, customers: int, rows: int) -> str:
+    from customers.api.audit import CustomerViewListApi, CustomerViewsOfCustomerApi
+
+    auditor = {"HTTP_AUTHORIZATION": bearer(BIG, ["audit.audit_read"])}
+    de_auditor = {"HTTP_AUTHORIZATION": bearer(BIG, ["audit.audit_read--DE"])}
+    number = f"B{customers // 2:09d}"  # (a DE customer: 500,000 % 4 == 0)
+    of_customer, of_tenant = CustomerViewsOfCustomerApi.as_view(), CustomerViewListApi.as_view()
+    customer_path = f"/customer/{BIG}/customers/{number}/views"
+
+    def customer_page(headers):
+        return lambda: call(
+            of_customer, customer_path, {}, headers, tenant=BIG, customerNumber=number
+        )
+
+    def actor_page(params):
+        return lambda: call(of_tenant, f"/iam/{BIG}/views", params, auditor, tenant=BIG)
+
+    results = measure(
+        [
+            ("one customer's reads (page of 100)", customer_page(auditor)),
+            ("the same, suffixed auditor (--DE)", customer_page(de_auditor)),
+            ("one identity's reads, by id", actor_page({"actor": "cl_bench7"})),
+            ("one identity's reads, by name", actor_page({"actor": "bench reader 7"})),
+            ("the newest reads of the tenant", actor_page({})),
+        ],
+        rounds,
+    )
+    lines = [
+        f"With {rows:,} lines in the log ({rows // customers:,} reads of each customer, "
+        f"{rows // ACTORS:,} by each of {ACTORS:,} identities):",
+        "",
+        "| request | p50 (ms) | p95 (ms) |",
+        "| --- | ---: | ---: |",
+    ]
+    lines += [f"| {label} | {p50:.1f} | {p95_:.1f} |" for label, (p50, p95_) in results.items()]
+    return "\n".join(lines)
+
+
+def bulk_erasure(url: str, count: int, customers: int) -> str:
+    from django.conf import settings
+
+    from accounts.principal import Principal
+    from core.channels import Channel
+    from customers.models import Customer
+    from customers.services import privacy, run_in_batches
+    from tenancy.models import Tenant
+
+    tenant = Tenant.objects.using("stock").get(code=BIG)
+    officer = Principal.operator(tenant, "bench privacy officer")
+    # The last ``count`` customers of the tenant (their numbers are not used above).
+    ids = list(
+        Customer.objects.using("stock")
+        .filter(tenant=tenant)
+        .order_by("-pk")
+        .values_list("pk", flat=True)[:count]
+    )
+    if len(ids) < count:
+        return "(not enough customers left to erase: rebuild the data set)"
+    batch_size = settings.BULK_JOB_BATCH_SIZE
+    gc.collect()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    ordered = sorted(ids)
+
+    def step(last_pk: int):
+        batch = [pk for pk in ordered if pk > last_pk][:batch_size]
+        if not batch:
+            return 0, 0, None
+        erased = privacy.customers_erase(
+            actor=officer,
+            channel=Channel.COMMAND,
+            customers=Customer.objects.filter(pk__in=batch),
+            reason="bench",
+        )
+        return len(batch), erased, batch[-1]
+
+    result = run_in_batches(step)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (
+        f"{result.changed:,} customers erased in {result.batches} batches of {batch_size:,} in "
+        f"**{seconds:.1f} s** ({result.changed / seconds:,.0f} per second), in a tenant of "
+        f"{customers:,}; the process's peak memory grew by {(peak - before) / 1024:.0f} MiB "
+        f"(from {before / 1024:.0f} MiB)."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--log-rows", type=int, default=100_000_000)
+    parser.add_argument("--erase", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--url", default=os.environ.get("BENCH_PRIVACY_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+    os.environ.update(DEBUG="0", SECRET_KEY=secrets.token_urlsafe(40))
+    os.environ["JWT_SIGNING_KEY"] = secrets.token_urlsafe(40)
+    ensure_database(args.url)
+    setup_django(args.url)
+    load(args.customers, SMALL_TENANTS)
+    built = build_log(args.url, args.log_rows, args.customers)
+
+    import dj_database_url
+    from django.db import connections
+
+    from accounts import rowsecurity
+
+    service = dj_database_url.parse(prepare_roles(args.url))
+    superuser_sql(args.url, "GRANT SELECT ON customers_customer TO bench_search")
+    connections.settings["stock"] = dict(connections.settings["default"])
+    connections["default"].close()
+    connections.settings["default"].update(USER=service["USER"], PASSWORD=service["PASSWORD"])
+    rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False, using="stock")
+
+    views = views_pages(args.rounds, args.customers, args.log_rows)
+    print(views, flush=True)
+    cost = read_log_cost(args.rounds, args.customers)
+    print(cost, flush=True)
+    erasure = bulk_erasure(args.url, args.erase, args.customers)
+    print(erasure, flush=True)
+    when = datetime.now(UTC).strftime("%Y-%m-%d")
+    report = "\n\n".join(
+        [
+            f"Measured {when} on {machine()}, PostgreSQL as the service role under the row "
+            f"policies, {args.rounds} interleaved rounds (`python bench/privacy.py`).",
+            "**The read-access log's cost** (tenant of "
+            f"{args.customers:,} customers; the same requests with the log switched off):",
+            cost,
+            "**Who read a customer** (the audit API's pages):",
+            views + (f"\n\n(The log was generated in {built / 60:.0f} min.)" if built else ""),
+            "**Bulk erasure** (as the background job runs it):",
+            erasure,
+        ]
+    )
+    if args.write_docs:
+        write_docs_section("privacy-bench", report)
+
+
+if __name__ == "__main__":
+    main()
