@@ -99,13 +99,24 @@ def measure(cases, rounds: int) -> dict[str, tuple[float, float]]:
     return {label: (statistics.median(v), p95(v)) for label, v in samples.items()}
 
 
-def read_log_cost(rounds: int, customers: int) -> str:
+def tokens() -> dict[str, dict[str, str]]:
+    """The bench's API clients and their bearer headers (made before the service role takes
+    over the connection: creating a client is the operator's, for the whole tenant)."""
+    scopes = {
+        "reader": ["customer.customer_read"],
+        "auditor": ["audit.audit_read"],
+        "de_auditor": ["audit.audit_read--DE"],
+    }
+    return {name: {"HTTP_AUTHORIZATION": bearer(BIG, held)} for name, held in scopes.items()}
+
+
+def read_log_cost(rounds: int, customers: int, headers: dict) -> str:
     from customers.api import common
     from customers.api.customers import CustomerCollectionApi, CustomerDetailApi
 
     record = common.record
     list_view, detail_view = CustomerCollectionApi.as_view(), CustomerDetailApi.as_view()
-    reader = {"HTTP_AUTHORIZATION": bearer(BIG, ["customer.customer_read"])}
+    reader = headers["reader"]
     path = f"/customer/{BIG}/customers"
     number = f"B{customers // 3:09d}"
 
@@ -154,11 +165,10 @@ def read_log_cost(rounds: int, customers: int) -> str:
     return "\n".join(lines)
 
 
-def views_pages(rounds: int, customers: int, rows: int) -> str:
+def views_pages(rounds: int, customers: int, rows: int, headers: dict) -> str:
     from customers.api.audit import CustomerViewListApi, CustomerViewsOfCustomerApi
 
-    auditor = {"HTTP_AUTHORIZATION": bearer(BIG, ["audit.audit_read"])}
-    de_auditor = {"HTTP_AUTHORIZATION": bearer(BIG, ["audit.audit_read--DE"])}
+    auditor, de_auditor = headers["auditor"], headers["de_auditor"]
     number = f"B{customers // 2:09d}"  # (a DE customer: 500,000 % 4 == 0)
     of_customer, of_tenant = CustomerViewsOfCustomerApi.as_view(), CustomerViewListApi.as_view()
     customer_path = f"/customer/{BIG}/customers/{number}/views"
@@ -258,6 +268,7 @@ def main() -> None:
     setup_django(args.url)
     load(args.customers, SMALL_TENANTS)
     built = build_log(args.url, args.log_rows, args.customers)
+    headers = tokens()
 
     import dj_database_url
     from django.db import connections
@@ -271,9 +282,9 @@ def main() -> None:
     connections.settings["default"].update(USER=service["USER"], PASSWORD=service["PASSWORD"])
     rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False, using="stock")
 
-    views = views_pages(args.rounds, args.customers, args.log_rows)
+    views = views_pages(args.rounds, args.customers, args.log_rows, headers)
     print(views, flush=True)
-    cost = read_log_cost(args.rounds, args.customers)
+    cost = read_log_cost(args.rounds, args.customers, headers)
     print(cost, flush=True)
     erasure = bulk_erasure(args.url, args.erase, args.customers)
     print(erasure, flush=True)
