@@ -279,6 +279,12 @@ def data_queries(captured) -> list[str]:
     ]
 
 
+def is_read_log_insert(sql: str) -> bool:
+    """The read-access log's one statement per answer (customers.read_log)."""
+    text = sql.lstrip().upper()
+    return text.startswith("INSERT INTO") and "CUSTOMERS_CUSTOMERVIEW" in text
+
+
 # Statements that only bind or read the row-security context.
 CONTEXT_ONLY = ("SELECT set_config('customers.", "SELECT current_setting('customers.")
 

@@ -16,10 +16,7 @@ by whom, why.
 from __future__ import annotations
 
 import unicodedata
-from datetime import timedelta
-from typing import Any
 
-from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
@@ -27,21 +24,16 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import rowsecurity
-from accounts.holdings import principal_now
 from accounts.principal import Principal
-from core.datetimes import iso_formatter
 from core.errors import ConflictError, Gone, InvalidInput, NotPermitted, first_or_not_found
-from customers.api.documents import customer_documents
+from customers import exports
 from customers.models import (
-    Account,
-    Address,
     Customer,
     CustomerErasure,
     CustomerView,
     DeletedCustomerNumber,
     MassReadAlert,
     PrivacyExport,
-    RestrictionChange,
 )
 from customers.services.checks import NOT_FOUND_MESSAGE
 
@@ -219,8 +211,6 @@ EXPORT_NOT_FOUND = "Export not found."
 @transaction.atomic
 def privacy_export_request(*, actor: Principal, channel: str, customer_number: str):
     """Ask for a customer's data: recorded now, built by a task worker (customers.exports)."""
-    from customers import exports
-
     with rowsecurity.row_context(rowsecurity.RowContext.for_privacy(actor)):
         customer = _locked(actor, customer_number)
         export = PrivacyExport.objects.create(
@@ -235,8 +225,8 @@ def privacy_export_request(*, actor: Principal, channel: str, customer_number: s
 
 def _own_export(actor: Principal, export_id: int):
     """The requester's own export (anyone else's, like a missing one: not found)."""
-    exports = PrivacyExport.objects.requested_by(actor)
-    return first_or_not_found(exports.select_for_update().filter(pk=export_id), EXPORT_NOT_FOUND)
+    own = PrivacyExport.objects.requested_by(actor)
+    return first_or_not_found(own.select_for_update().filter(pk=export_id), EXPORT_NOT_FOUND)
 
 
 @transaction.atomic
@@ -269,90 +259,6 @@ def _expired(export: PrivacyExport) -> PrivacyExport:
         )
         export.document, export.status = None, PrivacyExport.Status.EXPIRED
     return export
-
-
-EXPORT_FORMAT = "customer-data-export/1"
-
-
-def privacy_export_build(export_id: int) -> str:
-    """Build a queued export as its requester is now (the task worker; every tenant bound for
-    the export's own row, the requester's privacy scope for the customer's data)."""
-    export = (
-        PrivacyExport.objects.select_related("tenant")
-        .filter(pk=export_id, status=PrivacyExport.Status.QUEUED)
-        .first()
-    )
-    if export is None:
-        return "not queued"
-    actor = principal_now(export.actor_kind, export.actor_id, export.tenant)
-    document = None
-    if actor is not None:
-        with rowsecurity.session_context(rowsecurity.RowContext.for_privacy(actor), reason=None):
-            document = export_document(actor, export.customer_number)
-    now = timezone.now()
-    if document is None:
-        export.status = PrivacyExport.Status.FAILED
-        export.message = (
-            "The customer is gone, or the requester may no longer export it: nothing was exported."
-        )
-    else:
-        export.status = PrivacyExport.Status.READY
-        export.document = document
-        export.ready_at = now
-        export.expires_at = now + timedelta(hours=settings.PRIVACY_EXPORT_HOURS)
-    export.save(update_fields=["status", "message", "document", "ready_at", "expires_at"])
-    return export.status
-
-
-def export_document(actor: Principal, customer_number: str) -> dict[str, Any] | None:
-    """Everything held about the customer, as ``actor`` may export it (None: it may not)."""
-    customers = Customer.objects.privacy_managed_by(actor).filter(customer_number=customer_number)
-    customer = customers.first()
-    if customer is None:
-        return None
-    _, (profile,) = customer_documents(
-        customers,
-        frozenset({"addresses", "accounts", "mixin:*"}),
-        addresses=Address.objects.filter(customer=customer),
-        accounts=Account.objects.filter(customer=customer),
-    )
-    iso = iso_formatter()
-    history = RestrictionChange.objects.filter(customer=customer).order_by("changed_at", "pk")
-    reads = CustomerView.objects.filter(
-        tenant_id=customer.tenant_id, customer_number=customer.customer_number
-    ).order_by("pk")
-    return {
-        "format": EXPORT_FORMAT,
-        "exportedAt": iso(timezone.now()),
-        "tenant": actor.tenant_code,
-        "customerNumber": customer.customer_number,
-        "customer": profile,
-        "legalHold": customer.legal_hold or None,
-        "restrictionHistory": [
-            {
-                "oldValue": change.old_value,
-                "newValue": change.new_value,
-                "changedBy": _actor(change),
-                "channel": change.channel,
-                "changedAt": iso(change.changed_at),
-            }
-            for change in history.iterator(chunk_size=2000)
-        ],
-        "views": [
-            {
-                "viewedBy": _actor(view),
-                "channel": view.channel,
-                "how": view.how,
-                "purpose": view.purpose,
-                "viewedAt": iso(view.viewed_at),
-            }
-            for view in reads.iterator(chunk_size=2000)
-        ],
-    }
-
-
-def _actor(record) -> dict[str, str]:
-    return {"kind": record.actor_kind, "id": record.actor_id, "name": record.actor_name}
 
 
 # -- mass-read alerts --------------------------------------------------------------------------
