@@ -295,3 +295,16 @@ def test_every_answered_read_is_logged_though_the_server_is_killed_right_after(w
         kill_server(base)
     logged = CustomerView.objects.filter(actor_id=client.client_id)
     assert sorted(logged.values_list("customer_number", flat=True)) == sorted(served)
+
+
+def test_a_deleted_tenant_takes_its_log_lines_along(world, api_as, other_tenant):
+    """(The log has no foreign-key constraint in the database: Django's cascade removes them.)"""
+    api_as(*READER, on_tenant=other_tenant).get("/customer/globex/customers")
+    api_as(*READER).get(CUSTOMERS)
+    other_tenant.delete()
+    assert set(CustomerView.objects.values_list("customer_number", flat=True)) == {
+        "DE1",
+        "FR1",
+        "US1",
+        "NULL1",
+    }
