@@ -149,7 +149,8 @@ class CustomerApiView(TenantApiView):
         record(
             self.principal,
             channel=Channel.API,
-            how=self.read_how[self.request.method],
+            # (HEAD runs GET's handler: logged as the GET it is, though no body leaves)
+            how=self.read_how["GET" if self.request.method == "HEAD" else self.request.method],
             served=((tenant_id, number) for number in numbers),
             purpose=self.purpose,
             expanded=expanded,

@@ -308,3 +308,11 @@ def test_a_deleted_tenant_takes_its_log_lines_along(world, api_as, other_tenant)
         "US1",
         "NULL1",
     }
+
+
+def test_a_head_request_is_answered_and_logged_as_the_get_it_runs(world, api_as):
+    http = api_as(*READER)
+    mark = last_pk()
+    assert http.head(f"{CUSTOMERS}/DE1").status_code == 200
+    assert http.head(f"{CUSTOMERS}/US1/addresses").status_code == 200
+    assert reads_since(mark) == [("DE1", "get", "api"), ("US1", "addresses", "api")]
