@@ -10,6 +10,7 @@ from django.db.models.functions import Lower
 from core.channels import CHANNEL_PHRASES, ActorKind, Channel
 from core.restrictions import RESTRICTION_MAX_LENGTH
 from customers.querysets import (
+    CustomerErasureQuerySet,
     CustomerQuerySet,
     CustomerRelatedQuerySet,
     CustomerViewQuerySet,
@@ -388,6 +389,8 @@ class CustomerErasure(models.Model):
     actor_name = models.CharField("by", max_length=150, blank=True)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     reason = models.CharField(max_length=500)
+
+    objects = CustomerErasureQuerySet.as_manager()
 
     class Meta:
         ordering = ["-erased_at", "-pk"]

@@ -214,6 +214,21 @@ class CustomerViewQuerySet(models.QuerySet):
         return views.filter(customer_number__in=covered)
 
 
+class CustomerErasureQuerySet(models.QuerySet):
+    def audited_by(self, principal: Principal | None) -> models.QuerySet:
+        """Erasure records for an audit reader: unsuffixed ``audit.audit_read``, every one of
+        its tenant; suffixed, those of customers whose restriction (when erased) it covers; a
+        platform superuser, every tenant's."""
+        if principal is None:
+            return self.none()
+        if principal.sees_every_tenant:
+            return self.all()
+        coverage = principal.grants.auditable()
+        if principal.tenant_id is None or coverage.is_empty:
+            return self.none()
+        return self.filter(covered_condition(coverage), tenant_id=principal.tenant_id)
+
+
 class MassReadAlertQuerySet(models.QuerySet):
     def administered_by(self, principal: Principal | None) -> models.QuerySet:
         """A tenant's mass-read alerts, for its administrators (the platform: every tenant's)."""

@@ -334,6 +334,10 @@ def test_every_audit_list_answers_what_the_openapi_document_describes(history, r
     components = json_schema(document["components"])
     http = api_as(*AUDITOR)
     api_as("customer.customer_read").get("/customer/acme/customers", HTTP_X_PURPOSE="a check")
+    erased = api_as("customer.privacy_manage").post(
+        "/customer/acme/customers/US1/erasure", {"reason": "a check"}, format="json"
+    )
+    assert erased.status_code == 200
     for path, url in [
         ("/customer/{tenant}/restriction-changes", HISTORY),
         (
@@ -344,6 +348,7 @@ def test_every_audit_list_answers_what_the_openapi_document_describes(history, r
         ("/iam/{tenant}/access-reviews", REVIEWS),
         ("/iam/{tenant}/access-reviews/{reviewId}/lines", f"{REVIEWS}/{reviewed.pk}/lines"),
         ("/iam/{tenant}/views", "/iam/acme/views"),
+        ("/customer/{tenant}/erasures", "/customer/acme/erasures"),
         (
             "/customer/{tenant}/customers/{customerNumber}/views",
             "/customer/acme/customers/DE1/views",

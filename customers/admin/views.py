@@ -20,7 +20,7 @@ from core.admin import GuardedAdmin, ReadOnlyAdminMixin
 from core.datetimes import iso_formatter
 from core.errors import ServiceError
 from core.spreadsheets import SpreadsheetWriter
-from customers.models import CustomerView, MassReadAlert, PrivacyExport
+from customers.models import CustomerErasure, CustomerView, MassReadAlert, PrivacyExport
 from customers.services import privacy
 
 CSV_FIELDS = ["viewed_at", "customer_number", "by", "by_kind", "channel", "how", "purpose"]
@@ -249,3 +249,35 @@ def mass_read_panel(request, principal) -> dict:
 
 
 admin.site.index_panels.append(mass_read_panel)
+
+
+# -- erasures ---------------------------------------------------------------------------------
+
+
+@admin.register(CustomerErasure)
+class CustomerErasureAdmin(ReadOnlyAdminMixin, GuardedAdmin):
+    """Erasures: the number, who erased it, when, through which channel and why (audit readers;
+    a suffixed one: of customers whose restriction it covers)."""
+
+    scope_base = True
+    list_display = ["erased_at", "customer_number", "restriction", "by", "channel", "reason"]
+    list_filter = ["channel", "actor_kind"]
+    search_fields = ["=customer_number", "=actor_name", "=actor_id"]
+    search_help_text = "A customer number, or who erased (name or id), exactly."
+    date_hierarchy = "erased_at"
+    ordering = ["-pk"]
+    show_full_result_count = False
+    actions = None
+
+    def scoped_queryset(self, request, queryset):
+        return CustomerErasure.objects.audited_by(admin_principal(request))
+
+    def has_module_permission(self, request):
+        return may_see_views(request)
+
+    def has_view_permission(self, request, obj=None):
+        return may_see_views(request)
+
+    @admin.display(description="by", ordering="actor_name")
+    def by(self, obj) -> str:
+        return f"{obj.actor_name or obj.actor_id} ({obj.get_actor_kind_display()})"

@@ -23,7 +23,13 @@ from accounts.api.base import can_audit
 from core.channels import Channel
 from core.errors import DoesNotExist
 from customers.api.common import PATH_PARAMETERS, errors
-from customers.models import Customer, CustomerView, ReadHow, RestrictionChange
+from customers.models import (
+    Customer,
+    CustomerErasure,
+    CustomerView,
+    ReadHow,
+    RestrictionChange,
+)
 from customers.services import NOT_FOUND_MESSAGE
 
 
@@ -222,3 +228,65 @@ class CustomerViewsOfCustomerApi(CustomerViewListApi):
     )
     def get(self, request, tenant, customer_number):
         return self.list_response(request, customer_number=customer_number)
+
+
+# -- erasures --------------------------------------------------------------------------------
+
+
+class ErasureRecordSerializer(serializers.Serializer):
+    customerNumber = serializers.CharField()
+    restriction = serializers.CharField(allow_null=True, help_text="As it was when erased.")
+    erasedBy = AuditActorSerializer()
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    reason = serializers.CharField()
+    erasedAt = serializers.DateTimeField()
+
+
+class ErasureFilter(ActorFilterSet):
+    """Who erased, through which channel, and when (``erasedFrom`` inclusive, ``erasedTo``
+    exclusive, ISO 8601)."""
+
+    customerNumber = django_filters.CharFilter(field_name="customer_number")
+    erasedFrom = django_filters.IsoDateTimeFilter(field_name="erased_at", lookup_expr="gte")
+    erasedTo = django_filters.IsoDateTimeFilter(field_name="erased_at", lookup_expr="lt")
+
+    class Meta:
+        model = CustomerErasure
+        fields: list[str] = []
+
+
+class ErasureListApi(AuditListApi):
+    """That customers' personal data was erased, by whom, when and why (all that remains of
+    them), as far as the audit scope covers their restriction when erased."""
+
+    required_scope = {"GET": can_audit}
+    filterset_class = ErasureFilter
+    list_name = "erasures"
+
+    def records(self, **kwargs) -> QuerySet:
+        return CustomerErasure.objects.audited_by(self.principal)
+
+    def document(self, record: CustomerErasure, iso) -> dict[str, Any]:
+        return {
+            "customerNumber": record.customer_number,
+            "restriction": record.restriction,
+            "erasedBy": actor_of(record),
+            "channel": record.channel,
+            "reason": record.reason,
+            "erasedAt": iso(record.erased_at),
+        }
+
+    @extend_schema(
+        operation_id="GET-customer-tenant-list-erasures",
+        summary="List erasures",
+        description=(
+            "Every erasure of a customer's personal data in the tenant, newest first: the number, "
+            "who erased it, through which channel and why. With a suffixed "
+            "`audit.audit_read--DE`: erasures of customers whose restriction was DE."
+        ),
+        tags=["Audit"],
+        parameters=[*filter_parameters(ErasureFilter), *PAGING_PARAMETERS],
+        responses={200: ErasureRecordSerializer(many=True), **errors(400, 401, 403)},
+    )
+    def get(self, request, tenant):
+        return self.list_response(request)

@@ -29,6 +29,7 @@ urlpatterns = [
         audit.RestrictionChangeListApi.as_view(),
         name="restriction-change-list",
     ),
+    path("erasures", audit.ErasureListApi.as_view(), name="erasure-list"),
     path(
         "config/password-migration-retention",
         imports.PasswordMigrationRetentionApi.as_view(),

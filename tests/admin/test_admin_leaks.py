@@ -12,7 +12,14 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import NoReverseMatch, reverse
 
 from accounts.models import Employee
-from customers.models import Customer, CustomerView, Job, JobKind, JobRestriction
+from customers.models import (
+    Customer,
+    CustomerErasure,
+    CustomerView,
+    Job,
+    JobKind,
+    JobRestriction,
+)
 from tests.customers.test_leaks import forbidden_strings, probe
 
 pytestmark = pytest.mark.django_db
@@ -154,6 +161,18 @@ def walk(request, audited_world, employee, client):
     )
     JobRestriction.objects.bulk_create(
         JobRestriction(job=job, restriction=value) for value in ("FR", "US", None)
+    )
+    CustomerErasure.objects.bulk_create(  # an erasure of a customer of each restriction
+        CustomerErasure(
+            tenant=customer.tenant,
+            customer_number=f"{customer.customer_number}-ERASED",
+            restriction=customer.restriction,
+            actor_kind="api_client",
+            actor_id="cl_officer",
+            channel="api",
+            reason=f"asked by {customer.last_name}",
+        )
+        for customer in world.values()
     )
     CustomerView.objects.bulk_create(  # every customer read once, by someone else
         CustomerView(

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from customers.models import Address, Customer, CustomerView, PrivacyExport
+from customers.models import Address, Customer, CustomerErasure, CustomerView, PrivacyExport
 from customers.passwords import emporix_hash
 from tests.conftest import DE_MANAGER, DE_READER, DE_RESTRICTION_MANAGER
 
@@ -60,6 +60,7 @@ BODIES = {
     "customer-erasure": [{"reason": "Leak probe"}],
     "customer-legal-hold": [{"reason": "Leak probe"}],
     "customer-privacy-export": [None],
+    "erasure-list": [None],
     "privacy-export": [None],
     "privacy-export-document": [None],
 }
@@ -188,6 +189,18 @@ def test_no_response_reveals_an_invisible_customer(audited_world, api_as, scopes
             channel="api",
             how="get",
             purpose=f"about {customer.last_name}",
+        )
+        for customer in world.values()
+    )
+    CustomerErasure.objects.bulk_create(  # an erasure of a customer of each restriction
+        CustomerErasure(
+            tenant=customer.tenant,
+            customer_number=f"{customer.customer_number}-ERASED",
+            restriction=customer.restriction,
+            actor_kind="api_client",
+            actor_id="cl_officer",
+            channel="api",
+            reason=f"asked by {customer.last_name}",
         )
         for customer in world.values()
     )

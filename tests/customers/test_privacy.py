@@ -307,3 +307,51 @@ def test_a_large_selection_is_erased_by_a_background_job_in_batches(
     assert job.message == "Erased the personal data of 5 customers."
     assert not Customer.objects.filter(tenant=tenant, restriction="DE").exists()
     assert CustomerErasure.objects.filter(reason="Art. 17 batch").count() == 5
+
+
+def test_the_audit_api_lists_erasures_as_far_as_the_scope_covers_them(world, api_as):
+    dpo = api_as(*DPO)
+    assert erase(dpo, "DE1", "Art. 17 for DE1").status_code == 200
+    assert erase(dpo, "FR1", "Art. 17 for FR1").status_code == 200
+    everything = api_as("audit.audit_read").get("/customer/acme/erasures")
+    assert [(e["customerNumber"], e["restriction"]) for e in everything.json()] == [
+        ("FR1", "FR"),
+        ("DE1", "DE"),
+    ]
+    assert everything.json()[0]["erasedBy"]["id"] == dpo.api_client.client_id
+    de = api_as("audit.audit_read--DE").get("/customer/acme/erasures")
+    assert [e["reason"] for e in de.json()] == ["Art. 17 for DE1"]
+    mine = api_as("audit.audit_read").get(
+        f"/customer/acme/erasures?actor={dpo.api_client.client_id}&customerNumber=DE1"
+    )
+    assert [e["customerNumber"] for e in mine.json()] == ["DE1"]
+    assert api_as("customer.customer_read").get("/customer/acme/erasures").status_code == 403
+    bad = api_as("audit.audit_read").get("/customer/acme/erasures?erasedFrom=yesterday")
+    assert bad.status_code == 400 and bad.json()["details"][0]["field"] == "erasedFrom"
+
+
+def test_the_back_office_lists_erasures_to_audit_readers(world, api_as, client, tenant):
+    from tests.factories import AccessGroupFactory, EmployeeFactory
+
+    erase(api_as(*DPO), "FR1", "Art. 17 for FR1")
+    de_auditor = EmployeeFactory(
+        tenant=tenant,
+        access_groups=[
+            AccessGroupFactory(
+                tenant=tenant,
+                scopes=["customer.customer_read", "audit.audit_read"],
+                restrictions=["DE"],
+            )
+        ],
+    )
+    auditor = EmployeeFactory(
+        tenant=tenant,
+        access_groups=[
+            AccessGroupFactory(tenant=tenant, scopes=["customer.customer_read", "audit.audit_read"])
+        ],
+    )
+    client.force_login(auditor)
+    page = client.get("/admin/customers/customererasure/")
+    assert [e.customer_number for e in page.context["cl"].result_list] == ["FR1"]
+    client.force_login(de_auditor)
+    assert list(client.get("/admin/customers/customererasure/").context["cl"].result_list) == []
