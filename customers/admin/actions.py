@@ -17,6 +17,7 @@ from accounts.principal import Principal
 from core.errors import ServiceError
 from customers import services
 from customers.admin.base import NONE_LABEL, RestrictionChoiceField
+from customers.admin.views import may_export
 from customers.jobs import assignment_summary, jobs_start, restriction_counts
 from customers.models import Channel, JobKind
 from customers.selection import CustomerSelection
@@ -211,8 +212,7 @@ class CustomerActions:
     # -- data-subject requests (customer.privacy_manage) -------------------------------------
 
     def has_privacy_permission(self, request):
-        principal = admin_principal(request)
-        return principal is not None and not principal.grants.privacy_manageable().is_empty
+        return may_export(request)  # (the same right: customer.privacy_manage, any coverage)
 
     def _privacy_actor(self, request, queryset) -> Principal | None:
         """The actor in the selection's one tenant (a data-subject request is a tenant's)."""

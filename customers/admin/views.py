@@ -112,6 +112,7 @@ class CustomerViewAdmin(ReadOnlyAdminMixin, GuardedAdmin):
 
 
 def may_export(request) -> bool:
+    """Data-subject requests (export, erasure, legal hold): customer.privacy_manage."""
     principal = admin_principal(request)
     return principal is not None and not principal.grants.privacy_manageable().is_empty
 

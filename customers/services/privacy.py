@@ -72,20 +72,27 @@ def legal_hold_set(*, actor: Principal, customer_number: str, reason: str | None
     return customer
 
 
+def _covered_whole(actor: Principal, customers: QuerySet[Customer], nothing_done: str):
+    """The selection (in the actor's tenant) as its privacy scope covers it: all of it, or a
+    refusal that says how many are outside and that ``nothing_done``."""
+    selection = customers.filter(tenant_id=actor.tenant_id)
+    covered = selection.privacy_managed_by(actor)
+    outside = selection.count() - covered.count()
+    if outside:
+        raise NotPermitted(
+            f"{outside:,} selected customer{'s are' if outside != 1 else ' is'} outside your "
+            f"privacy scope (customer.privacy_manage); {nothing_done}."
+        )
+    return covered
+
+
 @transaction.atomic
 def legal_holds_set(*, actor: Principal, customers: QuerySet[Customer], reason: str | None) -> int:
     """Put a selection under a legal hold (``reason``) or lift it (None): all of it or nothing.
     Returns how many customers changed."""
     held = "" if reason is None else checked_reason(reason)
     with rowsecurity.row_context(rowsecurity.RowContext.for_privacy(actor)):
-        selection = customers.filter(tenant_id=actor.tenant_id)
-        covered = selection.privacy_managed_by(actor)
-        outside = selection.count() - covered.count()
-        if outside:
-            raise NotPermitted(
-                f"{outside:,} selected customer{'s are' if outside != 1 else ' is'} outside your "
-                "privacy scope (customer.privacy_manage); no hold was changed."
-            )
+        covered = _covered_whole(actor, customers, "no hold was changed")
         return covered.exclude(legal_hold=held).update(legal_hold=held)
 
 
@@ -116,14 +123,7 @@ def customer_erase(
 def customers_erase_check(*, actor: Principal, customers: QuerySet[Customer]) -> QuerySet:
     """The part of a selection the actor may erase, refused whole when any of it is outside its
     privacy scope or under a legal hold."""
-    selection = customers.filter(tenant_id=actor.tenant_id)
-    covered = selection.privacy_managed_by(actor)
-    outside = selection.count() - covered.count()
-    if outside:
-        raise NotPermitted(
-            f"{outside:,} selected customer{'s are' if outside != 1 else ' is'} outside your "
-            "privacy scope (customer.privacy_manage); nothing was erased."
-        )
+    covered = _covered_whole(actor, customers, "nothing was erased")
     held = covered.exclude(legal_hold="").count()
     if held:
         raise ConflictError(
@@ -266,9 +266,11 @@ def _expired(export: PrivacyExport) -> PrivacyExport:
 
 @transaction.atomic
 def mass_read_alerts_acknowledge(*, actor: Principal, alerts: QuerySet) -> int:
-    """A tenant administrator has looked into these alerts; returns how many were still open."""
+    """A tenant administrator has looked into these alerts; returns how many were still open.
+    Nobody acknowledges an alert about their own reading (another administrator does)."""
     return (
         MassReadAlert.objects.administered_by(actor)
         .filter(pk__in=alerts.values("pk"), acknowledged_at__isnull=True)
+        .exclude(actor_kind=actor.kind, actor_id=actor.id)
         .update(acknowledged_at=timezone.now(), acknowledged_by_name=actor.name)
     )

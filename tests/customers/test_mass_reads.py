@@ -178,3 +178,30 @@ def test_the_tenants_limits_are_read_once_a_minute_not_per_request(limited, api_
         reader.get(f"{CUSTOMERS}?pageSize=2&pageNumber=2")
     assert sum(limits in q["sql"] for q in first.captured_queries) == 1
     assert sum(limits in q["sql"] for q in second.captured_queries) == 0
+
+
+def test_nobody_acknowledges_an_alert_about_their_own_reading(
+    limited, administrator, client, tenant
+):
+    client.force_login(administrator)
+    client.get("/admin/customers/customer/")  # a page of more customers than the limit
+    alert = MassReadAlert.objects.get()
+    assert alert.actor_id == str(administrator.pk)
+    home = client.get("/admin/").content.decode()
+    assert "your own: another administrator acknowledges it" in home
+    answer = client.post(
+        "/admin/customers/massreadalert/",
+        {"action": "acknowledge", "index": "0", "_selected_action": [str(alert.pk)]},
+        follow=True,
+    )
+    assert "Acknowledged 0 alerts." in answer.content.decode()
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is None
+    colleague = EmployeeFactory(tenant=tenant, access_groups=administrator.access_groups.all())
+    client.force_login(colleague)
+    client.post(
+        "/admin/customers/massreadalert/",
+        {"action": "acknowledge", "index": "0", "_selected_action": [str(alert.pk)]},
+    )
+    alert.refresh_from_db()
+    assert alert.acknowledged_by_name == colleague.username
