@@ -63,6 +63,21 @@ def grant_service_privileges(role: str, alias: str = "default", *, extra: str = 
         cursor.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {name}")
 
 
+def grant_as_on(model_table: str, table: str, role: str, alias: str = "default") -> None:
+    """Give ``role`` on ``table`` the privileges it holds on ``model_table`` (run as the owner;
+    for tables made after ``migrate``, such as the read log's monthly partitions)."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            "SELECT privilege_type FROM information_schema.role_table_grants "
+            "WHERE table_schema = 'public' AND table_name = %s AND grantee = %s",
+            [model_table, role],
+        )
+        privileges = sorted(privilege for (privilege,) in cursor.fetchall())
+        if privileges:
+            name = connections[alias].ops.quote_name(role)
+            cursor.execute(f"GRANT {', '.join(privileges)} ON {table} TO {name}")
+
+
 def give_to_search_role(schema_editor, functions: list[str]) -> None:
     """Make the search role (``DATABASE_SEARCH_ROLE``: NOLOGIN, BYPASSRLS) the owner of
     ``functions`` (full signatures), which apply the bound row-security context by hand; it may

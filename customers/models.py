@@ -509,6 +509,14 @@ class CustomerView(models.Model):
         max_length=200, blank=True, help_text="What the answer carried besides the profile."
     )
     purpose = models.CharField(max_length=200, blank=True)
+    # The day after which the line goes (the tenant's retention, fixed when it is written); on
+    # PostgreSQL the log is partitioned by month of this day and a month's partition is dropped
+    # whole once it has passed (customers.read_log_store).
+    keep_until = models.DateField("kept until")
+    # PostgreSQL: False while the line waits in the log's unindexed inbox partition (where a
+    # read writes it, cheaply), True once filed into the indexed monthly partitions. Both are
+    # one table to every query.
+    filed = models.BooleanField(default=False, editable=False)
 
     objects = CustomerViewQuerySet.as_manager()
 

@@ -4,7 +4,9 @@ Every edge that serves customers to a caller (the API's reads, the back office's
 and list) calls :func:`record` with what it is about to answer. The rows go in with one
 ``INSERT`` in the transaction that read the customers (on the primary: a request served from a
 replica writes them there in a transaction of their own), before the response exists: a read
-that was answered is in the log, whatever happens to the process afterwards.
+that was answered is in the log, whatever happens to the process afterwards. On PostgreSQL
+they land in the log's unindexed inbox, and the task worker files them into the indexed
+partitions within seconds (customers.read_log_store).
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import time
 import unicodedata
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
+from django_tasks import task
 from prometheus_client import Counter
 
 from accounts import rowsecurity
 from accounts.principal import API_CLIENT, EMPLOYEE, Principal
 from core import replicas
 from core.errors import InvalidInput
+from customers import read_log_store
 from customers.mail import send_mass_read_alert
 from customers.models import CustomerView, MassReadAlert, ReadHow
 from tenancy.models import Tenant
@@ -35,6 +40,7 @@ MASS_READ_ALERTS = Counter(
 
 PURPOSE_HEADER = "X-Purpose"
 PURPOSE_MAX_LENGTH = 200
+DEFAULT_KEEP_DAYS = 730
 
 
 def purpose_of(text: str | None, *, field: str = PURPOSE_HEADER) -> str:
@@ -71,15 +77,18 @@ def record(
         "expanded": " ".join(sorted(expanded)),
         "purpose": purpose,
     }
+    settings = _settings(served[0][0])
+    line["keep_until"] = timezone.localdate() + timedelta(days=settings.keep_days)
     if replicas.current_alias() == DEFAULT_DB_ALIAS:
         _insert(DEFAULT_DB_ALIAS, line, served)
-        _watch(principal, served)
+        _watch(principal, served, settings)
     else:  # (read from a replica: the log lives on the primary)
         with rowsecurity.row_context(
             rowsecurity.RowContext.of(principal), reason="the read-access log", using="default"
         ):
             _insert(DEFAULT_DB_ALIAS, line, served)
-            _watch(principal, served)
+            _watch(principal, served, settings)
+    _file_soon()
     return len(served)
 
 
@@ -87,8 +96,8 @@ def record(
 # returned: a list page's sixty lines cost about what one costs.
 _INSERT = """
 INSERT INTO customers_customerview (tenant_id, customer_number, viewed_at, actor_kind, actor_id,
-  actor_name, channel, how, expanded, purpose)
-SELECT served.tenant_id, served.number, now(), %s, %s, %s, %s, %s, %s, %s
+  actor_name, channel, how, expanded, purpose, keep_until, filed)
+SELECT served.tenant_id, served.number, now(), %s, %s, %s, %s, %s, %s, %s, %s, false
 FROM unnest(%s::bigint[], %s::text[]) AS served (tenant_id, number)
 """
 
@@ -97,11 +106,20 @@ def _insert(alias: str, line: dict, served: list[tuple[int, str]]) -> None:
     connection = connections[alias]
     if connection.vendor != "postgresql":
         CustomerView.objects.using(alias).bulk_create(
-            CustomerView(tenant_id=tenant_id, customer_number=number, **line)
+            CustomerView(tenant_id=tenant_id, customer_number=number, filed=True, **line)
             for tenant_id, number in served
         )
         return
-    fields = ("actor_kind", "actor_id", "actor_name", "channel", "how", "expanded", "purpose")
+    fields = (
+        "actor_kind",
+        "actor_id",
+        "actor_name",
+        "channel",
+        "how",
+        "expanded",
+        "purpose",
+        "keep_until",
+    )
     tenants = [tenant_id for tenant_id, _ in served]
     numbers = [number for _, number in served]
     with connection.cursor() as cursor:
@@ -116,17 +134,17 @@ def _insert(alias: str, line: dict, served: list[tuple[int, str]]) -> None:
 # and an alert is raised when it is more than the limit (at most one per identity per window).
 
 _BUCKET = "mass-read:{tenant}:{kind}:{id}:{minute}"
-_LIMITS = "mass-read-limits:{tenant}"
+_LIMITS = "read-log-settings:{tenant}"
 _CHECKED = "mass-read-checked:{tenant}:{kind}:{id}"
 _LIMITS_SECONDS = 60  # a changed tenant setting applies within a minute
 SAMPLE_SIZE = 100
 
 
-def _watch(principal: Principal, served: list[tuple[int, str]]) -> None:
+def _watch(principal: Principal, served: list[tuple[int, str]], settings: _Settings) -> None:
     if principal.kind not in (EMPLOYEE, API_CLIENT):
         return  # (operators' commands and platform superusers act for the platform)
     tenant_id = served[0][0]
-    limit, minutes = _limits(tenant_id)
+    limit, minutes = settings.mass_read_customers, settings.mass_read_minutes
     if not limit:
         return
     names = {"tenant": tenant_id, "kind": principal.kind, "id": principal.id}
@@ -144,18 +162,47 @@ def _watch(principal: Principal, served: list[tuple[int, str]]) -> None:
         _check(principal, tenant_id, limit, minutes)
 
 
-def _limits(tenant_id: int) -> tuple[int, int]:
+class _Settings(NamedTuple):
+    mass_read_customers: int
+    mass_read_minutes: int
+    keep_days: int
+
+
+def _settings(tenant_id: int) -> _Settings:
+    """The tenant's alert limits and retention, from the cache (read at most once a minute)."""
     key = _LIMITS.format(tenant=tenant_id)
-    limits = cache.get(key)
-    if limits is None:
-        limits = tuple(
+    found = cache.get(key)
+    if found is None:
+        found = tuple(
             Tenant.objects.filter(pk=tenant_id)
-            .values_list("mass_read_customers", "mass_read_minutes")
+            .values_list("mass_read_customers", "mass_read_minutes", "read_log_days")
             .first()
-            or (0, 1)
+            or (0, 1, DEFAULT_KEEP_DAYS)
         )
-        cache.set(key, limits, timeout=_LIMITS_SECONDS)
-    return limits
+        cache.set(key, found, timeout=_LIMITS_SECONDS)
+    return _Settings(*found)
+
+
+# -- filing ---------------------------------------------------------------------------------
+#
+# The inbox is filed by the task worker: at most one filing is asked for every FILE_EVERY
+# seconds (per cache: every process with REDIS_URL, else each process), after the read's commit.
+
+_FILING = "read-log-filing"
+FILE_EVERY_SECONDS = 5
+
+
+def _file_soon() -> None:
+    if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
+        return
+    if cache.add(_FILING, 1, timeout=FILE_EVERY_SECONDS):
+        transaction.on_commit(file_read_log.enqueue, using=DEFAULT_DB_ALIAS)
+
+
+@task()
+def file_read_log() -> int:
+    """Move the read log's inbox into its indexed partitions."""
+    return read_log_store.file_inbox()
 
 
 def _check(principal: Principal, tenant_id: int, limit: int, minutes: int) -> MassReadAlert | None:

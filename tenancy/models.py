@@ -58,6 +58,13 @@ class Tenant(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(1440)],
         help_text="The window the customers above are counted in; from 1 to 1,440 minutes.",
     )
+    read_log_days = models.PositiveSmallIntegerField(
+        "keep the read-access log (days)",
+        default=730,
+        validators=[MinValueValidator(30), MaxValueValidator(3650)],
+        help_text="How long the record of who read which customer is kept; from 30 days to 10 "
+        "years. A change applies to reads from then on.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

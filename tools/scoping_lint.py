@@ -88,6 +88,8 @@ ALLOWED = {
     "customers/demo.py": "demo data, bulk-created with its audit rows by seed_demo",
     "customers/mail.py": "the e-mail task of the create service, by the account it was given",
     "customers/read_log.py": "adds the read-access log's lines of what an edge served",
+    "customers/read_log_store.py": "files the read log's lines and drops its past months, "
+    "for every tenant (the platform's upkeep, no customer data read)",
     "customers/exports.py": "the export task: one customer's data, through privacy_managed_by",
     "tenancy/services.py": "locks a valid restriction's row (no customer data)",
     "core/database.py": "sets the statement time limit of a connection",

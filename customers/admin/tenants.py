@@ -140,6 +140,7 @@ class TenantForm(forms.ModelForm):
             "break_glass_per_day",
             "mass_read_customers",
             "mass_read_minutes",
+            "read_log_days",
         ]
 
 

@@ -107,6 +107,7 @@ def tenant_form(tenant, change=None):
         "break_glass_per_day": "3",
         "mass_read_customers": "2000",
         "mass_read_minutes": "10",
+        "read_log_days": "730",
         "restrictions-TOTAL_FORMS": str(len(restrictions)),
         "restrictions-INITIAL_FORMS": str(len(restrictions)),
         "sites-TOTAL_FORMS": str(len(sites)),

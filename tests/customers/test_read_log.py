@@ -2,6 +2,8 @@
 through which door, how, with the purpose the caller gave); what was not served is not; the
 audit API and its scopes; the log is append-only under row security."""
 
+import datetime
+
 import pytest
 from django.db import DatabaseError, connection, transaction
 
@@ -181,6 +183,7 @@ def test_the_log_is_append_only_and_tenant_bound_under_row_security(world, api_a
                 actor_id="1",
                 channel="api",
                 how="get",
+                keep_until=datetime.date.today(),
             )
     assert set(CustomerView.objects.values_list("purpose", flat=True)) == {""}
 

@@ -188,6 +188,7 @@ def test_the_tenant_page_edits_the_tree_records_it_and_refuses_impossible_ones(e
             "break_glass_per_day": "3",
             "mass_read_customers": "2000",
             "mass_read_minutes": "10",
+            "read_log_days": "730",
             "restrictions-TOTAL_FORMS": str(len(rows)),
             "restrictions-INITIAL_FORMS": str(len(rows)),
             "sites-TOTAL_FORMS": "0",

@@ -29,6 +29,7 @@ def tenant_form(tenant, parents):
         "break_glass_per_day": "3",
         "mass_read_customers": "2000",
         "mass_read_minutes": "10",
+        "read_log_days": "730",
         "restrictions-TOTAL_FORMS": str(len(rows)),
         "restrictions-INITIAL_FORMS": str(len(rows)),
         "sites-TOTAL_FORMS": "0",

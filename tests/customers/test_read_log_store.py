@@ -1,0 +1,213 @@
+"""Where the read-access log's lines live and how long: each line carries the day its tenant's
+retention ends; on PostgreSQL a read writes into the unindexed inbox, the worker files lines
+into monthly partitions (same lines, once each, visible all along), and the daily upkeep drops
+a month whose lines are all past (the partition goes; no line is deleted one by one)."""
+
+import datetime
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, connections
+
+from accounts import rowsecurity
+from customers import read_log, read_log_store
+from customers.models import CustomerView
+from tests.conftest import READER
+
+pytestmark = pytest.mark.django_db
+CUSTOMERS = "/customer/acme/customers"
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the log is partitioned on PostgreSQL only"
+)
+
+
+def lines() -> list[tuple[str, bool]]:
+    return sorted(CustomerView.objects.values_list("customer_number", "filed"))
+
+
+def where(ids: list[int]) -> dict[int, str]:
+    """The physical table each line is in (PostgreSQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, tableoid::regclass::text FROM customers_customerview WHERE id = ANY(%s)",
+            [ids],
+        )
+        return dict(cursor.fetchall())
+
+
+def test_a_line_is_kept_for_its_tenants_retention_from_the_day_it_was_read(world, api_as, tenant):
+    tenant.read_log_days = 90
+    tenant.save()
+    api_as(*READER).get(f"{CUSTOMERS}/DE1")
+    line = CustomerView.objects.get()
+    assert line.keep_until == line.viewed_at.date() + datetime.timedelta(days=90)
+
+
+def test_a_changed_retention_applies_to_reads_within_a_minute(world, api_as, tenant):
+    """(The tenant's settings are read from the cache, at most once a minute.)"""
+    from django.core.cache import cache
+
+    api_as(*READER).get(f"{CUSTOMERS}/DE1")
+    tenant.read_log_days = 31
+    tenant.save()
+    cache.delete(read_log._LIMITS.format(tenant=tenant.pk))  # (the minute has passed)
+    api_as(*READER).get(f"{CUSTOMERS}/FR1")
+    kept = dict(CustomerView.objects.values_list("customer_number", "keep_until"))
+    assert (kept["DE1"] - kept["FR1"]).days == 730 - 31
+
+
+@postgresql_only
+def test_a_read_writes_into_the_inbox_and_filing_moves_the_same_lines_once(world, api_as):
+    http = api_as(*READER)
+    http.get(CUSTOMERS)
+    ids = list(CustomerView.objects.values_list("pk", flat=True))
+    assert set(where(ids).values()) == {"customers_customerview_inbox"}
+    assert lines() == [("DE1", False), ("FR1", False), ("NULL1", False), ("US1", False)]
+
+    assert read_log_store.file_inbox() == 4
+    assert read_log_store.file_inbox() == 0
+    assert sorted(CustomerView.objects.values_list("pk", flat=True)) == sorted(ids)
+    assert set(where(ids).values()) == {"customers_customerview_filed_default"}
+    assert lines() == [("DE1", True), ("FR1", True), ("NULL1", True), ("US1", True)]
+
+
+def test_every_line_waiting_or_filed_is_in_the_audit_answers(world, api_as):
+    api_as(*READER).get(f"{CUSTOMERS}/DE1")
+    read_log_store.file_inbox()
+    api_as(*READER).get(f"{CUSTOMERS}/DE1")
+    auditor = api_as("audit.audit_read")
+    answer = auditor.get(f"{CUSTOMERS}/DE1/views")
+    assert answer.status_code == 200
+    assert len(answer.json()) == 2
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_two_filings_at_once_move_each_line_once(world, api_as, monkeypatch):
+    monkeypatch.setattr(read_log, "_file_soon", lambda: None)  # (no filing after each read)
+    http = api_as(*READER)
+    for _ in range(20):
+        http.get(CUSTOMERS)
+    assert CustomerView.objects.filter(filed=False).count() == 80
+    results, errors = [], []
+    ready = threading.Barrier(2)
+
+    def file():
+        try:
+            ready.wait()
+            results.append(read_log_store.file_inbox())
+        except Exception as error:  # (reported below)
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=file) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(results) == 80
+    assert CustomerView.objects.count() == 80
+    assert CustomerView.objects.filter(filed=True).count() == 80
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_is_asked_to_file_after_a_read(world, api_as):
+    """(Tasks run at once in the tests: the line is filed when the read commits.)"""
+    api_as(*READER).get(f"{CUSTOMERS}/DE1")
+    assert lines() == [("DE1", True)]
+
+
+def months(name_prefix: str = "customers_customerview_filed_2") -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relname LIKE %s AND relkind = 'r' ORDER BY 1",
+            [f"{name_prefix}%"],
+        )
+        return [name for (name,) in cursor.fetchall()]
+
+
+@pytest.fixture
+def drop_months():
+    """The upkeep's partitions outlive a test's transaction: dropped after it."""
+    yield
+    if connection.vendor == "postgresql":
+        from core import roles
+
+        with roles.as_database_owner(), connection.cursor() as cursor:
+            for name in months():
+                cursor.execute(f"DROP TABLE {name}")
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_the_upkeep_drops_a_month_whose_lines_are_past_and_keeps_the_rest(
+    world, api_as, tenant, other_tenant, drop_months
+):
+    tenant.read_log_days = 30
+    tenant.save()
+    other_tenant.read_log_days = 400
+    other_tenant.save()
+    api_as(*READER).get(f"{CUSTOMERS}/DE1")
+    api_as(*READER, on_tenant=other_tenant).get("/customer/globex/customers/OT-DE1")
+    today = datetime.date.today()
+
+    kept = read_log_store.keep(today)
+    assert (kept.rehomed, kept.dropped, kept.deleted) == (2, [], 0)
+    short = read_log_store.partition_name((today + datetime.timedelta(days=30)).replace(day=1))
+    long = read_log_store.partition_name((today + datetime.timedelta(days=400)).replace(day=1))
+    assert {short, long} <= set(months())
+    # Every month from the shortest retention's to the longest's, and two more, is made ahead.
+    first, last = (today + datetime.timedelta(days=days) for days in (30, 400))
+    span = (last.year - first.year) * 12 + last.month - first.month + 1
+    assert len(months()) == span + read_log_store.MONTHS_AHEAD
+    ids = list(CustomerView.objects.values_list("pk", flat=True))
+    assert set(where(ids).values()) == {short, long}
+
+    later = (today + datetime.timedelta(days=30)).replace(day=28) + datetime.timedelta(days=10)
+    kept = read_log_store.keep(later)
+    assert short in kept.dropped and long not in kept.dropped
+    assert kept.deleted == 0  # (the partition went whole)
+    assert short not in months()
+    with rowsecurity.row_context(rowsecurity.ALL_TENANTS, reason="the test"):
+        assert list(CustomerView.objects.values_list("customer_number", flat=True)) == ["OT-DE1"]
+
+    again = read_log_store.keep(later)
+    assert (again.made, again.dropped, again.rehomed, again.deleted) == ([], [], 0, 0)
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_lines_of_a_month_without_partition_wait_in_the_default_and_past_ones_go(
+    world, api_as, drop_months
+):
+    api_as(*READER).get(f"{CUSTOMERS}/DE1")
+    read_log_store.file_inbox()
+    far = datetime.date.today() + datetime.timedelta(days=800)
+    kept = read_log_store.keep(far)  # (the line's day has passed before its month was made)
+    assert kept.deleted == 1
+    assert CustomerView.objects.count() == 0
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="SQLite's log is one table")
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_the_upkeep_deletes_the_past_lines(world, api_as, tenant, other_tenant):
+    tenant.read_log_days = 30
+    tenant.save()
+    api_as(*READER).get(f"{CUSTOMERS}/DE1")
+    api_as(*READER, on_tenant=other_tenant).get("/customer/globex/customers/OT-DE1")
+    kept = read_log_store.keep(datetime.date.today() + datetime.timedelta(days=31))
+    assert kept.deleted == 1
+    assert list(CustomerView.objects.values_list("customer_number", flat=True)) == ["OT-DE1"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_daily_command_says_what_it_did(world, api_as, capsys, drop_months):
+    api_as(*READER).get(CUSTOMERS)
+    call_command("keep_read_log")
+    out = capsys.readouterr().out
+    assert out.startswith("filed=") and "dropped=0" in out and "deleted=0" in out
+    assert CustomerView.objects.count() == 4
