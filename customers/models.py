@@ -426,6 +426,7 @@ class PrivacyExport(models.Model):
     actor_id = models.CharField(max_length=150)
     actor_name = models.CharField("by", max_length=150, blank=True)
     channel = models.CharField(max_length=16, choices=Channel.choices)
+    purpose = models.CharField(max_length=200, blank=True)
     requested_at = models.DateTimeField(auto_now_add=True)
     ready_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -485,6 +486,7 @@ class ReadHow(models.TextChoices):
     ADDRESSES = "addresses", "addresses"
     ADMIN_PAGE = "admin_page", "customer page"
     ADMIN_LIST = "admin_list", "customer list"
+    EXPORT = "export", "data-subject export"
 
 
 class CustomerView(models.Model):

@@ -192,9 +192,14 @@ _FILING = "read-log-filing"
 FILE_EVERY_SECONDS = 5
 
 
+_next_filing = 0.0  # (this process asks again at the earliest then)
+
+
 def _file_soon() -> None:
-    if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
+    global _next_filing  # (a per-process clock: spares the cache most calls)
+    if connections[DEFAULT_DB_ALIAS].vendor != "postgresql" or time.monotonic() < _next_filing:
         return
+    _next_filing = time.monotonic() + FILE_EVERY_SECONDS
     if cache.add(_FILING, 1, timeout=FILE_EVERY_SECONDS):
         transaction.on_commit(file_read_log.enqueue, using=DEFAULT_DB_ALIAS)
 

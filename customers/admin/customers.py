@@ -218,6 +218,7 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
                 actor=principal_in_tenant(request, customer.tenant),
                 channel=Channel.ADMIN,
                 customer_number=customer.customer_number,
+                purpose=read_log.purpose_of(request.POST.get("purpose"), field="purpose"),
             )
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)

@@ -20,7 +20,13 @@ from core.admin import GuardedAdmin, ReadOnlyAdminMixin
 from core.datetimes import iso_formatter
 from core.errors import ServiceError
 from core.spreadsheets import SpreadsheetWriter
-from customers.models import CustomerErasure, CustomerView, MassReadAlert, PrivacyExport
+from customers.models import (
+    Channel,
+    CustomerErasure,
+    CustomerView,
+    MassReadAlert,
+    PrivacyExport,
+)
 from customers.services import privacy
 
 CSV_FIELDS = ["viewed_at", "customer_number", "by", "by_kind", "channel", "how", "purpose"]
@@ -164,7 +170,7 @@ class PrivacyExportAdmin(ReadOnlyAdminMixin, GuardedAdmin):
             raise PermissionDenied
         try:
             document = privacy.privacy_export_download(
-                actor=admin_principal(request), export_id=export_id
+                actor=admin_principal(request), export_id=export_id, channel=Channel.ADMIN
             )
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)

@@ -145,7 +145,10 @@ class CustomerPrivacyExportApi(PrivacyApiView):
     )
     def post(self, request, tenant, customer_number):
         export = privacy.privacy_export_request(
-            actor=self.principal, channel=Channel.API, customer_number=customer_number
+            actor=self.principal,
+            channel=Channel.API,
+            customer_number=customer_number,
+            purpose=self.purpose,
         )
         return Response(
             export_document(request, export),
@@ -185,7 +188,9 @@ class PrivacyExportDocumentApi(PrivacyExportApi):
         responses={200: OpenApiTypes.OBJECT, **errors(401, 403, 404, 410)},
     )
     def get(self, request, tenant, export_id):
-        document = privacy.privacy_export_download(actor=self.principal, export_id=int(export_id))
+        document = privacy.privacy_export_download(
+            actor=self.principal, export_id=int(export_id), channel=Channel.API
+        )
         filename = f"customer-{document['customerNumber']}-export.json"
         return Response(
             document, headers={"Content-Disposition": f'attachment; filename="{filename}"'}

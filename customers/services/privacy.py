@@ -26,7 +26,7 @@ from django.utils import timezone
 from accounts import rowsecurity
 from accounts.principal import Principal
 from core.errors import ConflictError, Gone, InvalidInput, NotPermitted, first_or_not_found
-from customers import exports
+from customers import exports, read_log
 from customers.models import (
     Customer,
     CustomerErasure,
@@ -34,6 +34,7 @@ from customers.models import (
     DeletedCustomerNumber,
     MassReadAlert,
     PrivacyExport,
+    ReadHow,
 )
 from customers.services.checks import NOT_FOUND_MESSAGE
 
@@ -185,6 +186,9 @@ def _erase(actor: Principal, channel: str, customers: QuerySet[Customer], reason
     PrivacyExport.objects.filter(
         tenant_id=tenant_id, customer_number__in=numbers, document__isnull=False
     ).update(document=None, status=PrivacyExport.Status.EXPIRED, message="Erased since.")
+    PrivacyExport.objects.filter(tenant_id=tenant_id, customer_number__in=numbers).exclude(
+        purpose=""
+    ).update(purpose="")
     Customer.objects.filter(pk__in=[pk for pk, *_ in rows]).delete()
     return len(rows)
 
@@ -209,14 +213,19 @@ EXPORT_NOT_FOUND = "Export not found."
 
 
 @transaction.atomic
-def privacy_export_request(*, actor: Principal, channel: str, customer_number: str):
-    """Ask for a customer's data: recorded now, built by a task worker (customers.exports)."""
+def privacy_export_request(
+    *, actor: Principal, channel: str, customer_number: str, purpose: str = ""
+):
+    """Ask for a customer's data: recorded now, built by a task worker (customers.exports).
+    ``purpose`` (checked by the caller: read_log.purpose_of) goes into the read-access log's
+    line when the document is downloaded."""
     with rowsecurity.row_context(rowsecurity.RowContext.for_privacy(actor)):
         customer = _locked(actor, customer_number)
         export = PrivacyExport.objects.create(
             tenant_id=customer.tenant_id,
             customer_number=customer.customer_number,
             channel=channel,
+            purpose=purpose,
             **actor.audit_fields(),
         )
     exports.enqueue(export.pk)
@@ -234,14 +243,23 @@ def privacy_export_status(*, actor: Principal, export_id: int) -> PrivacyExport:
     return _expired(_own_export(actor, export_id))
 
 
-def privacy_export_download(*, actor: Principal, export_id: int) -> dict:
-    """The document, once: it is removed as it is handed out. (A refusal comes after the
-    transaction, so that an expiry found on the way is kept.)"""
+def privacy_export_download(*, actor: Principal, export_id: int, channel: str) -> dict:
+    """The document, once: it is removed as it is handed out, and the read-access log records
+    the customer as read (how: export; with the purpose given when it was asked for), in the
+    same transaction. (A refusal comes after the transaction, so that an expiry found on the
+    way is kept.)"""
     with transaction.atomic():
         export = _expired(_own_export(actor, export_id))
         if export.status == PrivacyExport.Status.READY:
             PrivacyExport.objects.filter(pk=export.pk).update(
                 document=None, status=PrivacyExport.Status.DOWNLOADED, downloaded_at=timezone.now()
+            )
+            read_log.record(
+                actor,
+                channel=channel,
+                how=ReadHow.EXPORT,
+                served=[(export.tenant_id, export.customer_number)],
+                purpose=export.purpose,
             )
             return export.document
     when = {

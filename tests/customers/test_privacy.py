@@ -142,6 +142,8 @@ def test_after_an_erasure_a_dump_of_the_whole_database_holds_none_of_its_persona
     api_as("customer.customer_read").get(
         f"{CUSTOMERS}/DE1", HTTP_X_PURPOSE="Complaint by Quirinalis"
     )
+    asked = api_as(*DPO).post(f"{CUSTOMERS}/DE1/privacy-export", HTTP_X_PURPOSE="For Quirinalis")
+    assert asked.status_code == 202  # (built at once, the document holding everything above)
     personal = [
         "FirstDE1",
         "LastDE1",

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from customers.models import PrivacyExport
+from customers.models import CustomerView, PrivacyExport
 from tests.factories import RestrictionChangeFactory
 
 pytestmark = pytest.mark.django_db
@@ -127,7 +127,9 @@ def test_the_back_office_asks_for_an_export_and_downloads_it_once(
     assert 'id="privacy-export">Export personal data</button>' in page
     with django_capture_on_commit_callbacks(execute=True):
         asked = client.post(
-            f"/admin/customers/customer/{world['DE1'].pk}/privacy-export/", follow=True
+            f"/admin/customers/customer/{world['DE1'].pk}/privacy-export/",
+            {"purpose": "Art. 15 request 7"},
+            follow=True,
         )
     assert "The export of DE1 is being prepared" in asked.content.decode()
     export = PrivacyExport.objects.get()
@@ -135,8 +137,13 @@ def test_the_back_office_asks_for_an_export_and_downloads_it_once(
     download_url = f"/admin/customers/privacyexport/{export.pk}/download/"
     listing = client.get("/admin/customers/privacyexport/").content.decode()
     assert f'href="{download_url}">Download (once)</a>' in listing
+    mark = CustomerView.objects.count()
     download = client.get(download_url)
     assert json.loads(download.content)["customer"]["lastName"] == "LastDE1"
+    read = CustomerView.objects.order_by("pk")[mark:]
+    assert [(v.customer_number, v.how, v.channel, v.actor_name, v.purpose) for v in read] == [
+        ("DE1", "export", "admin", "officer", "Art. 15 request 7")
+    ]
     again = client.get(download_url, follow=True)
     assert "nothing to download" in again.content.decode()
     # Nobody else sees it, not even a tenant's other privacy officer.
@@ -159,3 +166,31 @@ def test_the_export_button_needs_the_privacy_scope_and_a_post(world, client, ten
     )
     assert client.post(url).status_code == 403
     assert not PrivacyExport.objects.exists()
+
+
+def test_the_download_is_a_read_in_the_log_with_the_purpose_given_and_only_the_download(
+    world, api_as, django_capture_on_commit_callbacks
+):
+    dpo = api_as(*DE_DPO)
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = dpo.post(f"{CUSTOMERS}/DE1/privacy-export", HTTP_X_PURPOSE="Ticket 12")
+    location = asked["Location"]
+    assert dpo.get(location).json()["status"] == "ready"
+    assert CustomerView.objects.count() == 0  # (asked for and built: nothing served yet)
+    assert dpo.get(f"{location}/document").status_code == 200
+    assert dpo.get(f"{location}/document").status_code == 410  # (nothing served again)
+    (line,) = CustomerView.objects.all()
+    assert (line.customer_number, line.how, line.channel, line.purpose) == (
+        "DE1",
+        "export",
+        "api",
+        "Ticket 12",
+    )
+    assert line.actor_id == dpo.api_client.client_id
+
+
+@pytest.mark.parametrize("purpose", ["x" * 201, "line\nbreak"])
+def test_an_export_with_a_bad_purpose_is_refused_and_nothing_is_asked(world, api_as, purpose):
+    answer = api_as(*DE_DPO).post(f"{CUSTOMERS}/DE1/privacy-export", HTTP_X_PURPOSE=purpose)
+    assert answer.status_code == 400
+    assert PrivacyExport.objects.count() == 0

@@ -115,8 +115,9 @@ def test_two_filings_at_once_move_each_line_once(world, api_as, monkeypatch):
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_the_worker_is_asked_to_file_after_a_read(world, api_as):
+def test_the_worker_is_asked_to_file_after_a_read(world, api_as, monkeypatch):
     """(Tasks run at once in the tests: the line is filed when the read commits.)"""
+    monkeypatch.setattr(read_log, "_next_filing", 0.0)  # (as in a process that just started)
     api_as(*READER).get(f"{CUSTOMERS}/DE1")
     assert lines() == [("DE1", True)]
 
@@ -211,3 +212,44 @@ def test_the_daily_command_says_what_it_did(world, api_as, capsys, drop_months):
     out = capsys.readouterr().out
     assert out.startswith("filed=") and "dropped=0" in out and "deleted=0" in out
     assert CustomerView.objects.count() == 4
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_the_service_reaches_the_lines_only_through_the_log_and_its_policies(
+    world, api_as, drop_months, monkeypatch
+):
+    """A part named directly (the inbox, the filed lines, a month) has row security without
+    policies: the service's raw SQL sees and changes nothing there, whatever context it binds."""
+    from django.db import DatabaseError, transaction
+
+    monkeypatch.setattr(read_log, "_file_soon", lambda: None)
+    api_as(*READER).get(f"{CUSTOMERS}/DE1")  # (waits in the inbox)
+    api_as(*READER).get(f"{CUSTOMERS}/FR1")
+    read_log_store.file_inbox()
+    read_log_store.keep()  # (FR1's line moves into its month)
+    api_as(*READER).get(f"{CUSTOMERS}/US1")  # (waits in the inbox)
+    month = read_log_store.partition_name(
+        CustomerView.objects.get(customer_number="FR1").keep_until.replace(day=1)
+    )
+    with rowsecurity.row_context(rowsecurity.ALL_TENANTS, reason="the test"):
+        assert CustomerView.objects.count() == 3  # (through the log: every line)
+        for part in ("inbox", "filed", "filed_default"):
+            table = f"customers_customerview_{part}"
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
+                assert cursor.fetchone() == (0,), table
+                cursor.execute(f"UPDATE {table} SET purpose = 'x'")  # noqa: S608
+                assert cursor.rowcount == 0, table
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {month}")  # noqa: S608
+            assert cursor.fetchone() == (0,)
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO customers_customerview_inbox (id, tenant_id, customer_number, "
+                "viewed_at, actor_kind, actor_id, actor_name, channel, how, expanded, purpose, "
+                "keep_until, filed) VALUES (-1, %s, 'DE1', now(), 'employee', '1', 'x', 'api', "
+                "'get', '', '', current_date, false)",
+                [world["DE1"].tenant_id],
+            )
+    assert CustomerView.objects.filter(purpose="x").count() == 0
