@@ -85,10 +85,17 @@ def build_log(url: str, rows: int, customers: int) -> float:
         started = time.perf_counter()
         print(f"writing {rows:,} log lines ...", flush=True)
         connection.execute("TRUNCATE customers_customerview")
-        # The monthly partitions the lines are filed into; their indexes are built after.
+        # The monthly partitions the lines are filed into (kept 730 days from their read, over
+        # the span the generated reads cover); their indexes are built after the lines.
+        from datetime import timedelta
+
         from customers import read_log_store
 
-        read_log_store.keep()
+        today = datetime.now(UTC).date()
+        span = timedelta(seconds=rows * 0.08) + timedelta(days=1)
+        read_log_store.make_months(
+            today + timedelta(days=730) - span, today + timedelta(days=730 + 1)
+        )
         indexes = connection.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s",
             [read_log_store.FILED],

@@ -118,14 +118,10 @@ def keep(today: date | None = None) -> Kept:
         return kept
     with roles.as_database_owner() as service_role:
         existing = _partitions()
-        for month in _months_in_default(today):
-            kept.rehomed += _rehome(month, service_role)
+        waiting = _months_in_default(today)
+        for month in sorted(set(waiting) | set(_months_needed(today, existing))):
+            kept.rehomed += _make(month, service_role)
             existing[month] = partition_name(month)
-            kept.made.append(partition_name(month))
-        for month in _months_needed(today, existing):
-            with _ddl() as cursor:
-                cursor.execute(f"CREATE TABLE {partition_name(month)} (LIKE {FILED})")
-                _attach(cursor, month, service_role)
             kept.made.append(partition_name(month))
         for month, name in sorted(existing.items()):
             if _next_month(month) <= today:
@@ -192,32 +188,41 @@ def _months_in_default(today: date) -> list[date]:
         return [month for (month,) in cursor.fetchall()]
 
 
-def _rehome(month: date, service_role: str | None) -> int:
-    """A month's partition made for the lines of the default partition that belong to it, the
-    lines moved into it and the partition attached, in one transaction (a partition cannot be
-    attached over lines the default partition holds)."""
+def make_months(first: date, last: date) -> list[str]:
+    """The filed months from ``first``'s to ``last``'s that do not exist yet (PostgreSQL, as the
+    owner); returns the tables made."""
+    with roles.as_database_owner() as service_role:
+        existing, made = _partitions(), []
+        month = _month(first)
+        while month <= last:
+            if month not in existing:
+                _make(month, service_role)
+                made.append(partition_name(month))
+            month = _next_month(month)
+    return made
+
+
+def _make(month: date, service_role: str | None) -> int:
+    """A month's partition, in one transaction: made, the month's lines moved into it from the
+    default partition (where they waited while it did not exist; a partition cannot be attached
+    over lines the default partition holds), then attached (its indexes are made from the filed
+    table's). Returns how many lines moved."""
     name = partition_name(month)
     with _ddl() as cursor:
         cursor.execute(f"CREATE TABLE {name} (LIKE {FILED})")
+        # (Reached through the log, whose policies apply; named directly: nothing but to the
+        # owner.)
+        cursor.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
         cursor.execute(
             f"WITH lines AS (DELETE FROM {DEFAULT} WHERE keep_until >= %s AND keep_until < %s "  # noqa: S608
             f"RETURNING *) INSERT INTO {name} SELECT * FROM lines",
             [month, _next_month(month)],
         )
         moved = cursor.rowcount
-        _attach(cursor, month, service_role)
+        cursor.execute(
+            f"ALTER TABLE {FILED} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)",
+            [month, _next_month(month)],
+        )
+        if service_role:
+            roles.grant_as_on(FILED, name, service_role)
     return moved
-
-
-def _attach(cursor, month: date, service_role: str | None) -> None:
-    """Attach a month's table (its indexes are made from the filed table's) and give the
-    service the privileges it has on the filed table."""
-    name = partition_name(month)
-    # (Reached through the log, whose policies apply; named directly: nothing but to the owner.)
-    cursor.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
-    cursor.execute(
-        f"ALTER TABLE {FILED} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)",
-        [month, _next_month(month)],
-    )
-    if service_role:
-        roles.grant_as_on(FILED, name, service_role)
