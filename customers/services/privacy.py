@@ -25,7 +25,14 @@ from django.utils import timezone
 
 from accounts import rowsecurity
 from accounts.principal import Principal
-from core.errors import ConflictError, Gone, InvalidInput, NotPermitted, first_or_not_found
+from core.errors import (
+    ConflictError,
+    DoesNotExist,
+    Gone,
+    InvalidInput,
+    NotPermitted,
+    first_or_not_found,
+)
 from customers import exports, read_log
 from customers.models import (
     Customer,
@@ -104,20 +111,29 @@ def customer_erase(
     """Erase one customer (404 like a missing one where the scope does not cover it; 409 when
     held or erased already)."""
     reason = checked_reason(reason)
-    coverage = actor.grants.privacy_manageable()
     with rowsecurity.row_context(rowsecurity.RowContext.for_privacy(actor)):
-        done = CustomerErasure.objects.filter(
-            tenant_id=actor.tenant_id, customer_number=customer_number
-        ).first()
-        if done is not None and coverage.covers(done.restriction):
-            raise ConflictError(
-                f"{customer_number} was erased already, on {done.erased_at:%Y-%m-%d} by "
-                f"{done.actor_name or done.actor_id}: nothing is left to erase."
-            )
-        customer = _locked(actor, customer_number)
+        customers = Customer.objects.privacy_managed_by(actor).select_for_update()
+        customer = customers.filter(customer_number=customer_number).first()
+        if customer is None:
+            # (Asked after the lock: an erasure that held it a moment ago has committed by now.)
+            _refuse_erased_already(actor, customer_number)
+            raise DoesNotExist(NOT_FOUND_MESSAGE)
         _erase(actor, channel, Customer.objects.filter(pk=customer.pk), reason)
         return CustomerErasure.objects.get(
             tenant_id=customer.tenant_id, customer_number=customer_number
+        )
+
+
+def _refuse_erased_already(actor: Principal, customer_number: str) -> None:
+    """409 when the customer was erased, as far as the actor's privacy scope covers what it was
+    (otherwise the caller answers 404, like a missing customer)."""
+    done = CustomerErasure.objects.filter(
+        tenant_id=actor.tenant_id, customer_number=customer_number
+    ).first()
+    if done is not None and actor.grants.privacy_manageable().covers(done.restriction):
+        raise ConflictError(
+            f"{customer_number} was erased already, on {done.erased_at:%Y-%m-%d} by "
+            f"{done.actor_name or done.actor_id}: nothing is left to erase."
         )
 
 

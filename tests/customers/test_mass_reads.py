@@ -151,6 +151,9 @@ def test_the_home_page_lists_open_alerts_to_tenant_administrators_until_acknowle
         ("mass_read_customers", "1000001"),
         ("mass_read_minutes", "0"),
         ("mass_read_minutes", "1441"),
+        ("read_log_days", "29"),
+        ("read_log_days", "3651"),
+        ("read_log_days", "many"),
     ],
 )
 def test_alert_settings_out_of_range_are_refused_on_the_tenant_page(
@@ -164,6 +167,7 @@ def test_alert_settings_out_of_range_are_refused_on_the_tenant_page(
     assert field in page.context["adminform"].form.errors
     tenant.refresh_from_db()
     assert (tenant.mass_read_customers, tenant.mass_read_minutes) == (2000, 10)
+    assert tenant.read_log_days == 730
 
 
 def test_the_tenants_limits_are_read_once_a_minute_not_per_request(limited, api_as):
