@@ -13,7 +13,7 @@ from accounts.scopes import Grants
 from core.channels import Channel
 from core.datetimes import iso_formatter
 from core.errors import InvalidInput
-from customers.api.common import CustomerApiView, errors
+from customers.api.common import PURPOSE_PARAMETER, CustomerApiView, errors
 from customers.models import PrivacyExport
 from customers.services import privacy
 
@@ -141,7 +141,8 @@ class CustomerPrivacyExportApi(PrivacyApiView):
         ),
         tags=["Privacy"],
         request=None,
-        responses={202: PrivacyExportSerializer, **errors(401, 403, 404)},
+        parameters=[PURPOSE_PARAMETER],
+        responses={202: PrivacyExportSerializer, **errors(400, 401, 403, 404)},
     )
     def post(self, request, tenant, customer_number):
         export = privacy.privacy_export_request(
