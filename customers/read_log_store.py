@@ -120,13 +120,15 @@ def keep(today: date | None = None) -> Kept:
         existing = _partitions()
         waiting = _months_in_default(today)
         for month in sorted(set(waiting) | set(_months_needed(today, existing))):
-            kept.rehomed += _make(month, service_role)
+            moved = _make(month, service_role)
             existing[month] = partition_name(month)
-            kept.made.append(partition_name(month))
+            if moved is not None:
+                kept.rehomed += moved
+                kept.made.append(partition_name(month))
         for month, name in sorted(existing.items()):
             if _next_month(month) <= today:
                 with _ddl() as cursor:
-                    cursor.execute(f"DROP TABLE {name}")
+                    cursor.execute(f"DROP TABLE IF EXISTS {name}")
                 kept.dropped.append(name)
         with _ddl() as cursor:
             cursor.execute(f"DELETE FROM {DEFAULT} WHERE keep_until < %s", [today])  # noqa: S608
@@ -195,20 +197,26 @@ def make_months(first: date, last: date) -> list[str]:
         existing, made = _partitions(), []
         month = _month(first)
         while month <= last:
-            if month not in existing:
-                _make(month, service_role)
+            if month not in existing and _make(month, service_role) is not None:
                 made.append(partition_name(month))
             month = _next_month(month)
     return made
 
 
-def _make(month: date, service_role: str | None) -> int:
+def _make(month: date, service_role: str | None) -> int | None:
     """A month's partition, in one transaction: made, the month's lines moved into it from the
     default partition (where they waited while it did not exist; a partition cannot be attached
     over lines the default partition holds), then attached (its indexes are made from the filed
-    table's). Returns how many lines moved."""
+    table's). Returns how many lines moved (None: another upkeep made it meanwhile)."""
     name = partition_name(month)
     with _ddl() as cursor:
+        # Nobody files into the default partition meanwhile (a line of this month landing there
+        # between the move and the attach would fail the attach), and of two upkeeps at once
+        # the second finds the month made.
+        cursor.execute(f"LOCK TABLE {DEFAULT} IN ACCESS EXCLUSIVE MODE")
+        cursor.execute("SELECT to_regclass(%s)", [name])
+        if cursor.fetchone()[0] is not None:
+            return None
         cursor.execute(f"CREATE TABLE {name} (LIKE {FILED})")
         # (Reached through the log, whose policies apply; named directly: nothing but to the
         # owner.)

@@ -253,3 +253,31 @@ def test_the_service_reaches_the_lines_only_through_the_log_and_its_policies(
                 [world["DE1"].tenant_id],
             )
     assert CustomerView.objects.filter(purpose="x").count() == 0
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_two_upkeeps_at_once_make_each_month_once(world, api_as, drop_months):
+    api_as(*READER).get(CUSTOMERS)
+    results, errors = [], []
+    ready = threading.Barrier(2)
+
+    def upkeep():
+        try:
+            ready.wait()
+            results.append(read_log_store.keep())
+        except Exception as error:  # (reported below)
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=upkeep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    made = [name for kept in results for name in kept.made]
+    assert sorted(made) == months()  # (every month made, each by one of the two)
+    assert sum(kept.rehomed for kept in results) == 4  # (each line moved once, by either)
+    assert CustomerView.objects.count() == 4
