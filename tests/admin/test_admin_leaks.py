@@ -10,6 +10,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from accounts.models import Employee
 from customers.models import (
@@ -183,6 +184,7 @@ def walk(request, audited_world, employee, client):
             actor_name="a reader",
             channel="api",
             how="get",
+            keep_until=timezone.localdate(),
         )
         for customer in world.values()
     )

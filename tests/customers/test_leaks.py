@@ -188,6 +188,7 @@ def test_no_response_reveals_an_invisible_customer(audited_world, api_as, scopes
             actor_name="a reader",
             channel="api",
             how="get",
+            keep_until=timezone.localdate(),
             purpose=f"about {customer.last_name}",
         )
         for customer in world.values()
