@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AccessChange, AccessGroup, ApiClient, Employee
 from tests.factories import AccessGroupFactory, ApiClientFactory, EmployeeFactory
+from tests.forms import tenant_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -101,13 +102,7 @@ def tenant_form(tenant, change=None):
     restrictions = list(tenant.restrictions.order_by("pk"))
     sites = list(tenant.sites.order_by("pk"))
     data = {
-        "code": "acme",
-        "name": "Acme",
-        "max_temporary_access": "08:00:00",
-        "break_glass_per_day": "3",
-        "mass_read_customers": "2000",
-        "mass_read_minutes": "10",
-        "read_log_days": "730",
+        **tenant_settings(tenant),
         "restrictions-TOTAL_FORMS": str(len(restrictions)),
         "restrictions-INITIAL_FORMS": str(len(restrictions)),
         "sites-TOTAL_FORMS": str(len(sites)),

@@ -23,6 +23,7 @@ from tests.factories import (
     EmployeeFactory,
     employee_holding,
 )
+from tests.forms import tenant_settings
 
 pytestmark = pytest.mark.django_db
 BASE = "/customer/euro/customers"
@@ -182,13 +183,7 @@ def test_the_tenant_page_edits_the_tree_records_it_and_refuses_impossible_ones(e
 
     def form(parents, delete=()):
         data = {
-            "code": "euro",
-            "name": "EU",
-            "max_temporary_access": "08:00:00",
-            "break_glass_per_day": "3",
-            "mass_read_customers": "2000",
-            "mass_read_minutes": "10",
-            "read_log_days": "730",
+            **tenant_settings(eu),
             "restrictions-TOTAL_FORMS": str(len(rows)),
             "restrictions-INITIAL_FORMS": str(len(rows)),
             "sites-TOTAL_FORMS": "0",

@@ -15,6 +15,7 @@ from customers.admin.tenants import TenantAdmin
 from tenancy import tree
 from tenancy.models import Restriction
 from tests.factories import EmployeeFactory, TenantFactory
+from tests.forms import tenant_settings
 
 FLAT = {"DE": None, "FR": None, "US": None}
 
@@ -23,13 +24,7 @@ def tenant_form(tenant, parents):
     rows = list(Restriction.objects.filter(tenant=tenant).order_by("pk"))
     by_code = {row.code: row for row in rows}
     data = {
-        "code": tenant.code,
-        "name": tenant.name,
-        "max_temporary_access": "08:00:00",
-        "break_glass_per_day": "3",
-        "mass_read_customers": "2000",
-        "mass_read_minutes": "10",
-        "read_log_days": "730",
+        **tenant_settings(tenant),
         "restrictions-TOTAL_FORMS": str(len(rows)),
         "restrictions-INITIAL_FORMS": str(len(rows)),
         "sites-TOTAL_FORMS": "0",
