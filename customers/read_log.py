@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import NamedTuple
 
 from django.core.cache import cache
@@ -78,7 +78,14 @@ def record(
         "purpose": purpose,
     }
     settings = _settings(served[0][0])
-    line["keep_until"] = timezone.localdate() + timedelta(days=settings.keep_days)
+    # Each line is kept for its customer's tenant's retention (a platform superuser's list may
+    # serve several tenants).
+    today = timezone.localdate()
+    kept = {
+        tenant_id: today + timedelta(days=_settings(tenant_id).keep_days)
+        for tenant_id in {tenant_id for tenant_id, _ in served}
+    }
+    served = [(tenant_id, number, kept[tenant_id]) for tenant_id, number in served]
     if replicas.current_alias() == DEFAULT_DB_ALIAS:
         _insert(DEFAULT_DB_ALIAS, line, served)
         _watch(principal, served, settings)
@@ -97,33 +104,27 @@ def record(
 _INSERT = """
 INSERT INTO customers_customerview (tenant_id, customer_number, viewed_at, actor_kind, actor_id,
   actor_name, channel, how, expanded, purpose, keep_until, filed)
-SELECT served.tenant_id, served.number, now(), %s, %s, %s, %s, %s, %s, %s, %s, false
-FROM unnest(%s::bigint[], %s::text[]) AS served (tenant_id, number)
+SELECT served.tenant_id, served.number, now(), %s, %s, %s, %s, %s, %s, %s, served.keep_until,
+  false
+FROM unnest(%s::bigint[], %s::text[], %s::date[]) AS served (tenant_id, number, keep_until)
 """
 
 
-def _insert(alias: str, line: dict, served: list[tuple[int, str]]) -> None:
+def _insert(alias: str, line: dict, served: list[tuple[int, str, date]]) -> None:
+    """``served``: (tenant id, customer number, kept until) of each line."""
     connection = connections[alias]
     if connection.vendor != "postgresql":
         CustomerView.objects.using(alias).bulk_create(
-            CustomerView(tenant_id=tenant_id, customer_number=number, filed=True, **line)
-            for tenant_id, number in served
+            CustomerView(
+                tenant_id=tenant_id, customer_number=number, keep_until=kept, filed=True, **line
+            )
+            for tenant_id, number, kept in served
         )
         return
-    fields = (
-        "actor_kind",
-        "actor_id",
-        "actor_name",
-        "channel",
-        "how",
-        "expanded",
-        "purpose",
-        "keep_until",
-    )
-    tenants = [tenant_id for tenant_id, _ in served]
-    numbers = [number for _, number in served]
+    fields = ("actor_kind", "actor_id", "actor_name", "channel", "how", "expanded", "purpose")
+    tenants, numbers, kept = (list(column) for column in zip(*served, strict=True))
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT, [*(line[name] for name in fields), tenants, numbers])
+        cursor.execute(_INSERT, [*(line[name] for name in fields), tenants, numbers, kept])
 
 
 # -- mass-read alerts ----------------------------------------------------------------------
@@ -140,7 +141,7 @@ _LIMITS_SECONDS = 60  # a changed tenant setting applies within a minute
 SAMPLE_SIZE = 100
 
 
-def _watch(principal: Principal, served: list[tuple[int, str]], settings: _Settings) -> None:
+def _watch(principal: Principal, served: list[tuple], settings: _Settings) -> None:
     if principal.kind not in (EMPLOYEE, API_CLIENT):
         return  # (operators' commands and platform superusers act for the platform)
     tenant_id = served[0][0]

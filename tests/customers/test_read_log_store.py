@@ -281,3 +281,20 @@ def test_two_upkeeps_at_once_make_each_month_once(world, api_as, drop_months):
     assert sorted(made) == months()  # (every month made, each by one of the two)
     assert sum(kept.rehomed for kept in results) == 4  # (each line moved once, by either)
     assert CustomerView.objects.count() == 4
+
+
+def test_each_line_is_kept_for_its_own_tenants_retention(world, client, tenant, other_tenant):
+    """A platform superuser's customer list serves several tenants at once."""
+    from tests.factories import EmployeeFactory
+
+    tenant.read_log_days = 40
+    tenant.save()
+    other_tenant.read_log_days = 400
+    other_tenant.save()
+    client.force_login(EmployeeFactory(tenant=None, is_superuser=True, username="root"))
+    assert client.get("/admin/customers/customer/").status_code == 200
+    kept = {
+        line.tenant_id: (line.keep_until - line.viewed_at.date()).days
+        for line in CustomerView.objects.all()
+    }
+    assert kept == {tenant.pk: 40, other_tenant.pk: 400}
