@@ -40,14 +40,16 @@ def as_database_owner(alias: str = "default") -> Iterator[str | None]:
     if owner is None or connection.vendor != "postgresql":
         yield None
         return
-    service = {key: connection.settings_dict.get(key) for key in CREDENTIALS}
+    # (This thread's connection gets settings of its own: the dict it had is shared with every
+    # other thread's connection to the alias, which must stay the service's.)
+    service = connection.settings_dict
     connection.close()
-    connection.settings_dict.update(owner)
+    connection.settings_dict = {**service, **owner}
     try:
         yield service["USER"]
     finally:
         connection.close()
-        connection.settings_dict.update(service)
+        connection.settings_dict = service
 
 
 def grant_service_privileges(role: str, alias: str = "default", *, extra: str = "") -> None:

@@ -101,3 +101,37 @@ def test_the_service_role_may_call_the_search_functions():
     with connection.cursor() as cursor:
         cursor.execute("SELECT customers_trigram_pays('contact_email', '~', 'a')")
         assert cursor.fetchone()[0] in (True, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_owner_in_one_thread_leaves_every_other_connection_the_services():
+    """(Two upkeeps of the read log at once each switched the alias's one shared settings to
+    the owner's and back, in crossing order: the service then reconnected as the owner.)"""
+    import threading
+
+    from django.db import connections
+
+    from core.roles import as_database_owner
+
+    roles_seen, errors = [], []
+    inside = threading.Barrier(2)
+
+    def as_owner():
+        try:
+            with as_database_owner():
+                inside.wait(timeout=10)  # (both threads are the owner at once)
+                roles_seen.append(current_role()[0])
+        except Exception as error:  # (reported below)
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=as_owner) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [role.endswith("_owner") for role in roles_seen] == [True, True]
+    connection.close()
+    assert current_role()[0].endswith("_service")
