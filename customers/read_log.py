@@ -77,14 +77,12 @@ def record(
         "expanded": " ".join(sorted(expanded)),
         "purpose": purpose,
     }
-    settings = _settings(served[0][0])
     # Each line is kept for its customer's tenant's retention (a platform superuser's list may
-    # serve several tenants).
+    # serve several tenants; anyone else's, one: one lookup in the cache).
+    tenants = {tenant_id: _settings(tenant_id) for tenant_id in dict.fromkeys(t for t, _ in served)}
+    settings = tenants[served[0][0]]
     today = timezone.localdate()
-    kept = {
-        tenant_id: today + timedelta(days=_settings(tenant_id).keep_days)
-        for tenant_id in {tenant_id for tenant_id, _ in served}
-    }
+    kept = {tenant_id: today + timedelta(days=s.keep_days) for tenant_id, s in tenants.items()}
     served = [(tenant_id, number, kept[tenant_id]) for tenant_id, number in served]
     if replicas.current_alias() == DEFAULT_DB_ALIAS:
         _insert(DEFAULT_DB_ALIAS, line, served)

@@ -298,3 +298,20 @@ def test_each_line_is_kept_for_its_own_tenants_retention(world, client, tenant, 
         for line in CustomerView.objects.all()
     }
     assert kept == {tenant.pk: 40, other_tenant.pk: 400}
+
+
+def test_a_read_looks_its_tenants_settings_up_once(world, api_as, monkeypatch):
+    from django.core.cache import cache
+
+    looked_up = []
+    get = cache.get
+
+    def counted(key, *args, **kwargs):
+        looked_up.append(key)
+        return get(key, *args, **kwargs)
+
+    http = api_as(*READER)
+    http.get(f"{CUSTOMERS}/DE1")  # (the settings are in the cache now)
+    monkeypatch.setattr(cache, "get", counted)
+    http.get(CUSTOMERS)
+    assert sum(key.startswith("read-log-settings:") for key in looked_up) == 1
