@@ -40,7 +40,6 @@ MASS_READ_ALERTS = Counter(
 
 PURPOSE_HEADER = "X-Purpose"
 PURPOSE_MAX_LENGTH = 200
-DEFAULT_KEEP_DAYS = 730
 
 
 def purpose_of(text: str | None, *, field: str = PURPOSE_HEADER) -> str:
@@ -176,7 +175,7 @@ def _settings(tenant_id: int) -> _Settings:
             Tenant.objects.filter(pk=tenant_id)
             .values_list("mass_read_customers", "mass_read_minutes", "read_log_days")
             .first()
-            or (0, 1, DEFAULT_KEEP_DAYS)
+            or (0, 1, Tenant._meta.get_field("read_log_days").default)
         )
         cache.set(key, found, timeout=_LIMITS_SECONDS)
     return _Settings(*found)

@@ -166,7 +166,8 @@ def _months_needed(today: date, existing: dict[date, str]) -> list[date]:
     """Every month a line written from today until the months ahead can be kept until: from
     the shortest retention's to the longest's, and ``MONTHS_AHEAD`` more."""
     days = Tenant.objects.values_list("read_log_days", flat=True)
-    shortest, longest = min(days, default=730), max(days, default=730)
+    default = Tenant._meta.get_field("read_log_days").default
+    shortest, longest = min(days, default=default), max(days, default=default)
     month, last = _month(today + timedelta(days=shortest)), _month(today + timedelta(days=longest))
     for _ in range(MONTHS_AHEAD):
         last = _next_month(last)

@@ -109,29 +109,17 @@ def test_the_owner_in_one_thread_leaves_every_other_connection_the_services():
     the owner's and back, in crossing order: the service then reconnected as the owner.)"""
     import threading
 
-    from django.db import connections
-
     from core.roles import as_database_owner
+    from tests.threads import at_once
 
-    roles_seen, errors = [], []
     inside = threading.Barrier(2)
 
     def as_owner():
-        try:
-            with as_database_owner():
-                inside.wait(timeout=10)  # (both threads are the owner at once)
-                roles_seen.append(current_role()[0])
-        except Exception as error:  # (reported below)
-            errors.append(error)
-        finally:
-            connections.close_all()
+        with as_database_owner():
+            inside.wait(timeout=10)  # (both threads are the owner at once)
+            return current_role()[0]
 
-    threads = [threading.Thread(target=as_owner) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    roles_seen = at_once(as_owner, as_owner)
     assert [role.endswith("_owner") for role in roles_seen] == [True, True]
     connection.close()
     assert current_role()[0].endswith("_service")

@@ -362,27 +362,11 @@ def test_the_back_office_lists_erasures_to_audit_readers(world, api_as, client, 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="two transactions at once")
 @pytest.mark.django_db(transaction=True)
 def test_two_erasures_of_one_customer_at_once_erase_it_once_and_tell_the_other(world, api_as):
-    import threading
+    from tests.threads import at_once
 
-    from django.db import connections
-
-    officers = [api_as(*DPO), api_as(*DPO)]
-    answers = {}
-    ready = threading.Barrier(2)
-
-    def erase_as(index):
-        try:
-            ready.wait()
-            answers[index] = erase(officers[index], "DE1")
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=erase_as, args=(index,)) for index in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(answer.status_code for answer in answers.values()) == [200, 409]
-    (refused,) = [answer for answer in answers.values() if answer.status_code == 409]
+    first, second = api_as(*DPO), api_as(*DPO)
+    answers = at_once(lambda: erase(first, "DE1"), lambda: erase(second, "DE1"))
+    assert sorted(answer.status_code for answer in answers) == [200, 409]
+    (refused,) = [answer for answer in answers if answer.status_code == 409]
     assert "was erased already" in refused.json()["message"]
     assert CustomerErasure.objects.filter(customer_number="DE1").count() == 1

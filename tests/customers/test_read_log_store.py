@@ -4,16 +4,16 @@ into monthly partitions (same lines, once each, visible all along), and the dail
 a month whose lines are all past (the partition goes; no line is deleted one by one)."""
 
 import datetime
-import threading
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection
 
 from accounts import rowsecurity
 from customers import read_log, read_log_store
 from customers.models import CustomerView
 from tests.conftest import READER
+from tests.threads import at_once
 
 pytestmark = pytest.mark.django_db
 CUSTOMERS = "/customer/acme/customers"
@@ -90,24 +90,7 @@ def test_two_filings_at_once_move_each_line_once(world, api_as, monkeypatch):
     for _ in range(20):
         http.get(CUSTOMERS)
     assert CustomerView.objects.filter(filed=False).count() == 80
-    results, errors = [], []
-    ready = threading.Barrier(2)
-
-    def file():
-        try:
-            ready.wait()
-            results.append(read_log_store.file_inbox())
-        except Exception as error:  # (reported below)
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=file) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    results = at_once(read_log_store.file_inbox, read_log_store.file_inbox)
     assert sum(results) == 80
     assert CustomerView.objects.count() == 80
     assert CustomerView.objects.filter(filed=True).count() == 80
@@ -259,24 +242,7 @@ def test_the_service_reaches_the_lines_only_through_the_log_and_its_policies(
 @pytest.mark.django_db(transaction=True)
 def test_two_upkeeps_at_once_make_each_month_once(world, api_as, drop_months):
     api_as(*READER).get(CUSTOMERS)
-    results, errors = [], []
-    ready = threading.Barrier(2)
-
-    def upkeep():
-        try:
-            ready.wait()
-            results.append(read_log_store.keep())
-        except Exception as error:  # (reported below)
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=upkeep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    results = at_once(read_log_store.keep, read_log_store.keep)
     made = [name for kept in results for name in kept.made]
     assert sorted(made) == months()  # (every month made, each by one of the two)
     assert sum(kept.rehomed for kept in results) == 4  # (each line moved once, by either)
