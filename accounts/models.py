@@ -71,6 +71,8 @@ class AccessGroup(models.Model):
         help_text="An employee may activate this group for themselves in an emergency, for at "
         "most the tenant's maximum duration; every tenant administrator is e-mailed at once.",
     )
+    # The identity provider's own id for the group, when SCIM provisions it.
+    external_id = models.CharField("identity provider's id", max_length=255, blank=True)
 
     objects = IdentityQuerySet.as_manager()
 
@@ -137,6 +139,8 @@ class Employee(AbstractUser):
         Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="employees"
     )
     access_groups = models.ManyToManyField(AccessGroup, blank=True, related_name="employees")
+    # The identity provider's own id for the person, when SCIM provisions them.
+    external_id = models.CharField("identity provider's id", max_length=255, blank=True)
     # Every token carries the generation it was issued under; changing the password or
     # deactivating moves to the next one, so every earlier token stops working at once.
     token_generation = models.PositiveIntegerField(default=0, editable=False)

@@ -48,6 +48,12 @@ class IdentityQuerySet(models.QuerySet):
         allowed = principal is not None and principal.grants.can_audit_access()
         return in_tenant_of(self, principal, allowed)
 
+    def provisioned_by(self, principal: Principal | None) -> IdentityQuerySet:
+        """What a provisioning client (SCIM, unsuffixed ``iam.scim_manage``) reads: its
+        tenant's rows."""
+        allowed = principal is not None and principal.grants.can_provision()
+        return in_tenant_of(self, principal, allowed)
+
     def in_tenant_of(self, principal: Principal | None) -> IdentityQuerySet:
         """The principal's own tenant's rows, whatever their rights (who is told of what:
         reviewers, requesters); none for nobody."""

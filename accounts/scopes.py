@@ -27,6 +27,9 @@ AUDIT_READ = "audit.audit_read"
 # Data-subject rights over customers it covers: export everything held about one, erase one, put
 # one under a legal hold (a suffix: of the customers whose restriction it covers).
 PRIVACY_MANAGE = "customer.privacy_manage"
+# Provisioning employees and access groups over SCIM 2.0 (unsuffixed only: identities are not
+# customers). Whatever a provisioning client hands out it must hold itself.
+SCIM_MANAGE = "iam.scim_manage"
 
 KNOWN_SCOPES = frozenset(
     {
@@ -38,6 +41,7 @@ KNOWN_SCOPES = frozenset(
         TENANT_MANAGE,
         AUDIT_READ,
         PRIVACY_MANAGE,
+        SCIM_MANAGE,
     }
 )
 SUFFIX_SEPARATOR = "--"
@@ -234,6 +238,10 @@ class Grants:
 
     def can_manage_tenant(self) -> bool:
         return self._get(TENANT_MANAGE).everything
+
+    def can_provision(self) -> bool:
+        """Employees and access groups over SCIM: unsuffixed iam.scim_manage only."""
+        return self._get(SCIM_MANAGE).everything
 
     def auditable(self) -> Coverage:
         """Customers whose restriction history may be read (the audit API)."""

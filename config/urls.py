@@ -53,6 +53,7 @@ urlpatterns = [
     # (the read-access log is the customers' record, listed with the other audit lists)
     path("iam/<str:tenant>/views", CustomerViewListApi.as_view(), name="customer-view-list"),
     path("iam/<str:tenant>/", include("accounts.api.urls")),
+    path("scim/v2/<str:tenant>/", include("accounts.scim.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerDocs.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", RedocDocs.as_view(url_name="schema"), name="api-redoc"),

@@ -9,6 +9,7 @@ class Channel(models.TextChoices):
     COMMAND = "command", "command"
     IMPORT = "import", "import"
     REVIEW = "review", "access review"
+    SCIM = "scim", "SCIM provisioning"
 
 
 class ActorKind(models.TextChoices):
@@ -26,4 +27,5 @@ CHANNEL_PHRASES = {
     Channel.COMMAND: "by a management command",
     Channel.IMPORT: "by an import",
     Channel.REVIEW: "in an access review",
+    Channel.SCIM: "by SCIM provisioning from the identity provider",
 }

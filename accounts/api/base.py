@@ -24,6 +24,7 @@ from accounts.scopes import (
     IMPORT_MANAGE,
     IMPORT_READ,
     PRIVACY_MANAGE,
+    SCIM_MANAGE,
     Coverage,
     Grants,
 )
@@ -66,6 +67,10 @@ def can_manage_privacy(grants: Grants) -> bool:
     return not grants.privacy_manageable().is_empty
 
 
+def can_provision(grants: Grants) -> bool:
+    return grants.can_provision()
+
+
 # The scope each check stands for: in the OpenAPI document (suffixed forms also qualify), and
 # as a refusal says what was missing.
 REQUIRED_SCOPES: dict[Callable[[Grants], bool], tuple[str, str]] = {
@@ -77,6 +82,7 @@ REQUIRED_SCOPES: dict[Callable[[Grants], bool], tuple[str, str]] = {
     can_read_import_configuration: (IMPORT_READ, f"{IMPORT_READ} (or {IMPORT_MANAGE})"),
     can_configure_import: (IMPORT_MANAGE, f"{IMPORT_MANAGE} without a restriction suffix"),
     can_manage_privacy: (PRIVACY_MANAGE, PRIVACY_MANAGE),
+    can_provision: (SCIM_MANAGE, f"{SCIM_MANAGE} without a restriction suffix"),
 }
 
 
@@ -84,6 +90,7 @@ class TenantMatchesToken(BasePermission):
     """The path's tenant must be the token's tenant; the answer reveals nothing more."""
 
     message = "The access token is not valid for this tenant."
+    code = "wrong_tenant"
 
     def has_permission(self, request, view) -> bool:
         return request.user.tenant_code == view.kwargs.get("tenant")

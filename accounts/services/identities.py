@@ -74,11 +74,15 @@ def tenant_by_code(code: str) -> Tenant:
 # --- the rules every identity write shares ----------------------------------------------------
 
 
-def _administers(actor: Principal, tenant_id: int | None) -> None:
-    """The actor may administer identities of ``tenant_id`` (None: platform superusers)."""
+def _administers(actor: Principal, tenant_id: int | None, channel: Channel | None = None) -> None:
+    """The actor may administer identities of ``tenant_id`` (None: platform superusers): a
+    tenant administrator, or over SCIM a provisioning client (``iam.scim_manage``)."""
     if actor.is_platform:
         return
-    if tenant_id is None or actor.tenant_id != tenant_id or not actor.grants.can_manage_tenant():
+    administers = actor.grants.can_manage_tenant() or (
+        channel == Channel.SCIM and actor.grants.can_provision()
+    )
+    if tenant_id is None or actor.tenant_id != tenant_id or not administers:
         raise NotPermitted("You may administer identities of your own tenant only.")
 
 
@@ -394,15 +398,19 @@ def access_group_save(
     scopes: list[str],
     restrictions: list[str],
     break_glass: bool | None = None,
+    external_id: str | None = None,
 ) -> AccessGroup:
     """Create (``group_pk`` None) or change a group. Changing a group changes what every
     member holds, so the actor must cover what it granted and what it will grant.
     ``break_glass``: whether employees may activate it for themselves in an emergency (None:
-    as it is; off for a new group)."""
-    _administers(actor, tenant.pk)
+    as it is; off for a new group). ``external_id``: the identity provider's id (None: as it
+    is)."""
+    _administers(actor, tenant.pk, channel)
     fields = {"name": name, "scopes": scopes, "restrictions": restrictions}
     if break_glass is not None:
         fields["break_glass"] = break_glass
+    if external_id is not None:
+        fields["external_id"] = external_id
     if group_pk is None:
         group = AccessGroup(tenant=tenant, **fields)
         before, after = {}, fields
@@ -416,7 +424,14 @@ def access_group_save(
             return group
         for field, value in after.items():
             setattr(group, field, value)
-    full_clean(group, validate_unique=False, validate_constraints=False)
+    # (no scopes is allowed here: a group provisioned over SCIM grants nothing until an
+    # administrator says what; the back office's form asks for scopes itself)
+    full_clean(
+        group,
+        exclude=["scopes"] if group.scopes == [] else None,
+        validate_unique=False,
+        validate_constraints=False,
+    )
     _may_grant(actor, group.grants(), group.tenant_id)
     if "name" in after:
         others = AccessGroup.objects.filter(tenant=tenant, name=name).exclude(pk=group.pk)
@@ -425,6 +440,48 @@ def access_group_save(
     group.save()
     action = Action.CREATED if group_pk is None else Action.CHANGED
     _record(actor, channel, group, action, before, after)
+    return group
+
+
+@transaction.atomic
+def access_group_set_members(
+    *, actor: Principal, channel: Channel, group_pk: int, members: Iterable[int]
+) -> AccessGroup:
+    """Make ``members`` (employee ids) the group's members: the group's side of a membership
+    change (SCIM). Each employee added or taken out has their access changed, so each is
+    checked as a change of that employee: the actor administers them, is not one of them and
+    may take them over; adding needs the group's grants held for good. All or nothing."""
+    group = _locked(AccessGroup.objects, group_pk, reached_by=actor)
+    _administers(actor, group.tenant_id, channel)
+    wanted = set(members)
+    current = set(group.employees.values_list("pk", flat=True))
+    added, removed = wanted - current, current - wanted
+    if not added and not removed:
+        return group
+    if added:
+        _may_grant(actor, group.grants(), group.tenant_id)
+    changed = list(
+        Employee.objects.select_for_update()
+        .filter(pk__in=added | removed, tenant_id=group.tenant_id)
+        .order_by("pk")
+    )
+    if len(changed) != len(added | removed):
+        raise InvalidInput("A member is not an employee of this tenant.", field="members")
+    for employee in changed:
+        if employee.is_superuser and not actor.is_platform:
+            raise NotPermitted(TAKE_OVER)
+        _not_themselves(actor, employee)
+        _may_take_over(actor, employee.grants(), employee.tenant_id)
+    group.employees.add(*(e for e in changed if e.pk in added))
+    group.employees.remove(*(e for e in changed if e.pk in removed))
+    AccessChange.objects.bulk_create(
+        access_change(actor, channel, employee, Action.GROUP_ADDED, after={"group": group.name})
+        if employee.pk in added
+        else access_change(
+            actor, channel, employee, Action.GROUP_REMOVED, before={"group": group.name}
+        )
+        for employee in changed
+    )
     return group
 
 
@@ -488,17 +545,30 @@ def employee_create(
     channel: Channel,
     tenant: Tenant,
     username: str,
-    password: str,
+    password: str | None,
     groups: list[GroupSpec] | list[AccessGroup] = (),
     is_staff: bool = False,
     email: str = "",
+    profile: dict | None = None,
 ) -> Employee:
-    _administers(actor, tenant.pk)
+    """A new employee of ``tenant``. ``password`` None: no password sign-in (an employee
+    provisioned by the identity provider signs in through it). ``profile``: first_name,
+    last_name, external_id, is_active."""
+    _administers(actor, tenant.pk, channel)
+    profile = dict(profile or {})
+    unknown = set(profile) - PROFILE_FIELDS
+    if unknown:
+        raise InvalidInput(f"Not settable here: {', '.join(sorted(unknown))}.")
     if Employee.objects.filter(username=username).exists():
         raise ConflictError(f"An employee named {username!r} already exists.")
-    employee = Employee(tenant=tenant, username=username, is_staff=is_staff, email=email)
-    _check_password(password, employee)
-    employee.set_password(password)
+    employee = Employee(
+        tenant=tenant, username=username, is_staff=is_staff, email=email, **profile
+    )
+    if password is None:
+        employee.set_unusable_password()
+    else:
+        _check_password(password, employee)
+        employee.set_password(password)
     full_clean(employee, exclude=["password"])
     employee.save()
     _record(
@@ -506,7 +576,7 @@ def employee_create(
         channel,
         employee,
         Action.CREATED,
-        after={"username": username, "email": email, "is_staff": is_staff},
+        after={"username": username, "email": email, "is_staff": is_staff, **profile},
     )
     resolved = [
         group
@@ -519,8 +589,19 @@ def employee_create(
 
 
 EMPLOYEE_EDITABLE_FIELDS = frozenset(
-    {"username", "first_name", "last_name", "email", "is_active", "is_staff", "is_superuser"}
+    {
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "external_id",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+    }
 )
+# What a new employee may be given besides the name, e-mail and staff flag.
+PROFILE_FIELDS = frozenset({"first_name", "last_name", "external_id", "is_active"})
 
 
 def locked_employee(actor: Principal, employee_pk: int) -> Employee:
@@ -529,11 +610,11 @@ def locked_employee(actor: Principal, employee_pk: int) -> Employee:
     return _locked_employee(actor, employee_pk)
 
 
-def _locked_employee(actor: Principal, employee_pk: int) -> Employee:
+def _locked_employee(actor: Principal, employee_pk: int, channel: Channel | None = None):
     employee = _locked(Employee.objects, employee_pk, reached_by=actor)
     if employee.is_superuser and not actor.is_platform:
         raise NotPermitted(TAKE_OVER)
-    _administers(actor, employee.tenant_id)
+    _administers(actor, employee.tenant_id, channel)
     if not is_themselves(actor, employee):  # (nobody takes themselves over)
         _may_take_over(actor, employee.grants(), employee.tenant_id)
     return employee
@@ -556,7 +637,7 @@ def employee_update(
     unknown = set(fields) - EMPLOYEE_EDITABLE_FIELDS
     if unknown:
         raise InvalidInput(f"Not editable here: {', '.join(sorted(unknown))}.")
-    employee = _locked_employee(actor, employee_pk)
+    employee = _locked_employee(actor, employee_pk, channel)
     before, after = _changes(employee, fields)
     if after.keys() & ACCESS_FIELDS or (
         access_groups is not None
@@ -626,7 +707,7 @@ def employee_change_own_password(*, actor: Principal, password: str, channel: Ch
 def identity_delete(*, actor: Principal, channel: Channel, identity) -> None:
     """Delete an API client, employee or access group (a group's members lose its grants)."""
     if isinstance(identity, Employee):
-        stored = _locked_employee(actor, identity.pk)
+        stored = _locked_employee(actor, identity.pk, channel)
     else:
         if isinstance(identity, ApiClient):
             stored = _locked(ApiClient.objects, identity.pk, reached_by=actor)
@@ -634,7 +715,7 @@ def identity_delete(*, actor: Principal, channel: Channel, identity) -> None:
             stored = _locked(AccessGroup.objects, identity.pk, reached_by=actor)
         else:
             raise TypeError(f"Not an identity: {identity!r}")
-        _administers(actor, stored.tenant_id)
+        _administers(actor, stored.tenant_id, channel if isinstance(stored, AccessGroup) else None)
         _may_take_over(actor, stored.grants(), stored.tenant_id)
     _not_themselves(actor, stored)
     _record(actor, channel, stored, Action.DELETED)
