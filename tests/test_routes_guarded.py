@@ -42,7 +42,11 @@ def test_every_route_is_guarded_or_listed_as_open():
         if route.startswith("admin/"):
             continue  # the admin site: every page a GuardedAdmin (test_admin_guard.py)
         if view_class is not None and issubclass(view_class, TenantApiView):
-            tenant_prefixes = ("customer/<str:tenant>/", "iam/<str:tenant>/", "scim/v2/<str:tenant>/")
+            tenant_prefixes = (
+                "customer/<str:tenant>/",
+                "iam/<str:tenant>/",
+                "scim/v2/<str:tenant>/",
+            )
             assert route.startswith(tenant_prefixes), route
         elif route not in OPEN:
             unguarded.append(route)

@@ -71,6 +71,7 @@ SCOPED_ENTRY_POINTS = frozenset(
         "none",
         # identities (accounts.querysets)
         "administered_by",
+        "provisioned_by",
         "in_tenant_of",
     }
 )

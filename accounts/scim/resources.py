@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field
 from scim2_models import (
+    URN,
     AuthenticationScheme,
     Bulk,
     CaseExact,
@@ -26,7 +27,6 @@ from scim2_models import (
     Sort,
     Uniqueness,
 )
-from scim2_models import URN
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -64,7 +64,8 @@ class StaffGroupMember(ComplexAttribute):
     """A member of an access group: an employee (groups do not nest)."""
 
     value: Annotated[str | None, Mutability.immutable, CaseExact.true] = None
-    ref: Annotated[Reference["User"] | None, Mutability.immutable] = Field(
+    # (the quotes name the resource type a member refers to)
+    ref: Annotated[Reference["User"] | None, Mutability.immutable] = Field(  # noqa: UP037
         None, serialization_alias="$ref", validation_alias="$ref"
     )
     type: Annotated[str | None, Mutability.immutable] = Field(None, examples=["User"])
@@ -75,9 +76,9 @@ class Group(Resource):
 
     __schema__ = URN(GROUP_SCHEMA)
 
-    display_name: Annotated[
-        str | None, Required.true, Uniqueness.server, Field(max_length=150)
-    ] = None
+    display_name: Annotated[str | None, Required.true, Uniqueness.server, Field(max_length=150)] = (
+        None
+    )
     members: list[StaffGroupMember] | None = None
 
 

@@ -34,14 +34,19 @@ from scim2_models import (
     ScimFilter,
     SearchRequest,
 )
-
-from scim2_models.path.expressions import Comparison, CompareOperator
+from scim2_models.path.expressions import CompareOperator, Comparison
 
 from accounts.api.base import TenantApiView, can_provision
 from accounts.models import AccessGroup, Employee
 from accounts.scim import resources
-from accounts.scim.resources import MAX_RESULTS, Group, StaffEmail, StaffGroupMember, StaffName
-from accounts.scim.resources import User
+from accounts.scim.resources import (
+    MAX_RESULTS,
+    Group,
+    StaffEmail,
+    StaffGroupMember,
+    StaffName,
+    User,
+)
 from accounts.services import identities
 from core.channels import Channel
 from core.database import is_statement_timeout
@@ -100,7 +105,7 @@ def validated(model, data, context: Context):
     read-only attributes where a request may not carry them)."""
     if not isinstance(data, dict):
         raise InvalidSyntax("The body must be a JSON object.")
-    return model.model_validate(data, scim_ctx=context)
+    return model.model_validate(data, scim_ctx=context, strict=True)
 
 
 class InvalidSyntax(exceptions.ParseError):
@@ -183,7 +188,7 @@ class Users(Kind):
     def queryset(self, principal, *, members: bool = True):
         rows = Employee.objects.provisioned_by(principal).filter(is_superuser=False)
         if members:
-            groups = AccessGroup.objects.only("pk", "name", "tenant_id")
+            groups = AccessGroup.objects.provisioned_by(principal).only("pk", "name", "tenant_id")
             rows = rows.prefetch_related(Prefetch("access_groups", queryset=groups))
         return rows.order_by("pk")
 
@@ -211,9 +216,7 @@ class Users(Kind):
             user_name=employee.username,
             name=name,
             active=employee.is_active,
-            emails=[StaffEmail(value=employee.email, type=WORK)]
-            if employee.email
-            else None,
+            emails=[StaffEmail(value=employee.email, type=WORK)] if employee.email else None,
             groups=groups,
             meta=self.meta(employee, base, created=employee.date_joined),
         )
@@ -264,7 +267,8 @@ class Groups(Kind):
     def queryset(self, principal, *, members: bool = True):
         rows = AccessGroup.objects.provisioned_by(principal)
         if members:
-            people = Employee.objects.only("pk", "tenant_id").order_by("pk")
+            people = Employee.objects.provisioned_by(principal).only("pk", "tenant_id")
+            people = people.order_by("pk")
             rows = rows.prefetch_related(Prefetch("employees", queryset=people))
         return rows.order_by("pk")
 
@@ -378,13 +382,15 @@ class Selection:
     """What a list or get asks for: ``attributes``/``excludedAttributes``, filter, paging."""
 
     def __init__(self, params: dict):
+        params = {k: v for k, v in params.items() if v is not None}
+        self.filter = params.pop("filter", None)  # (read by parse_filter: its own refusal)
+        if self.filter is not None and not isinstance(self.filter, str):
+            raise _ScimRefusal(400, "The filter is a string.", "invalidFilter")
         try:
-            self.request = SearchRequest.model_validate(
-                {k: v for k, v in params.items() if v is not None},
-                scim_ctx=Context.SEARCH_REQUEST,
-            )
+            self.request = SearchRequest.model_validate(params, scim_ctx=Context.SEARCH_REQUEST)
         except PydanticValidationError as exc:
-            raise _ScimRefusal(400, Error.from_validation_errors(exc)[0].detail, "invalidValue")
+            detail = Error.from_validation_errors(exc)[0].detail
+            raise _ScimRefusal(400, detail, "invalidValue") from exc
 
     @classmethod
     def from_query(cls, query) -> Selection:
@@ -428,7 +434,7 @@ class ResourceListApi(ScimView):
     def listing(self, selection: Selection) -> Response:
         kind, search = self.kind, selection.request
         rows = kind.queryset(self.principal, members=selection.wants_members(self.kind))
-        rows = rows.filter(**parse_filter(kind, search.filter))
+        rows = rows.filter(**parse_filter(kind, selection.filter))
         start = max(search.start_index or 1, 1)
         count = min(max(search.count if search.count is not None else 100, 0), MAX_RESULTS)
         total = rows.count()
@@ -477,7 +483,7 @@ class ResourceSearchApi(ResourceListApi):
 
 
 def resource_response(document, context: Context, status: int = 200, selection=None):
-    body = (selection.dump(document, context) if selection else document.model_dump(scim_ctx=context))
+    body = selection.dump(document, context) if selection else document.model_dump(scim_ctx=context)
     plain = {k: v for k, v in body.items() if k != "meta"}
     etag = etag_of(plain)
     if "meta" in body:
@@ -516,11 +522,11 @@ class ResourceDetailApi(ScimView):
         stored = self.stored(pk)
         document = self.kind.document(stored, self.base_url())
         wanted = self.request.headers.get("If-Match")
-        if wanted and wanted.strip() != "*":
-            if _plain_etag(document) not in {tag.strip() for tag in wanted.split(",")}:
-                raise _ScimRefusal(
-                    412, "The resource has changed since it was read.", "preconditionFailed"
-                )
+        tags = {tag.strip() for tag in (wanted or "").split(",")}
+        if wanted and "*" not in tags and _plain_etag(document) not in tags:
+            raise _ScimRefusal(
+                412, "The resource has changed since it was read.", "preconditionFailed"
+            )
         return stored, document
 
     def get(self, request, tenant, pk):
@@ -671,4 +677,3 @@ class NotFoundApi(ScimView):
         raise DoesNotExist("Not found.")
 
     get = post = put = patch = delete = refuse
-

@@ -561,9 +561,7 @@ def employee_create(
         raise InvalidInput(f"Not settable here: {', '.join(sorted(unknown))}.")
     if Employee.objects.filter(username=username).exists():
         raise ConflictError(f"An employee named {username!r} already exists.")
-    employee = Employee(
-        tenant=tenant, username=username, is_staff=is_staff, email=email, **profile
-    )
+    employee = Employee(tenant=tenant, username=username, is_staff=is_staff, email=email, **profile)
     if password is None:
         employee.set_unusable_password()
     else:

@@ -14,9 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_scim2_tester_finds_nothing_wrong(live_server, tenant, capsys):
-    client = ApiClientFactory(
-        tenant=tenant, scopes=["iam.scim_manage", "customer.customer_read"]
-    )
+    client = ApiClientFactory(tenant=tenant, scopes=["iam.scim_manage", "customer.customer_read"])
     http = httpx2.Client(
         base_url=f"{live_server.url}/scim/v2/{tenant.code}",
         headers={"Authorization": f"Bearer {token_for(client)}"},
@@ -26,7 +24,9 @@ def test_scim2_tester_finds_nothing_wrong(live_server, tenant, capsys):
     failed = [r for r in results if r.status not in (Status.SUCCESS, Status.SKIPPED)]
     skipped = [r for r in results if r.status == Status.SKIPPED]
     with capsys.disabled():
-        print(f"\nscim2-tester: {len(results)} checks, {len(failed)} failed, {len(skipped)} skipped")
+        print(
+            f"\nscim2-tester: {len(results)} checks, {len(failed)} failed, {len(skipped)} skipped"
+        )
         for result in skipped:
             print(f"  skipped {result.title} ({result.resource_type or '-'}): {result.reason}")
     assert not failed, "\n".join(

@@ -4,8 +4,13 @@
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
 
 from accounts.models import AccessChange, AccessGroup, Employee
+from accounts.tokens import issue_token
+from tests.conftest import bearer_client
 from tests.factories import AccessGroupFactory, EmployeeFactory
 
 SCIM = "application/scim+json"
@@ -83,3 +88,282 @@ def test_create_get_and_list_a_user(scim):
     by_external = scim.get(url("Users"), {"filter": 'externalId eq "okta-1"'}).json()
     assert by_external["totalResults"] == 1
 
+
+def test_another_tenants_token_answers_like_nothing_is_there(scim, api_as, other_tenant):
+    stranger = api_as(*PROVISIONER, on_tenant=other_tenant)
+    employee = EmployeeFactory(tenant=scim.api_client.tenant, username="bob")
+    for path in ("Users", f"Users/{employee.pk}", "Groups", "ServiceProviderConfig", "Schemas"):
+        assert_error(send(stranger, "get", path), 404)
+    assert_error(send(stranger, "delete", f"Users/{employee.pk}"), 404)
+    assert Employee.objects.filter(pk=employee.pk, is_active=True).exists()
+
+
+def test_without_the_unsuffixed_scope_every_endpoint_refuses(api_as):
+    for scopes in [("customer.customer_read",), ("iam.scim_manage--DE",)]:
+        http = api_as(*scopes)
+        body = assert_error(send(http, "get", "Users"), 403)
+        assert "iam.scim_manage" in body["detail"]
+        assert_error(send(http, "post", "Users", user_body("mallory")), 403)
+    assert not Employee.objects.filter(username="mallory").exists()
+    assert_error(APIClient().get(url("Users")), 401)
+
+
+def test_another_tenants_employees_and_groups_are_never_listed(scim, other_tenant):
+    EmployeeFactory(tenant=other_tenant, username="stranger")
+    AccessGroupFactory(tenant=other_tenant, name="strangers")
+    mine = EmployeeFactory(tenant=scim.api_client.tenant, username="colleague")
+    users = send(scim, "get", "Users").json()
+    assert [u["userName"] for u in users["Resources"]] == ["colleague"]
+    assert users["totalResults"] == 1
+    assert "strangers" not in json.dumps(send(scim, "get", "Groups").json())
+    stranger = Employee.objects.get(username="stranger")
+    assert_error(send(scim, "get", f"Users/{stranger.pk}"), 404)
+    assert_error(send(scim, "put", f"Users/{stranger.pk}", user_body("x")), 404)
+    assert mine.pk != stranger.pk
+
+
+@pytest.mark.parametrize(
+    ("body", "scim_type"),
+    [
+        (user_body("eve", nickName="evil"), "invalidSyntax"),  # not an attribute kept here
+        (user_body("eve", active="yes"), "invalidValue"),
+        ({"schemas": [USER], "userName": 42}, "invalidValue"),
+        ({"schemas": [USER]}, None),  # userName is required
+        (user_body("eve", emails=[{"value": "e@x.example", "type": "home"}]), "invalidValue"),
+        (
+            user_body("eve", emails=[{"value": "a@x.example"}, {"value": "b@x.example"}]),
+            "invalidValue",
+        ),
+        (user_body("eve", emails=[{"value": "not an address"}]), "invalidValue"),
+        (user_body("eve has spaces"), "invalidValue"),
+        ("[1, 2]", "invalidSyntax"),
+        ("{not json", "invalidSyntax"),
+    ],
+)
+def test_bad_user_bodies_are_refused_and_create_nothing(scim, body, scim_type):
+    before = Employee.objects.count(), AccessChange.objects.count()
+    assert_error(send(scim, "post", "Users", body), 400, scim_type)
+    assert (Employee.objects.count(), AccessChange.objects.count()) == before
+
+
+def test_a_taken_user_name_is_a_conflict(scim):
+    EmployeeFactory(tenant=scim.api_client.tenant, username="alice")
+    assert_error(send(scim, "post", "Users", user_body("alice")), 409, "uniqueness")
+    assert Employee.objects.filter(username="alice").count() == 1
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'userName co "a"',
+        'userName eq "a" or userName eq "b"',
+        'name.givenName eq "a"',
+        'password eq "x"',
+        "userName eq 3",
+        "userName eq",
+        "(((",
+        'displayName eq "a"',  # a group attribute, not a user's
+    ],
+)
+def test_filters_outside_the_grammar_are_refused(scim, expression):
+    assert_error(scim.get(url("Users"), {"filter": expression}), 400, "invalidFilter")
+
+
+def test_paging_counts_from_one_and_caps_the_page(scim):
+    tenant = scim.api_client.tenant
+    for index in range(5):
+        EmployeeFactory(tenant=tenant, username=f"user{index}")
+    page = scim.get(url("Users"), {"startIndex": "2", "count": "2"}).json()
+    assert (page["totalResults"], page["startIndex"], page["itemsPerPage"]) == (5, 2, 2)
+    assert [u["userName"] for u in page["Resources"]] == ["user1", "user2"]
+    nothing = scim.get(url("Users"), {"count": "0"}).json()
+    assert nothing["totalResults"] == 5 and nothing["Resources"] == []
+    assert_error(scim.get(url("Users"), {"count": "many"}), 400, "invalidValue")
+
+
+def test_a_list_costs_the_same_queries_for_one_user_or_many(scim, django_assert_max_num_queries):
+    tenant = scim.api_client.tenant
+    group = AccessGroupFactory(tenant=tenant, name="readers")
+    EmployeeFactory(tenant=tenant, username="first", access_groups=[group])
+    with CaptureQueriesContext(connection) as one:
+        assert send(scim, "get", "Users").status_code == 200
+    for index in range(20):
+        EmployeeFactory(tenant=tenant, username=f"more{index}", access_groups=[group])
+    with CaptureQueriesContext(connection) as many:
+        listed = send(scim, "get", "Users").json()
+    assert listed["totalResults"] == 21
+    assert listed["Resources"][0]["groups"][0]["display"] == "readers"
+    assert len(many) == len(one)
+
+
+def test_deactivating_ends_the_employees_tokens_and_back_office_session(scim, client):
+    tenant = scim.api_client.tenant
+    employee = EmployeeFactory(tenant=tenant, username="leaver")
+    token = issue_token(
+        subject=f"employee:{employee.pk}",
+        tenant_code=tenant.code,
+        scopes=[],
+        generation=employee.token_generation,
+    ).access_token
+    client.force_login(employee)
+    assert client.get("/admin/").status_code == 200
+    patch = {"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": False}}]}
+    answered = send(scim, "patch", f"Users/{employee.pk}", patch)
+    assert answered.status_code == 200, answered.content
+    assert answered.json()["active"] is False
+    employee.refresh_from_db()
+    assert not employee.is_active
+    assert bearer_client(token).get("/customer/acme/customers").status_code == 401
+    assert client.get("/admin/").status_code == 302  # back to the sign-in page
+    change = AccessChange.objects.get(subject_id=str(employee.pk), action="deactivated")
+    assert change.channel == "scim"
+
+
+def test_delete_removes_the_employee_and_records_it(scim):
+    employee = EmployeeFactory(tenant=scim.api_client.tenant, username="gone")
+    assert send(scim, "delete", f"Users/{employee.pk}").status_code == 204
+    assert not Employee.objects.filter(pk=employee.pk).exists()
+    assert AccessChange.objects.filter(
+        subject_id=str(employee.pk), action="deleted", channel="scim"
+    ).exists()
+    assert_error(send(scim, "get", f"Users/{employee.pk}"), 404)
+
+
+def test_an_employee_stronger_than_the_client_cannot_be_changed(scim):
+    admin_group = AccessGroupFactory(
+        tenant=scim.api_client.tenant, name="admins", scopes=["tenant.tenant_manage"]
+    )
+    boss = EmployeeFactory(
+        tenant=scim.api_client.tenant, username="boss", access_groups=[admin_group]
+    )
+    patch = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "replace", "path": "active", "value": False}],
+    }
+    assert_error(send(scim, "patch", f"Users/{boss.pk}", patch), 403)
+    assert_error(send(scim, "delete", f"Users/{boss.pk}"), 403)
+    boss.refresh_from_db()
+    assert boss.is_active
+
+
+def test_a_stale_etag_is_refused_and_changes_nothing(scim):
+    employee = EmployeeFactory(tenant=scim.api_client.tenant, username="carol")
+    etag = send(scim, "get", f"Users/{employee.pk}")["ETag"]
+    assert send(scim, "get", f"Users/{employee.pk}", HTTP_IF_NONE_MATCH=etag).status_code == 304
+    renamed = send(scim, "put", f"Users/{employee.pk}", user_body("carol2"), HTTP_IF_MATCH=etag)
+    assert renamed.status_code == 200 and renamed["ETag"] != etag
+    stale = send(scim, "put", f"Users/{employee.pk}", user_body("carol3"), HTTP_IF_MATCH=etag)
+    assert_error(stale, 412, "preconditionFailed")
+    employee.refresh_from_db()
+    assert employee.username == "carol2"
+
+
+# --- groups ------------------------------------------------------------------------------------
+
+
+def test_a_provisioned_group_grants_nothing_until_an_administrator_says_what(scim):
+    person = EmployeeFactory(tenant=scim.api_client.tenant, username="dave")
+    created = send(
+        scim,
+        "post",
+        "Groups",
+        {
+            "schemas": [GROUP],
+            "displayName": "Sales EMEA",
+            "externalId": "entra-42",
+            "members": [{"value": str(person.pk), "display": "Dave"}],
+        },
+    )
+    assert created.status_code == 201, created.content
+    group = AccessGroup.objects.get(name="Sales EMEA")
+    assert (group.scopes, group.restrictions, group.external_id) == ([], [], "entra-42")
+    assert list(group.employees.all()) == [person]
+    assert person.grants().scope_strings() == []
+    assert created.json()["members"] == [
+        {
+            "value": str(person.pk),
+            "$ref": f"http://testserver{url(f'Users/{person.pk}')}",
+            "type": "User",
+        }
+    ]
+    assert AccessChange.objects.filter(
+        subject_id=str(person.pk), action="group_added", channel="scim"
+    ).exists()
+
+
+def test_member_add_and_remove_as_okta_and_entra_send_them(scim):
+    tenant = scim.api_client.tenant
+    group = AccessGroupFactory(
+        tenant=tenant, name="readers-de", scopes=["customer.customer_read"], restrictions=["DE"]
+    )
+    ann, ben = (EmployeeFactory(tenant=tenant, username=n) for n in ("ann", "ben"))
+    okta_add = {
+        "schemas": [PATCH],
+        "Operations": [
+            {
+                "op": "add",
+                "path": "members",
+                "value": [{"value": str(ann.pk), "display": "ann"}, {"value": str(ben.pk)}],
+            }
+        ],
+    }
+    assert send(scim, "patch", f"Groups/{group.pk}", okta_add).status_code == 200
+    assert set(group.employees.all()) == {ann, ben}
+    entra_remove = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "Remove", "path": f'members[value eq "{ann.pk}"]'}],
+    }
+    answered = send(scim, "patch", f"Groups/{group.pk}", entra_remove)
+    assert answered.status_code == 200, answered.content
+    assert list(group.employees.all()) == [ben]
+    assert [m["value"] for m in answered.json()["members"]] == [str(ben.pk)]
+
+
+def test_no_member_is_added_to_a_group_beyond_the_clients_own_grants(scim):
+    tenant = scim.api_client.tenant
+    everything = AccessGroupFactory(
+        tenant=tenant, name="all-readers", scopes=["customer.customer_read"]
+    )
+    admins = AccessGroupFactory(tenant=tenant, name="admins", scopes=["tenant.tenant_manage"])
+    person = EmployeeFactory(tenant=tenant, username="erin")
+    for group in (everything, admins):
+        add = {
+            "schemas": [PATCH],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": str(person.pk)}]}],
+        }
+        body = assert_error(send(scim, "patch", f"Groups/{group.pk}", add), 403)
+        assert "beyond your own" in body["detail"]
+        rename = {
+            "schemas": [PATCH],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "x"}],
+        }
+        assert_error(send(scim, "patch", f"Groups/{group.pk}", rename), 403)
+        assert_error(send(scim, "delete", f"Groups/{group.pk}"), 403)
+    assert person.grants().scope_strings() == []
+    assert set(AccessGroup.objects.values_list("name", flat=True)) == {"all-readers", "admins"}
+
+
+def test_a_group_change_is_all_or_nothing(scim):
+    tenant = scim.api_client.tenant
+    group = AccessGroupFactory(tenant=tenant, name="team", scopes=[])
+    person = EmployeeFactory(tenant=tenant, username="fay")
+    replace = {
+        "schemas": [GROUP],
+        "displayName": "renamed",
+        "members": [{"value": str(person.pk)}, {"value": "999999"}],
+    }
+    assert_error(send(scim, "put", f"Groups/{group.pk}", replace), 400, "invalidValue")
+    group.refresh_from_db()
+    assert group.name == "team" and not group.employees.exists()
+
+
+def test_a_taken_group_name_is_a_conflict(scim):
+    AccessGroupFactory(tenant=scim.api_client.tenant, name="taken", scopes=[])
+    body = {"schemas": [GROUP], "displayName": "taken"}
+    assert_error(send(scim, "post", "Groups", body), 409, "uniqueness")
+
+
+def test_unknown_paths_and_the_search_over_every_type_answer_scim_errors(scim):
+    assert_error(send(scim, "get", "Nothing"), 404)
+    assert_error(send(scim, "post", ".search", {"schemas": []}), 501)
+    assert_error(send(scim, "get", "Users/not-a-number"), 404)
