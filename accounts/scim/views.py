@@ -123,6 +123,9 @@ class ScimView(TenantApiView):
 
     parser_classes = [ScimJSONParser, JSONParser]
     renderer_classes = [ScimJSONRenderer]
+    # Not in the OpenAPI document: SCIM describes itself (/ServiceProviderConfig, /Schemas,
+    # /ResourceTypes), and identity providers read that.
+    schema = None
 
     def get_exception_handler(self):
         def handler(exc, context):
