@@ -181,10 +181,11 @@ def test_paging_counts_from_one_and_caps_the_page(scim):
     assert_error(scim.get(url("Users"), {"count": "many"}), 400, "invalidValue")
 
 
-def test_a_list_costs_the_same_queries_for_one_user_or_many(scim, django_assert_max_num_queries):
+def test_a_list_costs_the_same_queries_for_one_user_or_many(scim):
     tenant = scim.api_client.tenant
     group = AccessGroupFactory(tenant=tenant, name="readers")
     EmployeeFactory(tenant=tenant, username="first", access_groups=[group])
+    send(scim, "get", "Users")  # (the first request of a principal binds its context apart)
     with CaptureQueriesContext(connection) as one:
         assert send(scim, "get", "Users").status_code == 200
     for index in range(20):

@@ -89,6 +89,13 @@ CLIENTS = {
     "demo-de-only": ["customer.customer_read--DE", "customer.customer_manage--DE"],
     # Compliance tooling: the audit API (access changes, reviews, restriction history).
     "demo-auditor": ["audit.audit_read"],
+    # An identity provider keeping employees and groups in step over SCIM; it may put people
+    # into groups that grant DE reading and managing, nothing more.
+    "demo-provisioner": [
+        "iam.scim_manage",
+        "customer.customer_read--DE",
+        "customer.customer_manage--DE",
+    ],
 }
 
 
@@ -297,6 +304,18 @@ class Command(BaseCommand):
         write(
             f'  curl -s -H "Authorization: Bearer $AUDIT" {base}/iam/{TENANT}/access-changes'
             "?pageSize=3"
+        )
+        client_id, secret = secrets["demo-provisioner"]
+        write("")
+        write("SCIM provisioning, as an identity provider calls it (demo-provisioner):")
+        write(
+            f"  SCIM=$(curl -s -X POST {base}/oauth/token -d grant_type=client_credentials "
+            f"-d client_id={client_id} -d client_secret={secret} "
+            "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+        )
+        write(
+            f'  curl -s -H "Authorization: Bearer $SCIM" '
+            f"'{base}/scim/v2/{TENANT}/Users?filter=userName%20eq%20%22de_agent%22'"
         )
         write("")
         write(f"API documentation: {base}/api/docs/   (the walkthrough: README.md)")
