@@ -264,3 +264,21 @@ def test_seeding_again_rewrites_nothing_a_user_changed():
     assert [g.name for g in agent.access_groups.all()] == ["eu-leads"]
     assert agent.check_password("my-own-new-passphrase")
     assert AccessChange.objects.count() == before
+
+
+def test_the_printed_scim_call_finds_the_demo_employee():
+    output = seed()
+    client_id, secret = re.search(r"SCIM=.*client_id=(\S+) -d client_secret=(\S+)", output).groups()
+    token = APIClient().post(
+        "/oauth/token",
+        urlencode(
+            {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+        ),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert token.status_code == 200, token.json()
+    http = APIClient()
+    http.credentials(HTTP_AUTHORIZATION=f"Bearer {token.json()['access_token']}")
+    path = re.search(r"'http://[^/]+(/scim/v2/\S+)'", output).group(1)
+    found = http.get(path).json()
+    assert [user["userName"] for user in found["Resources"]] == ["de_agent"]

@@ -59,9 +59,10 @@ GROUPS = {
             "restriction.restriction_manage",
             "customer.import_manage",
             "tenant.tenant_manage",
-            # (so that the administrators may create audit clients: nobody grants beyond
-            # their own)
+            # (so that the administrators may create audit and provisioning clients: nobody
+            # grants beyond their own)
             "audit.audit_read",
+            "iam.scim_manage",
         ],
         [],
     ),
