@@ -7,8 +7,9 @@ administrator had just changed (a deactivated employee reactivated)."""
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.admin.forms import AdminPasswordChangeForm
+from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
 from django.contrib.auth.views import PasswordChangeView
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from core.channels import Channel
@@ -32,7 +33,23 @@ class OwnPasswordChangeForm(AdminPasswordChangeForm):
         return self.user
 
 
+class BackOfficeLoginForm(AdminAuthenticationForm):
+    """Django's admin sign-in, except for employees of a tenant that signs its staff in through
+    its identity provider only: told where to sign in (only once their password was right, so
+    the message tells a stranger nothing)."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        from accounts.services.sign_in import password_refusal
+
+        refusal = password_refusal(user)
+        if refusal:
+            raise ValidationError(refusal, code="provider_only")
+
+
 class BackOfficeSite(admin.AdminSite):
+    login_template = "admin/back_office_login.html"
+    login_form = BackOfficeLoginForm
     # What other apps add to the home page: each ``panel(request, principal) -> context``.
     index_panels: list = []
 

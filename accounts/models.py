@@ -576,3 +576,87 @@ class AccessReviewLine(models.Model):
     @property
     def temporary(self) -> bool:
         return self.valid_until is not None
+
+
+class SignInProvider(models.Model):
+    """A tenant's identity provider, through which its employees sign in to the back office
+    (OpenID Connect, authorization code flow with PKCE)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="sign_in_provider")
+    name = models.CharField(
+        "provider name", max_length=80, help_text='Shown as "Sign in with <name>", e.g. Okta.'
+    )
+    issuer = models.URLField(
+        max_length=500,
+        help_text="The provider's issuer URL, as its /.well-known/openid-configuration names "
+        "it (e.g. https://login.microsoftonline.com/<tenant id>/v2.0).",
+    )
+    client_id = models.CharField("client id", max_length=255)
+    client_secret = models.CharField("client secret", max_length=500)
+    groups_claim = models.CharField(
+        "groups claim",
+        max_length=100,
+        default="groups",
+        help_text="The ID token claim that lists the employee's groups at the provider.",
+    )
+    username_claim = models.CharField(
+        "username claim",
+        max_length=100,
+        default="preferred_username",
+        help_text="The ID token claim that is the employee's username here "
+        "(preferred_username, email, upn, …).",
+    )
+    required = models.BooleanField(
+        "only through the provider",
+        default=False,
+        help_text="Employees of this tenant may not sign in with a password (back office and "
+        "the token endpoint's password grant).",
+    )
+    create_employees = models.BooleanField(
+        "create employees on first sign-in",
+        default=False,
+        help_text="Someone the provider vouches for who is not an employee here yet becomes "
+        "one (staff, never a superuser), with the access groups their provider groups map to.",
+    )
+
+    objects = IdentityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "sign-in provider"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.tenant.code})"
+
+    def grants(self) -> Grants:
+        # What changing the provider hands over is every employee's access (see the services).
+        return Grants()
+
+
+class ProviderGroup(models.Model):
+    """A group at the tenant's identity provider, mapped to one of the tenant's access groups:
+    whoever the provider says is in it is a member of the access group (set at each sign-in)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField("provider's group", max_length=255)
+    access_group = models.ForeignKey(
+        AccessGroup, on_delete=models.CASCADE, related_name="provider_groups"
+    )
+
+    objects = IdentityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "provider group mapping"
+        ordering = ["tenant", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name", "access_group"],
+                name="provider_group_unique",
+                violation_error_message="This provider group is already mapped to that group.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.access_group.name}"
+
+    def grants(self) -> Grants:
+        return self.access_group.grants()

@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView
 
+from accounts import sso_views
 from accounts.api.token import TokenApi
 from config.api_docs import RedocDocs, SwaggerDocs, redoc_script
 from core.health import healthz, readyz
@@ -61,5 +62,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
+    path("sso/", sso_views.choose_tenant, name="sso-choose"),
+    path("sso/<str:tenant>/", sso_views.tenant_page, name="sso-tenant"),
+    path("sso/<str:tenant>/start", sso_views.start, name="sso-start"),
+    path("sso/<str:tenant>/callback", sso_views.callback, name="sso-callback"),
     path("admin/", admin.site.urls),
 ]

@@ -10,6 +10,7 @@ class Channel(models.TextChoices):
     IMPORT = "import", "import"
     REVIEW = "review", "access review"
     SCIM = "scim", "SCIM provisioning"
+    SSO = "sso", "sign-in through the identity provider"
 
 
 class ActorKind(models.TextChoices):
@@ -28,4 +29,5 @@ CHANNEL_PHRASES = {
     Channel.IMPORT: "by an import",
     Channel.REVIEW: "in an access review",
     Channel.SCIM: "by SCIM provisioning from the identity provider",
+    Channel.SSO: "at sign-in through the identity provider",
 }

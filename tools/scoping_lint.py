@@ -54,6 +54,8 @@ IDENTITY_MODELS = frozenset(
         "AccessReview",
         "AccessReviewLine",
         "AccessChange",
+        "SignInProvider",
+        "ProviderGroup",
     }
 )
 GUARDED_MODELS = CUSTOMER_MODELS | IDENTITY_MODELS

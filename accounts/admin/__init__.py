@@ -2,7 +2,7 @@
 time — temporary grants, requests and break-glass, access reviews (``access``). Importing the
 package registers both."""
 
-from accounts.admin import access, identities
+from accounts.admin import access, identities, sign_in
 from accounts.admin.access import AccessRequestAdmin
 from accounts.admin.identities import TenantAdministrationAdmin, administered_by
 
@@ -12,4 +12,5 @@ __all__ = [
     "access",
     "administered_by",
     "identities",
+    "sign_in",
 ]

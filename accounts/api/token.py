@@ -19,6 +19,7 @@ from accounts import throttling
 from accounts.models import ApiClient, Employee
 from accounts.principal import in_tree
 from accounts.scopes import Grants, split_scope_string
+from accounts.services.sign_in import password_refusal
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, EMPLOYEE_SUBJECT_PREFIX, issue_token
 from core.error_bodies import error_body
 from tenancy.models import Tenant
@@ -240,6 +241,9 @@ class TokenApi(APIView):
         employee: Employee | None = authenticate(request, username=username, password=password)
         if employee is None:
             raise OAuthError("invalid_grant", "Invalid username or password.")
+        refusal = password_refusal(employee)
+        if refusal:
+            raise OAuthError("invalid_grant", refusal)
         named_tenant = requested_tenant(request)
         if employee.is_superuser and employee.tenant_id is None:
             if not named_tenant:

@@ -226,6 +226,7 @@ def tenant_change_recorded(
 # The rules above, for the other identity write paths (temporary access, access reviews).
 administers = _administers
 may_grant = _may_grant
+may_take_over = _may_take_over
 not_themselves = _not_themselves
 lasting_power = _lasting_power
 record_access_change = _record

@@ -1,0 +1,87 @@
+"""Staff sign-in through the tenant's identity provider: ``/sso/`` (name your tenant),
+``/sso/<tenant>/`` (the tenant's sign-in page: "Sign in with <provider>"), ``…/start`` (to the
+provider) and ``…/callback`` (back from it: verified, the employee's groups set, signed in)."""
+
+from __future__ import annotations
+
+from django.contrib.auth import login
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from accounts import sso
+from accounts.models import SignInProvider
+from accounts.principal import Principal
+from accounts.services.sign_in import SignInRefused, signed_in
+from tenancy.models import Tenant
+
+NO_PROVIDER = "There is no sign-in through an identity provider for that tenant."
+
+
+def _provider(code: str) -> SignInProvider | None:
+    tenant = Tenant.objects.filter(code=code).first()
+    if tenant is None:
+        return None
+    return (
+        SignInProvider.objects.in_tenant_of(Principal.operator(tenant))
+        .select_related("tenant")
+        .filter(tenant=tenant)
+        .first()
+    )
+
+
+def _page(request, template: str, context: dict, status: int = 200):
+    """A sign-in page, dressed like the back office's own sign-in page."""
+    from django.contrib import admin
+
+    return render(request, template, {**admin.site.each_context(request), **context}, status=status)
+
+
+def _failed(request, message: str, code: str = "", status: int = 400):
+    return _page(request, "sso/failed.html", {"message": message, "tenant_code": code}, status)
+
+
+@require_GET
+def choose_tenant(request):
+    """The company sign-in form's target: on to the named tenant's sign-in page."""
+    code = request.GET.get("tenant", "").strip()
+    if not code:
+        return _page(request, "sso/choose.html", {})
+    if _provider(code) is None:
+        return _page(request, "sso/choose.html", {"error": NO_PROVIDER, "tenant": code})
+    return HttpResponseRedirect(reverse("sso-tenant", kwargs={"tenant": code}))
+
+
+@require_GET
+def tenant_page(request, tenant: str):
+    provider = _provider(tenant)
+    if provider is None:
+        return _page(request, "sso/choose.html", {"error": NO_PROVIDER, "tenant": tenant})
+    return _page(request, "sso/tenant.html", {"provider": provider})
+
+
+@require_GET
+def start(request, tenant: str):
+    provider = _provider(tenant)
+    if provider is None:
+        return _failed(request, NO_PROVIDER, status=404)
+    callback = request.build_absolute_uri(reverse("sso-callback", kwargs={"tenant": tenant}))
+    try:
+        return sso.start(request, provider, callback)
+    except sso.SignInFailed as exc:
+        return _failed(request, str(exc), tenant, status=502)
+
+
+@require_GET
+def callback(request, tenant: str):
+    provider = _provider(tenant)
+    if provider is None:
+        return _failed(request, NO_PROVIDER, status=404)
+    try:
+        claims = sso.finish(request, provider)
+        employee = signed_in(provider=provider, claims=claims)
+    except (sso.SignInFailed, SignInRefused) as exc:
+        return _failed(request, str(exc), tenant)
+    login(request, employee, backend="django.contrib.auth.backends.ModelBackend")
+    return HttpResponseRedirect(reverse("admin:index"))
