@@ -42,6 +42,7 @@ def _client(provider: SignInProvider):
 def _failures(provider: SignInProvider):
     """The exceptions of a conversation with the provider, as :class:`SignInFailed`."""
     name = provider.name
+    not_oidc = f"{name} answered something that is not OpenID Connect."
 
     class Conversation:
         def __enter__(self):
@@ -51,9 +52,7 @@ def _failures(provider: SignInProvider):
             if error is None or isinstance(error, SignInFailed):
                 return False
             if isinstance(error, requests.exceptions.JSONDecodeError):
-                raise SignInFailed(
-                    f"{name} answered something that is not OpenID Connect."
-                ) from error
+                raise SignInFailed(not_oidc) from error
             if isinstance(error, requests.RequestException):
                 raise SignInFailed(f"{name} could not be reached; try again later.") from error
             if isinstance(error, OAuthError):
@@ -68,9 +67,7 @@ def _failures(provider: SignInProvider):
                     f"{name}'s answer could not be verified ({error.error}); nothing was changed."
                 ) from error
             if isinstance(error, ValueError | KeyError | TypeError):
-                raise SignInFailed(
-                    f"{name} answered something that is not OpenID Connect."
-                ) from error
+                raise SignInFailed(not_oidc) from error
             return False
 
     return Conversation()

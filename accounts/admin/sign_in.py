@@ -11,7 +11,6 @@ from django.contrib import admin
 from accounts.admin.identities import TenantAdministrationAdmin, TenantBoundForm
 from accounts.models import AccessGroup, ProviderGroup, SignInProvider
 from accounts.principal import in_tree
-from accounts.querysets import administered
 from accounts.scopes import Grants
 from accounts.services.sign_in import (
     provider_delete,
@@ -34,6 +33,7 @@ PROVIDER_FORM_FIELDS = [
 
 
 class SignInProviderForm(TenantBoundForm):
+    acting = None  # (the administering principal: the stored secret is read through it)
     client_secret = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
         required=False,
@@ -55,15 +55,19 @@ class SignInProviderForm(TenantBoundForm):
         super()._post_clean()
         if not secret and self.instance.pk is not None:
             # (kept: the model's own validation must not see an empty secret)
-            self.instance.client_secret = (
-                type(self.instance).objects.get(pk=self.instance.pk).client_secret
-            )
+            stored = SignInProvider.objects.in_tenant_of(self.acting).filter(pk=self.instance.pk)
+            self.instance.client_secret = stored.values_list("client_secret", flat=True).first()
 
 
 @admin.register(SignInProvider)
 class SignInProviderAdmin(TenantAdministrationAdmin):
     form = SignInProviderForm
     list_display = ["name", "tenant", "issuer", "required", "create_employees"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.acting = self._principal(request)
+        return form
 
     def grants_of(self, obj) -> Grants:
         return Grants()  # (the services decide: the provider can sign in as any employee)
@@ -105,7 +109,7 @@ class ProviderGroupAdmin(TenantAdministrationAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "access_group":
-            kwargs["queryset"] = administered(AccessGroup.objects, self._principal(request))
+            kwargs["queryset"] = AccessGroup.objects.administered_by(self._principal(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):

@@ -124,7 +124,7 @@ def test_someone_unknown_here_is_refused_unless_the_tenant_creates_employees(
 
 
 def test_a_groups_claim_that_is_not_a_list_changes_nothing(live_server, configured):
-    provider, readers = configured
+    provider, _ = configured
     odd = EmployeeFactory(tenant=provider.tenant, username="oddgroups", email="")
     answer = sign_in(requests.Session(), start_url(live_server), "oddgroups")
     assert answer.status_code == 400
