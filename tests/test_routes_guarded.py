@@ -18,6 +18,10 @@ OPEN = {
     "healthz": "liveness: answers ok",
     "readyz": "readiness: database and migrations, no data",
     "metrics": "Prometheus metrics: counts by route and status, no data",
+    "sso/": "company sign-in: names the tenant's provider, no data",
+    "sso/<str:tenant>/": "company sign-in: the provider's name, no data",
+    "sso/<str:tenant>/start": "company sign-in: a redirect to the tenant's provider",
+    "sso/<str:tenant>/callback": "company sign-in: the provider's signed ID token is the check",
 }
 
 

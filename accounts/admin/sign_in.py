@@ -46,17 +46,13 @@ class SignInProviderForm(TenantBoundForm):
 
     def clean_client_secret(self):
         secret = self.cleaned_data.get("client_secret", "")
-        if not secret and self.instance.pk is None:
+        if secret:
+            return secret
+        if self.instance.pk is None:
             raise forms.ValidationError("The provider's client secret is required.")
-        return secret
-
-    def _post_clean(self):
-        secret = self.cleaned_data.get("client_secret")
-        super()._post_clean()
-        if not secret and self.instance.pk is not None:
-            # (kept: the model's own validation must not see an empty secret)
-            stored = SignInProvider.objects.in_tenant_of(self.acting).filter(pk=self.instance.pk)
-            self.instance.client_secret = stored.values_list("client_secret", flat=True).first()
+        # (empty on a change: the stored one stays)
+        stored = SignInProvider.objects.in_tenant_of(self.acting).filter(pk=self.instance.pk)
+        return stored.values_list("client_secret", flat=True).first() or ""
 
 
 @admin.register(SignInProvider)
