@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_CUSTOMERS ?= 6000
 PORT ?= 8000
+IDP_PORT ?= 9000
 BENCH_CUSTOMERS ?= 1000000
 
 .PHONY: run serve test install dev-install lint format bench demo-reset port-free
@@ -20,8 +21,15 @@ $(VENV)/.dev-installed: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -qq -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
-dev-install: $(VENV)/.dev-installed
+# The test identity provider (npm's oidc-provider, pinned by its lockfile): the tests' OpenID
+# provider and the demo's company sign-in. Skipped where Node.js is missing (those tests say so).
+IDP := tools/oidc-provider
+$(IDP)/node_modules/.installed: $(IDP)/package-lock.json
+	@if command -v npm >/dev/null; then cd $(IDP) && npm ci --no-audit --no-fund --silent && touch node_modules/.installed; \
+	  else echo "npm is missing: the company sign-in demo and its tests are skipped"; fi
+
+install: $(VENV)/.installed $(IDP)/node_modules/.installed
+dev-install: $(VENV)/.dev-installed $(IDP)/node_modules/.installed
 
 # Refuses before anything changes when another server holds the port (a second `make run`).
 port-free:
@@ -30,11 +38,14 @@ port-free:
 
 # The task worker runs beside the web server (bulk jobs from the back office, e-mails) and stops
 # with it.
-run: port-free $(VENV)/.installed
+# With Node.js, the demo tenant also signs in through the test identity provider (IDP_PORT).
+run: port-free $(VENV)/.installed $(IDP)/node_modules/.installed
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo --customers $(DEMO_CUSTOMERS) --base-url http://127.0.0.1:$(PORT)
+	$(PY) manage.py seed_demo --customers $(DEMO_CUSTOMERS) --base-url http://127.0.0.1:$(PORT) \
+	  $$([ -f $(IDP)/node_modules/.installed ] && echo --identity-provider http://127.0.0.1:$(IDP_PORT))
+	if [ -f $(IDP)/node_modules/.installed ]; then node $(IDP)/server.mjs .demo-identity-provider.json & fi; idp=$$!; \
 	BACK_OFFICE_URL=$${BACK_OFFICE_URL:-http://127.0.0.1:$(PORT)} $(PY) manage.py db_worker --no-reload & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$worker $$idp 2>/dev/null' EXIT INT TERM; \
 	BACK_OFFICE_URL=$${BACK_OFFICE_URL:-http://127.0.0.1:$(PORT)} $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # The demo as new: its customers seeded again (logins and API secrets stay as they are).

@@ -126,3 +126,19 @@ class ProviderGroupAdmin(TenantAdministrationAdmin):
     def delete_queryset(self, request, queryset):
         for mapping in queryset:
             self.delete_model(request, mapping)
+
+
+def own_access_panel(request, principal) -> dict:
+    """The home page's "Your access": the signed-in employee's access groups and what they
+    hold now (after a company sign-in, what the provider's groups mapped to)."""
+    user = request.user
+    if principal is None or principal.is_platform or getattr(user, "tenant_id", None) is None:
+        return {}
+    groups = user.access_groups.filter(tenant_id=user.tenant_id).order_by("name")
+    return {
+        "own_groups": list(groups.values_list("name", flat=True)),
+        "own_scopes": principal.grants.scope_strings(),
+    }
+
+
+admin.site.index_panels.append(own_access_panel)

@@ -2,6 +2,7 @@
 demo API clients keep their secrets (derived from SECRET_KEY, so a running server's tokens keep
 working) unless ``--rotate-secrets``; ``--reset`` starts the demo customers over."""
 
+import json
 import os
 import sys
 from datetime import timedelta
@@ -11,7 +12,14 @@ from django.utils.crypto import salted_hmac
 from tqdm import tqdm
 
 from accounts import rowsecurity
-from accounts.models import AccessGroup, AccessRequest, AccessReview, ApiClient, Employee
+from accounts.models import (
+    AccessGroup,
+    AccessRequest,
+    AccessReview,
+    ApiClient,
+    Employee,
+    ProviderGroup,
+)
 from accounts.principal import Principal
 from accounts.services.identities import (
     access_group_save,
@@ -20,6 +28,7 @@ from accounts.services.identities import (
     employee_create,
 )
 from accounts.services.reviews import access_review_start
+from accounts.services.sign_in import provider_group_save, provider_save
 from accounts.services.temporary_access import access_request_create
 from core.channels import Channel
 from core.commands import bad_input
@@ -100,6 +109,20 @@ CLIENTS = {
 }
 
 
+# The demo's company sign-in (make run starts the test identity provider of tools/oidc-provider
+# when Node.js is there): who the provider knows, their groups there, and where those map.
+SSO_CLIENT = ("customer-service-demo", "demo-identity-provider-secret")
+SSO_ACCOUNTS = {
+    "ingrid": {
+        "email": "ingrid@demo.example",
+        "given_name": "Ingrid",
+        "family_name": "Desk",
+        "groups": ["DE desk"],
+    },
+}
+SSO_GROUPS = {"DE desk": "de-agents", "FR desk": "fr-agents"}
+
+
 class Command(BaseCommand):
     help = "Seed the demo tenant: restrictions, sites, groups, employees, API clients, customers."
 
@@ -126,6 +149,17 @@ class Command(BaseCommand):
             default="http://127.0.0.1:8000",
             help="Where the server answers, for the printed URLs.",
         )
+        parser.add_argument(
+            "--identity-provider",
+            metavar="ISSUER",
+            help="Sign the demo's staff in through the test identity provider at ISSUER (make "
+            "run starts it), and write its configuration to --identity-provider-config.",
+        )
+        parser.add_argument(
+            "--identity-provider-config",
+            default=".demo-identity-provider.json",
+            help="Where the test identity provider's configuration is written.",
+        )
 
     def handle(self, *args, **options):
         if options["customers"] < 0:
@@ -140,6 +174,14 @@ class Command(BaseCommand):
                 removed = demo_reset(tenant)
                 self.stdout.write(f"Demo reset: {removed:,} customers removed.")
             created = self.seed_customers(tenant, options["customers"])
+        if options["identity_provider"]:
+            with rowsecurity.row_context(rowsecurity.ALL_TENANTS, reason="seed_demo's sign-in"):
+                self.seed_sign_in(
+                    tenant,
+                    options["identity_provider"].rstrip("/"),
+                    options["base_url"].rstrip("/"),
+                    options["identity_provider_config"],
+                )
         try:
             self.report(tenant, secrets, created, options["base_url"].rstrip("/"))
             self.stdout.flush()  # a closed reader shows here, not at interpreter exit
@@ -253,6 +295,57 @@ class Command(BaseCommand):
         with tqdm(total=missing, unit="customer", file=sys.stderr, disable=None) as progress:
             return seed_customers(tenant, missing, on_batch=progress.update)
 
+    def seed_sign_in(self, tenant, issuer: str, base: str, config_path: str) -> None:
+        """The demo tenant signs in through the test identity provider (passwords still work);
+        its groups map onto the demo's desks; someone new is created on first sign-in."""
+        operator = Principal.operator(tenant, "seed_demo")
+        client_id, secret = SSO_CLIENT
+        provider_save(
+            actor=operator,
+            channel=Channel.COMMAND,
+            tenant=tenant,
+            fields={
+                "name": "Demo IdP",
+                "issuer": issuer,
+                "client_id": client_id,
+                "client_secret": secret,
+                "create_employees": True,
+            },
+        )
+        mapped = set(
+            ProviderGroup.objects.in_tenant_of(operator).values_list("name", "access_group__name")
+        )
+        for provider_group, group_name in SSO_GROUPS.items():
+            if (provider_group, group_name) not in mapped:
+                provider_group_save(
+                    actor=operator,
+                    channel=Channel.COMMAND,
+                    tenant=tenant,
+                    mapping_pk=None,
+                    name=provider_group,
+                    access_group=AccessGroup.objects.in_tenant_of(operator).get(name=group_name),
+                )
+        port = int(issuer.rsplit(":", 1)[1]) if issuer.count(":") == 2 else 80
+        config = {
+            "port": port,
+            "issuer": issuer,
+            "clients": [
+                {
+                    "client_id": client_id,
+                    "client_secret": secret,
+                    "redirect_uris": [f"{base}/sso/{TENANT}/callback"],
+                }
+            ],
+            "accounts": SSO_ACCOUNTS,
+        }
+        with open(config_path, "w", encoding="utf-8") as file:
+            json.dump(config, file, indent=2)
+        self.sign_in_note = (
+            f"Company sign-in ({base}/sso/{TENANT}/, or 'Company sign-in' on the sign-in page "
+            f"with tenant code {TENANT}): 'Sign in with Demo IdP', then log in at the provider "
+            "as ingrid (any password): she becomes an employee with the DE desk's access."
+        )
+
     def report(self, tenant, secrets, created: int, base: str) -> None:
         write = self.stdout.write
         write(f"Demo tenant '{TENANT}' ready ({created:,} customers added).")
@@ -318,5 +411,8 @@ class Command(BaseCommand):
             f'  curl -s -H "Authorization: Bearer $SCIM" '
             f"'{base}/scim/v2/{TENANT}/Users?filter=userName%20eq%20%22de_agent%22'"
         )
+        if getattr(self, "sign_in_note", None):
+            write("")
+            write(self.sign_in_note)
         write("")
         write(f"API documentation: {base}/api/docs/   (the walkthrough: README.md)")
