@@ -34,6 +34,11 @@ PROVIDER_FORM_FIELDS = [
 
 class SignInProviderForm(TenantBoundForm):
     acting = None  # (the administering principal: the stored secret is read through it)
+    issuer = forms.URLField(
+        assume_scheme="https",
+        max_length=500,
+        help_text=SignInProvider._meta.get_field("issuer").help_text,
+    )
     client_secret = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
         required=False,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from scim2_models import (
     URN,
     AuthenticationScheme,
@@ -31,9 +31,14 @@ from scim2_models import (
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 MAX_RESULTS = 1000  # the largest page (``count``) a list answers
+# JSON types as they are: "yes" is not a boolean, 3 is not a string (pydantic would convert),
+# in a request body and in the values of a patch alike.
+STRICT = ConfigDict(strict=True)
 
 
 class StaffName(ComplexAttribute):
+    model_config = STRICT
+
     given_name: Annotated[str | None, Field(max_length=150)] = None
     family_name: Annotated[str | None, Field(max_length=150)] = None
 
@@ -42,12 +47,16 @@ class StaffEmail(ComplexAttribute):
     """The one e-mail address an employee has: their work address (``primary`` and
     ``display``, which identity providers send with it, are accepted and not kept)."""
 
+    model_config = STRICT
+
     value: str | None = None
     type: str | None = Field(None, examples=["work"])
 
 
 class User(Resource):
     """An employee of the tenant."""
+
+    model_config = STRICT
 
     __schema__ = URN(USER_SCHEMA)
 
@@ -63,6 +72,8 @@ class User(Resource):
 class StaffGroupMember(ComplexAttribute):
     """A member of an access group: an employee (groups do not nest)."""
 
+    model_config = STRICT
+
     value: Annotated[str | None, Mutability.immutable, CaseExact.true] = None
     # (the quotes name the resource type a member refers to)
     ref: Annotated[Reference["User"] | None, Mutability.immutable] = Field(  # noqa: UP037
@@ -73,6 +84,8 @@ class StaffGroupMember(ComplexAttribute):
 
 class Group(Resource):
     """An access group of the tenant (what it grants is set in the back office)."""
+
+    model_config = STRICT
 
     __schema__ = URN(GROUP_SCHEMA)
 

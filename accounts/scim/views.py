@@ -606,9 +606,17 @@ def without_ignored(data):
     return {key: _stripped(key, value) for key, value in data.items()}
 
 
+def _entra_boolean(value):
+    """Microsoft Entra ID sends ``active`` in a patch as the strings "True" and "False"; those
+    two are read as the booleans they mean (anything else stays as sent, and is refused)."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
 def patch_without_ignored(data):
     """A PatchOp body whose operations' values are without the sub-attributes in
-    :data:`IGNORED`."""
+    :data:`IGNORED`, with Entra's "True"/"False" for ``active`` read as booleans."""
     if not isinstance(data, dict) or not isinstance(data.get("Operations"), list):
         return data
     operations = []
@@ -618,8 +626,13 @@ def patch_without_ignored(data):
             value = operation.get("value")
             if path is None or path == "":
                 value = without_ignored(value)
+                if isinstance(value, dict) and "active" in value:
+                    value = {**value, "active": _entra_boolean(value["active"])}
             elif isinstance(path, str):
-                value = _stripped(path.split("[")[0].split(".")[0].split(":")[-1], value)
+                attribute = path.split("[")[0].split(".")[0].split(":")[-1]
+                value = _stripped(attribute, value)
+                if attribute.lower() == "active":
+                    value = _entra_boolean(value)
             operation = {**operation, "value": value} if "value" in operation else operation
         operations.append(operation)
     return {**data, "Operations": operations}

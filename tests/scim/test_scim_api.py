@@ -368,3 +368,51 @@ def test_unknown_paths_and_the_search_over_every_type_answer_scim_errors(scim):
     assert_error(send(scim, "get", "Nothing"), 404)
     assert_error(send(scim, "post", ".search", {"schemas": []}), 501)
     assert_error(send(scim, "get", "Users/not-a-number"), 404)
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "add", "path": "groups", "value": [{"value": "1"}]},  # read-only here
+        {"op": "remove", "path": "userName"},  # required
+        {"op": "replace", "path": "nickName", "value": "x"},  # not kept here
+        {"op": "jump", "path": "active", "value": False},
+        {"op": "replace", "path": "active", "value": "no"},
+    ],
+)
+def test_patches_outside_the_schema_are_refused_and_change_nothing(scim, operation):
+    employee = EmployeeFactory(tenant=scim.api_client.tenant, username="hal")
+    before = AccessChange.objects.count()
+    answer = send(
+        scim, "patch", f"Users/{employee.pk}", {"schemas": [PATCH], "Operations": [operation]}
+    )
+    assert_error(answer, 400)
+    employee.refresh_from_db()
+    assert (employee.username, employee.is_active) == ("hal", True)
+    assert AccessChange.objects.count() == before
+
+
+def test_a_member_of_another_tenant_is_refused_like_one_that_does_not_exist(scim, other_tenant):
+    group = AccessGroupFactory(tenant=scim.api_client.tenant, name="team", scopes=[])
+    stranger = EmployeeFactory(tenant=other_tenant, username="stranger")
+    add = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": str(stranger.pk)}]}],
+    }
+    foreign = assert_error(send(scim, "patch", f"Groups/{group.pk}", add), 400, "invalidValue")
+    add["Operations"][0]["value"] = [{"value": "987654"}]
+    missing = assert_error(send(scim, "patch", f"Groups/{group.pk}", add), 400, "invalidValue")
+    assert foreign["detail"] == missing["detail"]
+    assert not group.employees.exists()
+
+
+def test_entras_string_booleans_deactivate_as_meant(scim):
+    """Entra ID sends ``"False"`` for ``active``; only "True" and "False" are read so."""
+    employee = EmployeeFactory(tenant=scim.api_client.tenant, username="ivy")
+    entra = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
+    }
+    assert send(scim, "patch", f"Users/{employee.pk}", entra).status_code == 200
+    employee.refresh_from_db()
+    assert not employee.is_active
