@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts import holdings
 from accounts.models import AccessChange, AccessGroup, ApiClient, Employee, grants_of_groups
@@ -210,6 +210,16 @@ def _locked(manager, pk, *, reached_by: Principal | None = None):
         tenant_id = reached_by.tenant_id
         rows = rows.filter(tenant_id=tenant_id) if tenant_id is not None else rows.none()
     return first_or_not_found(rows, message)
+
+
+def _saved_unless_taken(row, message: str) -> None:
+    """Save ``row``; a unique name taken at the same moment by a concurrent write (after the
+    check before) is the same :class:`ConflictError`, and the caller's transaction goes on."""
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError as exc:
+        raise ConflictError(message) from exc
 
 
 def tenant_change_recorded(
@@ -434,11 +444,12 @@ def access_group_save(
         validate_constraints=False,
     )
     _may_grant(actor, group.grants(), group.tenant_id)
+    taken = f"An access group named {name!r} already exists."
     if "name" in after:
         others = AccessGroup.objects.filter(tenant=tenant, name=name).exclude(pk=group.pk)
         if others.exists():
-            raise ConflictError(f"An access group named {name!r} already exists.")
-    group.save()
+            raise ConflictError(taken)
+    _saved_unless_taken(group, taken)
     action = Action.CREATED if group_pk is None else Action.CHANGED
     _record(actor, channel, group, action, before, after)
     return group
@@ -569,7 +580,7 @@ def employee_create(
         _check_password(password, employee)
         employee.set_password(password)
     full_clean(employee, exclude=["password"])
-    employee.save()
+    _saved_unless_taken(employee, f"An employee named {username!r} already exists.")
     _record(
         actor,
         channel,

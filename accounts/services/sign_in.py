@@ -254,9 +254,19 @@ def signed_in(*, provider: SignInProvider, claims: Mapping[str, Any]) -> Employe
                 email=profile.pop("email", ""),
                 profile=profile,
             )
-        except (InvalidInput, ConflictError) as exc:
+        except ConflictError as exc:
+            # (the same person signing in twice at once: the other sign-in created them)
+            employee = (
+                Employee.objects.in_tenant_of(operator)
+                .filter(tenant=tenant, username=username)
+                .first()
+            )
+            if employee is None:
+                raise SignInRefused(f"{username} cannot be added here: {exc.message}") from exc
+        except InvalidInput as exc:
             raise SignInRefused(f"{username} cannot be added here: {exc.message}") from exc
-        profile = {}
+        else:
+            profile = {}
     elif not employee.is_active:
         raise SignInRefused(f"{username} is deactivated here; ask a tenant administrator.")
     elif employee.is_superuser:

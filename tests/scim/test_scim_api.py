@@ -416,3 +416,16 @@ def test_entras_string_booleans_deactivate_as_meant(scim):
     assert send(scim, "patch", f"Users/{employee.pk}", entra).status_code == 200
     employee.refresh_from_db()
     assert not employee.is_active
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers")
+@pytest.mark.django_db(transaction=True)
+def test_the_same_user_created_twice_at_once_is_one_created_and_one_conflict(api_as):
+    from tests.threads import at_once
+
+    clients = [api_as(*PROVISIONER), api_as(*PROVISIONER)]
+    answers = at_once(
+        *(lambda http=http: send(http, "post", "Users", user_body("twice")) for http in clients)
+    )
+    assert sorted(a.status_code for a in answers) == [201, 409]
+    assert Employee.objects.filter(username="twice").count() == 1
