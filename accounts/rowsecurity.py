@@ -200,10 +200,8 @@ class _RequestTransaction:
     def close(self, response) -> None:
         """A server error answered from inside the transaction (the handler turned an
         exception into a response) must not commit what it left behind."""
-        # (501 Not Implemented is a refusal, not a failure; SQLite runs without a transaction)
-        failed = response.status_code >= 500 and response.status_code != 501
-        if failed and connections[self.using].in_atomic_block:
-            transaction.set_rollback(True, using=self.using)
+        if response.status_code >= 500 and connections[self.using].in_atomic_block:
+            transaction.set_rollback(True, using=self.using)  # (SQLite runs without one)
 
 
 _request: ContextVar[_RequestTransaction | None] = ContextVar("row_security_request", default=None)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("ResourceTypes/<str:pk>", views.DiscoveryListApi.as_view(what="ResourceTypes")),
     path("Schemas", views.DiscoveryListApi.as_view(what="Schemas")),
     path("Schemas/<str:pk>", views.DiscoveryListApi.as_view(what="Schemas")),
+    path(".search", views.SearchEveryTypeApi.as_view()),
 ]
 for endpoint in views.KINDS:
     urlpatterns += [

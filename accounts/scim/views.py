@@ -18,7 +18,7 @@ from django.db import transaction
 from django.urls import reverse
 from rest_framework import exceptions
 from rest_framework.response import Response
-from scim2_models import Context, ListResponse, Meta, PatchOp
+from scim2_models import Context, Meta, PatchOp
 
 from accounts.api.base import TenantApiView, can_provision
 from accounts.scim import resources
@@ -41,6 +41,8 @@ from accounts.scim.resources import MAX_RESULTS
 from core.errors import DoesNotExist
 from core.parsers import JSONParser
 from tenancy.models import Tenant
+
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
 
 class ScimView(TenantApiView):
@@ -83,24 +85,7 @@ class ResourceListApi(ScimView):
         return self.listing(Selection.from_query(request.query_params))
 
     def listing(self, selection: Selection) -> Response:
-        kind, search = self.kind, selection.request
-        rows = kind.queryset(self.principal, members=selection.wants_members(self.kind))
-        rows = rows.filter(**parse_filter(kind, selection.filter))
-        start = max(search.start_index or 1, 1)
-        count = min(max(search.count if search.count is not None else 100, 0), MAX_RESULTS)
-        total = rows.count()
-        page = list(rows[start - 1 : start - 1 + count]) if count else []
-        base = self.base_url()
-        members = selection.wants_members(kind)
-        documents = [
-            selection.dump(kind.document(obj, base, members=members), Context.SEARCH_RESPONSE)
-            for obj in page
-        ]
-        body = ListResponse[kind.model](
-            total_results=total, start_index=start, items_per_page=len(documents)
-        ).model_dump(scim_ctx=Context.SEARCH_RESPONSE)
-        body["Resources"] = documents
-        return Response(body)
+        return listing(self, [self.kind], selection)
 
     def post(self, request, tenant):
         kind = self.kind
@@ -114,6 +99,52 @@ class ResourceListApi(ScimView):
 
     def principal_tenant(self) -> Tenant:
         return Tenant.objects.get(pk=self.principal.tenant_id)
+
+
+def listing(view: ScimView, kinds: list[Kind], selection: Selection) -> Response:
+    """One page of the resources of ``kinds``, one type after the other, that match the
+    selection's filter. Searching several types at once, a filter on an attribute one of them
+    does not have selects none of that type (RFC 7644 §3.4.2.1)."""
+    search = selection.request
+    start = max(search.start_index or 1, 1)
+    count = min(max(search.count if search.count is not None else 100, 0), MAX_RESULTS)
+    lookups = filter_lookups(kinds, selection.filter)
+    base = view.base_url()
+    total, skip, documents = 0, start - 1, []
+    for kind, lookup in lookups:
+        members = selection.wants_members(kind)
+        rows = kind.queryset(view.principal, members=members).filter(**lookup)
+        found = rows.count()
+        total += found
+        wanted = count - len(documents)
+        if wanted > 0 and skip < found:
+            documents += [
+                selection.dump(kind.document(obj, base, members=members), Context.SEARCH_RESPONSE)
+                for obj in rows[skip : skip + wanted]
+            ]
+        skip = max(skip - found, 0)
+    body = {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start,
+        "itemsPerPage": len(documents),
+        "Resources": documents,
+    }
+    return Response(body)
+
+
+def filter_lookups(kinds: list[Kind], text: str | None) -> list[tuple[Kind, dict]]:
+    """Each kind with the lookup its filter means; kinds that do not have the filtered
+    attribute are left out, and a filter none of them supports is refused."""
+    lookups, refusal = [], None
+    for kind in kinds:
+        try:
+            lookups.append((kind, parse_filter(kind, text)))
+        except Refusal as exc:
+            refusal = refusal or exc
+    if not lookups:
+        raise refusal
+    return lookups
 
 
 class ResourceSearchApi(ResourceListApi):
@@ -239,7 +270,7 @@ class DiscoveryListApi(ScimView):
                 raise DoesNotExist(f"No {self.what[:-1]} {pk}.")
             return Response(documents[pk])
         body = {
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "schemas": [LIST_RESPONSE],
             "totalResults": len(documents),
             "startIndex": 1,
             "itemsPerPage": len(documents),
@@ -248,15 +279,23 @@ class DiscoveryListApi(ScimView):
         return Response(body)
 
 
+class SearchEveryTypeApi(ScimView):
+    """``POST /.search``: Users and Groups in one list."""
+
+    required_scope = {"POST": can_provision}
+
+    def post(self, request, tenant):
+        if not isinstance(request.data, dict):
+            raise InvalidSyntax("The body must be a JSON object.")
+        return listing(self, list(KINDS.values()), Selection(request.data))
+
+
 class NotFoundApi(ScimView):
-    """Whatever else is asked under ``/scim/v2/<tenant>/``: SCIM's 404 (a search over every
-    resource type at once, ``/.search``, is 501)."""
+    """Whatever else is asked under ``/scim/v2/<tenant>/``: SCIM's 404."""
 
     required_scope = {m: can_provision for m in ("GET", "POST", "PUT", "PATCH", "DELETE")}
 
     def refuse(self, request, tenant, rest=""):
-        if rest.strip("/") == ".search":
-            raise Refusal(501, "Search each resource type on its own endpoint.")
         raise DoesNotExist("Not found.")
 
     get = post = put = patch = delete = refuse

@@ -1,6 +1,6 @@
 """The SCIM endpoint checked by scim2-tester, the SCIM ecosystem's conformance checker, over
-real HTTP against the running server: every check passes, and each one skipped is named with
-its reason."""
+real HTTP against the running server: every check passes, and any one skipped is named with its
+reason."""
 
 import httpx2
 import pytest

@@ -364,10 +364,29 @@ def test_a_taken_group_name_is_a_conflict(scim):
     assert_error(send(scim, "post", "Groups", body), 409, "uniqueness")
 
 
-def test_unknown_paths_and_the_search_over_every_type_answer_scim_errors(scim):
+def test_unknown_paths_answer_scim_errors(scim):
     assert_error(send(scim, "get", "Nothing"), 404)
-    assert_error(send(scim, "post", ".search", {"schemas": []}), 501)
     assert_error(send(scim, "get", "Users/not-a-number"), 404)
+    assert_error(send(scim, "delete", "Users"), 405)
+
+
+def test_a_search_over_every_type_lists_users_then_groups(scim):
+    tenant = scim.api_client.tenant
+    EmployeeFactory(tenant=tenant, username="alma")
+    AccessGroupFactory(tenant=tenant, name="alma", scopes=[])
+    search = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+    everything = send(scim, "post", ".search", {"schemas": [search]}).json()
+    assert everything["totalResults"] == 2
+    assert [r["schemas"][0] for r in everything["Resources"]] == [USER, GROUP]
+    second = send(scim, "post", ".search", {"schemas": [search], "startIndex": 2}).json()
+    assert [r["displayName"] for r in second["Resources"]] == ["alma"]
+    # A filter on an attribute only groups have selects no user.
+    groups = send(
+        scim, "post", ".search", {"schemas": [search], "filter": 'displayName eq "alma"'}
+    ).json()
+    assert groups["totalResults"] == 1 and groups["Resources"][0]["schemas"] == [GROUP]
+    refused = send(scim, "post", ".search", {"schemas": [search], "filter": 'title eq "x"'})
+    assert_error(refused, 400, "invalidFilter")
 
 
 @pytest.mark.parametrize(
