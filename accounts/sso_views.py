@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from accounts import sso
+from accounts import rowsecurity, sso
 from accounts.models import SignInProvider
 from accounts.principal import Principal
 from accounts.services.sign_in import SignInRefused, signed_in
@@ -79,8 +79,15 @@ def callback(request, tenant: str):
     if provider is None:
         return _failed(request, NO_PROVIDER, status=404)
     try:
-        claims = sso.finish(request, provider)
-        employee = signed_in(provider=provider, claims=claims)
+        claims = sso.finish(request, provider)  # (the provider's answer, before any transaction)
+        # Nothing is bound before a sign-in knows its tenant: it changes the employee as the
+        # tenant's operator, bound to that tenant alone (row security, audited).
+        operator = Principal.operator(provider.tenant)
+        with rowsecurity.row_context(
+            rowsecurity.RowContext.of(operator),
+            reason=f"company sign-in to {provider.tenant.code} through {provider.name}",
+        ):
+            employee = signed_in(provider=provider, claims=claims)
     except (sso.SignInFailed, SignInRefused) as exc:
         return _failed(request, str(exc), tenant)
     login(request, employee, backend="django.contrib.auth.backends.ModelBackend")
