@@ -20,15 +20,20 @@ NO_PROVIDER = "There is no sign-in through an identity provider for that tenant.
 
 
 def _provider(code: str) -> SignInProvider | None:
+    """The tenant's sign-in provider, read bound to that tenant (row security)."""
     tenant = Tenant.objects.filter(code=code).first()
     if tenant is None:
         return None
-    return (
-        SignInProvider.objects.in_tenant_of(Principal.operator(tenant))
-        .select_related("tenant")
-        .filter(tenant=tenant)
-        .first()
-    )
+    operator = Principal.operator(tenant)
+    with rowsecurity.row_context(
+        rowsecurity.RowContext.of(operator), reason=f"company sign-in page of {tenant.code}"
+    ):
+        return (
+            SignInProvider.objects.in_tenant_of(operator)
+            .select_related("tenant")
+            .filter(tenant=tenant)
+            .first()
+        )
 
 
 def _page(request, template: str, context: dict, status: int = 200):

@@ -284,7 +284,7 @@ def access_records(tenant, other_tenant):
     of a platform superuser (no tenant)."""
     from datetime import timedelta
 
-    from accounts.models import AccessChange
+    from accounts.models import AccessChange, ProviderGroup, SignInProvider
     from accounts.services.identities import record_access_change
     from accounts.services.reviews import access_review_start
     from accounts.services.temporary_access import access_request_create
@@ -304,13 +304,24 @@ def access_records(tenant, other_tenant):
         operator = Principal.operator(each)
         record_access_change(operator, Channel.COMMAND, employee, AccessChange.Action.CHANGED)
         access_review_start(actor=operator, channel=Channel.COMMAND, tenant=each, reviewers=[])
+        SignInProvider.objects.create(
+            tenant=each, name="IdP", issuer="https://idp.example", client_id="c", client_secret="s"
+        )
+        ProviderGroup.objects.create(tenant=each, name="Sales", access_group=group)
     root = EmployeeFactory(tenant=None, is_superuser=True, username="root")
     record_access_change(
         Principal.platform(root), Channel.ADMIN, root, AccessChange.Action.PASSWORD_CHANGED
     )
 
 
-ACCESS_RECORDS = ["AccessChange", "AccessRequest", "AccessReview", "AccessReviewLine"]
+ACCESS_RECORDS = [
+    "AccessChange",
+    "AccessRequest",
+    "AccessReview",
+    "AccessReviewLine",
+    "SignInProvider",
+    "ProviderGroup",
+]
 
 
 @pytest.mark.django_db

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import transaction
 
+from accounts import rowsecurity
 from accounts.models import (
     AccessChange,
     AccessGroup,
@@ -303,12 +304,18 @@ def password_refusal(employee: Employee) -> str | None:
     provider only), or None."""
     if employee.tenant_id is None or employee.is_superuser:
         return None
-    provider = (
-        SignInProvider.objects.in_tenant_of(Principal.operator(employee.tenant))
-        .filter(tenant_id=employee.tenant_id, required=True)
-        .only("name")
-        .first()
-    )
+    operator = Principal.operator(employee.tenant)
+    # (a password sign-in has no principal yet: the tenant's provider is read bound to it)
+    with rowsecurity.row_context(
+        rowsecurity.RowContext.of(operator),
+        reason=f"password sign-in of an employee of {employee.tenant.code}",
+    ):
+        provider = (
+            SignInProvider.objects.in_tenant_of(operator)
+            .filter(tenant_id=employee.tenant_id, required=True)
+            .only("name")
+            .first()
+        )
     if provider is None:
         return None
     return (

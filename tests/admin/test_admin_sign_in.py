@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 import pytest
 from rest_framework.test import APIClient
 
+from accounts import rowsecurity
 from accounts.models import AccessChange, ProviderGroup, SignInProvider
 from tests.factories import AccessGroupFactory, EmployeeFactory
 
@@ -101,19 +102,26 @@ def test_password_sign_in_is_refused_where_the_provider_is_required(tenant, clie
         required=True,
     )
     EmployeeFactory(tenant=tenant, username="pat")
-    refused = client.post("/admin/login/?next=/admin/", {"username": "pat", "password": PASSWORD})
-    page = refused.content.decode()
-    assert refused.status_code == 200
-    assert "sign in through Okta" in page and "/sso/acme/" in page
-    wrong = client.post("/admin/login/?next=/admin/", {"username": "pat", "password": "wrong"})
-    assert "Okta" not in wrong.content.decode().split("Company sign-in")[0]
-    token = APIClient().post(
-        "/oauth/token",
-        urlencode({"grant_type": "password", "username": "pat", "password": PASSWORD}),
-        content_type="application/x-www-form-urlencoded",
-    )
-    assert token.status_code == 400
-    assert "sign in through Okta" in token.json()["error_description"]
+    # (a sign-in has no principal: nothing is bound, as in production; tests start bound to all)
+    rowsecurity.bind(rowsecurity.NOTHING, local=False)
+    try:
+        refused = client.post(
+            "/admin/login/?next=/admin/", {"username": "pat", "password": PASSWORD}
+        )
+        page = refused.content.decode()
+        assert refused.status_code == 200
+        assert "sign in through Okta" in page and "/sso/acme/" in page
+        wrong = client.post("/admin/login/?next=/admin/", {"username": "pat", "password": "wrong"})
+        assert "Okta" not in wrong.content.decode().split("Company sign-in")[0]
+        token = APIClient().post(
+            "/oauth/token",
+            urlencode({"grant_type": "password", "username": "pat", "password": PASSWORD}),
+            content_type="application/x-www-form-urlencoded",
+        )
+        assert token.status_code == 400
+        assert "sign in through Okta" in token.json()["error_description"]
+    finally:
+        rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False)
 
 
 def test_the_sign_in_page_leads_to_the_tenants_provider(tenant, client):
