@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import jwt
 from django.conf import settings
@@ -13,6 +14,9 @@ from accounts.scopes import split_scope_string
 
 CLIENT_SUBJECT_PREFIX = "client:"
 EMPLOYEE_SUBJECT_PREFIX = "employee:"
+# A long-lived token an identity provider keeps for SCIM provisioning: accepted by the SCIM
+# endpoints only (its ``use`` claim), revoked like every token of its client.
+PROVISIONING = "scim"
 
 
 class InvalidToken(Exception):
@@ -32,20 +36,31 @@ class TokenClaims:
     tenant: str
     scopes: list[str]
     generation: int
+    use: str | None = None  # PROVISIONING: a SCIM provisioning token
 
 
 def issue_token(
-    *, subject: str, tenant_code: str, scopes: list[str], generation: int
+    *,
+    subject: str,
+    tenant_code: str,
+    scopes: list[str],
+    generation: int,
+    use: str | None = None,
+    lifetime: timedelta | None = None,
 ) -> IssuedToken:
     """``generation``: the principal's current token generation; a new secret or password, or
-    a deactivation, moves the principal to the next one and every earlier token is refused."""
+    a deactivation, moves the principal to the next one and every earlier token is refused.
+    ``use`` and ``lifetime``: a token for one use only (a provisioning token), valid that long."""
     token = AccessToken()  # sets token_type, exp, iat and jti; the backend adds iss when signing
     token["sub"] = subject
     token["tenant"] = tenant_code
     token["scope"] = " ".join(scopes)
     token["gen"] = generation
-    lifetime = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
-    return IssuedToken(str(token), lifetime, token["scope"])
+    if use is not None:
+        token["use"] = use
+    lifetime = lifetime or settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    token.set_exp(lifetime=lifetime)
+    return IssuedToken(str(token), int(lifetime.total_seconds()), token["scope"])
 
 
 def verify_token(raw: str) -> TokenClaims:
@@ -58,12 +73,12 @@ def verify_token(raw: str) -> TokenClaims:
         # A validly signed token with a malformed claim (an ``exp`` that is a string or 10**30)
         raise InvalidToken("Token has a malformed claim.") from exc
     subject, tenant, scope = token.get("sub"), token.get("tenant"), token.get("scope", "")
-    generation = token.get("gen")
+    generation, use = token.get("gen"), token.get("use")
     if not isinstance(subject, str) or not isinstance(tenant, str) or not isinstance(scope, str):
         raise InvalidToken("Token is missing required claims.")
-    if type(generation) is not int:
+    if type(generation) is not int or use not in (None, PROVISIONING):
         raise InvalidToken("Token is missing required claims.")
-    return TokenClaims(subject, tenant, split_scope_string(scope), generation)
+    return TokenClaims(subject, tenant, split_scope_string(scope), generation, use)
 
 
 def writer_of(claims: TokenClaims) -> str:

@@ -30,6 +30,7 @@ from accounts.services.identities import (
     access_group_save,
     api_client_create,
     api_client_deactivate,
+    api_client_provisioning_token,
     api_client_rotate_secret,
     api_client_update,
     employee_create,
@@ -256,7 +257,7 @@ class ApiClientAdmin(TenantAdministrationAdmin):
     list_filter = ["is_active", ("tenant", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "client_id"]
     readonly_fields = ["client_id", "created_at", "temporary_access"]
-    actions = ["rotate_secret", "deactivate"]
+    actions = ["rotate_secret", "provisioning_token", "deactivate"]
 
     @admin.display(description="temporary access")
     def temporary_access(self, obj):
@@ -306,6 +307,32 @@ class ApiClientAdmin(TenantAdministrationAdmin):
             self.message_user(
                 request,
                 f"{refused} API client{pluralize(refused)} beyond your own grants: not rotated.",
+                messages.ERROR,
+            )
+
+    @admin.action(description="Issue a SCIM provisioning token (valid a year, shown once)")
+    def provisioning_token(self, request, queryset):
+        allowed, refused = self.allowed_objects(request, queryset)
+        actor = self.actor(request)
+        for client in allowed:
+            try:
+                issued = api_client_provisioning_token(
+                    actor=actor, channel=Channel.ADMIN, client_pk=client.pk
+                )
+            except ServiceError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                f"Provisioning token for {client.client_id} (for the SCIM endpoints only; "
+                "rotating the secret or deactivating the client revokes it), shown only this "
+                f"once: {issued.access_token}",
+                messages.WARNING,
+            )
+        if refused:
+            self.message_user(
+                request,
+                f"{refused} API client{pluralize(refused)} beyond your own grants: no token.",
                 messages.ERROR,
             )
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.authentication import get_authorization_header
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.views import APIView
 
@@ -28,7 +29,7 @@ from accounts.scopes import (
     Coverage,
     Grants,
 )
-from accounts.tokens import writer_of, writer_of_token
+from accounts.tokens import PROVISIONING, writer_of, writer_of_token
 from core import replicas
 from core.errors import first_or_not_found
 from core.guards import refuse_overrides
@@ -114,6 +115,8 @@ class HoldsRequiredScope(BasePermission):
 
 class TenantApiView(APIView):
     required_scope: dict[str, Callable[[Grants], bool]] = {}
+    # Whether a long-lived provisioning token (accounts.tokens.PROVISIONING) may call the view.
+    accepts_provisioning_tokens = False
     # What the request reads, for row-level security, when not the customers of its read right.
     reads: Callable[[Grants], Coverage] | None = None
 
@@ -177,6 +180,8 @@ class TenantApiView(APIView):
         )
         if request.method not in READ_ONLY_METHODS:
             self._writer = writer_of(request.auth)
+        if request.auth.use == PROVISIONING and not self.accepts_provisioning_tokens:
+            raise PermissionDenied("A provisioning token is accepted by the SCIM endpoints only.")
         self.check_request(request)
 
     def check_request(self, request) -> None:

@@ -53,6 +53,8 @@ class ScimView(TenantApiView):
     # Not in the OpenAPI document: SCIM describes itself (/ServiceProviderConfig, /Schemas,
     # /ResourceTypes), and identity providers read that.
     schema = None
+    # (identity providers keep a long-lived token: issued in the back office, SCIM only)
+    accepts_provisioning_tokens = True
 
     def get_exception_handler(self):
         return scim_exception_handler

@@ -27,15 +27,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts import holdings
 from accounts.models import AccessChange, AccessGroup, ApiClient, Employee, grants_of_groups
 from accounts.principal import API_CLIENT, EMPLOYEE, PLATFORM, Principal, in_tree
 from accounts.scopes import Grants
+from accounts.tokens import CLIENT_SUBJECT_PREFIX, PROVISIONING, IssuedToken, issue_token
 from core.channels import Channel
 from core.errors import (
     ConflictError,
@@ -347,6 +350,44 @@ def api_client_rotate_secret(
     client.save(update_fields=["secret_hash", "token_generation"])
     _record(actor, channel, client, Action.SECRET_ROTATED)
     return secret
+
+
+PROVISIONING_TOKEN_LIFETIME = timedelta(days=365)
+
+
+@transaction.atomic
+def api_client_provisioning_token(
+    *, actor: Principal, channel: Channel, client_pk: int
+) -> IssuedToken:
+    """A long-lived access token for an identity provider's SCIM provisioning (providers such
+    as Entra ID keep one "secret token"), shown once. It hands over what the client holds, so
+    it is a take-over like a new secret; it is accepted by the SCIM endpoints only, and it stops
+    working when the client's secret is rotated or the client deactivated."""
+    client = _locked(ApiClient.objects, client_pk, reached_by=actor)
+    _administers(actor, client.tenant_id)
+    _may_take_over(actor, client.grants(), client.tenant_id)
+    if not client.is_active or not client.grants().can_provision():
+        raise InvalidInput(
+            f"{client.name} is not an active client holding iam.scim_manage: no provisioning "
+            "token for it."
+        )
+    issued = issue_token(
+        subject=f"{CLIENT_SUBJECT_PREFIX}{client.client_id}",
+        tenant_code=client.tenant.code,
+        scopes=list(client.scopes),
+        generation=client.token_generation,
+        use=PROVISIONING,
+        lifetime=PROVISIONING_TOKEN_LIFETIME,
+    )
+    until = timezone.now() + PROVISIONING_TOKEN_LIFETIME
+    _record(
+        actor,
+        channel,
+        client,
+        Action.CHANGED,
+        after={"provisioning token": f"issued, valid until {until:%Y-%m-%d}"},
+    )
+    return issued
 
 
 @transaction.atomic

@@ -135,3 +135,79 @@ def test_the_sign_in_page_leads_to_the_tenants_provider(tenant, client):
     assert client.get("/sso/", {"tenant": "acme"})["Location"] == "/sso/acme/"
     page = client.get("/sso/acme/").content.decode()
     assert "Sign in with Okta" in page and "/sso/acme/start" in page
+
+
+def provisioning_token(client, api_client) -> str:
+    """The back office's action on ``api_client``; the token its message shows once."""
+    answer = client.post(
+        "/admin/accounts/apiclient/",
+        {"action": "provisioning_token", "_selected_action": [api_client.pk]},
+        follow=True,
+    )
+    messages = [str(m) for m in answer.context["messages"]]
+    shown = [m for m in messages if "shown only this once" in m]
+    assert shown, messages
+    return shown[0].rsplit(": ", 1)[1]
+
+
+def test_a_provisioning_token_serves_scim_only_for_a_year_until_the_secret_turns(
+    tenant, employee, client
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.tokens import verify_token
+    from tests.factories import ApiClientFactory
+
+    admin = employee(
+        "provisioning-admin",
+        (["tenant.tenant_manage", "iam.scim_manage", "customer.customer_read"], []),
+    )
+    scim_client = ApiClientFactory(
+        tenant=tenant, scopes=["iam.scim_manage", "customer.customer_read"]
+    )
+    client.force_login(admin)
+    token = provisioning_token(client, scim_client)
+    claims = verify_token(token)
+    assert claims.use == "scim"
+    http = APIClient()
+    http.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert http.get("/scim/v2/acme/Users").status_code == 200
+    refused = http.get("/customer/acme/customers")
+    assert refused.status_code == 403
+    assert "SCIM endpoints only" in refused.json()["message"]
+    change = AccessChange.objects.get(subject_id=scim_client.client_id, action="changed")
+    year = (timezone.now() + timedelta(days=365)).strftime("%Y-%m-%d")
+    assert change.after == {"provisioning token": f"issued, valid until {year}"}
+    # Rotating the secret revokes it.
+    client.post(
+        "/admin/accounts/apiclient/",
+        {"action": "rotate_secret", "_selected_action": [scim_client.pk]},
+    )
+    assert http.get("/scim/v2/acme/Users").status_code == 401
+
+
+def test_no_provisioning_token_for_a_client_without_the_scope_or_beyond_ones_own(
+    tenant, employee, client
+):
+    from tests.factories import ApiClientFactory
+
+    admin = employee(
+        "limited-admin",
+        (["tenant.tenant_manage", "iam.scim_manage", "customer.customer_read"], []),
+    )
+    plain = ApiClientFactory(tenant=tenant, scopes=["customer.customer_read--DE"])
+    stronger = ApiClientFactory(
+        tenant=tenant, scopes=["iam.scim_manage", "customer.customer_manage"]
+    )
+    client.force_login(admin)
+    for api_client, why in [(plain, "not an active client holding"), (stronger, "beyond your own")]:
+        answer = client.post(
+            "/admin/accounts/apiclient/",
+            {"action": "provisioning_token", "_selected_action": [api_client.pk]},
+            follow=True,
+        )
+        messages = " ".join(str(m) for m in answer.context["messages"])
+        assert why in messages and "shown only this once" not in messages
+    assert not AccessChange.objects.filter(action="changed", subject_kind="api_client").exists()
