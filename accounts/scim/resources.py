@@ -111,8 +111,9 @@ def service_provider_config(docs_url: str) -> ServiceProviderConfig:
             AuthenticationScheme(
                 type=AuthenticationScheme.Type.oauthbearertoken,
                 name="OAuth bearer token",
-                description="An access token of an API client holding iam.scim_manage, from "
-                "the token endpoint (client credentials).",
+                description="The provisioning token of an API client holding "
+                "iam.scim_manage (issued in the back office), or an access token of that client "
+                "from the token endpoint (client credentials).",
                 primary=True,
             )
         ],
