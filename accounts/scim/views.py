@@ -234,8 +234,16 @@ class ResourceDetailApi(ScimView):
         return Response(status=204)
 
     def answer(self, pk: str) -> Response:
-        document = self.kind.document(self.stored(pk), self.base_url())
-        return resource_response(document, Context.RESOURCE_REPLACEMENT_RESPONSE)
+        """The resource as it is now, as much of it as ``attributes``/``excludedAttributes``
+        ask for (a provider patching a large group's members leaves the members out)."""
+        selection = Selection.from_query(self.request.query_params)
+        members = selection.wants_members(self.kind)
+        document = self.kind.document(
+            self.stored(pk, members=members), self.base_url(), members=members
+        )
+        return resource_response(
+            document, Context.RESOURCE_REPLACEMENT_RESPONSE, selection=selection
+        )
 
 
 class ServiceProviderConfigApi(ScimView):

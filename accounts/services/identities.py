@@ -35,7 +35,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import holdings
-from accounts.models import AccessChange, AccessGroup, ApiClient, Employee, grants_of_groups
+from accounts.models import (
+    AccessChange,
+    AccessGroup,
+    ApiClient,
+    Employee,
+    TemporaryGrant,
+    grants_of_groups,
+    temporary_grants,
+)
 from accounts.principal import API_CLIENT, EMPLOYEE, PLATFORM, Principal, in_tree
 from accounts.scopes import Grants
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, PROVISIONING, IssuedToken, issue_token
@@ -524,7 +532,9 @@ def access_group_set_members(
         if employee.is_superuser and not actor.is_platform:
             raise NotPermitted(TAKE_OVER)
         _not_themselves(actor, employee)
-        _may_take_over(actor, employee.grants(), employee.tenant_id)
+    # Taking over each of them is taking over what they hold together (coverage is a union per
+    # scope): one check, with their groups and open windows read in two queries for all.
+    _may_take_over(actor, _held_together(changed, group.tenant_id), group.tenant_id)
     group.employees.add(*(e for e in changed if e.pk in added))
     group.employees.remove(*(e for e in changed if e.pk in removed))
     AccessChange.objects.bulk_create(
@@ -536,6 +546,13 @@ def access_group_set_members(
         for employee in changed
     )
     return group
+
+
+def _held_together(employees: list[Employee], tenant_id: int) -> Grants:
+    """What ``employees`` hold now, together (each one's grants, as ``Employee.grants``)."""
+    groups = AccessGroup.objects.filter(tenant_id=tenant_id, employees__in=employees).distinct()
+    windows = TemporaryGrant.objects.current().filter(employee__in=employees)
+    return grants_of_groups(groups) | temporary_grants(windows)
 
 
 def access_group_resolve(*, actor: Principal, channel: Channel, tenant: Tenant, spec: GroupSpec):

@@ -448,3 +448,25 @@ def test_the_same_user_created_twice_at_once_is_one_created_and_one_conflict(api
     )
     assert sorted(a.status_code for a in answers) == [201, 409]
     assert Employee.objects.filter(username="twice").count() == 1
+
+
+def test_adding_many_members_costs_the_queries_of_adding_few(scim):
+    tenant = scim.api_client.tenant
+    people = [EmployeeFactory(tenant=tenant, username=f"p{n}") for n in range(42)]
+
+    def add(group, who):
+        body = {
+            "schemas": [PATCH],
+            "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": str(p.pk)} for p in who]}
+            ],
+        }
+        with CaptureQueriesContext(connection) as captured:
+            answer = send(scim, "patch", f"Groups/{group.pk}?excludedAttributes=members", body)
+        assert answer.status_code == 200, answer.content
+        assert "members" not in answer.json()
+        return len(captured)
+
+    few = add(AccessGroupFactory(tenant=tenant, name="few", scopes=[]), people[:2])
+    many = add(AccessGroupFactory(tenant=tenant, name="many", scopes=[]), people[2:])
+    assert many == few
