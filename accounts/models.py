@@ -627,10 +627,6 @@ class SignInProvider(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.tenant.code})"
 
-    def grants(self) -> Grants:
-        # What changing the provider hands over is every employee's access (see the services).
-        return Grants()
-
 
 class ProviderGroup(models.Model):
     """A group at the tenant's identity provider, mapped to one of the tenant's access groups:
@@ -657,6 +653,3 @@ class ProviderGroup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} → {self.access_group.name}"
-
-    def grants(self) -> Grants:
-        return self.access_group.grants()

@@ -10,6 +10,9 @@ nothing about the employee changes before the ID token has been verified.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import requests
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.django_client import OAuth
@@ -39,38 +42,30 @@ def _client(provider: SignInProvider):
     )
 
 
-def _failures(provider: SignInProvider):
+@contextmanager
+def _failures(provider: SignInProvider) -> Iterator[None]:
     """The exceptions of a conversation with the provider, as :class:`SignInFailed`."""
     name = provider.name
     not_oidc = f"{name} answered something that is not OpenID Connect."
-
-    class Conversation:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, kind, error, traceback):
-            if error is None or isinstance(error, SignInFailed):
-                return False
-            if isinstance(error, requests.exceptions.JSONDecodeError):
-                raise SignInFailed(not_oidc) from error
-            if isinstance(error, requests.RequestException):
-                raise SignInFailed(f"{name} could not be reached; try again later.") from error
-            if isinstance(error, OAuthError):
-                if error.error == "mismatching_state":
-                    raise SignInFailed(
-                        "This sign-in was started in another browser session, already used or "
-                        "has expired; start again."
-                    ) from error
-                raise SignInFailed(f"{name} refused the sign-in ({error.error}).") from error
-            if isinstance(error, JoseError):
-                raise SignInFailed(
-                    f"{name}'s answer could not be verified ({error.error}); nothing was changed."
-                ) from error
-            if isinstance(error, ValueError | KeyError | TypeError):
-                raise SignInFailed(not_oidc) from error
-            return False
-
-    return Conversation()
+    try:
+        yield
+    except requests.exceptions.JSONDecodeError as error:  # (before RequestException: both)
+        raise SignInFailed(not_oidc) from error
+    except requests.RequestException as error:
+        raise SignInFailed(f"{name} could not be reached; try again later.") from error
+    except OAuthError as error:
+        if error.error == "mismatching_state":
+            raise SignInFailed(
+                "This sign-in was started in another browser session, already used or has "
+                "expired; start again."
+            ) from error
+        raise SignInFailed(f"{name} refused the sign-in ({error.error}).") from error
+    except JoseError as error:
+        raise SignInFailed(
+            f"{name}'s answer could not be verified ({error.error}); nothing was changed."
+        ) from error
+    except (ValueError, KeyError, TypeError) as error:
+        raise SignInFailed(not_oidc) from error
 
 
 def start(request, provider: SignInProvider, redirect_uri: str):

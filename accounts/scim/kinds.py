@@ -4,6 +4,8 @@ the channel ``scim``."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from django.db.models import Prefetch
 from scim2_models import GroupMembership, Meta
 
@@ -16,7 +18,7 @@ from core.channels import Channel
 WORK = "work"
 
 
-class Kind:
+class Kind(ABC):
     """How one resource type maps onto its model: documents, filters, writes."""
 
     name: str
@@ -25,17 +27,21 @@ class Kind:
     filters: dict[str, tuple[str, bool]]  # SCIM attribute (lower case) -> (field, case exact)
     membership_attribute: str  # where a document lists the other side of a membership
 
+    @abstractmethod
     def queryset(self, principal, *, members: bool = True):
-        raise NotImplementedError
+        """The rows a provisioning principal reaches (``members``: with the other side)."""
 
+    @abstractmethod
     def document(self, obj, base: str, *, members: bool = True):
-        raise NotImplementedError
+        """The SCIM document of one row."""
 
+    @abstractmethod
     def create(self, principal, tenant, resource):
-        raise NotImplementedError
+        """A new row from a validated document, through the identity services."""
 
+    @abstractmethod
     def replace(self, principal, obj, resource):
-        raise NotImplementedError
+        """The row made what a validated document says, through the identity services."""
 
     def delete(self, principal, obj) -> None:
         identities.identity_delete(actor=principal, channel=Channel.SCIM, identity=obj)

@@ -218,7 +218,7 @@ class Selection:
         attribute = kind.membership_attribute
         excluded = [str(a).lower() for a in self.request.excluded_attributes or []]
         included = [str(a).lower() for a in self.request.attributes or []]
-        if any(a.endswith(attribute) or attribute in a for a in excluded):
+        if any(attribute in a for a in excluded):
             return False
         return not included or any(attribute in a for a in included)
 

@@ -143,7 +143,6 @@ def provider_group_save(
         raise InvalidInput("Access groups belong to the tenant.", field="access_group")
     if mapping_pk is None:
         mapping = ProviderGroup(tenant=tenant)
-        before = {}
     else:
         mapping = (
             ProviderGroup.objects.in_tenant_of(actor)
@@ -155,7 +154,8 @@ def provider_group_save(
         if mapping is None:
             raise DoesNotExist("This mapping no longer exists.")
         identities.may_take_over(actor, mapping.access_group.grants(), tenant.pk)
-        before = {"provider group": mapping.name, "access group": mapping.access_group.name}
+        if (mapping.name, mapping.access_group_id) == (name, access_group.pk):
+            return mapping  # (nothing changes, nothing is recorded)
         identities.record_access_change(
             actor,
             channel,
@@ -167,10 +167,9 @@ def provider_group_save(
     mapping.name, mapping.access_group = name, access_group
     full_clean(mapping)
     mapping.save()
-    if before != {"provider group": name, "access group": access_group.name}:
-        identities.record_access_change(
-            actor, channel, access_group, Action.CHANGED, after={"provider group": name}
-        )
+    identities.record_access_change(
+        actor, channel, access_group, Action.CHANGED, after={"provider group": name}
+    )
     return mapping
 
 

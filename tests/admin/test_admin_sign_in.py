@@ -211,3 +211,23 @@ def test_no_provisioning_token_for_a_client_without_the_scope_or_beyond_ones_own
         messages = " ".join(str(m) for m in answer.context["messages"])
         assert why in messages and "shown only this once" not in messages
     assert not AccessChange.objects.filter(action="changed", subject_kind="api_client").exists()
+
+
+def test_a_mapping_saved_unchanged_records_nothing_and_a_moved_one_records_both_sides(
+    tenant, tenant_admin, client
+):
+    first = AccessGroupFactory(tenant=tenant, name="first", scopes=["customer.customer_read"])
+    second = AccessGroupFactory(tenant=tenant, name="second", scopes=["customer.customer_read"])
+    client.force_login(tenant_admin)
+    client.post("/admin/accounts/providergroup/add/", {"name": "Sales", "access_group": first.pk})
+    mapping = ProviderGroup.objects.get()
+    page = f"/admin/accounts/providergroup/{mapping.pk}/change/"
+    before = AccessChange.objects.count()
+    assert client.post(page, {"name": "Sales", "access_group": first.pk}).status_code == 302
+    assert AccessChange.objects.count() == before
+    assert client.post(page, {"name": "Sales", "access_group": second.pk}).status_code == 302
+    moved = AccessChange.objects.order_by("pk")[before:]
+    assert [(c.subject_name, c.before, c.after) for c in moved] == [
+        ("first", {"provider group": "Sales"}, {}),
+        ("second", {}, {"provider group": "Sales"}),
+    ]

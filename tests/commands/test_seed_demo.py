@@ -209,6 +209,25 @@ def test_the_demo_has_one_pending_request_and_one_open_review_however_often_it_r
     assert AccessGroup.objects.get(name="incident-response").break_glass
 
 
+def printed_client(output: str, variable: str) -> APIClient:
+    """An API client with the token the printed ``VARIABLE=$(curl … /oauth/token …)`` line
+    gets, as pasted."""
+    client_id, secret = re.search(
+        rf"{variable}=.*client_id=(\S+) -d client_secret=(\S+)", output
+    ).groups()
+    token = APIClient().post(
+        "/oauth/token",
+        urlencode(
+            {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+        ),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert token.status_code == 200, token.json()
+    http = APIClient()
+    http.credentials(HTTP_AUTHORIZATION=f"Bearer {token.json()['access_token']}")
+    return http
+
+
 def test_the_demo_review_can_close_and_the_auditor_reads_the_audit_api():
     """Two administrators review each other; the printed audit call works as pasted."""
     from accounts.models import AccessChange, AccessReview, Employee
@@ -228,19 +247,7 @@ def test_the_demo_review_can_close_and_the_auditor_reads_the_audit_api():
         )
     review.refresh_from_db()
     assert review.status == "closed"
-    client_id, secret = re.search(
-        r"AUDIT=.*client_id=(\S+) -d client_secret=(\S+)", output
-    ).groups()
-    token = APIClient().post(
-        "/oauth/token",
-        urlencode(
-            {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-        ),
-        content_type="application/x-www-form-urlencoded",
-    )
-    assert token.status_code == 200, token.json()
-    http = APIClient()
-    http.credentials(HTTP_AUTHORIZATION=f"Bearer {token.json()['access_token']}")
+    http = printed_client(output, "AUDIT")
     changes = http.get("/iam/demo/access-changes", {"pageSize": 3})
     assert changes.status_code == 200 and len(changes.json()) == 3
     # The demo's identities were made through the identity services, and recorded.
@@ -268,17 +275,7 @@ def test_seeding_again_rewrites_nothing_a_user_changed():
 
 def test_the_printed_scim_call_finds_the_demo_employee():
     output = seed()
-    client_id, secret = re.search(r"SCIM=.*client_id=(\S+) -d client_secret=(\S+)", output).groups()
-    token = APIClient().post(
-        "/oauth/token",
-        urlencode(
-            {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-        ),
-        content_type="application/x-www-form-urlencoded",
-    )
-    assert token.status_code == 200, token.json()
-    http = APIClient()
-    http.credentials(HTTP_AUTHORIZATION=f"Bearer {token.json()['access_token']}")
+    http = printed_client(output, "SCIM")
     path = re.search(r"'http://[^/]+(/scim/v2/\S+)'", output).group(1)
     found = http.get(path).json()
     assert [user["userName"] for user in found["Resources"]] == ["de_agent"]
