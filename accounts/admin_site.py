@@ -53,6 +53,14 @@ class BackOfficeSite(admin.AdminSite):
     # What other apps add to the home page: each ``panel(request, principal) -> context``.
     index_panels: list = []
 
+    def login(self, request, extra_context=None):
+        """Django's sign-in page; the employee is found, checked and their sign-in recorded
+        under the sign-in context (row-level security: nobody is signed in yet)."""
+        from accounts import rowsecurity
+
+        with rowsecurity.signing_in():
+            return super().login(request, extra_context)
+
     def index(self, request, extra_context=None):
         """The index, with a tenant administrator's unacknowledged break-glass activations on
         top (until one of them acknowledges each) and who of them has no e-mail address."""

@@ -27,10 +27,11 @@ def command_principal(tenant: Tenant, username: str | None, operator: str = "ope
     now, or the tenant's operator."""
     if not username:
         return Principal.operator(tenant, operator)
-    employee = Employee.objects.filter(username=username, is_active=True).first()
-    if employee is None or not (employee.is_superuser or employee.tenant_id == tenant.pk):
-        raise InvalidInput(f"Unknown actor {username!r} in tenant {tenant.code}.")
-    return Principal.for_employee(employee, tenant)
+    with rowsecurity.signing_in():  # (row security: the actor is not known yet)
+        employee = Employee.objects.filter(username=username, is_active=True).first()
+        if employee is None or not (employee.is_superuser or employee.tenant_id == tenant.pk):
+            raise InvalidInput(f"Unknown actor {username!r} in tenant {tenant.code}.")
+        return Principal.for_employee(employee, tenant)
 
 
 class TenantCommand(BaseCommand):

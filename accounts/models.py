@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from accounts import rowsecurity
 from accounts.querysets import AccessRequestQuerySet, IdentityQuerySet, TemporaryGrantQuerySet
 from accounts.scopes import (
     SUFFIX_SEPARATOR,
@@ -129,7 +130,20 @@ def grants_of_groups(groups: Iterable[AccessGroup]) -> Grants:
 
 class EmployeeManager(UserManager.from_queryset(IdentityQuerySet)):
     """Django's user manager (``create_user``, ``get_by_natural_key``) with the identity
-    querysets' tenant-first methods."""
+    querysets' tenant-first methods.
+
+    On PostgreSQL employees are behind row-level security: finding one by username (a sign-in,
+    ``createsuperuser``) binds the sign-in context first, and a platform superuser, who belongs
+    to no tenant, is created with every tenant bound."""
+
+    def get_by_natural_key(self, username):
+        with rowsecurity.signing_in(using=self.db):
+            return super().get_by_natural_key(username)
+
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        reason = f"creating the platform superuser {username}"
+        with rowsecurity.row_context(rowsecurity.ALL_TENANTS, reason=reason, using=self.db):
+            return super().create_superuser(username, email, password, **extra_fields)
 
 
 class Employee(AbstractUser):

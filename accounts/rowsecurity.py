@@ -88,6 +88,10 @@ class RowContext:
 
 NOTHING = RowContext(0, -1, "", "", "")
 ALL_TENANTS = RowContext(0, _MAX_TENANT, "*", "*", "*")
+# Finding who is calling, before there is a principal (a sign-in, a token's principal lookup, a
+# session's employee, a command's --actor): every tenant's identities, and no customer (no
+# right covers any restriction). The principal found binds its own context for what follows.
+SIGN_IN = RowContext(0, _MAX_TENANT, "", "", "")
 
 
 def _uses_policies(using: str) -> bool:
@@ -164,6 +168,24 @@ def row_context(
         bind(previous, using=using)
 
 
+_signing_in: ContextVar[bool] = ContextVar("row_security_signing_in", default=False)
+
+
+@contextmanager
+def signing_in(using: str = "default") -> Iterator[None]:
+    """Run the block in a transaction bound to :data:`SIGN_IN` (on the primary, where
+    identities are read), unless it already runs in one."""
+    if _signing_in.get():
+        yield
+        return
+    token = _signing_in.set(True)
+    try:
+        with row_context(SIGN_IN, using=using):
+            yield
+    finally:
+        _signing_in.reset(token)
+
+
 @contextmanager
 def session_context(context: RowContext, *, reason: str, using: str = "default") -> Iterator[None]:
     """For a command or a task run: ``context`` for every transaction of the block (they
@@ -232,23 +254,38 @@ def request_transaction(using: str = "default") -> Iterator[_RequestTransaction]
 
 
 def lookup(sql: str, params: list, key: tuple[str, str, str], using: str = "default") -> list:
-    """Run a principal lookup (one ``SELECT``, on the primary) and return its rows. In an API
-    request on PostgreSQL that reads from the same database, the statement also binds the
-    context ``key`` had last time in this process, so that a principal whose rights have not
-    changed costs no statement of its own to bind (:func:`bind_request` checks the guess)."""
+    """Run a principal lookup (one ``SELECT``, on the primary) and return its rows.
+
+    On PostgreSQL the identities it reads are behind their policies, so the same round trip
+    first binds :data:`SIGN_IN` (a statement of its own, which runs before the lookup's; both in
+    one transaction). In an API request that reads from the same database, the lookup also binds
+    the context ``key`` had last time in this process, so that a principal whose rights have not
+    changed costs no statement of its own to bind (:func:`bind_request` checks the guess). A
+    lookup that finds nobody leaves nothing bound."""
+    if not _uses_policies(using):
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
     state = _request.get()
     guess = _last_contexts.get(key) if state is not None and state.using == using else None
     if guess is not None:
         assignments, values = _assignments(guess, local=True)
         sql = f"SELECT found.*, {assignments} FROM ({sql}) AS found"  # noqa: S608 - ours
         params = [*values, *params]  # (the assignments come first in the text)
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, params)
+    signing_in, sign_in_values = binding(SIGN_IN)
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        # Two statements in one query (client-side binding): the server runs them in order.
+        cursor.execute(f"{signing_in}; {sql}", [*sign_in_values, *params])
+        cursor.nextset()
         rows = cursor.fetchall()
+    if not rows:
+        if connection.in_atomic_block:
+            bind(NOTHING, using=using)
+        return rows
     if guess is None:
         return rows
-    if rows:  # (the assignments ran with the first row)
-        state.bound = guess
+    state.bound = guess  # (the assignments ran with the first row)
     return [row[: -len(SETTINGS)] for row in rows]
 
 

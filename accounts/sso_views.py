@@ -93,7 +93,7 @@ def callback(request, tenant: str):
             reason=f"company sign-in to {provider.tenant.code} through {provider.name}",
         ):
             employee = signed_in(provider=provider, claims=claims)
+            login(request, employee, backend="accounts.backends.EmployeeBackend")
     except (sso.SignInFailed, SignInRefused) as exc:
         return _failed(request, str(exc), tenant)
-    login(request, employee, backend="django.contrib.auth.backends.ModelBackend")
     return HttpResponseRedirect(reverse("admin:index"))

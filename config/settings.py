@@ -172,7 +172,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.Employee"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses logins while locked out (admin site)
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.EmployeeBackend",  # Django's, behind the identities' row security
 ]
 # Django's hashers, plus the one that verifies password hashes imported from Emporix.
 PASSWORD_HASHERS = [

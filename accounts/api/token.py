@@ -15,7 +15,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import throttling
+from accounts import rowsecurity, throttling
 from accounts.models import ApiClient, Employee
 from accounts.principal import in_tree
 from accounts.scopes import Grants, split_scope_string
@@ -184,7 +184,8 @@ class TokenApi(APIView):
                 )
             )
         try:
-            subject, tenant_code, scopes, generation = check()
+            with rowsecurity.signing_in():  # (nobody is known yet: row security's sign-in)
+                subject, tenant_code, scopes, generation = check()
         except OAuthError as exc:
             if exc.error in ("invalid_client", "invalid_grant"):
                 throttling.failed(limits, exc.error)
