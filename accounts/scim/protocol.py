@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework import exceptions
@@ -19,8 +19,14 @@ from core.database import is_statement_timeout
 from core.errors import ServiceError
 from core.parsers import JSONParser
 
-if TYPE_CHECKING:
-    from accounts.scim.kinds import Kind
+
+class Kind(Protocol):
+    """What the protocol needs of a resource kind (``accounts.scim.kinds``, which builds on this
+    module: the protocol does not import it)."""
+
+    model: Any  # the scim2-models resource class
+    filters: dict[str, tuple[str, bool]]  # SCIM attribute (lower case) -> (field, case exact)
+    membership_attribute: str
 
 MEDIA_TYPE = "application/scim+json"
 

@@ -297,6 +297,26 @@ def test_employee_created_in_the_admin_goes_through_the_service(tenant, tenant_a
     assert not Employee.objects.filter(username="shorty").exists()
 
 
+def test_a_username_taken_in_another_tenant_is_refused_with_a_message(
+    tenant, other_tenant, tenant_admin, client
+):
+    """Usernames are one namespace for every tenant. Under row-level security the form's own
+    check cannot see another tenant's employees; the database's unique key can, and the
+    service turns it into the same refusal, never a server error."""
+    EmployeeFactory(tenant=other_tenant, username="taken")
+    client.force_login(tenant_admin)
+    response = client.post(
+        "/admin/accounts/employee/add/",
+        {"username": "taken", "password1": "a-long-passphrase", "password2": "a-long-passphrase"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+    assert list(Employee.objects.filter(username="taken").values_list("tenant", flat=True)) == [
+        other_tenant.pk
+    ]
+
+
 def employee_token(employee):
     from accounts.tokens import EMPLOYEE_SUBJECT_PREFIX, issue_token
 
