@@ -25,6 +25,7 @@ from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from accounts import rowsecurity
 from accounts.models import AccessGroup, ApiClient, Employee, TemporaryGrant
 from accounts.principal import API_CLIENT, EMPLOYEE, Principal
 from accounts.scopes import TENANT_MANAGE, Grants
@@ -260,5 +261,8 @@ def tenant_administrators(tenant_id: int) -> QuerySet[Employee]:
 
 
 def platform_superusers() -> int:
-    """How many active platform superusers there are (every right over every tenant)."""
-    return Employee.objects.filter(is_active=True, is_superuser=True).count()
+    """How many active platform superusers there are (every right over every tenant). They
+    belong to no tenant, so a tenant's context cannot see them: they are counted under the
+    sign-in context (every tenant's identities, no customer)."""
+    with rowsecurity.row_context(rowsecurity.SIGN_IN, using="default"):
+        return Employee.objects.filter(is_active=True, is_superuser=True).count()

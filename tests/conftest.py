@@ -275,8 +275,13 @@ def data_queries(captured) -> list[str]:
     return [
         q["sql"]
         for q in captured.captured_queries
-        if "SAVEPOINT" not in q["sql"] and not q["sql"].startswith(CONTEXT_ONLY)
+        if "SAVEPOINT" not in q["sql"] and not _binds_only(q["sql"])
     ]
+
+
+def _binds_only(sql: str) -> bool:
+    # (a principal lookup starts with the statement binding the sign-in context: one query)
+    return sql.startswith(CONTEXT_ONLY) and "; " not in sql
 
 
 def is_read_log_insert(sql: str) -> bool:

@@ -28,6 +28,7 @@ class Kind(Protocol):
     filters: dict[str, tuple[str, bool]]  # SCIM attribute (lower case) -> (field, case exact)
     membership_attribute: str
 
+
 MEDIA_TYPE = "application/scim+json"
 
 

@@ -183,7 +183,8 @@ class Command(BaseCommand):
                     options["identity_provider_config"],
                 )
         try:
-            self.report(tenant, secrets, created, options["base_url"].rstrip("/"))
+            with rowsecurity.row_context(context, reason="seed_demo's summary"):
+                self.report(tenant, secrets, created, options["base_url"].rstrip("/"))
             self.stdout.flush()  # a closed reader shows here, not at interpreter exit
         except BrokenPipeError:
             # The reader went away (``seed_demo | head -1``): what was seeded stays committed;
