@@ -262,6 +262,7 @@ def project_views():
 
 
 def bearer(tenant_code: str, scopes: list[str]) -> str:
+    from accounts import rowsecurity
     from accounts.models import ApiClient
     from accounts.principal import Principal
     from accounts.services.identities import api_client_create
@@ -271,15 +272,14 @@ def bearer(tenant_code: str, scopes: list[str]) -> str:
 
     tenant = Tenant.objects.get(code=tenant_code)
     name = f"bench-{'-'.join(scopes)}"
-    client = ApiClient.objects.filter(tenant=tenant, name=name).first()
-    if client is None:
-        client = api_client_create(
-            actor=Principal.operator(tenant, "bench"),
-            channel=Channel.COMMAND,
-            tenant=tenant,
-            name=name,
-            scopes=scopes,
-        ).client
+    operator = Principal.operator(tenant, "bench")
+    # (as the service role, identities are behind row-level security: the tenant's operator)
+    with rowsecurity.row_context(rowsecurity.RowContext.of(operator), using="default"):
+        client = ApiClient.objects.filter(tenant=tenant, name=name).first()
+        if client is None:
+            client = api_client_create(
+                actor=operator, channel=Channel.COMMAND, tenant=tenant, name=name, scopes=scopes
+            ).client
     token = issue_token(
         subject=f"{CLIENT_SUBJECT_PREFIX}{client.client_id}",
         tenant_code=tenant.code,
