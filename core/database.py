@@ -44,3 +44,14 @@ def is_statement_timeout(exc: BaseException) -> bool:
         return False
     cause = exc.__cause__
     return getattr(getattr(cause, "diag", None), "sqlstate", None) == "57014"  # query_canceled
+
+
+def is_invalid_pattern(exc: BaseException) -> bool:
+    """Whether a database error is the engine refusing a regular expression of the query (on
+    PostgreSQL ``invalid_regular_expression``; on SQLite, Python's ``re`` raising inside the
+    ``REGEXP`` function): the caller's mistake, unlike any other error of a search."""
+    cause = exc.__cause__
+    sqlstate = getattr(getattr(cause, "diag", None), "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate == "2201B"  # invalid_regular_expression
+    return "user-defined function raised exception" in str(exc)

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from accounts.api.base import TenantApiView
 from core.channels import Channel
 from core.cursors import next_link
-from core.database import is_statement_timeout
+from core.database import is_invalid_pattern
 from core.errors import DoesNotExist, InvalidInput
 from core.openapi import errors
 from core.parsers import JSONParser
@@ -222,10 +222,10 @@ class CustomerApiView(TenantApiView):
                     )
                     headers["X-Total-Count"] = str(total)
         except DatabaseError as exc:
-            if is_statement_timeout(exc) or not searching:
+            if not (searching and is_invalid_pattern(exc)):
                 raise  # a time-out is answered 503 by the error handler, the rest 500
             raise InvalidInput(
-                "The query cannot be evaluated (invalid regular expression?).", field="q"
+                "The query's regular expression cannot be evaluated by the database.", field="q"
             ) from exc
         headers["Count"] = str(len(documents))
         if request.method == "GET" and len(ids) == page_size and "sort" not in params:
