@@ -9,11 +9,12 @@ and ``Grants`` the application filters by (never a second copy of the rules):
   (null included), else the comma-separated values, empty for nothing.
 
 No context means an empty tenant range: no rows (fail closed). Each edge binds the principal it
-resolved (accounts.api.base, accounts.middleware, accounts.commands, customers.jobs): a request
-transaction-locally (``set_config(…, true)``), so nothing survives its transaction; commands and
-task workers for their whole run (session-wide), putting the previous context back when they
-finish. An API request binds in the statement that looks its principal up, when the principal's
-context is the one it had last time (``lookup``/``bind_request``).
+resolved (accounts.api.base, accounts.middleware, accounts.commands, customers.jobs), always
+transaction-locally (``set_config(…, true)``), so nothing survives its transaction and nothing
+is ever left on a database session: a request in its transaction; commands and task workers
+with a *standing* context on their connection, which every statement carries into its own
+transaction (:func:`stand`). An API request binds in the statement that looks its principal
+up, when the principal's context is the one it had last time (``lookup``/``bind_request``).
 
 "All tenants" (the platform principal, platform-wide commands) and "whole tenant" (an
 operator) contexts are logged to the ``customers.rowsecurity`` logger. On SQLite nothing is
@@ -28,8 +29,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import astuple, dataclass
 
-from django.conf import settings
-from django.core.management.base import CommandError
 from django.db import connections, transaction
 
 from accounts.principal import Principal
@@ -98,25 +97,25 @@ def _uses_policies(using: str) -> bool:
     return connections[using].vendor == "postgresql"
 
 
-def binding(context: RowContext, *, local: bool = True) -> tuple[str, list[str]]:
-    """The one statement (and its parameters) that binds ``context``: for the current
-    transaction (``local``) or the session."""
-    assignments, values = _assignments(context, local=local)
+def binding(context: RowContext) -> tuple[str, list[str]]:
+    """The one statement (and its parameters) that binds ``context`` for the current
+    transaction (never for the session: see :func:`stand`)."""
+    assignments, values = _assignments(context)
     return f"SELECT {assignments}", values
 
 
-def _assignments(context: RowContext, *, local: bool) -> tuple[str, list[str]]:
-    scope = "true" if local else "false"
-    assignments = ", ".join(f"set_config('customers.{name}', %s, {scope})" for name in SETTINGS)
+def _assignments(context: RowContext) -> tuple[str, list[str]]:
+    assignments = ", ".join(f"set_config('customers.{name}', %s, true)" for name in SETTINGS)
     return assignments, context.values()
 
 
-def bind(context: RowContext, *, local: bool = True, using: str = "default") -> None:
-    """Hand ``context`` to the policies (PostgreSQL; nothing to do on SQLite)."""
+def bind(context: RowContext, *, using: str = "default") -> None:
+    """Hand ``context`` to the policies for the current transaction (PostgreSQL; nothing to do
+    on SQLite)."""
     if not _uses_policies(using):
         return
     with connections[using].cursor() as cursor:
-        cursor.execute(*binding(context, local=local))
+        cursor.execute(*binding(context))
 
 
 def current(using: str = "default") -> RowContext:
@@ -157,13 +156,21 @@ def row_context(
     if not _uses_policies(using):
         yield
         return
-    outer = connections[using].in_atomic_block
-    previous = current(using) if outer else None
-    with transaction.atomic(using=using):
-        if context is not None:
-            _audit(context, reason)
-            bind(context, using=using)
-        yield
+    connection = connections[using]
+    depth = connection.__dict__.get(_DEPTH, 0)
+    connection.__dict__[_DEPTH] = depth + 1  # (the standing context steps aside)
+    # Inside a caller's transaction, what to bind again afterwards: nothing when a standing
+    # context takes over again (each statement brings it), else what is bound now.
+    takes_over = depth == 0 and connection.__dict__.get(_STANDING) is not None
+    previous = current(using) if connection.in_atomic_block and not takes_over else None
+    try:
+        with transaction.atomic(using=using):
+            if context is not None:
+                _audit(context, reason)
+                bind(context, using=using)
+            yield
+    finally:
+        connection.__dict__[_DEPTH] = depth
     if previous is not None:
         bind(previous, using=using)
 
@@ -188,30 +195,86 @@ def signing_in(using: str = "default") -> Iterator[None]:
 
 @contextmanager
 def session_context(context: RowContext, *, reason: str, using: str = "default") -> Iterator[None]:
-    """For a command or a task run: ``context`` for every transaction of the block (they
-    are many: batches commit one by one), then the previous one again."""
+    """For a command or a task run: ``context`` for every statement of the block, in however
+    many transactions it runs (batches commit one by one), then the previous one again. It
+    stands on the connection, not in the database session (:func:`stand`), so it holds behind
+    a connection pooler in transaction mode too and never outlives the block."""
     if not _uses_policies(using):
         yield
         return
-    if settings.DATABASE_POOL_MODE == "transaction":
-        # The session's next transactions could run on other server connections, and this
-        # one's could serve other clients with this context: a leak, not just a failure.
-        raise CommandError(
-            "This runs with one row-security context for its whole session, which a connection "
-            "pooler in transaction mode would hand to other clients: connect to PostgreSQL "
-            "directly (DATABASE_URL of the server, DATABASE_POOL_MODE unset).",
-            returncode=2,
-        )
     _audit(context, reason)
-    previous = current(using)
-    bind(context, local=False, using=using)
+    previous = standing(using)
+    stand(context, using=using)
     try:
         yield
     finally:
-        connection = connections[using]
-        # In a transaction that is to be rolled back, the rollback restores what was there.
-        if not (connection.in_atomic_block and connection.needs_rollback):
-            bind(previous, local=False, using=using)
+        stand(previous, using=using)
+
+
+# -- the standing context ---------------------------------------------------------------------
+#
+# Nothing is ever bound for a database session: a context lasts one transaction. A command or a
+# task run that works under one context for many transactions sets it *standing* on its Django
+# connection: every statement the connection sends while no transaction-level context is bound
+# (row_context, a request) carries the binding itself, in the same query (two statements, run
+# in order, in one transaction), so autocommit statements and each batch's transaction are all
+# bound, on whichever server connection a pooler gives them.
+
+_STANDING = "_row_security_standing"
+_READS_OR_WRITES_ROWS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "EXPLAIN")
+_DEPTH = "_row_security_depth"
+
+
+def standing(using: str = "default") -> RowContext | None:
+    return connections[using].__dict__.get(_STANDING)
+
+
+def stand(context: RowContext | None, *, using: str = "default", connection=None) -> None:
+    """Make ``context`` the standing context of this thread's connection to ``using`` (or of
+    ``connection``; None: none, statements bind nothing of their own)."""
+    connection = connection or connections[using]
+    if connection.vendor != "postgresql":
+        return
+    connection.__dict__[_STANDING] = context
+    if _carry_standing not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_carry_standing)
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _literal_binding(context: RowContext) -> str:
+    """The binding statement with its values written in (no parameters: it goes before any
+    statement, with or without parameters of its own)."""
+    assignments = ", ".join(
+        f"set_config('customers.{name}', {_literal(value)}, true)"
+        for name, value in zip(SETTINGS, context.values(), strict=True)
+    )
+    return f"SELECT {assignments}"
+
+
+def _carry_standing(execute, sql, params, many, context):
+    connection = context["connection"]
+    standing_context = connection.__dict__.get(_STANDING)
+    if (
+        standing_context is None
+        or connection.__dict__.get(_DEPTH, 0)
+        or not sql.lstrip(" \n\t(").upper().startswith(_READS_OR_WRITES_ROWS)
+    ):  # (a statement about no rows, such as a savepoint or a schema change, binds nothing)
+        return execute(sql, params, many, context)
+    binding_sql = _literal_binding(standing_context)
+    raw = context["cursor"].cursor
+    if many or getattr(raw, "name", None):
+        # (executemany, a server-side cursor: the binding goes first, in the same transaction)
+        with transaction.atomic(using=connection.alias):
+            connection.connection.execute(binding_sql)
+            return execute(sql, params, many, context)
+    if params is not None:
+        binding_sql = binding_sql.replace("%", "%%")
+    result = execute(f"{binding_sql}; {sql}", params, many, context)
+    raw.nextset()
+    return result
 
 
 class _RequestTransaction:
@@ -269,7 +332,7 @@ def lookup(sql: str, params: list, key: tuple[str, str, str], using: str = "defa
     state = _request.get()
     guess = _last_contexts.get(key) if state is not None and state.using == using else None
     if guess is not None:
-        assignments, values = _assignments(guess, local=True)
+        assignments, values = _assignments(guess)
         sql = f"SELECT found.*, {assignments} FROM ({sql}) AS found"  # noqa: S608 - ours
         params = [*values, *params]  # (the assignments come first in the text)
     signing_in, sign_in_values = binding(SIGN_IN)

@@ -102,7 +102,7 @@ def main() -> None:
     from core.channels import Channel
 
     call_command("migrate", verbosity=0)
-    rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False)
+    rowsecurity.stand(rowsecurity.ALL_TENANTS)
     tenant, reviewers = seed(options.identities)
     AccessReview.objects.filter(tenant=tenant).delete()
     actor = Principal.for_employee(reviewers[0], tenant)

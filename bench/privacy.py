@@ -341,7 +341,7 @@ def main() -> None:
     connections.settings["stock"] = dict(connections.settings["default"])
     connections["default"].close()
     connections.settings["default"].update(USER=service["USER"], PASSWORD=service["PASSWORD"])
-    rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False, using="stock")
+    rowsecurity.stand(rowsecurity.ALL_TENANTS, using="stock")
 
     # The worker files the log's inbox within seconds; here nothing runs it, so the lines the
     # earlier requests left wait there: filed first, as in production.

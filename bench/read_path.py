@@ -452,7 +452,7 @@ def project_only(customers: int, rounds: int, path: str) -> None:
 
     connections.settings[STOCK] = dict(connections.settings["default"])  # (the set-up's reads)
     for alias in ("default", STOCK):
-        rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False, using=alias)
+        rowsecurity.stand(rowsecurity.ALL_TENANTS, using=alias)
     deep = min(DEEP_OFFSET, customers // 2)
     cases = [(label, project, None) for label, project, _ in scenarios(customers, deep)]
     results = measure(cases, rounds)

@@ -107,7 +107,7 @@ def main() -> None:
     from core.channels import Channel
 
     call_command("migrate", verbosity=0)
-    rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False)
+    rowsecurity.stand(rowsecurity.ALL_TENANTS)
     tenant, client, groups = seed(options.employees)
     token = api_client_provisioning_token(
         actor=Principal.operator(tenant), channel=Channel.COMMAND, client_pk=client.pk

@@ -57,9 +57,7 @@ def django_db_setup(django_db_setup, database_roles, django_db_blocker):
 
 
 def _test_code_sees_all_tenants(sender, connection, **kwargs):
-    if connection.vendor == "postgresql":
-        with connection.connection.cursor() as cursor:
-            cursor.execute(*rowsecurity.binding(rowsecurity.ALL_TENANTS, local=False))
+    rowsecurity.stand(rowsecurity.ALL_TENANTS, connection=connection)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -78,9 +76,9 @@ def _row_security_for_test_code():
 @pytest.fixture
 def no_row_context(db):
     """The connection bound to nothing, as a process that forgot to bind would be."""
-    rowsecurity.bind(rowsecurity.NOTHING, local=False)
+    rowsecurity.stand(rowsecurity.NOTHING)
     yield
-    rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False)
+    rowsecurity.stand(rowsecurity.ALL_TENANTS)
 
 
 @pytest.fixture(autouse=True)

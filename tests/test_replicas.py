@@ -4,8 +4,7 @@ real engines (a streaming replica, PgBouncer) are exercised by tests/test_scale_
 import time
 
 import pytest
-from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
 
 from accounts import rowsecurity
 from accounts.tokens import writer_of, writer_of_token
@@ -81,15 +80,34 @@ def test_the_writer_is_named_alike_from_verified_claims_and_from_the_header(tena
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row security is PostgreSQL's")
-def test_a_session_wide_context_is_refused_behind_a_transaction_pooler(settings):
-    """It would stay on one of the pooler's server connections and reach other clients."""
+@pytest.mark.django_db(transaction=True)
+def test_a_commands_context_holds_behind_a_transaction_pooler_and_stays_off_the_session(
+    settings, tenant, other_tenant
+):
+    """A command's context for its whole run is carried by each statement into its own
+    transaction: it binds behind a pooler in transaction mode (any server connection) and is
+    never left on the database session for the next client."""
+    from customers.models import Customer
+    from tests.factories import CustomerFactory
+
+    CustomerFactory(tenant=tenant)
+    CustomerFactory(tenant=other_tenant)
     settings.DATABASE_POOL_MODE = "transaction"
-    with (
-        pytest.raises(CommandError, match="connect to PostgreSQL directly") as refused,
-        rowsecurity.session_context(rowsecurity.ALL_TENANTS, reason="test"),
-    ):
-        pass
-    assert refused.value.returncode == 2
+
+    def on_the_session():  # (the DB-API connection: past the statements' own binding)
+        with connection.connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('customers.tenant_low', true)")
+            return cursor.fetchone()[0]
+
+    whole = rowsecurity.RowContext.whole_tenant(tenant.pk)
+    with rowsecurity.session_context(whole, reason="test"):
+        assert set(Customer.objects.values_list("tenant_id", flat=True)) == {tenant.pk}
+        with transaction.atomic():  # (a batch's transaction)
+            assert Customer.objects.filter(tenant=other_tenant).update(first_name="x") == 0
+        assert on_the_session() in (None, "")
+        assert rowsecurity.current() == whole
+    assert rowsecurity.current() == rowsecurity.ALL_TENANTS  # (the test process's own again)
+    assert on_the_session() in (None, "")
 
 
 def test_a_context_opened_inside_a_request_binds_where_the_request_reads(monkeypatch):

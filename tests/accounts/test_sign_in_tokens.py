@@ -199,13 +199,13 @@ def test_a_sign_in_binds_its_tenant_as_production_runs_it(client, tenant, fake):
     readers = AccessGroupFactory(tenant=tenant, name="readers", scopes=["customer.customer_read"])
     ProviderGroup.objects.create(tenant=tenant, name="Sales", access_group=readers)
     anna = EmployeeFactory(tenant=tenant, username="anna")
-    rowsecurity.bind(rowsecurity.NOTHING, local=False)  # (as a process that bound nothing)
+    rowsecurity.stand(rowsecurity.NOTHING)  # (as a process that bound nothing)
     try:
         request = begin(client)
         fake.claims = good_claims(fake, request, groups=["Sales"])
         answer = finish(client, request)
     finally:
-        rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False)  # (for the test's own look)
+        rowsecurity.stand(rowsecurity.ALL_TENANTS)  # (for the test's own look)
     assert answer.status_code == 302, answer.content.decode()[-800:]
     assert list(anna.access_groups.all()) == [readers]
     assert AccessChange.objects.filter(subject_id=str(anna.pk), action="group_added").exists()

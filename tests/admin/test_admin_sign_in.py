@@ -103,7 +103,7 @@ def test_password_sign_in_is_refused_where_the_provider_is_required(tenant, clie
     )
     EmployeeFactory(tenant=tenant, username="pat")
     # (a sign-in has no principal: nothing is bound, as in production; tests start bound to all)
-    rowsecurity.bind(rowsecurity.NOTHING, local=False)
+    rowsecurity.stand(rowsecurity.NOTHING)
     try:
         refused = client.post(
             "/admin/login/?next=/admin/", {"username": "pat", "password": PASSWORD}
@@ -121,7 +121,7 @@ def test_password_sign_in_is_refused_where_the_provider_is_required(tenant, clie
         assert token.status_code == 400
         assert "sign in through Okta" in token.json()["error_description"]
     finally:
-        rowsecurity.bind(rowsecurity.ALL_TENANTS, local=False)
+        rowsecurity.stand(rowsecurity.ALL_TENANTS)
 
 
 def test_the_sign_in_page_leads_to_the_tenants_provider(tenant, client):
