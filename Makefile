@@ -56,8 +56,8 @@ demo-reset: $(VENV)/.installed
 # Production form: DEBUG off, gunicorn (config/gunicorn.py), static files by WhiteNoise, a task
 # worker beside it; against whatever DATABASE_URL says. SECRET_KEY and JWT_SIGNING_KEY must be
 # set (the settings refuse to start with the development ones); see README "Production". Behind
-# PgBouncer in transaction mode (DATABASE_POOL_MODE=transaction), the worker connects to
-# PostgreSQL directly: DATABASE_DIRECT_URL (docs/scaling.md).
+# PgBouncer in transaction mode (DATABASE_POOL_MODE=transaction), DATABASE_DIRECT_URL, when set,
+# connects the worker to PostgreSQL itself (optional: docs/scaling.md).
 serve: $(VENV)/.installed
 	DEBUG=0 $(PY) manage.py migrate --noinput
 	DEBUG=0 $(PY) manage.py collectstatic --noinput --verbosity 0

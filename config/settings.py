@@ -141,9 +141,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 # Behind a connection pooler in transaction mode (PgBouncer ``pool_mode = transaction``): no
-# server-side cursors, no session state. Commands and the task worker keep a row-security context
-# for their whole run (session state), so they connect to PostgreSQL directly
-# (``DATABASE_DIRECT_URL`` in `make serve`); see docs/scaling.md.
+# server-side cursors, no session state (the row-security context never is: each statement or
+# transaction binds its own, accounts.rowsecurity); see docs/scaling.md.
 DATABASE_POOL_MODE = os.environ.get("DATABASE_POOL_MODE", "")
 if DATABASE_POOL_MODE not in ("", "session", "transaction"):
     raise ImproperlyConfigured("DATABASE_POOL_MODE is 'transaction', 'session' or unset.")

@@ -384,3 +384,38 @@ def test_back_office_pages_read_from_the_replica_until_the_employee_saves(stack)
             )[0][0]
             office.post(f"/admin/customers/customer/{customer_id}/change/", {"first_name": "X"})
             assert fresh in office.get(changelist)
+
+
+def test_a_command_runs_through_the_pooler_with_its_context_on_each_transaction(stack):
+    """A command binds its actor's context for its whole run statement by statement, never on
+    the session: through a pooler in transaction mode it works (it was refused while the
+    context was a session setting) and leaves nothing on the pooler's server connections."""
+    env = {
+        **stack["env"],
+        "DATABASE_URL": in_database(STACK["POOLER"], stack["name"], SERVICE),
+        "DATABASE_POOL_MODE": "transaction",
+    }
+    made = subprocess.run(
+        [sys.executable, "manage.py", "create_api_client", "--tenant", "south", "--name",
+         "pooled", "--scopes", "customer.customer_read--FR", "--json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    client_id = json.loads(made.stdout.strip().splitlines()[-1])["client_id"]
+    owner = in_database(STACK["PRIMARY"], stack["name"])
+    assert sql(
+        owner,
+        "SELECT t.code FROM accounts_apiclient c JOIN tenancy_tenant t ON t.id = c.tenant_id "
+        "WHERE c.client_id = %s",
+        client_id,
+    ) == [("south",)]
+    assert sql(
+        owner, "SELECT count(*) FROM accounts_accesschange WHERE subject_name = 'pooled'"
+    ) == [(1,)]
+    # Every server connection the pooler hands out next is bound to nothing.
+    service = in_database(STACK["POOLER"], stack["name"], SERVICE)
+    for _ in range(4):
+        assert sql(service, "SELECT current_setting('customers.tenant_low', true)") in (
+            [(None,)],
+            [("",)],
+        )
