@@ -260,7 +260,7 @@ def _carry_standing(execute, sql, params, many, context):
     if (
         standing_context is None
         or connection.__dict__.get(_DEPTH, 0)
-        or not sql.lstrip(" \n\t(").upper().startswith(_READS_OR_WRITES_ROWS)
+        or not sql.lstrip(" \n\t(")[:7].upper().startswith(_READS_OR_WRITES_ROWS)
     ):  # (a statement about no rows, such as a savepoint or a schema change, binds nothing)
         return execute(sql, params, many, context)
     binding_sql = _literal_binding(standing_context)

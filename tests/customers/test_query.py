@@ -246,7 +246,7 @@ def test_bad_queries_are_400_never_500(people, api_as, q):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("pattern", ["(?P<x>Smith)", "Smith++", "[[:foo:]]Smith"])
+@pytest.mark.parametrize("pattern", ["(?P<x>Smith)", "Smith++", "(?i:Smith)"])
 def test_regex_the_database_rejects_is_a_400(people, api_as, pattern):
     from django.db import connection
 
@@ -256,7 +256,9 @@ def test_regex_the_database_rejects_is_a_400(people, api_as, pattern):
     if connection.vendor == "postgresql":
         assert response.status_code == 400
         assert response.json()["details"][0]["field"] == "q"
-        assert "regular expression" in response.json()["details"][0]["message"]
+        assert response.json()["details"][0]["message"] == (
+            "The query's regular expression cannot be evaluated by the database."
+        )
         assert http.get(BASE).status_code == 200
     else:
         assert response.status_code in (200, 400)  # (Python's re decides on SQLite)
