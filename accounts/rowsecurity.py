@@ -10,7 +10,7 @@ and ``Grants`` the application filters by (never a second copy of the rules):
 
 No context means an empty tenant range: no rows (fail closed). Each edge binds the principal it
 resolved (accounts.api.base, accounts.middleware, accounts.commands, customers.jobs), always
-transaction-locally (``set_config(…, true)``), so nothing survives its transaction and nothing
+transaction-locally (``SET LOCAL``), so nothing survives its transaction and nothing
 is ever left on a database session: a request in its transaction; commands and task workers
 with a *standing* context on their connection, which every statement carries into its own
 transaction (:func:`stand`). An API request binds in the statement that looks its principal
@@ -97,16 +97,27 @@ def _uses_policies(using: str) -> bool:
     return connections[using].vendor == "postgresql"
 
 
-def binding(context: RowContext) -> tuple[str, list[str]]:
-    """The one statement (and its parameters) that binds ``context`` for the current
-    transaction (never for the session: see :func:`stand`)."""
-    assignments, values = _assignments(context)
-    return f"SELECT {assignments}", values
+def binding(context: RowContext) -> str:
+    """The statements that bind ``context`` for the current transaction (never for the session:
+    see :func:`stand`): one ``SET LOCAL`` per setting, the values written in (a setting takes
+    no parameter). ``SET LOCAL``, not ``set_config(…, true)``: a distributed database (Citus)
+    carries ``SET LOCAL`` to the servers that hold the rows, and nothing else."""
+    return "; ".join(
+        f"SET LOCAL customers.{name} = {literal(value)}"
+        for name, value in zip(SETTINGS, context.values(), strict=True)
+    )
 
 
-def _assignments(context: RowContext) -> tuple[str, list[str]]:
-    assignments = ", ".join(f"set_config('customers.{name}', %s, true)" for name in SETTINGS)
-    return assignments, context.values()
+def literal(value: str) -> str:
+    """``value`` as an SQL string literal (standard conforming strings: quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def skip_binding(cursor) -> None:
+    """Move a (psycopg) cursor that ran :func:`binding` and then a statement of its own in one
+    query past the binding's results, to the statement's."""
+    for _ in SETTINGS:
+        cursor.nextset()
 
 
 def bind(context: RowContext, *, using: str = "default") -> None:
@@ -115,7 +126,7 @@ def bind(context: RowContext, *, using: str = "default") -> None:
     if not _uses_policies(using):
         return
     with connections[using].cursor() as cursor:
-        cursor.execute(*binding(context))
+        cursor.execute(binding(context))
 
 
 def current(using: str = "default") -> RowContext:
@@ -240,20 +251,6 @@ def stand(context: RowContext | None, *, using: str = "default", connection=None
         connection.execute_wrappers.append(_carry_standing)
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _literal_binding(context: RowContext) -> str:
-    """The binding statement with its values written in (no parameters: it goes before any
-    statement, with or without parameters of its own)."""
-    assignments = ", ".join(
-        f"set_config('customers.{name}', {_literal(value)}, true)"
-        for name, value in zip(SETTINGS, context.values(), strict=True)
-    )
-    return f"SELECT {assignments}"
-
-
 def _carry_standing(execute, sql, params, many, context):
     connection = context["connection"]
     standing_context = connection.__dict__.get(_STANDING)
@@ -263,7 +260,7 @@ def _carry_standing(execute, sql, params, many, context):
         or not sql.lstrip(" \n\t(")[:7].upper().startswith(_READS_OR_WRITES_ROWS)
     ):  # (a statement about no rows, such as a savepoint or a schema change, binds nothing)
         return execute(sql, params, many, context)
-    binding_sql = _literal_binding(standing_context)
+    binding_sql = binding(standing_context)
     raw = context["cursor"].cursor
     if many or getattr(raw, "name", None):
         # (executemany, a server-side cursor: the binding goes first, in the same transaction)
@@ -271,9 +268,9 @@ def _carry_standing(execute, sql, params, many, context):
             connection.connection.execute(binding_sql)
             return execute(sql, params, many, context)
     if params is not None:
-        binding_sql = binding_sql.replace("%", "%%")
+        binding_sql = _escaped(binding_sql)
     result = execute(f"{binding_sql}; {sql}", params, many, context)
-    raw.nextset()
+    skip_binding(raw)
     return result
 
 
@@ -320,36 +317,38 @@ def lookup(sql: str, params: list, key: tuple[str, str, str], using: str = "defa
     """Run a principal lookup (one ``SELECT``, on the primary) and return its rows.
 
     On PostgreSQL the identities it reads are behind their policies, so the same round trip
-    first binds :data:`SIGN_IN` (a statement of its own, which runs before the lookup's; both in
-    one transaction). In an API request that reads from the same database, the lookup also binds
-    the context ``key`` had last time in this process, so that a principal whose rights have not
-    changed costs no statement of its own to bind (:func:`bind_request` checks the guess). A
-    lookup that finds nobody leaves nothing bound."""
+    first binds :data:`SIGN_IN` (statements of their own, which run before the lookup's, all in
+    one transaction). In an API request that reads from the same database, the round trip then
+    binds the context ``key`` had last time in this process (statements after the lookup's), so
+    that a principal whose rights have not changed costs no statement of its own to bind
+    (:func:`bind_request` checks the guess). A lookup that finds nobody leaves nothing bound."""
     if not _uses_policies(using):
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
     state = _request.get()
     guess = _last_contexts.get(key) if state is not None and state.using == using else None
+    statements = [_escaped(binding(SIGN_IN)), sql]
     if guess is not None:
-        assignments, values = _assignments(guess)
-        sql = f"SELECT found.*, {assignments} FROM ({sql}) AS found"  # noqa: S608 - ours
-        params = [*values, *params]  # (the assignments come first in the text)
-    signing_in, sign_in_values = binding(SIGN_IN)
+        statements.append(_escaped(binding(guess)))
     connection = connections[using]
     with connection.cursor() as cursor:
-        # Two statements in one query (client-side binding): the server runs them in order.
-        cursor.execute(f"{signing_in}; {sql}", [*sign_in_values, *params])
-        cursor.nextset()
+        # Statements in one query (client-side binding): the server runs them in order.
+        cursor.execute("; ".join(statements), params)
+        skip_binding(cursor)
         rows = cursor.fetchall()
     if not rows:
         if connection.in_atomic_block:
             bind(NOTHING, using=using)
         return rows
-    if guess is None:
-        return rows
-    state.bound = guess  # (the assignments ran with the first row)
-    return [row[: -len(SETTINGS)] for row in rows]
+    if guess is not None:
+        state.bound = guess
+    return rows
+
+
+def _escaped(statement: str) -> str:
+    """``statement`` inside a query with parameters (its ``%`` taken literally)."""
+    return statement.replace("%", "%%")
 
 
 def bind_request(context: RowContext, key: tuple[str, str, str]) -> None:

@@ -271,6 +271,7 @@ def bulk_erasure(url: str, count: int, customers: int) -> str:
         "DROP TABLE IF EXISTS bench_erased_customers, bench_erased_addresses",
         f"CREATE TABLE bench_erased_customers AS SELECT * FROM customers_customer "
         f"WHERE id IN ({keep})",
+        "ALTER TABLE bench_erased_customers DROP COLUMN restriction_key",  # (generated)
         f"CREATE TABLE bench_erased_addresses AS SELECT * FROM customers_address "
         f"WHERE customer_id IN ({keep})",
     )

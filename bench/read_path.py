@@ -92,10 +92,11 @@ def load(customers: int, small_tenants: int) -> None:
         # three in five customers with a default address, one in five with a second address
         cursor.execute(
             """
-            INSERT INTO customers_address (tenant_id, customer_id, address_id, contact_name,
-              street, zip_code, city, country, tags, is_default, version, created_at,
-              modified_at, mixins, metadata_mixins)
-            SELECT c.tenant_id, c.id, 'a' || c.id || '-' || k, 'Contact ' || c.id, 'Main St',
+            INSERT INTO customers_address (tenant_id, customer_id, customer_restriction,
+              address_id, contact_name, street, zip_code, city, country, tags, is_default,
+              version, created_at, modified_at, mixins, metadata_mixins)
+            SELECT c.tenant_id, c.id, c.restriction_key, 'a' || c.id || '-' || k,
+              'Contact ' || c.id, 'Main St',
               '10115', 'Berlin', 'DE', '["home"]', k = 1, 1, now(), now(), '{}', '{}'
             FROM customers_customer c, generate_series(1, 2) AS k
             WHERE c.id % 5 < 3 AND k = 1 OR c.id % 5 = 0 AND k = 2

@@ -69,7 +69,8 @@ def jobs_start(
                 total=sum(counts.values()),
             )
             JobRestriction.objects.bulk_create(
-                JobRestriction(job=job, restriction=value) for value in involved
+                JobRestriction(tenant_id=job.tenant_id, job=job, restriction=value)
+                for value in involved
             )
             _enqueue(job)
         jobs.append(job)

@@ -108,6 +108,9 @@ class Customer(models.Model):
         # per indexed sort field, and the restriction (a restricted list or count). The
         # restriction is included in the others so that a restricted reader's ids come from
         # the index alone (deep pages, counts). See docs/benchmarks.md for what each costs.
+        # On PostgreSQL ``customer_tenant_id_idx`` is a unique constraint of ``(tenant_id, id,
+        # restriction_key)`` including the restriction (migration 0030): the same range, and
+        # what the customer's addresses, accounts and history refer to.
         indexes = [
             models.Index(
                 fields=["tenant", "id"], include=["restriction"], name="customer_tenant_id_idx"
@@ -138,7 +141,44 @@ def business_model(registration_id: str | None, legal_entities: list | None) -> 
     return "B2B" if registration_id or legal_entities else "B2C"
 
 
-class Address(models.Model):
+def restriction_key(restriction: str | None) -> str:
+    """A customer's restriction as its addresses, accounts and restriction history carry it
+    (``customer_restriction``): the value, or ``""`` for none."""
+    return restriction or ""
+
+
+class OfCustomer(models.Model):
+    """A row of a customer (an address, an account, a restriction change) carries the customer's
+    current restriction, so that the database's row policies decide from the row alone whether
+    a request may see or change it. On PostgreSQL a foreign key of ``(tenant_id, customer_id,
+    customer_restriction)`` to the customer keeps it right: a row naming another restriction
+    than its customer's is refused, and moving a customer moves its rows in the same statement
+    (``ON UPDATE CASCADE``, migration 0030). Written on insert only: an update never sends it
+    (the customer may have moved since the row was read)."""
+
+    customer_restriction = models.CharField(
+        max_length=RESTRICTION_MAX_LENGTH, blank=True, default="", editable=False
+    )
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self._state.adding:
+            self.customer_restriction = self.restriction_of_customer()
+        elif kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name != "customer_restriction"
+            ]
+        super().save(*args, **kwargs)
+
+    def restriction_of_customer(self) -> str | None:
+        return restriction_key(self.customer.restriction)
+
+
+class Address(OfCustomer):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="addresses")
     address_id = models.CharField(max_length=66, default=generate_address_id)
@@ -184,7 +224,7 @@ class Address(models.Model):
         return f"{self.contact_name}, {self.city or ''} {self.country or ''}".strip(" ,")
 
 
-class Account(models.Model):
+class Account(OfCustomer):
     """A login e-mail of a customer profile; the e-mail is unique per tenant (stored lower-case)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
@@ -245,7 +285,7 @@ class DeletedCustomerNumber(models.Model):
 
 def unlink_history(collector, field, sub_objs, using) -> None:
     """A deleted customer's restriction history keeps its number and loses the link. On
-    PostgreSQL the foreign key does it (``ON DELETE SET NULL``, migration 0015): the database
+    PostgreSQL a foreign key does it (``ON DELETE SET NULL``, migrations 0015, 0030): the database
     runs that as the table's owner, past the row policies, which let no request update an audit
     row; an ``UPDATE`` from here would touch no row for a restricted manager and the deferred
     key would fail at commit. Elsewhere Django sets the link to null."""
@@ -256,12 +296,16 @@ def unlink_history(collector, field, sub_objs, using) -> None:
 unlink_history.lazy_sub_objs = True  # (nothing to fetch: Django's collector passes a queryset)
 
 
-class RestrictionChange(models.Model):
+class RestrictionChange(OfCustomer):
     """Audit of every change of a customer's restriction; written by the services only."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey(
         Customer, on_delete=unlink_history, null=True, related_name="restriction_changes"
+    )
+    # (null once the customer is deleted: the row is then unlinked, like ``customer``)
+    customer_restriction = models.CharField(
+        max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True, editable=False
     )
     customer_number = models.CharField(max_length=66)
     old_value = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
@@ -288,6 +332,9 @@ class RestrictionChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_number}: {self.sentence()}"
+
+    def restriction_of_customer(self) -> str | None:
+        return None if self.customer_id is None else super().restriction_of_customer()
 
     def sentence(self) -> str:
         """The change as staff read it: "From no restriction to DE, by mover (employee), in the
@@ -363,12 +410,17 @@ class JobRestriction(models.Model):
     """A restriction a job touches (its selection's values and its target): a job is visible
     only to those who may read every one of them."""
 
+    # (the job's tenant: the row policy reads it from the row; the database holds it to the
+    # job's by a foreign key of both, migration 0030)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="restrictions")
     restriction = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["job", "restriction"], name="job_restriction_unique")
+            models.UniqueConstraint(
+                fields=["tenant", "job", "restriction"], name="job_restriction_unique"
+            )
         ]
 
     def __str__(self) -> str:

@@ -167,6 +167,16 @@ class CustomerRelatedQuerySet(models.QuerySet):
 
         return self.filter(customer__in=Customer.objects.visible_to(principal))
 
+    def bulk_create(self, objs, *args, **kwargs):
+        """Rows whose customer is at hand carry its restriction (``OfCustomer``); the others
+        bring ``customer_restriction`` themselves."""
+        objs = list(objs)
+        customer = self.model._meta.get_field("customer")
+        for obj in objs:
+            if customer.is_cached(obj):
+                obj.customer_restriction = obj.restriction_of_customer()
+        return super().bulk_create(objs, *args, **kwargs)
+
 
 class RestrictionChangeQuerySet(CustomerRelatedQuerySet):
     """The restriction history: as customer data (``visible_to``, the back office) and for the

@@ -273,13 +273,15 @@ def data_queries(captured) -> list[str]:
     return [
         q["sql"]
         for q in captured.captured_queries
-        if "SAVEPOINT" not in q["sql"] and not _binds_only(q["sql"])
+        if "SAVEPOINT" not in q["sql"] and not binds_only(q["sql"])
     ]
 
 
-def _binds_only(sql: str) -> bool:
-    # (a principal lookup starts with the statement binding the sign-in context: one query)
-    return sql.startswith(CONTEXT_ONLY) and "; " not in sql
+def binds_only(sql: str) -> bool:
+    # (a principal lookup starts with the statements binding the sign-in context: one query)
+    if sql.startswith(CONTEXT_READ):
+        return True
+    return all(part.startswith(CONTEXT_SET) for part in sql.split("; "))
 
 
 def is_read_log_insert(sql: str) -> bool:
@@ -289,7 +291,8 @@ def is_read_log_insert(sql: str) -> bool:
 
 
 # Statements that only bind or read the row-security context.
-CONTEXT_ONLY = ("SELECT set_config('customers.", "SELECT current_setting('customers.")
+CONTEXT_SET = "SET LOCAL customers."
+CONTEXT_READ = "SELECT current_setting('customers."
 
 
 CHROMIUM = "/usr/bin/chromium"

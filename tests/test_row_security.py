@@ -12,7 +12,7 @@ from accounts import rowsecurity
 from accounts.principal import Principal
 from accounts.scopes import Grants
 from customers.models import Customer
-from tests.conftest import DE_MANAGER, DE_READER, READER
+from tests.conftest import DE_MANAGER, DE_READER, READER, binds_only
 
 pytestmark = [
     pytest.mark.skipif(
@@ -61,10 +61,8 @@ def test_a_request_binds_with_its_principal_lookup_and_a_changed_principal_is_bo
         statements = [" ".join(q["sql"].split()) for q in captured]
         lookups = [sql for sql in statements if "; SELECT" in sql]
         assert len(lookups) == 1  # (the sign-in context bound in the lookup's round trip)
-        own_binding = [
-            sql for sql in statements if sql.startswith("SELECT set_config(") and "; " not in sql
-        ]
-        fused = [sql for sql in lookups if "; SELECT found.*, set_config(" in sql]
+        own_binding = [sql for sql in statements if binds_only(sql)]
+        fused = [sql for sql in lookups if sql.count("SET LOCAL customers.tenant_low") == 2]
         return answer["raw"], len(own_binding), len(fused)
 
     assert forgetful() == (["DE1", "FR1", "NULL1", "US1"], 1, 0)  # nothing to guess yet

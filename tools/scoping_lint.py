@@ -96,7 +96,7 @@ ALLOWED = {
     "customers/exports.py": "the export task: one customer's data, through privacy_managed_by",
     "tenancy/services.py": "locks a valid restriction's row (no customer data)",
     "core/database.py": "sets the statement time limit of a connection",
-    "accounts/rowsecurity.py": "hands the principal's coverage to the policies (set_config)",
+    "accounts/rowsecurity.py": "hands the principal's coverage to the policies (SET LOCAL)",
     "customers/lookups.py": "asks the planner whether a trigram search pays (reads no rows)",
     "core/roles.py": "grants the service's role its row privileges (as the owner, no rows read)",
     "core/health.py": "the readiness probe's SELECT 1 (no table)",

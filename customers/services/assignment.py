@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.principal import Principal
 from core.errors import InvalidInput, NotPermitted
-from customers.models import Customer, RestrictionChange
+from customers.models import Customer, RestrictionChange, restriction_key
 from customers.services.checks import audit, require_valid_restriction
 
 
@@ -166,8 +166,9 @@ def _assign_batch_in_one_statement(
         ),
         audited AS (
             INSERT INTO {audit} (tenant_id, customer_id, customer_number, old_value, new_value,
-                                 actor_kind, actor_id, actor_name, channel, changed_at)
-            SELECT %s, id, customer_number, old_value, %s, %s, %s, %s, %s, %s FROM changed
+                                 customer_restriction, actor_kind, actor_id, actor_name,
+                                 channel, changed_at)
+            SELECT %s, id, customer_number, old_value, %s, %s, %s, %s, %s, %s, %s FROM changed
             RETURNING 1
         )
         SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM audited),
@@ -181,6 +182,7 @@ def _assign_batch_in_one_statement(
         value,
         actor.tenant_id,
         value,
+        restriction_key(value),
         actor.kind,
         actor.id,
         actor.name,

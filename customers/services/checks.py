@@ -10,7 +10,7 @@ from typing import Any
 from accounts.principal import Principal
 from core.errors import InvalidInput, NotPermitted, first_or_not_found
 from core.mergepatch import merge_patch
-from customers.models import Customer, RestrictionChange
+from customers.models import Customer, RestrictionChange, restriction_key
 from tenancy.models import Site
 from tenancy.services import restriction_hold
 
@@ -96,6 +96,7 @@ def audit(
             customer_number=number,
             old_value=old,
             new_value=new,
+            customer_restriction=restriction_key(new),  # (the customer carries it now)
             channel=channel,
             **actor.audit_fields(),
         )

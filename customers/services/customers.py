@@ -246,9 +246,10 @@ def customer_update(
         require_valid_restriction(actor.tenant_id, restriction)
         require_assignable(actor, old, restriction)
         customer.restriction = restriction
-        audit(actor, channel, [(customer.pk, customer.customer_number, old)], restriction)
     customer.version += 1
     customer.save()
+    if customer.restriction != old:  # (after the move: the audit row carries the new value)
+        audit(actor, channel, [(customer.pk, customer.customer_number, old)], restriction)
     return customer
 
 

@@ -217,10 +217,10 @@ def _blank_read_purposes(tenant_id: int, numbers: list[str]) -> None:
         return
     # The one change the log's policies allow, and only for these customers, only now.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('customers.erasing', %s, true)", [",".join(numbers)])
+        cursor.execute(f"SET LOCAL customers.erasing = {rowsecurity.literal(','.join(numbers))}")
     reads.update(purpose="")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('customers.erasing', '', true)")
+        cursor.execute("SET LOCAL customers.erasing = ''")
 
 
 # -- exports ---------------------------------------------------------------------------------

@@ -161,7 +161,8 @@ def walk(request, audited_world, employee, client):
         selection_label="FR1 US1 NULL1",
     )
     JobRestriction.objects.bulk_create(
-        JobRestriction(job=job, restriction=value) for value in ("FR", "US", None)
+        JobRestriction(tenant_id=job.tenant_id, job=job, restriction=value)
+        for value in ("FR", "US", None)
     )
     CustomerErasure.objects.bulk_create(  # an erasure of a customer of each restriction
         CustomerErasure(
