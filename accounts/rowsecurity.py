@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import astuple, dataclass
 
+from django.conf import settings
 from django.db import connections, transaction
 
 from accounts.principal import Principal
@@ -95,6 +96,13 @@ SIGN_IN = RowContext(0, _MAX_TENANT, "", "", "")
 
 def _uses_policies(using: str) -> bool:
     return connections[using].vendor == "postgresql"
+
+
+def _fuses() -> bool:
+    """Whether a binding may share its query with other statements (one round trip). Not on
+    a distributed database: Citus carries a ``SET LOCAL`` to the workers as the whole text of
+    the query it came in, which would run the other statements there too."""
+    return not settings.DATABASE_DISTRIBUTED
 
 
 def binding(context: RowContext) -> str:
@@ -262,10 +270,12 @@ def _carry_standing(execute, sql, params, many, context):
         return execute(sql, params, many, context)
     binding_sql = binding(standing_context)
     raw = context["cursor"].cursor
-    if many or getattr(raw, "name", None):
-        # (executemany, a server-side cursor: the binding goes first, in the same transaction)
-        with transaction.atomic(using=connection.alias):
-            connection.connection.execute(binding_sql)
+    if many or getattr(raw, "name", None) or not _fuses():
+        # (executemany, a server-side cursor, a distributed database: the binding goes first,
+        # a query of its own, in the same transaction; one of its own when there is none)
+        database = connection.connection
+        with nullcontext() if connection.in_atomic_block else database.transaction():
+            database.execute(binding_sql)
             return execute(sql, params, many, context)
     if params is not None:
         binding_sql = _escaped(binding_sql)
@@ -327,6 +337,8 @@ def lookup(sql: str, params: list, key: tuple[str, str, str], using: str = "defa
             cursor.execute(sql, params)
             return cursor.fetchall()
     state = _request.get()
+    if not _fuses():
+        return _lookup_alone(sql, params, using)
     guess = _last_contexts.get(key) if state is not None and state.using == using else None
     statements = [_escaped(binding(SIGN_IN)), sql]
     if guess is not None:
@@ -343,6 +355,22 @@ def lookup(sql: str, params: list, key: tuple[str, str, str], using: str = "defa
         return rows
     if guess is not None:
         state.bound = guess
+    return rows
+
+
+def _lookup_alone(sql: str, params: list, using: str) -> list:
+    """:func:`lookup` on a distributed database: the sign-in context bound by a query of its
+    own, in the lookup's transaction (the request binds its principal afterwards)."""
+    connection = connections[using]
+    with ExitStack() as stack:
+        if not connection.in_atomic_block:
+            stack.enter_context(transaction.atomic(using=using))
+        with connection.cursor() as cursor:
+            cursor.execute(binding(SIGN_IN))
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            if not rows:
+                cursor.execute(binding(NOTHING))
     return rows
 
 

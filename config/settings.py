@@ -126,6 +126,11 @@ MIGRATION_DATABASE_URL = os.environ.get("MIGRATION_DATABASE_URL", "")
 # A NOLOGIN role with BYPASSRLS that owns the one function searching the trigram indexes under
 # row-level security (customers/migrations/0007); without it searches are correct but slower.
 DATABASE_SEARCH_ROLE = os.environ.get("DATABASE_SEARCH_ROLE", "")
+# The database is a Citus coordinator whose customer tables are distributed
+# (``manage.py distribute_tenants``): the row-security context is then bound by statements of
+# its own, never in the same query as another statement (Citus sends a ``SET LOCAL``'s whole
+# query text to the workers). A system check compares it with the database. docs/scaling.md.
+DATABASE_DISTRIBUTED = env_bool("DATABASE_DISTRIBUTED", False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The test database is a file beside the database, not in memory, so that a real task
     # worker started by the tests (another process) can open it too.

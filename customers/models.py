@@ -4,7 +4,7 @@ import secrets
 
 from django.conf import settings
 from django.core.validators import RegexValidator
-from django.db import connections, models
+from django.db import models
 from django.db.models.functions import Lower
 
 from core.channels import CHANNEL_PHRASES, ActorKind, Channel
@@ -55,7 +55,28 @@ SORT_INDEXES = {
 }
 
 
-class Customer(models.Model):
+class TenantRow(models.Model):
+    """A row of one tenant's data. On a distributed database (Citus) its table is spread over
+    the servers by ``tenant_id`` (``manage.py distribute_tenants``), so a save names the tenant
+    as well as the id (the statement goes to the tenant's shard alone) and never writes the
+    tenant (Citus refuses an update of the distribution column, even to the same value)."""
+
+    class Meta:
+        abstract = True
+
+    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
+        values = [value for value in values if value[0].attname != "tenant_id"]
+        return super()._do_update(
+            base_qs.filter(tenant_id=self.tenant_id),
+            using,
+            pk_val,
+            values,
+            update_fields,
+            forced_update,
+        )
+
+
+class Customer(TenantRow):
     # Indexed by the (tenant, id) index below, which also serves every "customers of a tenant".
     tenant = models.ForeignKey(
         Tenant, on_delete=models.CASCADE, related_name="customers", db_index=False
@@ -147,14 +168,15 @@ def restriction_key(restriction: str | None) -> str:
     return restriction or ""
 
 
-class OfCustomer(models.Model):
+class OfCustomer(TenantRow):
     """A row of a customer (an address, an account, a restriction change) carries the customer's
     current restriction, so that the database's row policies decide from the row alone whether
-    a request may see or change it. On PostgreSQL a foreign key of ``(tenant_id, customer_id,
-    customer_restriction)`` to the customer keeps it right: a row naming another restriction
-    than its customer's is refused, and moving a customer moves its rows in the same statement
-    (``ON UPDATE CASCADE``, migration 0030). Written on insert only: an update never sends it
-    (the customer may have moved since the row was read)."""
+    a request may see or change it. The services that move a customer move its rows in the
+    same statement (``services.checks.carry_restriction``); on PostgreSQL a foreign key of
+    ``(tenant_id, customer_id, customer_restriction)`` to the customer, checked at commit,
+    refuses a row naming another restriction than its customer's (migration 0030). Written on
+    insert only: an update never sends it (the customer may have moved since the row was
+    read)."""
 
     customer_restriction = models.CharField(
         max_length=RESTRICTION_MAX_LENGTH, blank=True, default="", editable=False
@@ -211,10 +233,10 @@ class Address(OfCustomer):
         verbose_name_plural = "addresses"
         constraints = [
             models.UniqueConstraint(
-                fields=["customer", "address_id"], name="address_unique_id_per_customer"
+                fields=["tenant", "customer", "address_id"], name="address_unique_id_per_customer"
             ),
             models.UniqueConstraint(
-                fields=["customer"],
+                fields=["tenant", "customer"],
                 condition=models.Q(is_default=True),
                 name="address_one_default_per_customer",
             ),
@@ -264,7 +286,7 @@ class PasswordMigrationRetention(models.Model):
         return f"Password migration until {self.retention_end_date}"
 
 
-class DeletedCustomerNumber(models.Model):
+class DeletedCustomerNumber(TenantRow):
     """A customer number that was deleted: not given out again in its tenant (Emporix's
     default) unless the tenant allows reuse. Written by the delete services."""
 
@@ -284,13 +306,12 @@ class DeletedCustomerNumber(models.Model):
 
 
 def unlink_history(collector, field, sub_objs, using) -> None:
-    """A deleted customer's restriction history keeps its number and loses the link. On
-    PostgreSQL a foreign key does it (``ON DELETE SET NULL``, migrations 0015, 0030): the database
-    runs that as the table's owner, past the row policies, which let no request update an audit
-    row; an ``UPDATE`` from here would touch no row for a restricted manager and the deferred
-    key would fail at commit. Elsewhere Django sets the link to null."""
-    if connections[using].vendor != "postgresql":
-        models.SET_NULL(collector, field, sub_objs, using)
+    """A deleted customer's restriction history keeps its number and the restriction it last
+    carried, and loses the link (in the delete's transaction; PostgreSQL's keys check at
+    commit that none is left linked). Under the row policies a history row's update is the
+    manage coverage of what it carries, so whoever may delete the customer may unlink it; a
+    trigger lets nothing else of the row change (migration 0030)."""
+    models.SET_NULL(collector, field, sub_objs, using)
 
 
 unlink_history.lazy_sub_objs = True  # (nothing to fetch: Django's collector passes a queryset)
@@ -303,7 +324,7 @@ class RestrictionChange(OfCustomer):
     customer = models.ForeignKey(
         Customer, on_delete=unlink_history, null=True, related_name="restriction_changes"
     )
-    # (null once the customer is deleted: the row is then unlinked, like ``customer``)
+    # (a deleted customer's rows keep the last; null on rows unlinked before it was carried)
     customer_restriction = models.CharField(
         max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True, editable=False
     )
@@ -358,7 +379,7 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class Job(models.Model):
+class Job(TenantRow):
     """A back-office bulk action too large for one request, run by a task worker in batches.
 
     ``last_pk`` is the keyset position of the last committed batch, so a job whose worker died
@@ -406,7 +427,7 @@ class Job(models.Model):
         return f"{what} · {self.selection_label}"
 
 
-class JobRestriction(models.Model):
+class JobRestriction(TenantRow):
     """A restriction a job touches (its selection's values and its target): a job is visible
     only to those who may read every one of them."""
 
@@ -427,7 +448,7 @@ class JobRestriction(models.Model):
         return self.restriction or "— none —"
 
 
-class CustomerErasure(models.Model):
+class CustomerErasure(TenantRow):
     """That a customer's personal data was erased, by whom and why: all that remains of it. Its
     number stays taken in the tenant (never given out again, whatever the tenant's reuse
     setting); its restriction then decides which suffixed scopes see the record."""
@@ -457,7 +478,7 @@ class CustomerErasure(models.Model):
         return f"{self.customer_number}: erased by {self.actor_name or self.actor_id}"
 
 
-class PrivacyExport(models.Model):
+class PrivacyExport(TenantRow):
     """A data-subject export of one customer: asked for, built by a task worker as the requester
     is then, downloaded once by the requester within ``PRIVACY_EXPORT_HOURS`` of being ready;
     the document is removed when downloaded, when it expires and when the customer is erased.
@@ -495,7 +516,7 @@ class PrivacyExport(models.Model):
         return f"Export of {self.customer_number} ({self.get_status_display()})"
 
 
-class MassReadAlert(models.Model):
+class MassReadAlert(TenantRow):
     """One identity read more distinct customers than its tenant allows within the window
     (customers.mass_reads): who, how many, which (the first hundred), when; e-mailed to the
     tenant administrators (retried) and listed on their home page until one acknowledges it."""

@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from accounts import rowsecurity
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, issue_token
+from tests import citus
 from tests.factories import ApiClientFactory, TenantFactory
 
 # Timing-based deadlines make property tests flaky on a loaded CI machine; correctness is the point.
@@ -16,9 +17,11 @@ hypothesis_settings.load_profile("project")
 
 @pytest.fixture(scope="session")
 def database_roles(django_db_modify_db_settings_parallel_suffix, django_db_blocker):
-    from tests.roles import create_test_roles
+    from tests.roles import create_test_roles, test_database_name
 
     with django_db_blocker.unblock():
+        if citus.on_citus():
+            citus.drop_test_database(test_database_name())
         return create_test_roles()
 
 
@@ -47,6 +50,8 @@ def django_db_setup(django_db_setup, database_roles, django_db_blocker):
         yield
         return
     with django_db_blocker.unblock():
+        if citus.on_citus():
+            citus.distribute_test_database()
         # TRUNCATE too: tests that commit empty the tables afterwards (production: no TRUNCATE).
         grant_service_privileges(database_roles.service["USER"], extra="TRUNCATE")
     connect_as(database_roles.service)

@@ -28,6 +28,11 @@ class TestRoles:
         return f"postgres://{o['USER']}:{o['PASSWORD']}@{o['HOST']}:{o['PORT']}/{name}"
 
 
+def test_database_name(alias: str = "default") -> str:
+    settings_dict = connections[alias].settings_dict
+    return settings_dict.get("TEST", {}).get("NAME") or f"test_{settings_dict['NAME']}"
+
+
 def create_test_roles(alias: str = "default") -> TestRoles | None:
     """(Re)create the roles as the superuser; None when the database is not PostgreSQL or its
     user is no superuser (the suite then runs as that one role)."""
@@ -35,7 +40,7 @@ def create_test_roles(alias: str = "default") -> TestRoles | None:
     if connection.vendor != "postgresql":
         return None
     settings_dict = connection.settings_dict
-    test_name = settings_dict.get("TEST", {}).get("NAME") or f"test_{settings_dict['NAME']}"
+    test_name = test_database_name(alias)
     quote = connection.ops.quote_name
     made = {}
     # Django's own way in for creating test databases: the "postgres" database, whether or not

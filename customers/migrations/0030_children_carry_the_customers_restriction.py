@@ -6,18 +6,22 @@ job restriction's its job. A distributed database (Citus) accepts only policies 
 itself, and a lookup per row is a cost of its own. Now:
 
 - ``customer_restriction`` on addresses, accounts and restriction changes: the customer's
-  restriction, ``''`` for none (and null on a restriction change whose customer is deleted).
-  On PostgreSQL a foreign key ``(tenant_id, customer_id, customer_restriction)`` to the
-  customer's ``(tenant_id, id, restriction_key)`` (a stored generated column: the restriction,
-  ``''`` for none; the key is 0005's ``customer_tenant_id_idx``, under its name) refuses a row that names another restriction than its customer's, and moves
-  the rows with the customer in the statement that moves it (``ON UPDATE CASCADE``: bulk
-  assignment included). Referential actions run past the row policies. Deleting a customer
-  deletes its addresses and accounts and unlinks its history (``ON DELETE SET NULL``). On
-  SQLite (no policies) triggers keep the column in step.
+  restriction, ``''`` for none. A deleted customer's history keeps the restriction it last
+  carried (null on rows unlinked before this migration: every restriction's readers only).
+  The services that move a customer move its rows in the same statement (customers.services:
+  ``carry_restriction``). On PostgreSQL a foreign key ``(tenant_id, customer_id,
+  customer_restriction)`` to the customer's ``(tenant_id, id, restriction_key)`` (a stored
+  generated column: the restriction, ``''`` for none; the key is 0005's
+  ``customer_tenant_id_idx``, under its name) holds them to it: checked at commit, it refuses a
+  row that names another restriction than its customer's, and a move that leaves a row behind.
+  (Not ``ON UPDATE CASCADE``: Citus refuses it on a key that holds the distribution column.)
+  Deleting a customer deletes its addresses and accounts (``ON DELETE CASCADE``); its history
+  is unlinked by the delete itself (``customers.models.unlink_history``), under the deleting
+  request's policies: a history row's update policy is now the manage coverage of the
+  restriction it carries, so whoever may delete the customer may unlink its history.
+- The restriction history stays append-only but for the restriction it carries for its
+  customer and the unlinking (a trigger refuses any other change).
 - ``tenant_id`` on job restrictions, held to the job's by a foreign key of both.
-
-The policies are those of 0016 with the child's own column in place of the lookup: a DE reader
-still sees DE addresses, accounts and restriction changes only.
 """
 
 import importlib
@@ -40,8 +44,8 @@ POLICIES = {
     HISTORY: (
         CHILD_READ,
         f"{IN_TENANTS} AND {covered('manage', 'new_value')}",
-        "false",
-        None,
+        CHILD_MANAGE,  # (what may change: the trigger below)
+        CHILD_MANAGE,
         f"{IN_TENANTS} AND (SELECT customers_rls_all('manage'))",
     ),
     "customers_jobrestriction": (IN_TENANTS,) * 5,
@@ -51,9 +55,25 @@ CHILDREN = ("customers_address", "customers_account", HISTORY)
 CARRIED = (
     ("customers_address", "address_carries_customer_restriction", "ON DELETE CASCADE"),
     ("customers_account", "account_carries_customer_restriction", "ON DELETE CASCADE"),
-    (HISTORY, "history_carries_customer_restriction",
-     "ON DELETE SET NULL (customer_id, customer_restriction)"),
+    # (unlinked by the service that deletes the customer: Citus refuses ON DELETE SET NULL)
+    (HISTORY, "history_carries_customer_restriction", ""),
 )  # fmt: skip
+HISTORY_GUARD = f"""
+CREATE FUNCTION customers_history_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF (NEW.id, NEW.tenant_id, NEW.customer_number, NEW.old_value, NEW.new_value,
+      NEW.actor_kind, NEW.actor_id, NEW.actor_name, NEW.channel, NEW.changed_at)
+     IS DISTINCT FROM (OLD.id, OLD.tenant_id, OLD.customer_number, OLD.old_value,
+      OLD.new_value, OLD.actor_kind, OLD.actor_id, OLD.actor_name, OLD.channel, OLD.changed_at)
+     OR (NEW.customer_id IS DISTINCT FROM OLD.customer_id AND NEW.customer_id IS NOT NULL) THEN
+    RAISE EXCEPTION 'the restriction history is append-only'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER customers_history_append_only BEFORE UPDATE ON {HISTORY}
+  FOR EACH ROW EXECUTE FUNCTION customers_history_append_only();
+"""
 
 
 def fill(apps, schema_editor):
@@ -80,13 +100,8 @@ def fill(apps, schema_editor):
 
 
 def kept_in_step(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        _postgres(schema_editor)
-    else:
-        _triggers(schema_editor)
-
-
-def _postgres(schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
     run = schema_editor.execute
     run(
         "ALTER TABLE customers_customer ADD COLUMN restriction_key varchar(64) "
@@ -103,15 +118,11 @@ def _postgres(schema_editor):
         run(
             f"ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY "
             "(tenant_id, customer_id, customer_restriction) REFERENCES customers_customer "
-            f"(tenant_id, id, restriction_key) ON UPDATE CASCADE {on_delete}"
+            f"(tenant_id, id, restriction_key) {on_delete} DEFERRABLE INITIALLY DEFERRED"
         )
-    # The history's own link (0015) leaves the unlinking to the key above, which clears both
-    # columns (acting first, it would leave the restriction behind).
+    # The history's own link (0015) no longer unlinks: the delete does.
     unlinked.foreign_key(schema_editor, "")
-    run(
-        f"ALTER TABLE {HISTORY} ADD CONSTRAINT history_linked_with_restriction "
-        "CHECK ((customer_id IS NULL) = (customer_restriction IS NULL))"
-    )
+    run(HISTORY_GUARD, params=None)
     run("ALTER TABLE customers_job ADD CONSTRAINT job_tenant_id UNIQUE (tenant_id, id)")
     run(
         "ALTER TABLE customers_jobrestriction ADD CONSTRAINT job_restriction_of_job_tenant "
@@ -121,34 +132,15 @@ def _postgres(schema_editor):
     before.create(schema_editor, POLICIES)
 
 
-def _triggers(schema_editor):
-    follow = "".join(
-        f"UPDATE {table} SET customer_restriction = COALESCE(NEW.restriction, '') "
-        "WHERE customer_id = NEW.id; "
-        for table in CHILDREN
-    )
-    schema_editor.execute(
-        "CREATE TRIGGER customer_restriction_followed AFTER UPDATE OF restriction ON "
-        "customers_customer FOR EACH ROW WHEN OLD.restriction IS NOT NEW.restriction "
-        f"BEGIN {follow}END"
-    )
-    schema_editor.execute(
-        f"CREATE TRIGGER history_unlinked AFTER UPDATE OF customer_id ON {HISTORY} FOR EACH ROW "
-        f"WHEN NEW.customer_id IS NULL BEGIN UPDATE {HISTORY} SET customer_restriction = NULL "
-        "WHERE id = NEW.id; END"
-    )
-
-
 def as_before(apps, schema_editor):
     run = schema_editor.execute
     if schema_editor.connection.vendor != "postgresql":
-        run("DROP TRIGGER IF EXISTS customer_restriction_followed")
-        run("DROP TRIGGER IF EXISTS history_unlinked")
         return
     before.create(schema_editor, before.POLICIES)
     run("ALTER TABLE customers_jobrestriction DROP CONSTRAINT job_restriction_of_job_tenant")
     run("ALTER TABLE customers_job DROP CONSTRAINT job_tenant_id")
-    run(f"ALTER TABLE {HISTORY} DROP CONSTRAINT history_linked_with_restriction")
+    run(f"DROP TRIGGER customers_history_append_only ON {HISTORY}")
+    run("DROP FUNCTION customers_history_append_only()")
     unlinked.foreign_key(schema_editor, "ON DELETE SET NULL")
     for table, name, _ in CARRIED:
         run(f"ALTER TABLE {table} DROP CONSTRAINT {name}")

@@ -14,7 +14,12 @@ from django.utils import timezone
 from accounts.principal import Principal
 from core.errors import InvalidInput, NotPermitted
 from customers.models import Customer, RestrictionChange, restriction_key
-from customers.services.checks import audit, require_valid_restriction
+from customers.services.checks import (
+    CARRIERS,
+    audit,
+    carry_restriction,
+    require_valid_restriction,
+)
 
 
 @dataclass(frozen=True)
@@ -138,9 +143,11 @@ def _assign_batch(
         return 0, 0, None
     changing = [row for row in rows if row[2] != value]
     if changing:
-        Customer.objects.filter(pk__in=[row[0] for row in changing]).update(
+        moved = [row[0] for row in changing]
+        Customer.objects.filter(tenant_id=actor.tenant_id, pk__in=moved).update(
             restriction=value, version=F("version") + 1, modified_at=timezone.now()
         )
+        carry_restriction(actor.tenant_id, moved, value)
         audit(actor, channel, changing, value)
     return len(rows), len(changing), rows[-1][0]
 
@@ -155,15 +162,24 @@ def _assign_batch_in_one_statement(
     ].query.sql_with_params()
     customers = Customer._meta.db_table
     audit = RestrictionChange._meta.db_table
+    # (the moved customers' rows carry the new value: checks.carry_restriction, in this statement)
+    carried = ", ".join(
+        f"carried{i} AS (UPDATE {model._meta.db_table} AS r "  # noqa: S608 - the models' tables
+        "SET customer_restriction = %s FROM changed "
+        "WHERE r.tenant_id = %s AND r.customer_id = changed.id RETURNING 1)"
+        for i, model in enumerate(CARRIERS)
+    )
     sql = f"""
         WITH batch (id, customer_number, restriction) AS ({select_sql}),
         changed AS (
             UPDATE {customers} AS c
                SET restriction = %s, version = c.version + 1, modified_at = %s
               FROM batch
-             WHERE c.id = batch.id AND batch.restriction IS DISTINCT FROM %s
+             WHERE c.tenant_id = %s AND c.id = batch.id
+               AND batch.restriction IS DISTINCT FROM %s
          RETURNING c.id, batch.customer_number, batch.restriction AS old_value
         ),
+        {carried},
         audited AS (
             INSERT INTO {audit} (tenant_id, customer_id, customer_number, old_value, new_value,
                                  customer_restriction, actor_kind, actor_id, actor_name,
@@ -179,7 +195,9 @@ def _assign_batch_in_one_statement(
         *select_params,
         value,
         now,
+        actor.tenant_id,
         value,
+        *[restriction_key(value), actor.tenant_id] * len(CARRIERS),
         actor.tenant_id,
         value,
         restriction_key(value),

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.db import connection
+
 from accounts.principal import Principal
 from core.errors import InvalidInput, NotPermitted, first_or_not_found
 from core.mergepatch import merge_patch
-from customers.models import Customer, RestrictionChange, restriction_key
+from customers.models import Account, Address, Customer, RestrictionChange, restriction_key
 from tenancy.models import Site
 from tenancy.services import restriction_hold
 
@@ -84,6 +86,32 @@ def require_assignable(actor: Principal, *values: str | None) -> None:
             "Setting the restriction requires customer.customer_manage and "
             f"restriction.restriction_manage covering {covered}."
         )
+
+
+# The rows that carry their customer's restriction (``OfCustomer``).
+CARRIERS = (Address, Account, RestrictionChange)
+
+
+def carry_restriction(tenant_id: int, customer_ids: list[int], value: str | None) -> None:
+    """The moved customers' addresses, accounts and history carry ``value`` now: one statement
+    on PostgreSQL (its foreign keys check at commit that nothing was left behind)."""
+    key = restriction_key(value)
+    if connection.vendor != "postgresql":
+        for model in CARRIERS:
+            model.objects.filter(tenant_id=tenant_id, customer_id__in=customer_ids).exclude(
+                customer_restriction=key
+            ).update(customer_restriction=key)
+        return
+    tables = [model._meta.db_table for model in CARRIERS]
+    moves = [
+        f"UPDATE {table} SET customer_restriction = %s WHERE tenant_id = %s "  # noqa: S608
+        "AND customer_id = ANY(%s) AND customer_restriction IS DISTINCT FROM %s"
+        for table in tables
+    ]
+    *first, last = moves
+    sql = "WITH " + ", ".join(f"m{i} AS ({move} RETURNING 1)" for i, move in enumerate(first))
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} {last}", [key, tenant_id, list(customer_ids), key] * len(moves))
 
 
 def audit(

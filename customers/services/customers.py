@@ -22,6 +22,7 @@ from customers.models import (
 from customers.services.checks import (
     UNSET,
     audit,
+    carry_restriction,
     locked_manageable_customer,
     locked_visible,
     merged,
@@ -249,6 +250,7 @@ def customer_update(
     customer.version += 1
     customer.save()
     if customer.restriction != old:  # (after the move: the audit row carries the new value)
+        carry_restriction(customer.tenant_id, [customer.pk], restriction)
         audit(actor, channel, [(customer.pk, customer.customer_number, old)], restriction)
     return customer
 

@@ -1,10 +1,11 @@
 """A customer's addresses, accounts and restriction history carry its restriction
 (``customer_restriction``), so that the database's row policies read only the row: moving a
 customer moves them, in every write path, on SQLite and PostgreSQL; on PostgreSQL a row that
-names another restriction than its customer's is refused, and no policy looks at another
-table."""
+names another restriction than its customer's is refused (at commit, or here where the test
+asks for its keys to be checked at once), and no policy has a subquery."""
 
 import pytest
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from accounts import rowsecurity
@@ -27,6 +28,11 @@ from tests.conftest import DE_MANAGER, MANAGER
 pytestmark = pytest.mark.django_db
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the foreign keys and policies are PostgreSQL's"
+)
+# (on a distributed database the shards check their keys when the transaction commits: the
+# test's never does, and SET CONSTRAINTS does not reach them; tests/test_citus.py commits)
+checked_at_once = pytest.mark.skipif(
+    settings.DATABASE_DISTRIBUTED, reason="the shards check their keys at commit only"
 )
 
 
@@ -113,21 +119,27 @@ def test_bulk_assignment_moves_the_rows_of_every_customer_it_moves(
     assert carried(audited_world["FR1"])["addresses"] == ["FR"]  # (not moved: one row still)
 
 
-def test_a_deleted_customers_history_keeps_no_restriction_of_its_own(audited_world):
+def test_a_deleted_customers_history_keeps_the_restriction_it_last_carried(audited_world):
+    """Unlinked, it stays readable by its number for those who read that restriction."""
     de1 = audited_world["DE1"]
     customer_delete(actor=principal(de1.tenant, DE_MANAGER), customer_number="DE1")
     assert list(
         RestrictionChange.objects.filter(customer_number="DE1").values_list(
             "customer", "customer_restriction", "new_value"
         )
-    ) == [(None, None, "DE")]
+    ) == [(None, "DE", "DE")]
 
 
 def test_an_address_saved_after_its_customer_moved_keeps_the_new_restriction(world):
     """An update never sends the carried value: the customer may have moved since the row was
     read (sending the old one would be refused, or would hide the row)."""
     stale = Address.objects.get(customer=world["DE1"])
-    Customer.objects.filter(pk=world["DE1"].pk).update(restriction="FR")
+    customer_update(
+        actor=principal(world["DE1"].tenant, MANAGER),
+        customer_number="DE1",
+        fields={},
+        restriction="FR",
+    )
     stale.city = "Lyon"
     stale.save()
     assert Address.objects.filter(pk=stale.pk).values_list(
@@ -139,10 +151,12 @@ def test_an_address_saved_after_its_customer_moved_keeps_the_new_restriction(wor
 
 
 @postgres_only
+@checked_at_once
 def test_a_row_naming_another_restriction_than_its_customers_is_refused(world):
     fr1 = world["FR1"]
     refused = pytest.raises(IntegrityError, match="carries_customer_restriction")
     with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # (what the commit would check)
         cursor.execute(
             "INSERT INTO customers_address (tenant_id, customer_id, customer_restriction, "
             "address_id, contact_name, tags, is_default, version, created_at, modified_at, "
@@ -152,7 +166,19 @@ def test_a_row_naming_another_restriction_than_its_customers_is_refused(world):
         )
     with pytest.raises(IntegrityError, match="carries_customer_restriction"), transaction.atomic():
         Account.objects.filter(customer=fr1).update(customer_restriction="DE")
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     assert Account.objects.get(customer=fr1).customer_restriction == "FR"
+
+
+@postgres_only
+@checked_at_once
+def test_a_move_that_leaves_a_row_behind_is_refused(world):
+    """A write path that moved a customer without its rows could not commit."""
+    with pytest.raises(IntegrityError, match="carries_customer_restriction"), transaction.atomic():
+        Customer.objects.filter(pk=world["DE1"].pk).update(restriction="FR")
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 @postgres_only
@@ -164,8 +190,9 @@ def test_a_job_restriction_belongs_to_its_jobs_tenant(world, other_tenant):
 
 
 @postgres_only
-def test_no_row_policy_of_a_customers_row_or_a_jobs_looks_at_another_table():
-    """What a distributed database (Citus) accepts: each policy reads its row and settings."""
+def test_no_row_policy_of_a_customers_row_or_a_jobs_has_a_subquery():
+    """What a distributed database (Citus) accepts: each policy reads its row and settings
+    (no lookup of another table, no subquery of any kind)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tablename, policyname, coalesce(qual, ''), coalesce(with_check, '') "
@@ -186,7 +213,7 @@ def test_no_row_policy_of_a_customers_row_or_a_jobs_looks_at_another_table():
     assert [
         (table, name)
         for table, name, using, check in policies
-        if " from " in f" {using} {check} ".lower() or "exists" in f"{using} {check}".lower()
+        if "select" in (using + check).lower()
     ] == []
 
 
