@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import astuple, dataclass
 
@@ -133,7 +133,9 @@ def bind(context: RowContext, *, using: str = "default") -> None:
     on SQLite)."""
     if not _uses_policies(using):
         return
-    with connections[using].cursor() as cursor:
+    connection = connections[using]
+    connection.__dict__.pop(_BOUND, None)  # (the standing context binds again after this)
+    with connection.cursor() as cursor:
         cursor.execute(binding(context))
 
 
@@ -259,6 +261,25 @@ def stand(context: RowContext | None, *, using: str = "default", connection=None
         connection.execute_wrappers.append(_carry_standing)
 
 
+_BOUND = "_row_security_standing_bound"
+
+
+def _bound_in_this_transaction(connection, standing_context: RowContext) -> bool:
+    """Whether this transaction has bound ``standing_context`` already, in a savepoint that
+    still holds (each binding is one more ``SET LOCAL`` that Citus keeps, and sends to every
+    worker it connects to, for the rest of the transaction). A transaction that has not begun
+    yet (its ``BEGIN`` goes with its first statement) has bound nothing."""
+    from psycopg.pq import TransactionStatus
+
+    if connection.connection.info.transaction_status == TransactionStatus.IDLE:
+        return False
+    bound = connection.__dict__.get(_BOUND)
+    if bound is None or bound[0] != standing_context:
+        return False
+    savepoints = tuple(connection.savepoint_ids)
+    return savepoints[: len(bound[1])] == bound[1]
+
+
 def _carry_standing(execute, sql, params, many, context):
     connection = context["connection"]
     standing_context = connection.__dict__.get(_STANDING)
@@ -274,9 +295,14 @@ def _carry_standing(execute, sql, params, many, context):
         # (executemany, a server-side cursor, a distributed database: the binding goes first,
         # a query of its own, in the same transaction; one of its own when there is none)
         database = connection.connection
-        with nullcontext() if connection.in_atomic_block else database.transaction():
+        if not connection.in_atomic_block:
+            with database.transaction():
+                database.execute(binding_sql)
+                return execute(sql, params, many, context)
+        if not _bound_in_this_transaction(connection, standing_context):
             database.execute(binding_sql)
-            return execute(sql, params, many, context)
+            connection.__dict__[_BOUND] = (standing_context, tuple(connection.savepoint_ids))
+        return execute(sql, params, many, context)
     if params is not None:
         binding_sql = _escaped(binding_sql)
     result = execute(f"{binding_sql}; {sql}", params, many, context)
@@ -362,6 +388,7 @@ def _lookup_alone(sql: str, params: list, using: str) -> list:
     """:func:`lookup` on a distributed database: the sign-in context bound by a query of its
     own, in the lookup's transaction (the request binds its principal afterwards)."""
     connection = connections[using]
+    connection.__dict__.pop(_BOUND, None)
     with ExitStack() as stack:
         if not connection.in_atomic_block:
             stack.enter_context(transaction.atomic(using=using))

@@ -5,7 +5,9 @@ import secrets
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.expressions import Col
 from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
 
 from core.channels import CHANNEL_PHRASES, ActorKind, Channel
 from core.restrictions import RESTRICTION_MAX_LENGTH
@@ -53,6 +55,19 @@ SORT_INDEXES = {
     "created_at": "created",
     "modified_at": "modified",
 }
+
+
+class TenantForeignKey(models.ForeignKey):
+    """A reference to a row of the same tenant: every join through it (either way) names the
+    tenant on both sides too, so that a distributed database (Citus) joins the two tables on
+    the tenant's shard (``tenant_id`` is how it spreads them), and the planner has the tenant
+    index on both sides. Both tables have a ``tenant_id`` column."""
+
+    def get_extra_restriction(self, alias, related_alias):
+        if alias is None or related_alias is None:  # (a subquery's trimmed join: no pair)
+            return None
+        tenant = self.model._meta.get_field("tenant")
+        return Exact(Col(alias, tenant), Col(related_alias, tenant))
 
 
 class TenantRow(models.Model):
@@ -202,7 +217,7 @@ class OfCustomer(TenantRow):
 
 class Address(OfCustomer):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="addresses")
+    customer = TenantForeignKey(Customer, on_delete=models.CASCADE, related_name="addresses")
     address_id = models.CharField(max_length=66, default=generate_address_id)
     contact_name = models.CharField(max_length=255)
     company_name = models.CharField(max_length=255, null=True, blank=True)
@@ -250,7 +265,7 @@ class Account(OfCustomer):
     """A login e-mail of a customer profile; the e-mail is unique per tenant (stored lower-case)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="accounts")
+    customer = TenantForeignKey(Customer, on_delete=models.CASCADE, related_name="accounts")
     email = models.EmailField(max_length=254)
     password = models.CharField(max_length=256, blank=True)
     # An imported credential of another system ({"algorithm", "hash", "context"}), kept apart
@@ -321,7 +336,7 @@ class RestrictionChange(OfCustomer):
     """Audit of every change of a customer's restriction; written by the services only."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(
+    customer = TenantForeignKey(
         Customer, on_delete=unlink_history, null=True, related_name="restriction_changes"
     )
     # (a deleted customer's rows keep the last; null on rows unlinked before it was carried)
@@ -434,7 +449,7 @@ class JobRestriction(TenantRow):
     # (the job's tenant: the row policy reads it from the row; the database holds it to the
     # job's by a foreign key of both, migration 0030)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="restrictions")
+    job = TenantForeignKey(Job, on_delete=models.CASCADE, related_name="restrictions")
     restriction = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
 
     class Meta:

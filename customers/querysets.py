@@ -162,7 +162,11 @@ def with_account(condition: Q) -> Q:
     condition on the rows of an already scoped customer queryset: it adds no customer."""
     from customers.models import Account
 
-    return Q(Exists(Account.objects.filter(condition, customer=OuterRef("pk"))))
+    # (by tenant and customer: the account's key, and one shard of a distributed database)
+    accounts = Account.objects.filter(
+        condition, tenant_id=OuterRef("tenant_id"), customer=OuterRef("pk")
+    )
+    return Q(Exists(accounts))
 
 
 class CustomerRelatedQuerySet(models.QuerySet):
@@ -171,7 +175,11 @@ class CustomerRelatedQuerySet(models.QuerySet):
     def visible_to(self, principal: Principal | None) -> models.QuerySet:
         from customers.models import Customer
 
-        return self.filter(customer__in=Customer.objects.visible_to(principal))
+        visible = self.filter(customer__in=Customer.objects.visible_to(principal))
+        if principal is not None and principal.tenant_id is not None:
+            # (the rows' own tenant too: their key, and one shard of a distributed database)
+            visible = visible.filter(tenant_id=principal.tenant_id)
+        return visible
 
     def bulk_create(self, objs, *args, **kwargs):
         """Rows whose customer is at hand carry its restriction (``OfCustomer``); the others

@@ -5,11 +5,17 @@
 # machine: when the server already has citus.so, nothing is done. Installs the build's Debian
 # packages when missing (needs root, as `make install` into the server's directories does).
 #
-#     bash tools/citus_build.sh [VENDOR_DIR]
+#     bash tools/citus_build.sh [SOURCE_DIR]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
-vendor="${1:-$here/../shared/vendor/citus}"
 version=13.2.2
+# The source: the argument, CITUS_SOURCE, or the workplace's copy beside the project.
+vendor="${1:-${CITUS_SOURCE:-}}"
+if [ -z "$vendor" ]; then
+  for candidate in "$here/../shared/vendor/citus" /work/shared/vendor/citus; do
+    [ -f "$candidate/citus-$version.tar.gz" ] && { vendor="$candidate"; break; }
+  done
+fi
 
 pg_config=$(ls /usr/lib/postgresql/*/bin/pg_config 2>/dev/null | sort -V | tail -n1 || true)
 if [ -z "$pg_config" ]; then
@@ -23,7 +29,10 @@ if [ -f "/usr/lib/postgresql/$major/lib/citus.so" ]; then
   echo "citus_build: Citus is installed for PostgreSQL $major"
   exit 0
 fi
-[ -f "$vendor/citus-$version.tar.gz" ] || { echo "citus_build: no $vendor/citus-$version.tar.gz" >&2; exit 2; }
+[ -n "$vendor" ] && [ -f "$vendor/citus-$version.tar.gz" ] || {
+  echo "citus_build: no citus-$version.tar.gz found (pass its directory, or set CITUS_SOURCE)" >&2
+  exit 2
+}
 
 packages="postgresql-server-dev-$major libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev"
 missing=""

@@ -10,10 +10,14 @@ unique key includes the tenant, and each foreign key between two such tables too
 - A child refers to its customer only through ``(tenant_id, customer_id,
   customer_restriction)`` (0030), a job restriction to its job through ``(tenant_id,
   job_id)``: the foreign keys of ``customer_id`` and ``job_id`` alone go. The Django models
-  keep their ``ForeignKey`` fields (``db_constraint`` unchanged: the database's key is wider).
+  keep their reference fields (``db_constraint`` unchanged: the database's key is wider),
+  whose joins now name the tenant on both sides (``TenantForeignKey``).
 """
 
 from django.db import migrations, models
+from django.db.models.deletion import CASCADE
+
+import customers.models
 
 # Tables whose primary key gains the tenant.
 TABLES = (
@@ -116,4 +120,32 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(widened, narrowed, elidable=False),
+        # Joins through these references name the tenant on both sides (the models'
+        # TenantForeignKey): nothing changes in the database.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name=model,
+                    name=name,
+                    field=customers.models.TenantForeignKey(
+                        null=name == "customer" and model == "restrictionchange",
+                        on_delete=on_delete,
+                        related_name=related_name,
+                        to=to,
+                    ),
+                )
+                for model, name, on_delete, related_name, to in (
+                    ("account", "customer", CASCADE, "accounts", "customers.customer"),
+                    ("address", "customer", CASCADE, "addresses", "customers.customer"),
+                    ("jobrestriction", "job", CASCADE, "restrictions", "customers.job"),
+                    (
+                        "restrictionchange",
+                        "customer",
+                        customers.models.unlink_history,
+                        "restriction_changes",
+                        "customers.customer",
+                    ),
+                )
+            ]
+        ),
     ]
