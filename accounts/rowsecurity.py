@@ -31,6 +31,7 @@ from dataclasses import astuple, dataclass
 
 from django.conf import settings
 from django.db import connections, transaction
+from psycopg.pq import TransactionStatus
 
 from accounts.principal import Principal
 from accounts.scopes import Coverage, Right
@@ -269,8 +270,6 @@ def _bound_in_this_transaction(connection, standing_context: RowContext) -> bool
     still holds (each binding is one more ``SET LOCAL`` that Citus keeps, and sends to every
     worker it connects to, for the rest of the transaction). A transaction that has not begun
     yet (its ``BEGIN`` goes with its first statement) has bound nothing."""
-    from psycopg.pq import TransactionStatus
-
     if connection.connection.info.transaction_status == TransactionStatus.IDLE:
         return False
     bound = connection.__dict__.get(_BOUND)
@@ -283,6 +282,9 @@ def _bound_in_this_transaction(connection, standing_context: RowContext) -> bool
 def _carry_standing(execute, sql, params, many, context):
     connection = context["connection"]
     standing_context = connection.__dict__.get(_STANDING)
+    if connection.connection.info.transaction_status == TransactionStatus.IDLE:
+        # (a statement that begins a transaction, a savepoint's too: nothing bound in it yet)
+        connection.__dict__.pop(_BOUND, None)
     if (
         standing_context is None
         or connection.__dict__.get(_DEPTH, 0)
