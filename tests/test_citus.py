@@ -188,3 +188,12 @@ def test_an_insert_into_another_tenant_is_refused_on_the_shard(world, other_tena
 def _reader(tenant) -> Principal:
     grants = Grants.from_strings(list(DE_READER))
     return Principal(tenant.pk, tenant.code, grants, "client", "c", "c")
+
+
+def test_the_check_refuses_the_service_unaware_of_the_distribution(settings):
+    from core.checks import distributed_as_configured
+
+    assert distributed_as_configured(databases=["default"]) == []
+    settings.DATABASE_DISTRIBUTED = False
+    [error] = distributed_as_configured(databases=["default"])
+    assert error.id == "core.E001"
