@@ -204,10 +204,12 @@ class OfCustomer(TenantRow):
         if self._state.adding:
             self.customer_restriction = self.restriction_of_customer()
         elif kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            # (what Django would write: the loaded fields, here without the carried restriction)
+            unsent = {"customer_restriction", *self.get_deferred_fields()}
             kwargs["update_fields"] = [
-                field.name
+                field.attname
                 for field in self._meta.concrete_fields
-                if not field.primary_key and field.name != "customer_restriction"
+                if not field.primary_key and field.attname not in unsent
             ]
         super().save(*args, **kwargs)
 

@@ -150,6 +150,22 @@ def test_an_address_saved_after_its_customer_moved_keeps_the_new_restriction(wor
     )
 
 
+def test_a_partly_loaded_address_saves_what_was_loaded_and_nothing_else(world):
+    """No deferred field is fetched to be written back (Django's own rule for a save)."""
+    from django.test.utils import CaptureQueriesContext
+
+    partial = Address.objects.only("pk", "tenant_id", "customer_id", "city").get(
+        customer=world["DE1"]
+    )
+    partial.city = "Köln"
+    with CaptureQueriesContext(connection) as captured:
+        partial.save()
+    touching = [q["sql"] for q in captured if '"customers_address"' in q["sql"]]
+    [write] = touching  # (no deferred field read back first)
+    assert 'UPDATE "customers_address"' in write and "customer_restriction" not in write
+    assert Address.objects.get(pk=partial.pk).city == "Köln"
+
+
 @postgres_only
 @checked_at_once
 def test_a_row_naming_another_restriction_than_its_customers_is_refused(world):
