@@ -50,7 +50,7 @@ def privacy_export_build(export_id: int) -> str:
     """Build a queued export as its requester is now (the task worker; every tenant bound for
     the export's own row, the requester's privacy scope for the customer's data)."""
     export = (
-        PrivacyExport.objects.select_related("tenant")
+        PrivacyExport.objects.prefetch_related("tenant")  # (no join: see customers.admin.jobs)
         .filter(pk=export_id, status=PrivacyExport.Status.QUEUED)
         .first()
     )

@@ -73,7 +73,7 @@ def send_mass_read_alert(alert_id: int) -> int:
 
     bound_for = f"the e-mail of mass-read alert {alert_id}"
     with rowsecurity.session_context(rowsecurity.ALL_TENANTS, reason=bound_for):
-        alert = MassReadAlert.objects.select_related("tenant").filter(pk=alert_id).first()
+        alert = MassReadAlert.objects.prefetch_related("tenant").filter(pk=alert_id).first()
         if alert is None or alert.notified_at is not None:
             return 0
         recipients = sorted(

@@ -4,13 +4,16 @@ import secrets
 
 from django.conf import settings
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import models, router
 from django.db.models.expressions import Col
+from django.db.models.fields.related_descriptors import ReverseManyToOneDescriptor
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
+from django.utils.functional import cached_property
 
 from core.channels import CHANNEL_PHRASES, ActorKind, Channel
 from core.restrictions import RESTRICTION_MAX_LENGTH
+from customers.deletion import TenantCollector
 from customers.querysets import (
     CustomerErasureQuerySet,
     CustomerQuerySet,
@@ -57,11 +60,30 @@ SORT_INDEXES = {
 }
 
 
+class _OfTheTenant(ReverseManyToOneDescriptor):
+    """``customer.addresses`` and the like: the rows of the instance's tenant as well as of
+    the instance, so that what a service reads, updates or deletes through them names the
+    tenant (one shard on a distributed database)."""
+
+    @cached_property
+    def related_manager_cls(self):
+        manager = super().related_manager_cls
+
+        class TenantRelatedManager(manager):
+            def __init__(self, instance):
+                super().__init__(instance)
+                self.core_filters = {**self.core_filters, "tenant_id": instance.tenant_id}
+
+        return TenantRelatedManager
+
+
 class TenantForeignKey(models.ForeignKey):
     """A reference to a row of the same tenant: every join through it (either way) names the
     tenant on both sides too, so that a distributed database (Citus) joins the two tables on
     the tenant's shard (``tenant_id`` is how it spreads them), and the planner has the tenant
     index on both sides. Both tables have a ``tenant_id`` column."""
+
+    related_accessor_class = _OfTheTenant
 
     def get_extra_restriction(self, alias, related_alias):
         if alias is None or related_alias is None:  # (a subquery's trimmed join: no pair)
@@ -78,6 +100,15 @@ class TenantRow(models.Model):
 
     class Meta:
         abstract = True
+
+    def delete(self, using=None, keep_parents=False):
+        """Django's delete, each of its statements naming the tenant (``TenantCollector``)."""
+        if self.pk is None:
+            raise ValueError(f"{self._meta.object_name} has no primary key: nothing to delete.")
+        using = using or router.db_for_write(type(self), instance=self)
+        collector = TenantCollector(using=using, origin=self)
+        collector.collect([self], keep_parents=keep_parents)
+        return collector.delete()
 
     def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
         values = [value for value in values if value[0].attname != "tenant_id"]

@@ -11,9 +11,13 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import connections, models
 from django.db.models import Exists, Expression, OuterRef, Q
+from django.db.models.expressions import Col
+from django.db.models.lookups import Exact
+from django.db.models.sql.where import WhereNode
 
 from accounts.rowsecurity import coverage_text
 from accounts.scopes import Coverage, Right
+from customers.deletion import delete_with_tenant
 
 if TYPE_CHECKING:
     from accounts.principal import Principal
@@ -47,6 +51,29 @@ def _within(queryset: models.QuerySet, principal: Principal, coverage: Coverage)
     return queryset.filter(covered_condition(coverage), tenant_id=principal.tenant_id)
 
 
+def named_tenant(query) -> int | None:
+    """The tenant ``query`` is held to by a plain ``tenant_id = value`` condition on its base
+    table (one of the conditions all of which a row must meet), or ``None``."""
+    alias = query.base_table
+    nodes = [query.where]
+    while nodes:
+        node = nodes.pop()
+        if node.negated or (node.connector != "AND" and len(node.children) > 1):
+            continue
+        for child in node.children:
+            if isinstance(child, WhereNode):
+                nodes.append(child)
+            elif (
+                isinstance(child, Exact)
+                and isinstance(child.lhs, Col)
+                and child.lhs.alias == alias
+                and child.lhs.target.attname == "tenant_id"
+                and isinstance(child.rhs, int)
+            ):
+                return child.rhs
+    return None
+
+
 class DefaultAddress(Expression):
     """The subquery of :meth:`CustomerQuerySet.with_default_address`, written once per database
     engine: compiled by the ORM, its forty expressions cost a list request more than its
@@ -67,7 +94,11 @@ class DefaultAddress(Expression):
         customer = compiler.quote_name_unless_alias(compiler.query.base_table)
         quote = connection.ops.quote_name
         tenant, number = f"{customer}.{quote('tenant_id')}", f"{customer}.{quote('id')}"
-        return f"{select} {tenant} AND a.customer_id = {number} {condition}", []
+        named = named_tenant(compiler.query)
+        key = f"a.customer_id = {number} {condition}"
+        if named is not None:  # (Citus routes the subquery by a tenant it names, not by ours)
+            return f"{select} %s AND a.tenant_id = {tenant} AND {key}", [named]
+        return f"{select} {tenant} AND {key}", []
 
     def _parts(self, connection) -> tuple[str, str]:
         """The statement before the outer customer's tenant, and after its id (the address
@@ -90,7 +121,13 @@ class DefaultAddress(Expression):
         return select, "AND a.is_default)"
 
 
-class CustomerQuerySet(models.QuerySet):
+class TenantRowQuerySet(models.QuerySet):
+    def delete(self):
+        """Django's delete, each of its statements naming the tenant (``TenantCollector``)."""
+        return delete_with_tenant(self)
+
+
+class CustomerQuerySet(TenantRowQuerySet):
     def with_right(self, principal: Principal | None, right: Right) -> CustomerQuerySet:
         """The customers over which ``principal`` holds ``right``: one of the three below."""
         return _covered(self, principal, right)
@@ -123,7 +160,11 @@ class CustomerQuerySet(models.QuerySet):
         they matched, sort it and join the page's ids to it). It adds no row: the ids are this
         queryset's."""
         ids = self.values("pk")[start:stop]  # (a LIMIT keeps the planner from merging it away)
-        return self.model.objects.filter(pk__in=ids).order_by(*self.query.order_by)
+        rows = self.model.objects.filter(pk__in=ids)
+        tenant = named_tenant(self.query)
+        if tenant is not None and settings.DATABASE_DISTRIBUTED:
+            rows = rows.filter(tenant_id=tenant)  # (Citus: on the tenant's shard alone)
+        return rows.order_by(*self.query.order_by)
 
     def with_default_address(self, fields: tuple[str, ...]) -> CustomerQuerySet:
         """Each row with its default address's ``fields`` as one JSON object (``None`` without
@@ -169,7 +210,7 @@ def with_account(condition: Q) -> Q:
     return Q(Exists(accounts))
 
 
-class CustomerRelatedQuerySet(models.QuerySet):
+class CustomerRelatedQuerySet(TenantRowQuerySet):
     """Addresses and accounts: visible exactly when their customer is (the same filter)."""
 
     def visible_to(self, principal: Principal | None) -> models.QuerySet:
@@ -275,7 +316,7 @@ class PrivacyExportQuerySet(models.QuerySet):
         )
 
 
-class JobQuerySet(models.QuerySet):
+class JobQuerySet(TenantRowQuerySet):
     def visible_to(
         self, principal: Principal | None, *, employee_id: int | None
     ) -> models.QuerySet:
@@ -294,7 +335,7 @@ class JobQuerySet(models.QuerySet):
             return jobs
         from customers.models import JobRestriction
 
-        uncovered = JobRestriction.objects.filter(job=OuterRef("pk")).exclude(
-            covered_condition(readable)
-        )
+        uncovered = JobRestriction.objects.filter(
+            tenant_id=OuterRef("tenant_id"), job=OuterRef("pk")
+        ).exclude(covered_condition(readable))
         return jobs.filter(~Exists(uncovered))

@@ -110,17 +110,43 @@ def start(directory: Path, pool_size: int, users: list[str]) -> dict[str, str]:
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
 
+    # The web tier's statement time limit, on every server connection (a session setting made
+    # by the application would stay on one of them).
+    start_pooler(
+        directory, primary_port, pooler_port, pool_size, users,
+        connect_query="SET statement_timeout = 5000",
+    )  # fmt: skip
+    urls = {
+        "STACK_PRIMARY_URL": url(primary_port),
+        "STACK_REPLICA_URL": url(replica_port),
+        "STACK_POOLER_URL": url(pooler_port),
+    }
+    (directory / "stack.env").write_text("".join(f"{k}={v}\n" for k, v in urls.items()))
+    return urls
+
+
+def start_pooler(
+    directory: Path,
+    server_port: int,
+    port: int,
+    pool_size: int,
+    users: list[str],
+    connect_query: str = "",
+) -> None:
+    """PgBouncer in transaction mode on ``port`` in front of the server on ``server_port``
+    (every database, trust authentication for ``users``), its files under ``directory``."""
+    if shutil.which("pgbouncer") is None and not Path("/usr/sbin/pgbouncer").exists():
+        raise SystemExit("pg_stack: pgbouncer is not installed (apt-get install pgbouncer)")
     userlist = directory / "userlist.txt"
     userlist.write_text("".join(f'"{name}" ""\n' for name in users))
     config = directory / "pgbouncer.ini"
+    connect = f" connect_query='{connect_query}'" if connect_query else ""
     config.write_text(
         "[databases]\n"
-        # The web tier's statement time limit, on every server connection (a session setting
-        # made by the application would stay on one of them).
-        f"* = host=127.0.0.1 port={primary_port} connect_query='SET statement_timeout = 5000'\n"
+        f"* = host=127.0.0.1 port={server_port}{connect}\n"
         "[pgbouncer]\n"
         "listen_addr = 127.0.0.1\n"
-        f"listen_port = {pooler_port}\n"
+        f"listen_port = {port}\n"
         "unix_socket_dir =\n"
         "auth_type = trust\n"
         f"auth_file = {userlist}\n"
@@ -131,25 +157,22 @@ def start(directory: Path, pool_size: int, users: list[str]) -> dict[str, str]:
         f"pidfile = {directory / 'pgbouncer.pid'}\n"
     )
     if os.geteuid() == 0:
-        for path in (userlist, config):
+        for path in (directory, userlist, config):
             shutil.chown(path, "postgres")
     run("pgbouncer", "-d", "-q", config)
-    wait_for(pooler_port, "PgBouncer")
-    urls = {
-        "STACK_PRIMARY_URL": url(primary_port),
-        "STACK_REPLICA_URL": url(replica_port),
-        "STACK_POOLER_URL": url(pooler_port),
-    }
-    (directory / "stack.env").write_text("".join(f"{k}={v}\n" for k, v in urls.items()))
-    return urls
+    wait_for(port, "PgBouncer")
 
 
-def stop(directory: Path) -> None:
-    binaries = bindir()
+def stop_pooler(directory: Path) -> None:
     pidfile = directory / "pgbouncer.pid"
     if pidfile.exists():
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pidfile.read_text().strip()), 15)
+
+
+def stop(directory: Path) -> None:
+    binaries = bindir()
+    stop_pooler(directory)
     for cluster in ("replica", "primary"):
         if (directory / cluster / "postmaster.pid").exists():
             run(

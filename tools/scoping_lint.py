@@ -88,6 +88,7 @@ ALLOWED = {
     "customers/querysets.py": "the one restriction filter",
     "customers/services/": "the one write path: checks the principal and writes the audit",
     "customers/models.py": "the model and manager definitions",
+    "customers/deletion.py": "a delete the services ordered, each statement naming the tenant",
     "customers/demo.py": "demo data, bulk-created with its audit rows by seed_demo",
     "customers/mail.py": "the e-mail task of the create service, by the account it was given",
     "customers/read_log.py": "adds the read-access log's lines of what an edge served",

@@ -53,7 +53,9 @@ class JobAdmin(ReadOnlyAdminMixin, GuardedAdmin):
         )
 
     def scoped_queryset(self, request, queryset):
-        return queryset.select_related("tenant").visible_to(
+        # (the tenant by a query of its own: a join would reach a coordinator-only table from
+        # the distributed jobs, which Citus refuses)
+        return queryset.prefetch_related("tenant").visible_to(
             admin_principal(request), employee_id=request.user.pk
         )
 
