@@ -1,7 +1,7 @@
 """A throwaway Citus cluster on loopback: a coordinator and two workers (PostgreSQL with the
 Citus extension, ``tools/citus_build.sh``), each on a free port, all under one directory.
 
-    python tools/citus_stack.py start DIR [--databases postgres,test_postgres]
+    python tools/citus_stack.py start DIR [--databases postgres,test_postgres] [--workers 2]
     python tools/citus_stack.py stop DIR
 
 ``start`` prints (and writes to ``DIR/citus.env``) shell assignments: ``CITUS_COORDINATOR_URL``
@@ -29,12 +29,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pg_stack import bindir, free_port, run  # the sibling tool's helpers
 
-NODES = ("coordinator", "worker1", "worker2")
 SETTINGS = (
     "-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off "
     "-c synchronous_commit=off -c shared_preload_libraries=citus -c max_connections=300 "
     "-c max_prepared_transactions=100 -c citus.shard_count=8"
 )
+
+
+def nodes(workers: int) -> tuple[str, ...]:
+    return ("coordinator", *(f"worker{n}" for n in range(1, workers + 1)))
 
 
 def psql(port: int, database: str, *statements: str) -> None:
@@ -46,7 +49,7 @@ def psql(port: int, database: str, *statements: str) -> None:
         )  # fmt: skip
 
 
-def start(directory: Path, databases: list[str]) -> dict[str, str]:
+def start(directory: Path, databases: list[str], workers: int = 2) -> dict[str, str]:
     binaries = bindir()
     if not (binaries.parent / "lib" / "citus.so").exists():
         raise SystemExit("citus_stack: Citus is not installed (bash tools/citus_build.sh)")
@@ -56,7 +59,7 @@ def start(directory: Path, databases: list[str]) -> dict[str, str]:
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres")
         shutil.chown(sockets, "postgres")
-    ports = {node: free_port() for node in NODES}
+    ports = {node: free_port() for node in nodes(workers)}
     quiet = {"stdout": subprocess.DEVNULL}
     for node, port in ports.items():
         run(binaries / "initdb", "-D", directory / node, "-A", "trust", "-U", "postgres", **quiet)
@@ -71,7 +74,7 @@ def start(directory: Path, databases: list[str]) -> dict[str, str]:
     urls = {
         "CITUS_COORDINATOR_URL": f"postgres://postgres@127.0.0.1:{coordinator}/postgres",
         "CITUS_WORKER_URLS": ",".join(
-            f"postgres://postgres@127.0.0.1:{ports[node]}/postgres" for node in NODES[1:]
+            f"postgres://postgres@127.0.0.1:{ports[node]}/postgres" for node in list(ports)[1:]
         ),
     }
     (directory / "citus.env").write_text("".join(f"{k}={v}\n" for k, v in urls.items()))
@@ -87,13 +90,14 @@ def prepare(ports: dict[str, int], database: str) -> None:
         psql(port, database, "CREATE EXTENSION IF NOT EXISTS citus")
     coordinator = ports["coordinator"]
     psql(coordinator, database, f"SELECT citus_set_coordinator_host('127.0.0.1', {coordinator})")
-    for node in NODES[1:]:
+    for node in list(ports)[1:]:
         psql(coordinator, database, f"SELECT citus_add_node('127.0.0.1', {ports[node]})")
 
 
 def stop(directory: Path) -> None:
     binaries = bindir()
-    for node in reversed(NODES):
+    found = sorted(path.name for path in directory.glob("worker*") if path.is_dir())
+    for node in [*reversed(found), "coordinator"]:
         if (directory / node / "postmaster.pid").exists():
             run(
                 binaries / "pg_ctl", "-D", directory / node, "-m", "immediate", "stop",
@@ -108,13 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["start", "stop"])
     parser.add_argument("directory", type=Path)
     parser.add_argument("--databases", default="postgres")
+    parser.add_argument("--workers", type=int, default=2, help="worker nodes (2)")
     args = parser.parse_args(argv)
     directory = args.directory.resolve()
     if args.action == "stop":
         stop(directory)
         return 0
     try:
-        urls = start(directory, args.databases.split(","))
+        urls = start(directory, args.databases.split(","), args.workers)
     except (subprocess.CalledProcessError, SystemExit):
         stop(directory)
         raise

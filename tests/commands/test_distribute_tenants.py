@@ -25,6 +25,12 @@ def test_a_database_that_is_not_citus_is_refused_with_status_2_and_nothing_chang
     assert out.getvalue() == ""
 
 
+def test_a_database_that_is_not_configured_is_refused_with_status_2():
+    with pytest.raises(CommandError, match="No database 'elsewhere' is configured") as refused:
+        call_command("distribute_tenants", "--database", "elsewhere", stdout=io.StringIO())
+    assert refused.value.returncode == 2
+
+
 def test_the_check_warns_when_the_setting_claims_a_distribution_there_is_not(settings):
     assert distributed_as_configured(databases=["default"]) == []
     settings.DATABASE_DISTRIBUTED = True

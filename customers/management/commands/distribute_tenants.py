@@ -65,6 +65,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         alias = options["database"]
+        if alias not in connections.settings:
+            configured = ", ".join(sorted(connections.settings))
+            raise bad_input(f"No database {alias!r} is configured (configured: {configured}).")
         if connections[alias].vendor != "postgresql" or not _is_citus(alias):
             raise bad_input(NOT_CITUS)
         with as_database_owner(alias):
