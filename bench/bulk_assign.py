@@ -161,7 +161,14 @@ def run_one(mode: str, rows: int, batch_size: int) -> dict:
         summary = out.getvalue().strip()
         rows = int(summary.split("changed=")[1].split()[0])
     elif mode == "raw":
-        with connection.cursor() as cursor:
+        from accounts import rowsecurity
+
+        # (the row-security trigger holds even a superuser's update to the bound context)
+        context = rowsecurity.RowContext.whole_tenant(tenant.pk)
+        with (
+            rowsecurity.session_context(context, reason="bench raw"),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(
                 "UPDATE customers_customer SET restriction = 'DE', version = version + 1, "
                 "modified_at = now() WHERE tenant_id = %s",
