@@ -215,3 +215,56 @@ def test_a_cursor_page_is_an_index_range_too(tenants, api_as):
     assert_tenant_index_ranges(plans)
     assert index_names(plans) == {"customer_restriction_idx"}
     assert not any(s["Node Type"] == "Sort" for _, steps in plans for s in steps)
+
+
+# The index each child table's key to its customer is checked by: PostgreSQL looks up the rows
+# that still name a customer's old restriction when the customer's restriction moves, once per
+# customer, at commit.
+KEY_CHECKS = {
+    "customers_address": "address_unique_id_per_customer",
+    "customers_account": "account_customer_idx",
+    "customers_restrictionchange": "restriction_change_idx",
+}
+
+# (as the owner, which is under the policies too: the rows are of every tenant's customers)
+_EVERY = " FROM customers_customer"
+ROWS_OF_EVERY_CUSTOMER = {
+    "customers_address": "INSERT INTO customers_address (tenant_id, customer_id, "
+    "customer_restriction, address_id, contact_name, tags, is_default, version, created_at, "
+    "modified_at, mixins, metadata_mixins) SELECT tenant_id, id, restriction_key, 'a', 'plans', "
+    "'[]', false, 1, now(), now(), '{}', '{}'" + _EVERY,
+    "customers_account": "INSERT INTO customers_account (tenant_id, customer_id, "
+    "customer_restriction, email, password, created_at) SELECT tenant_id, id, restriction_key, "
+    "'p' || id || '@example.com', '', now()" + _EVERY,
+    "customers_restrictionchange": "INSERT INTO customers_restrictionchange (tenant_id, "
+    "customer_id, customer_restriction, customer_number, new_value, actor_kind, actor_id, "
+    "actor_name, channel, changed_at) SELECT tenant_id, id, restriction_key, customer_number, "
+    "restriction, 'operator', 'plans', 'plans', 'command', now()" + _EVERY,
+}
+
+
+@pytest.mark.parametrize("table", sorted(KEY_CHECKS))
+def test_the_check_of_a_moved_customers_rows_is_one_index_range(tenants, table):
+    """As a first bulk assignment meets it: statistics that say the table is empty (analyzed
+    before the history was written), thousands of rows in it. Each look-up is one range of the
+    tenant-and-customer index, never the tenant's whole index combined with the customer's
+    (which made each batch of a bulk assignment slower than the one before)."""
+    check = (
+        f"SELECT 1 FROM ONLY {table} x WHERE $1 = tenant_id AND $2 = customer_id "  # noqa: S608
+        "AND $3 = customer_restriction FOR KEY SHARE OF x"
+    )
+    with as_database_owner(), connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")
+        cursor.execute(ROWS_OF_EVERY_CUSTOMER[table])
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE key_check (int, int, text) AS {check}")
+        try:
+            cursor.execute("EXPLAIN EXECUTE key_check (1, 1, 'DE')")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE key_check")
+            cursor.execute("RESET plan_cache_mode")
+    assert f"Index Scan using {KEY_CHECKS[table]}" in plan or (
+        f"Index Only Scan using {KEY_CHECKS[table]}" in plan
+    ), plan
+    assert "BitmapAnd" not in plan and "Seq Scan" not in plan, plan
