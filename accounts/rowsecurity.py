@@ -387,20 +387,33 @@ def lookup(sql: str, params: list, key: tuple[str, str, str], using: str = "defa
 
 
 def _lookup_alone(sql: str, params: list, using: str) -> list:
-    """:func:`lookup` on a distributed database: the sign-in context bound by a query of its
-    own, in the lookup's transaction (the request binds its principal afterwards)."""
+    """:func:`lookup` on a distributed database, in one round trip too: the identities live on
+    the coordinator alone, so the sign-in context is bound there alone (``set_config``, which
+    Citus does not carry to the workers), in the lookup's query. The principal found binds its
+    context afterwards with ``SET LOCAL``, which reaches the workers; until then they hold no
+    context (and answer nothing)."""
     connection = connections[using]
     connection.__dict__.pop(_BOUND, None)
     with ExitStack() as stack:
         if not connection.in_atomic_block:
             stack.enter_context(transaction.atomic(using=using))
         with connection.cursor() as cursor:
-            cursor.execute(binding(SIGN_IN))
-            cursor.execute(sql, params)
+            cursor.execute(f"{_escaped(coordinator_binding(SIGN_IN))}; {sql}", params)
+            cursor.nextset()
             rows = cursor.fetchall()
             if not rows:
                 cursor.execute(binding(NOTHING))
     return rows
+
+
+def coordinator_binding(context: RowContext) -> str:
+    """One statement that binds ``context`` for the current transaction on the server it is
+    sent to and nowhere else (a distributed database keeps it from the workers)."""
+    values = ", ".join(
+        f"set_config('customers.{name}', {literal(value)}, true)"
+        for name, value in zip(SETTINGS, context.values(), strict=True)
+    )
+    return f"SELECT {values}"
 
 
 def _escaped(statement: str) -> str:

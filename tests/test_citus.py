@@ -134,6 +134,24 @@ def test_no_binding_shares_a_query_with_another_statement(world, api_as):
         assert all(part.startswith("SET LOCAL ") for part in sql.split("; ")), sql
 
 
+def test_a_get_binds_its_principal_in_two_round_trips(world, api_as):
+    """The token's principal is looked up in the query that binds the sign-in context on the
+    coordinator alone (the identities live there); the principal's context is then bound by a
+    ``SET LOCAL`` of its own, which the workers receive; then the row."""
+    reader = api_as(*DE_READER)
+    assert reader.get(f"{BASE}/DE1").status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        assert reader.get(f"{BASE}/DE1").json()["id"] == "DE1"
+    sent = [q["sql"] for q in captured.captured_queries if q["sql"].strip()]
+    sent = [sql for sql in sent if "SAVEPOINT" not in sql]  # (the test's own transaction)
+    lookup, bound, row = sent[:3]
+    assert lookup.startswith("SELECT set_config('customers.tenant_low'")
+    assert "c.client_id = " in lookup  # (the token's API client, in the same query)
+    assert "SET LOCAL" not in lookup
+    assert bound.startswith("SET LOCAL customers.tenant_low = '") and "SELECT" not in bound
+    assert row.startswith("SELECT") and '"default_address"' in row
+
+
 def _placements(*tables: str) -> dict[int, list[str]]:
     """Each worker's port -> the shards of ``tables`` it holds."""
     with connection.cursor() as cursor:

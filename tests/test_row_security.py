@@ -83,6 +83,35 @@ def test_a_request_binds_with_its_principal_lookup_and_a_changed_principal_is_bo
 
 
 @pytest.mark.django_db
+def test_unfused_a_request_binds_its_principal_as_it_is_now(world, api_as, settings):
+    """A distributed database's way, here on a plain PostgreSQL (``DATABASE_DISTRIBUTED``):
+    the lookup binds the sign-in context in its own query, on the server it is sent to alone
+    (``set_config``), and the principal found is bound by a ``SET LOCAL`` of its own before
+    anything is read; a principal narrowed while its token lives reads its new rights at once,
+    and an unknown token reads nothing."""
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import ApiClient
+
+    settings.DATABASE_DISTRIBUTED = True
+    http = api_as("customer.customer_read")
+
+    def read():
+        with CaptureQueriesContext(connection) as captured:
+            answer = http.get(FORGETFUL)
+        statements = [q["sql"] for q in captured]
+        assert not [sql for sql in statements if "SET LOCAL" in sql and not binds_only(sql)]
+        assert len([sql for sql in statements if sql.startswith("SELECT set_config(")]) == 1
+        return answer.json()["raw"]
+
+    assert read() == ["DE1", "FR1", "NULL1", "US1"]
+    ApiClient.objects.filter(pk=http.api_client.pk).update(scopes=list(DE_READER))
+    assert read() == ["DE1"]
+    ApiClient.objects.filter(pk=http.api_client.pk).update(is_active=False)
+    assert http.get(FORGETFUL).status_code == 401
+
+
+@pytest.mark.django_db
 def test_an_unscoped_update_changes_only_the_managed_rows(world, api_as):
     answer = api_as(*DE_MANAGER).post(FORGETFUL).json()
     assert answer == {"orm": 1, "raw": 1}
