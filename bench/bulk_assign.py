@@ -140,7 +140,6 @@ def run_one(mode: str, rows: int, batch_size: int) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
-    from customers.models import Customer, RestrictionChange
     from tenancy.models import Tenant
 
     tenant = Tenant.objects.get(code=TENANT)
@@ -176,24 +175,34 @@ def run_one(mode: str, rows: int, batch_size: int) -> dict:
             )
             rows = cursor.rowcount
     elif mode == "naive":
-        customers = Customer.objects.filter(tenant=tenant).order_by("pk")[:rows]
-        for customer in customers:
-            old = customer.restriction
-            customer.restriction = "DE"
-            customer.version += 1
-            customer.save()
-            RestrictionChange.objects.create(
-                tenant=tenant,
-                customer=customer,
-                customer_number=customer.customer_number,
-                old_value=old,
-                new_value="DE",
-                actor_kind="operator",
-                actor_id="bench",
-                channel="command",
-            )
+        from accounts import rowsecurity
+
+        context = rowsecurity.RowContext.whole_tenant(tenant.pk)
+        with rowsecurity.session_context(context, reason="bench naive"):
+            _naive(tenant, rows)
     seconds = time.perf_counter() - started
     return {"mode": mode, "rows": rows, "seconds": seconds, "peak_rss_mib": peak_rss_kib() / 1024}
+
+
+def _naive(tenant, rows: int) -> None:
+    from customers.models import Customer, RestrictionChange
+
+    customers = Customer.objects.filter(tenant=tenant).order_by("pk")[:rows]
+    for customer in customers:
+        old = customer.restriction
+        customer.restriction = "DE"
+        customer.version += 1
+        customer.save()
+        RestrictionChange.objects.create(
+            tenant=tenant,
+            customer=customer,
+            customer_number=customer.customer_number,
+            old_value=old,
+            new_value="DE",
+            actor_kind="operator",
+            actor_id="bench",
+            channel="command",
+        )
 
 
 def peak_rss_kib() -> int:

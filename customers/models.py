@@ -249,7 +249,11 @@ class OfCustomer(TenantRow):
 
 
 class Address(OfCustomer):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # (no index of its own: the table's indexes start with the tenant; one of the tenant alone
+    # once made the planner check a moved customer's rows by reading all of the tenant's)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     # (indexed by the address keys, which start with the tenant and the customer)
     customer = TenantForeignKey(
         Customer, on_delete=models.CASCADE, related_name="addresses", db_index=False
@@ -300,7 +304,11 @@ class Address(OfCustomer):
 class Account(OfCustomer):
     """A login e-mail of a customer profile; the e-mail is unique per tenant (stored lower-case)."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # (no index of its own: the table's indexes start with the tenant; one of the tenant alone
+    # once made the planner check a moved customer's rows by reading all of the tenant's)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     customer = TenantForeignKey(
         Customer, on_delete=models.CASCADE, related_name="accounts", db_index=False
     )
@@ -376,7 +384,11 @@ unlink_history.lazy_sub_objs = True  # (nothing to fetch: Django's collector pas
 class RestrictionChange(OfCustomer):
     """Audit of every change of a customer's restriction; written by the services only."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # (no index of its own: the table's indexes start with the tenant; one of the tenant alone
+    # once made the planner check a moved customer's rows by reading all of the tenant's)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     customer = TenantForeignKey(
         Customer,
         on_delete=unlink_history,

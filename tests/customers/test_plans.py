@@ -268,3 +268,23 @@ def test_the_check_of_a_moved_customers_rows_is_one_index_range(tenants, table):
         f"Index Only Scan using {KEY_CHECKS[table]}" in plan
     ), plan
     assert "BitmapAnd" not in plan and "Seq Scan" not in plan, plan
+
+
+@pytest.mark.parametrize("table", sorted(KEY_CHECKS))
+def test_no_index_of_a_child_table_holds_the_tenant_alone(table):
+    """Every index of an address, account or history table that starts with the tenant goes on
+    with the customer or another key, so that the check of a moved customer's rows cannot be
+    answered by all of the tenant's rows (a tenant-only index once slowed each batch of a bulk
+    assignment down by the size of the history written before it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indexrelid::regclass::text, array_agg(a.attname ORDER BY k.n) "
+            "FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+            "WHERE i.indrelid = %s::regclass GROUP BY 1",
+            [table],
+        )
+        indexes = dict(cursor.fetchall())
+    assert [name for name, columns in indexes.items() if columns == ["tenant_id"]] == []
+    assert [name for name, columns in indexes.items() if columns[0] == "customer_id"] == []
+    assert any(columns[:2] == ["tenant_id", "customer_id"] for columns in indexes.values())
