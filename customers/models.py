@@ -251,9 +251,7 @@ class OfCustomer(TenantRow):
 class Address(OfCustomer):
     # (no index of its own: the table's indexes start with the tenant; one of the tenant alone
     # once made the planner check a moved customer's rows by reading all of the tenant's)
-    tenant = models.ForeignKey(
-        Tenant, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     # (indexed by the address keys, which start with the tenant and the customer)
     customer = TenantForeignKey(
         Customer, on_delete=models.CASCADE, related_name="addresses", db_index=False
@@ -306,9 +304,7 @@ class Account(OfCustomer):
 
     # (no index of its own: the table's indexes start with the tenant; one of the tenant alone
     # once made the planner check a moved customer's rows by reading all of the tenant's)
-    tenant = models.ForeignKey(
-        Tenant, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     customer = TenantForeignKey(
         Customer, on_delete=models.CASCADE, related_name="accounts", db_index=False
     )
@@ -386,9 +382,7 @@ class RestrictionChange(OfCustomer):
 
     # (no index of its own: the table's indexes start with the tenant; one of the tenant alone
     # once made the planner check a moved customer's rows by reading all of the tenant's)
-    tenant = models.ForeignKey(
-        Tenant, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     customer = TenantForeignKey(
         Customer,
         on_delete=unlink_history,
