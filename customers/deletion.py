@@ -57,7 +57,14 @@ class TenantCollector(Collector):
 
 
 def delete_with_tenant(queryset: QuerySet) -> tuple[int, dict[str, int]]:
-    """``queryset.delete()`` through :class:`TenantCollector`."""
+    """``queryset.delete()`` through :class:`TenantCollector`, with Django's refusals."""
+    queryset._not_support_combined_queries("delete")
+    if queryset.query.is_sliced:
+        raise TypeError("Cannot use 'limit' or 'offset' with delete().")
+    if queryset.query.distinct_fields:
+        raise TypeError("Cannot call delete() after .distinct(*fields).")
+    if queryset._fields is not None:
+        raise TypeError("Cannot call delete() after .values() or .values_list()")
     rows = queryset._chain()
     rows._for_write = True
     rows.query.select_for_update = False

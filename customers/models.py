@@ -110,6 +110,8 @@ class TenantRow(models.Model):
         collector.collect([self], keep_parents=keep_parents)
         return collector.delete()
 
+    delete.alters_data = True
+
     def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
         values = [value for value in values if value[0].attname != "tenant_id"]
         return super()._do_update(

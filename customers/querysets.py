@@ -126,6 +126,10 @@ class TenantRowQuerySet(models.QuerySet):
         """Django's delete, each of its statements naming the tenant (``TenantCollector``)."""
         return delete_with_tenant(self)
 
+    # (as Django's own: never on the manager, where it would delete the whole table)
+    delete.alters_data = True
+    delete.queryset_only = True
+
 
 class CustomerQuerySet(TenantRowQuerySet):
     def with_right(self, principal: Principal | None, right: Right) -> CustomerQuerySet:

@@ -190,9 +190,6 @@ class CustomerAdmin(CustomerActions, RestrictionAwareModelAdmin):
             return [("tenant", admin.RelatedOnlyFieldListFilter), *self.list_filter]
         return self.list_filter
 
-    def get_list_select_related(self, request):
-        return False
-
     def narrow_queryset(self, request, queryset):
         # The tenant column of the platform's pages, read by a query of its own: a join would
         # reach a coordinator-only table from the distributed customers (Citus refuses it).

@@ -81,3 +81,15 @@ def test_a_customer_of_another_tenant_keeps_its_rows_when_a_namesake_is_deleted(
     assert api_as(*MANAGER).delete(f"{BASE}/DE1").status_code == 202
     assert Customer.objects.filter(pk=twin.pk).exists()
     assert Address.objects.filter(customer=twin).count() == 1
+
+
+def test_the_tenant_delete_keeps_djangos_refusals(world):
+    """The managers have no ``delete()`` (it would empty the table), and a sliced or
+    ``values()`` queryset refuses to delete, as Django's own delete does; nothing goes."""
+    assert not hasattr(Customer.objects, "delete")
+    assert not hasattr(Address.objects, "delete")
+    with pytest.raises(TypeError, match="limit"):
+        Customer.objects.order_by("pk")[:1].delete()
+    with pytest.raises(TypeError, match="values"):
+        Customer.objects.values("pk").delete()
+    assert Customer.objects.filter(customer_number="DE1").exists()
