@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import NamedTuple
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 from django_tasks import task
@@ -96,15 +97,26 @@ def record(
     return len(served)
 
 
-# One statement whatever the page's size, its customers as two arrays (PostgreSQL), and nothing
-# returned: a list page's sixty lines cost about what one costs.
+# One statement whatever the page's size, and nothing returned: a list page's sixty lines cost
+# about what one costs. The common answer serves one tenant: its customers' numbers go as one
+# string (a valid number has no space; psycopg would quote an array element by element, a
+# fifth of what the log cost a page), the tenant and the day kept as single values.
 _INSERT = """
+INSERT INTO customers_customerview (tenant_id, customer_number, viewed_at, actor_kind, actor_id,
+  actor_name, channel, how, expanded, purpose, keep_until, filed)
+SELECT %s, served.number, now(), %s, %s, %s, %s, %s, %s, %s, %s, false
+FROM unnest(string_to_array(%s, ' ')) AS served (number)
+"""
+# Several tenants (a platform superuser's list), or a number with a space (made before numbers
+# were checked): each line's values as arrays.
+_INSERT_EACH = """
 INSERT INTO customers_customerview (tenant_id, customer_number, viewed_at, actor_kind, actor_id,
   actor_name, channel, how, expanded, purpose, keep_until, filed)
 SELECT served.tenant_id, served.number, now(), %s, %s, %s, %s, %s, %s, %s, served.keep_until,
   false
 FROM unnest(%s::bigint[], %s::text[], %s::date[]) AS served (tenant_id, number, keep_until)
 """
+_LINE_FIELDS = ("actor_kind", "actor_id", "actor_name", "channel", "how", "expanded", "purpose")
 
 
 def _insert(alias: str, line: dict, served: list[tuple[int, str, date]]) -> None:
@@ -118,10 +130,16 @@ def _insert(alias: str, line: dict, served: list[tuple[int, str, date]]) -> None
             for tenant_id, number, kept in served
         )
         return
-    fields = ("actor_kind", "actor_id", "actor_name", "channel", "how", "expanded", "purpose")
-    tenants, numbers, kept = (list(column) for column in zip(*served, strict=True))
+    values = [line[name] for name in _LINE_FIELDS]
+    tenant_id, _, kept = served[0]
+    numbers = " ".join(number for _, number, _ in served)
+    one_tenant = all(tenant == tenant_id and number for tenant, number, _ in served)
+    if one_tenant and numbers.count(" ") == len(served) - 1:
+        statement, params = _INSERT, [tenant_id, *values, kept, numbers]
+    else:
+        statement, params = _INSERT_EACH, [*values, *map(list, zip(*served, strict=True))]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT, [*(line[name] for name in fields), tenants, numbers, kept])
+        cursor.execute(statement, params)
 
 
 # -- mass-read alerts ----------------------------------------------------------------------
@@ -130,12 +148,16 @@ def _insert(alias: str, line: dict, served: list[tuple[int, str, date]]) -> None
 # each process counts its own); when the window's count passes the tenant's limit, the log
 # itself is asked how many *distinct* customers that was (at most once a minute per identity),
 # and an alert is raised when it is more than the limit (at most one per identity per window).
+# A read costs one visit to the cache: the current minute's count goes up (one round trip to
+# Redis); the window's earlier minutes, which no longer change, are read once a minute.
 
 _BUCKET = "mass-read:{tenant}:{kind}:{id}:{minute}"
-_LIMITS = "read-log-settings:{tenant}"
 _CHECKED = "mass-read-checked:{tenant}:{kind}:{id}"
-_LIMITS_SECONDS = 60  # a changed tenant setting applies within a minute
 SAMPLE_SIZE = 100
+
+# {(tenant, kind, id, minute): the reads of the window's minutes before that minute}
+_earlier_reads: dict[tuple, int] = {}
+_EARLIER_READS_MAX = 10_000
 
 
 def _watch(principal: Principal, served: list[tuple], settings: _Settings) -> None:
@@ -147,17 +169,41 @@ def _watch(principal: Principal, served: list[tuple], settings: _Settings) -> No
         return
     names = {"tenant": tenant_id, "kind": principal.kind, "id": principal.id}
     minute = int(time.time() // 60)
-    key = _BUCKET.format(minute=minute, **names)
-    if not cache.add(key, len(served), timeout=(minutes + 1) * 60):
-        try:
-            cache.incr(key, len(served))
-        except ValueError:  # (expired in between)
-            cache.set(key, len(served), timeout=(minutes + 1) * 60)
-    window = [_BUCKET.format(minute=minute - ago, **names) for ago in range(minutes)]
-    if sum(cache.get_many(window).values()) <= limit:
+    this_minute = _count(_BUCKET.format(minute=minute, **names), len(served), (minutes + 1) * 60)
+    if this_minute + _earlier(names, minute, minutes) <= limit:
         return
     if cache.add(_CHECKED.format(**names), 1, timeout=60):
         _check(principal, tenant_id, limit, minutes)
+
+
+def _count(key: str, reads: int, timeout: int) -> int:
+    """Add ``reads`` to the minute's count under ``key``; returns the count."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):  # (one round trip; Django's incr makes two, add a third)
+        full_key = backend.make_and_validate_key(key)
+        pipeline = backend._cache.get_client(full_key, write=True).pipeline()
+        pipeline.incrby(full_key, reads)
+        pipeline.expire(full_key, timeout)
+        return pipeline.execute()[0]
+    try:
+        return cache.incr(key, reads)
+    except ValueError:  # (the minute's first read)
+        if cache.add(key, reads, timeout=timeout):
+            return reads
+        return cache.incr(key, reads)
+
+
+def _earlier(names: dict, minute: int, minutes: int) -> int:
+    """The reads of the window's minutes before ``minute``."""
+    key = (*names.values(), minute, minutes)
+    found = _earlier_reads.get(key)
+    if found is None:
+        window = [_BUCKET.format(minute=minute - ago, **names) for ago in range(1, minutes)]
+        found = sum(cache.get_many(window).values()) if window else 0
+        if len(_earlier_reads) >= _EARLIER_READS_MAX:
+            _earlier_reads.clear()
+        _earlier_reads[key] = found
+    return found
 
 
 class _Settings(NamedTuple):
@@ -166,19 +212,39 @@ class _Settings(NamedTuple):
     keep_days: int
 
 
+_SETTINGS_SECONDS = 60  # a changed tenant setting applies within a minute
+_settings_read: dict[int, tuple[float, _Settings]] = {}  # {tenant id: (read at, settings)}
+
+
 def _settings(tenant_id: int) -> _Settings:
-    """The tenant's alert limits and retention, from the cache (read at most once a minute)."""
-    key = _LIMITS.format(tenant=tenant_id)
-    found = cache.get(key)
-    if found is None:
-        found = tuple(
+    """The tenant's alert limits and retention, as this process read them within the last
+    minute (changed in this process, at once)."""
+    now = time.monotonic()
+    read = _settings_read.get(tenant_id)
+    if read is not None and now - read[0] < _SETTINGS_SECONDS:
+        return read[1]
+    found = _Settings(
+        *(
             Tenant.objects.filter(pk=tenant_id)
             .values_list("mass_read_customers", "mass_read_minutes", "read_log_days")
             .first()
             or (0, 1, Tenant._meta.get_field("read_log_days").default)
         )
-        cache.set(key, found, timeout=_LIMITS_SECONDS)
-    return _Settings(*found)
+    )
+    if len(_settings_read) >= _EARLIER_READS_MAX:
+        _settings_read.clear()
+    _settings_read[tenant_id] = (now, found)
+    return found
+
+
+def forget(tenant_id: int | None = None) -> None:
+    """Drop this process's copies of a tenant's settings (every tenant's: None) and of the
+    window counts (tests: ids and clocks repeat)."""
+    if tenant_id is None:
+        _settings_read.clear()
+        _earlier_reads.clear()
+    else:
+        _settings_read.pop(tenant_id, None)
 
 
 # -- filing ---------------------------------------------------------------------------------

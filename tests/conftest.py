@@ -1,4 +1,5 @@
 import os
+import threading
 
 import pytest
 from django.core.cache import cache
@@ -122,13 +123,16 @@ def _fast_password_hashing(settings):
 def _fresh_cache():
     """Throttle counts and lockouts live in the cache: no test inherits another's failures;
     nor another's restriction trees (ids and versions repeat after a rollback)."""
+    from customers import read_log
     from tenancy.services import forget_trees
 
     cache.clear()
     forget_trees()
+    read_log.forget()
     yield
     cache.clear()
     forget_trees()
+    read_log.forget()
 
 
 @pytest.fixture(autouse=True)
@@ -327,3 +331,29 @@ def browser():
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def each_cache(request, settings):
+    """The shared cache in local memory (one process) and in Redis (what several processes
+    share)."""
+    if request.param == "redis":
+        import redis
+
+        try:
+            redis.Redis.from_url("redis://127.0.0.1:6379/15").ping()
+        except redis.ConnectionError:
+            pytest.skip("no Redis answers on 127.0.0.1:6379; the local-memory case still runs")
+        backend = {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/15",
+            "KEY_PREFIX": f"test-{threading.get_ident()}",
+        }
+    else:
+        backend = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    settings.CACHES = {"default": backend}
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -283,32 +283,7 @@ def test_guesses_from_many_addresses_meet_the_identity_ceiling(tenant):
     assert "for this client id from any address" in refused.json()["message"]
 
 
-@pytest.fixture(params=["locmem", "redis"])
-def failure_cache(request, settings):
-    """The counts in local memory (one process) and in Redis (what several processes share)."""
-    if request.param == "redis":
-        import redis
-
-        try:
-            redis.Redis.from_url("redis://127.0.0.1:6379/15").ping()
-        except redis.ConnectionError:
-            pytest.skip("no Redis answers on 127.0.0.1:6379; the local-memory case still runs")
-        backend = {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:6379/15",
-            "KEY_PREFIX": f"test-{threading.get_ident()}",
-        }
-    else:
-        backend = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    settings.CACHES = {"default": backend}
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def test_concurrent_guesses_never_check_more_secrets_than_the_limit(failure_cache, settings):
+def test_concurrent_guesses_never_check_more_secrets_than_the_limit(each_cache, settings):
     """40 guesses at once against a limit of 10: exactly 10 get to check a secret."""
     from accounts import throttling
 

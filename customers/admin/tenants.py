@@ -14,6 +14,7 @@ from accounts.services.identities import tenant_change_recorded
 from core.admin import GuardedAdmin
 from core.channels import Channel
 from core.errors import ConflictError, ServiceError
+from customers import read_log
 from customers.access import tree_change_effect
 from customers.services.restrictions import ensure_restriction_unused, restriction_remove
 from tenancy import tree
@@ -161,6 +162,7 @@ class TenantAdmin(SuperuserOnlyAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        read_log.forget(obj.pk)  # (other processes read the new settings within a minute)
         changed = [name for name in ACCESS_SETTINGS if name in form.changed_data]
         if change and changed:
             tenant_change_recorded(

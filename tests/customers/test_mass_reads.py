@@ -67,6 +67,34 @@ def test_reading_more_distinct_customers_than_allowed_raises_one_alert(
     assert MassReadAlert.objects.count() == 1
 
 
+def test_the_window_adds_the_reads_of_its_earlier_minutes(each_cache, limited, api_as, monkeypatch):
+    """Each read counts its minute once in the shared cache (Redis: one round trip); the
+    window's earlier minutes are read once a minute and added."""
+    from customers import read_log
+
+    reader = api_as("customer.customer_read")
+    minute = 29_000_000
+    monkeypatch.setattr(read_log.time, "time", lambda: minute * 60 + 5)
+    reader.get(f"{CUSTOMERS}?pageSize=3")
+    monkeypatch.setattr(read_log.time, "time", lambda: (minute + 1) * 60 + 5)
+    reader.get(f"{CUSTOMERS}?pageSize=2&pageNumber=3")  # 5 in the window: within the limit
+    assert not MassReadAlert.objects.exists()
+    reader.get(f"{CUSTOMERS}?pageSize=2&pageNumber=4")  # 7, the first minute's 3 among them
+    assert MassReadAlert.objects.get().customers == 7
+    # A minute that has left the window counts no more.
+    monkeypatch.setattr(read_log.time, "time", lambda: (minute + 11) * 60 + 5)
+    MassReadAlert.objects.all().delete()
+    from django.core.cache import cache
+
+    cache.delete(
+        read_log._CHECKED.format(
+            tenant=reader.api_client.tenant_id, kind="api_client", id=reader.api_client.client_id
+        )
+    )
+    reader.get(f"{CUSTOMERS}?pageSize=5")
+    assert not MassReadAlert.objects.exists()
+
+
 def test_reading_the_same_customers_again_and_again_raises_none(limited, api_as, tenant):
     from django.core.cache import cache
 
