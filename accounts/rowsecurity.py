@@ -298,7 +298,8 @@ def _carry_standing(execute, sql, params, many, context):
         # a query of its own, in the same transaction; one of its own when there is none)
         database = connection.connection
         if not connection.in_atomic_block:
-            with database.transaction():
+            # (its commit checks deferred constraints: a refusal there is Django's error too)
+            with connection.wrap_database_errors, database.transaction():
                 database.execute(binding_sql)
                 return execute(sql, params, many, context)
         if not _bound_in_this_transaction(connection, standing_context):

@@ -72,6 +72,110 @@ def test_the_suite_runs_distributed():
     assert set(DISTRIBUTED) | {"customers_restrictionchange", "customers_job"} <= colocated
 
 
+def test_tenants_and_sites_are_on_every_node_and_the_tenant_is_referred_to():
+    """Reference tables: a shard joins them where it is, and every distributed table refers to
+    the tenant by foreign key (the identities and the restrictions, which refer to the tenant,
+    Citus keeps on the coordinator as local tables it knows)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT logicalrelid::regclass::text, partmethod, repmodel FROM pg_dist_partition"
+        )
+        kinds = {table: (method, model) for table, method, model in cursor.fetchall()}
+        cursor.execute(
+            "SELECT conrelid::regclass::text FROM pg_constraint WHERE contype = 'f' "
+            "AND confrelid = 'tenancy_tenant'::regclass"
+        )
+        referring = {row[0] for row in cursor.fetchall()}
+    reference = {table for table, kind in kinds.items() if kind == ("n", "t")}
+    distributed = {table for table, (method, _) in kinds.items() if method == "h"}
+    assert reference == {"tenancy_tenant", "tenancy_site"}
+    assert distributed and distributed <= referring
+    assert kinds["accounts_employee"] == kinds["tenancy_restriction"] == ("n", "s")  # (local)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_distributing_again_changes_nothing():
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("distribute_tenants", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 12
+    assert all(
+        line.endswith(("already distributed", "already a reference table")) for line in lines
+    )
+
+
+def test_an_employee_who_started_a_job_can_be_deleted(tenant):
+    """The delete unlinks the employee's jobs on every shard, then deletes the employee (a
+    Citus local table): one connection per node (the database's setting) lets it."""
+    from accounts.models import Employee
+    from customers.models import Job, JobKind
+    from tests.factories import EmployeeFactory
+
+    with rowsecurity.row_context(rowsecurity.ALL_TENANTS):
+        employee = EmployeeFactory(tenant=tenant)
+        job = Job.objects.create(
+            tenant=tenant,
+            kind=JobKind.DELETE_CUSTOMERS,
+            requested_by=employee,
+            requested_by_name=employee.username,
+            selection={},
+            selection_label="none",
+        )
+        Employee.objects.filter(pk=employee.pk).delete()
+        job.refresh_from_db()
+        assert job.requested_by_id is None
+        assert job.requested_by_name == employee.username
+
+
+def test_a_customer_of_no_tenant_is_refused_by_the_database(tenant):
+    """(At once, on the shard: the key to the reference table is not deferred.)"""
+    from django.db import IntegrityError, transaction
+
+    with rowsecurity.row_context(rowsecurity.ALL_TENANTS):
+        with pytest.raises(IntegrityError, match="tenant_id_fk"), transaction.atomic():
+            Customer.objects.create(tenant_id=tenant.pk + 1000, customer_number="ORPHAN")
+        assert not Customer.objects.filter(customer_number="ORPHAN").exists()
+
+
+def test_a_customer_with_its_tenant_is_read_on_one_shard(world):
+    """(A join with a reference table stays on the tenant's shard.)"""
+    tenant = world["DE1"].tenant
+    with (
+        CaptureQueriesContext(connection) as captured,
+        rowsecurity.row_context(rowsecurity.RowContext.whole_tenant(tenant.pk)),
+    ):
+        found = Customer.objects.select_related("tenant").get(tenant=tenant, customer_number="DE1")
+        assert found.tenant.code == tenant.code
+    [sql] = distributed_statements(captured)
+    assert "tenancy_tenant" in sql
+    with rowsecurity.row_context(rowsecurity.ALL_TENANTS):
+        assert tasks(sql) == [1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cycle_in_a_restriction_tree_is_refused(tenant):
+    """(The tree's check, a trigger run at commit, reads and locks other rows: the restrictions
+    stay on the coordinator, where it runs once.)"""
+    from django.db import IntegrityError
+
+    from tenancy.models import Restriction
+
+    with rowsecurity.row_context(rowsecurity.ALL_TENANTS):
+        eu = Restriction.objects.create(tenant=tenant, code="EU")
+        below = Restriction.objects.create(tenant=tenant, code="XD", parent=eu)
+    with (
+        pytest.raises(IntegrityError, match="form a cycle"),
+        rowsecurity.row_context(rowsecurity.ALL_TENANTS),
+    ):
+        Restriction.objects.filter(pk=eu.pk).update(parent=below)
+    with rowsecurity.row_context(rowsecurity.ALL_TENANTS):
+        assert Restriction.objects.get(pk=eu.pk).parent_id is None
+
+
 def api_statements(world, api_as) -> dict[str, list[int]]:
     """List, count, search, get, create, update and delete through the API; each statement on
     a distributed table with the task counts of its plan."""

@@ -251,3 +251,34 @@ def test_createsuperuser_works_with_nothing_bound(no_row_context):
         )
     with rowsecurity.row_context(rowsecurity.ALL_TENANTS):
         assert Employee.objects.get(username="root2").is_superuser
+
+
+def test_no_policy_but_the_read_logs_erasure_reads_another_table(db):
+    """What a distributed database accepts of the tables it keeps whole on the coordinator or
+    copies to every node (the tenants, the identities and whatever refers to them): policies
+    over the row, its settings and functions of them; no subquery. (The read log's erasure
+    policy has one; the log refers to nothing and stays a plain table.)"""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, policyname FROM pg_policies WHERE schemaname = 'public' "
+            "AND coalesce(qual, '') || coalesce(with_check, '') ~* '\\mselect\\M'"
+        )
+        with_subqueries = cursor.fetchall()
+        cursor.execute("SELECT count(*) FROM pg_policies WHERE tablename LIKE 'accounts\\_%%'")
+        identity_policies = cursor.fetchone()[0]
+    assert with_subqueries == [("customers_customerview", "erase")]
+    assert identity_policies >= 7 * 4  # (the identities' and memberships' four each)
+
+
+def test_a_membership_is_seen_and_changed_exactly_when_its_employee_is(identities, tenant):
+    own, other = identities["acme"]["employee"], identities["globex"]["employee"]
+    with rowsecurity.row_context(rowsecurity.RowContext.whole_tenant(tenant.pk)):
+        seen = set(Membership.objects.values_list("employee_id", flat=True))
+        assert seen == {own.pk}
+        group = AccessGroupFactory(tenant=tenant)
+        Membership.objects.create(employee_id=own.pk, accessgroup_id=group.pk)
+        with pytest.raises(DatabaseError), transaction.atomic():
+            Membership.objects.create(employee_id=other.pk, accessgroup_id=group.pk)
+        assert Membership.objects.filter(employee_id=other.pk).delete()[0] == 0
+    with rowsecurity.row_context(rowsecurity.ALL_TENANTS):
+        assert Membership.objects.filter(employee_id=other.pk).count() == 1

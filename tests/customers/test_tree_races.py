@@ -128,3 +128,21 @@ def test_the_database_refuses_a_cycle_from_two_concurrent_transactions():
             "UPDATE tenancy_restriction SET parent_id = %s WHERE id = %s",
             [ids["DE"], ids["DE"]],
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_committed_alone_answers_a_refusal_at_its_commit_as_djangos_error(
+    settings,
+):
+    """Outside a transaction, a statement under a standing context on a distributed database
+    runs in a transaction of its own (the binding first): the deferred check that refuses it
+    at that commit is Django's ``IntegrityError``, like any refusal (plain PostgreSQL here,
+    binding as on Citus)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the standing context and the trigger under test are PostgreSQL's")
+    settings.DATABASE_DISTRIBUTED = True
+    tenant = TenantFactory(code="alone", restrictions=list(FLAT))
+    de = Restriction.objects.get(tenant=tenant, code="DE")
+    with pytest.raises(IntegrityError, match="form a cycle"), connection.cursor() as cursor:
+        cursor.execute("UPDATE tenancy_restriction SET parent_id = id WHERE id = %s", [de.pk])
+    assert Restriction.objects.get(pk=de.pk).parent_id is None

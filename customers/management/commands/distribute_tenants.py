@@ -1,5 +1,6 @@
 """Distribute the customer data of a Citus database by tenant: every tenant's customers,
-addresses, accounts, history, jobs and privacy records on one shard, co-located.
+addresses, accounts, history, jobs and privacy records on one shard, co-located; the tenants,
+their sites copied to every node (reference tables).
 
 Run once after ``migrate`` on a Citus coordinator (and again after later migrations: tables
 already distributed are left as they are). Refuses, with exit status 2 and a message, a
@@ -15,8 +16,7 @@ from core.commands import bad_input
 from core.roles import as_database_owner
 
 # The tables distributed by tenant, the first the one the others are co-located with. Every key
-# of theirs carries ``tenant_id`` (migrations 0030, 0032). The rest of the schema (tenants,
-# identities, the read-access log, Django's own tables) stays on the coordinator.
+# of theirs carries ``tenant_id`` (migrations 0030, 0032), and it refers to the tenant.
 DISTRIBUTED = (
     "customers_customer",
     "customers_address",
@@ -29,12 +29,23 @@ DISTRIBUTED = (
     "customers_privacyexport",
     "customers_massreadalert",
 )
+# Copied whole to every node: a shard joins them where it is, and the distributed tables refer
+# to the tenant by foreign key. Citus keeps every table that refers to them on the coordinator as
+# a local table it knows: the identities (and what refers to those, Django's own tables among
+# them) and the restrictions, whose tree check (a trigger that reads and locks other rows) must
+# run in one place, not on every node's copy. The rest (the read-access log, the task queue,
+# sessions) stays a plain table there.
+REFERENCE = ("tenancy_tenant", "tenancy_site")
 # What every session of the database needs: the row-security context (``SET LOCAL``) reaches
 # the workers of a transaction; the customer table's update check (a trigger that reads only
-# its row and the context) runs on the shards.
+# its row and the context) runs on the shards; a statement over many shards (a tenant's are
+# on one) goes over one connection per node, as a transaction that also writes a table that
+# refers to the reference tables must (an employee's delete unlinks their jobs on every shard,
+# then deletes the employee; a grant on every table).
 DATABASE_SETTINGS = {
     "citus.propagate_set_commands": "local",
     "citus.enable_unsafe_triggers": "on",
+    "citus.multi_shard_modify_mode": "sequential",
 }
 # Functions the shards call (the policies' settings, the update checks of triggers): made on
 # every worker. (Those of the policies Citus finds by itself; a trigger's calls it does not.)
@@ -93,12 +104,12 @@ def distribute(alias: str = "default") -> list[str]:
             cursor.execute(f"SET LOCAL {name} = '{value}'")
         for function in FUNCTIONS:
             cursor.execute("SELECT create_distributed_function(%s)", [function])
-        cursor.execute(
-            "SELECT logicalrelid::regclass::text FROM pg_dist_partition WHERE partmethod = 'h'"
-        )
-        distributed = {row[0] for row in cursor.fetchall()}
+        cursor.execute("SELECT logicalrelid::regclass::text, partmethod FROM pg_dist_partition")
+        known = dict(cursor.fetchall())
+        # (Distributed first: Citus cannot distribute a table with an identity column once it
+        # refers to a reference table. Its foreign keys out go, the tenant's come back below.)
         for table in DISTRIBUTED:
-            if table in distributed:
+            if known.get(table) == "h":
                 done.append(f"{table}: already distributed")
                 continue
             for constraint in _keys_out(cursor, table):
@@ -111,16 +122,43 @@ def distribute(alias: str = "default") -> list[str]:
                     [table, DISTRIBUTED[0]],
                 )
             done.append(f"{table}: distributed by tenant_id")
+        cursor.execute(
+            "SELECT logicalrelid::regclass::text FROM pg_dist_partition "
+            "WHERE partmethod = 'n' AND repmodel = 't'"
+        )
+        references = {row[0] for row in cursor.fetchall()}
+        for table in REFERENCE:
+            if table in references:
+                done.append(f"{table}: already a reference table")
+                continue
+            cursor.execute("SELECT create_reference_table(%s)", [table])
+            done.append(f"{table}: a reference table")
+        for table in DISTRIBUTED:
+            if not _refers_to_the_tenant(cursor, table):
+                cursor.execute(
+                    # (Checked at once: a shard's failed check at commit would come back from
+                    # Citus as an internal error, not as the refusal it is.)
+                    f"ALTER TABLE {table} ADD CONSTRAINT {table}_tenant_id_fk FOREIGN KEY "
+                    "(tenant_id) REFERENCES tenancy_tenant (id)"
+                )
     return done
 
 
 def _keys_out(cursor, table: str) -> list[str]:
-    """The foreign keys of ``table`` to tables that stay on the coordinator (the tenant, the
-    employee who started a job): a distributed table cannot refer to them. Django removes a
-    tenant's customer data with the tenant itself."""
+    """The foreign keys of ``table`` to tables that are not distributed (the tenant, the
+    employee who started a job): a table being distributed cannot keep them."""
     cursor.execute(
         "SELECT quote_ident(conname) FROM pg_constraint WHERE contype = 'f' "
         "AND conrelid = %s::regclass AND NOT confrelid::regclass::text = ANY(%s)",
         [table, list(DISTRIBUTED)],
     )
     return [row[0] for row in cursor.fetchall()]
+
+
+def _refers_to_the_tenant(cursor, table: str) -> bool:
+    cursor.execute(
+        "SELECT 1 FROM pg_constraint WHERE contype = 'f' AND conrelid = %s::regclass "
+        "AND confrelid = 'tenancy_tenant'::regclass",
+        [table],
+    )
+    return cursor.fetchone() is not None
