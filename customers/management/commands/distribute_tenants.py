@@ -136,10 +136,10 @@ def distribute(alias: str = "default") -> list[str]:
         for table in DISTRIBUTED:
             if not _refers_to_the_tenant(cursor, table):
                 cursor.execute(
-                    # (Checked at once: a shard's failed check at commit would come back from
-                    # Citus as an internal error, not as the refusal it is.)
+                    # (Checked at commit, as Django's keys are: its deletes do not always
+                    # order a tenant after its customers.)
                     f"ALTER TABLE {table} ADD CONSTRAINT {table}_tenant_id_fk FOREIGN KEY "
-                    "(tenant_id) REFERENCES tenancy_tenant (id)"
+                    "(tenant_id) REFERENCES tenancy_tenant (id) DEFERRABLE INITIALLY DEFERRED"
                 )
     return done
 
