@@ -141,6 +141,7 @@ def distribute(alias: str = "default") -> list[str]:
                     f"ALTER TABLE {table} ADD CONSTRAINT {table}_tenant_id_fk FOREIGN KEY "
                     "(tenant_id) REFERENCES tenancy_tenant (id) DEFERRABLE INITIALLY DEFERRED"
                 )
+                done.append(f"{table}: refers to its tenant by foreign key")
     return done
 
 
