@@ -35,7 +35,7 @@ from psycopg.pq import TransactionStatus
 
 from accounts.principal import Principal
 from accounts.scopes import Coverage, Right
-from core import replicas
+from core import plans, replicas
 
 logger = logging.getLogger("customers.rowsecurity")
 
@@ -369,14 +369,22 @@ def lookup(sql: str, params: list, key: tuple[str, str, str], using: str = "defa
     if not _fuses():
         return _lookup_alone(sql, params, using)
     guess = _last_contexts.get(key) if state is not None and state.using == using else None
+    connection = connections[using]
+    # (its plan kept by the database session: core.plans)
+    sql, preparing = plans.prepared(connection, sql, params)
     statements = [_escaped(binding(SIGN_IN)), sql]
     if guess is not None:
         statements.append(_escaped(binding(guess)))
-    connection = connections[using]
     with connection.cursor() as cursor:
         # Statements in one query (client-side binding): the server runs them in order.
-        cursor.execute("; ".join(statements), params)
+        try:
+            cursor.execute("; ".join(statements), params)
+        except Exception:
+            plans.forget(connection)
+            raise
         skip_binding(cursor)
+        for _ in range(preparing):
+            cursor.nextset()
         rows = cursor.fetchall()
     if not rows:
         if connection.in_atomic_block:

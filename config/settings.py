@@ -153,6 +153,10 @@ if DATABASE_POOL_MODE not in ("", "session", "transaction"):
     raise ImproperlyConfigured("DATABASE_POOL_MODE is 'transaction', 'session' or unset.")
 if DATABASE_POOL_MODE == "transaction":
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+# The statements every request runs by a unique key (the token's principal, a customer by its
+# number) are prepared once per database session and their plans reused (core/plans.py); never
+# behind a pooler in transaction mode or on a distributed database.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 
 # Read replicas (comma-separated URLs): aliases replica1, replica2, ... (core/replicas.py). In
 # the test suite they mirror the primary.

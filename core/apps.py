@@ -9,4 +9,8 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self):
-        from core import checks  # noqa: F401 - registers the system checks
+        from django.db.backends.signals import connection_created
+
+        from core import checks, plans  # noqa: F401 - checks: registers the system checks
+
+        connection_created.connect(plans.install)

@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 
 from accounts.api.base import TenantApiView
+from core import plans
 from core.channels import Channel
 from core.cursors import next_link
 from core.database import is_invalid_pattern
@@ -159,24 +160,26 @@ class CustomerApiView(TenantApiView):
     def scoped_queryset(self, principal):
         return Customer.objects.visible_to(principal)
 
-    def documents(self, customers) -> tuple[list[int], list[dict]]:
-        """Documents of (part of) the scoped queryset, expanded as the request asks."""
+    def documents(self, customers, *, by_key: bool = False) -> tuple[list[int], list[dict]]:
+        """Documents of (part of) the scoped queryset, expanded as the request asks.
+        ``by_key``: one customer by a unique key (its statements' plans are kept)."""
         expand = self.expand
         principal = self.principal
-        ids, documents = customer_documents(
-            customers,
-            expand,
-            # (built only when asked for: each costs the ORM a scoped subquery to compile)
-            addresses=Address.objects.visible_to(principal) if "addresses" in expand else None,
-            accounts=Account.objects.visible_to(principal) if "accounts" in expand else None,
-        )
+        with plans.reused() if by_key else nullcontext():
+            ids, documents = customer_documents(
+                customers,
+                expand,
+                # (built only when asked for: each costs the ORM a scoped subquery to compile)
+                addresses=Address.objects.visible_to(principal) if "addresses" in expand else None,
+                accounts=Account.objects.visible_to(principal) if "accounts" in expand else None,
+            )
         self.record_reads((document["id"] for document in documents), expanded=expand)
         return ids, documents
 
     def document(self, **lookup) -> dict:
         """One visible customer's document; invisible and nonexistent answer the same 404."""
         # (one row by a unique key: no order to compile)
-        _, documents = self.documents(self.get_queryset().filter(**lookup).order_by())
+        _, documents = self.documents(self.get_queryset().filter(**lookup).order_by(), by_key=True)
         if not documents:
             raise DoesNotExist(self.not_found_message)
         return documents[0]
