@@ -243,7 +243,12 @@ def session_context(context: RowContext, *, reason: str, using: str = "default")
 # bound, on whichever server connection a pooler gives them.
 
 _STANDING = "_row_security_standing"
-_READS_OR_WRITES_ROWS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "EXPLAIN")
+# (and a statement run through its prepared one, core.plans: "EXECUTE", after "PREPARE" or
+# "DEALLOCATE" the first time)
+_READS_OR_WRITES_ROWS = (
+    *("SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "EXPLAIN"),
+    *("EXECUTE", "PREPARE", "DEALLOC"),
+)
 _DEPTH = "_row_security_depth"
 
 
@@ -371,16 +376,16 @@ def lookup(sql: str, params: list, key: tuple[str, str, str], using: str = "defa
     guess = _last_contexts.get(key) if state is not None and state.using == using else None
     connection = connections[using]
     # (its plan kept by the database session: core.plans)
-    sql, preparing = plans.prepared(connection, sql, params)
-    statements = [_escaped(binding(SIGN_IN)), sql]
+    statement, preparing = plans.prepared(connection, sql, params)
+    statements = [_escaped(binding(SIGN_IN)), statement]
     if guess is not None:
         statements.append(_escaped(binding(guess)))
     with connection.cursor() as cursor:
         # Statements in one query (client-side binding): the server runs them in order.
         try:
             cursor.execute("; ".join(statements), params)
-        except Exception:
-            plans.forget(connection)
+        except Exception as error:
+            plans.forget(connection, sql, error)
             raise
         skip_binding(cursor)
         for _ in range(preparing):

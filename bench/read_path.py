@@ -27,6 +27,7 @@ import argparse
 import gc
 import json
 import os
+import random
 import secrets
 import statistics
 import subprocess
@@ -414,12 +415,17 @@ def p95(values: list[float]) -> float:
 
 def measure(cases, rounds: int) -> list[dict]:
     """Interleaved: every round calls every case's project and baseline side once (the order
-    of the two alternating), after a warm-up round."""
+    of the two alternating), after a warm-up round. The cases take a new order each round
+    (shuffled, the same every run): a case that always followed the deep page by number found
+    the caches it needs emptied by it, every round, and a case after a cheap one never did."""
     samples = {label: ([], []) for label, _, _ in cases}
     for fn in (f for _, p, b in cases for f in (p, b) if f is not None):
         fn()
+    shuffler = random.Random(0)  # (an order, not a secret)
     for round_number in range(rounds):
-        for label, project, baseline in cases:
+        order = list(cases)
+        shuffler.shuffle(order)
+        for label, project, baseline in order:
             sides = (
                 [(0, project), (1, baseline)] if round_number % 2 else [(1, baseline), (0, project)]
             )

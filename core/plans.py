@@ -29,6 +29,7 @@ from django.conf import settings
 
 MAX_PER_SESSION = 64
 _PLACEHOLDER = re.compile(r"%[%s]")
+_PARAMETER = re.compile(r"(?<!%)(?:%%)*%s")
 
 
 class _Session:
@@ -43,6 +44,10 @@ class _Session:
 
 # Keyed by the DB-API connection: a new connection (Django reconnects) is a new session.
 _sessions: WeakKeyDictionary = WeakKeyDictionary()
+# Statement texts the server refused to prepare (a parameter whose type the text leaves open):
+# they run as they are from then on, in this process.
+_refused: set[str] = set()
+_MAX_REFUSED = 1_000
 _reusing: ContextVar[bool] = ContextVar("plans_reusing", default=False)
 
 
@@ -61,12 +66,20 @@ def prepared(connection, sql: str, params) -> tuple[str, int]:
     before the statement's own in that text (those that prepare it or let an old one go). The
     text takes the same parameters, once each. ``sql`` unchanged when it cannot be prepared
     (one statement only, positional parameters only)."""
-    if not enabled(connection) or ";" in sql or not isinstance(params, list | tuple):
+    if (
+        not enabled(connection)
+        or ";" in sql
+        or not isinstance(params, list | tuple)
+        or sql in _refused
+    ):
         return sql, 0
     connection.ensure_connection()
     session = _sessions.get(connection.connection)
     if session is None:
         session = _sessions[connection.connection] = _Session()
+    known = not session.unsure and sql in session.names
+    if not known and len(_PARAMETER.findall(sql)) != len(params):
+        return sql, 0  # (not our placeholders: left as it is)
     before = []
     if session.unsure:
         before.append("DEALLOCATE ALL")
@@ -92,9 +105,15 @@ def prepared(connection, sql: str, params) -> tuple[str, int]:
     return "; ".join([*before, f"EXECUTE {name}{arguments}"]), len(before)
 
 
-def forget(connection) -> None:
-    """A query sent with :func:`prepared`'s text failed: what it prepared is unknown, so the
-    session lets all of them go with its next one."""
+def forget(connection, sql: str | None = None, error: BaseException | None = None) -> None:
+    """A query sent with :func:`prepared`'s text for ``sql`` failed with ``error``: what it
+    prepared is unknown, so the session lets all of them go with its next one; a statement the
+    server could not prepare (a syntax or type error) is not prepared again."""
+    sqlstate = getattr(getattr(getattr(error, "__cause__", error), "diag", None), "sqlstate", "")
+    if sql is not None and (sqlstate or "").startswith("42") and sqlstate != "42P05":
+        if len(_refused) >= _MAX_REFUSED:
+            _refused.clear()
+        _refused.add(sql)
     if connection.connection is None:
         return  # (closed: the next session starts with nothing prepared)
     session = _sessions.get(connection.connection)
@@ -116,17 +135,23 @@ def reused() -> Iterator[None]:
 def reuse_plans(execute, sql, params, many, context):
     """Execute wrapper (installed on every PostgreSQL connection that may): inside
     :func:`reused`, one ``SELECT`` runs as its prepared statement."""
-    if not _reusing.get() or many or not sql.lstrip().startswith("SELECT"):
+    raw = context["cursor"].cursor
+    if (
+        not _reusing.get()
+        or many
+        or getattr(raw, "name", None)  # (a server-side cursor declares its own statement)
+        or not sql.lstrip().startswith("SELECT")
+    ):
         return execute(sql, params, many, context)
     connection = context["connection"]
     text, skipped = prepared(connection, sql, params)
     try:
         result = execute(text, params, many, context)
-    except Exception:
-        forget(connection)
+    except Exception as error:
+        forget(connection, sql, error)
         raise
     for _ in range(skipped):
-        context["cursor"].cursor.nextset()
+        raw.nextset()
     return result
 
 

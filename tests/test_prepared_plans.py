@@ -155,3 +155,36 @@ def test_nothing_is_prepared_behind_a_pooler_in_transaction_mode(world, api_as, 
         for number in ("DE1", "FR1", "DE1"):
             assert reader.get(f"{BASE}/{number}").status_code == 200
     assert not [sql for sql in sent(captured) if "PREPARE" in sql or "EXECUTE" in sql]
+
+
+def test_a_statement_the_server_cannot_prepare_runs_as_it_is_afterwards(db):
+    """A parameter whose type the text leaves open cannot be prepared: the failure is the
+    statement's once, and from then on it runs unprepared."""
+    from django.db import DatabaseError, transaction
+
+    sql = "SELECT %s IS NULL"
+    text, _ = plans.prepared(connection, sql, [None])
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        try:
+            cursor.execute(text, [None])
+        except DatabaseError as error:
+            plans.forget(connection, sql, error)
+            raise
+    assert plans.prepared(connection, sql, [None]) == (sql, 0)
+    with connection.cursor() as cursor:
+        cursor.execute(*plans.prepared(connection, sql, [None])[:1], [None])
+        assert cursor.fetchone() == (True,)
+
+
+def test_a_kept_plan_run_by_a_command_carries_its_standing_context(world, database_roles):
+    """A command's context stands on its connection and each statement brings it: a statement
+    run through its prepared one brings it too (none would answer nothing)."""
+    if database_roles is None:
+        pytest.skip("the suite runs as a superuser, whom row-level security does not bind")
+    fr1 = world["FR1"]
+    other = world["OT-DE1"].tenant_id
+    for tenant_id, expected in [(fr1.tenant_id, ["FR1"]), (other, []), (fr1.tenant_id, ["FR1"])]:
+        context = rowsecurity.RowContext.whole_tenant(tenant_id)
+        with rowsecurity.session_context(context, reason="a test"), plans.reused():
+            rows = Customer.objects.filter(tenant_id=fr1.tenant_id, customer_number="FR1")
+            assert list(rows.values_list("customer_number", flat=True)) == expected

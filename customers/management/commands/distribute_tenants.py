@@ -104,12 +104,14 @@ def distribute(alias: str = "default") -> list[str]:
             cursor.execute(f"SET LOCAL {name} = '{value}'")
         for function in FUNCTIONS:
             cursor.execute("SELECT create_distributed_function(%s)", [function])
-        cursor.execute("SELECT logicalrelid::regclass::text, partmethod FROM pg_dist_partition")
-        known = dict(cursor.fetchall())
+        cursor.execute(
+            "SELECT logicalrelid::regclass::text, partmethod || repmodel FROM pg_dist_partition"
+        )
+        known = dict(cursor.fetchall())  # ('h…': distributed by hash; 'nt': a reference table)
         # (Distributed first: Citus cannot distribute a table with an identity column once it
         # refers to a reference table. Its foreign keys out go, the tenant's come back below.)
         for table in DISTRIBUTED:
-            if known.get(table) == "h":
+            if known.get(table, "").startswith("h"):
                 done.append(f"{table}: already distributed")
                 continue
             for constraint in _keys_out(cursor, table):
@@ -122,13 +124,8 @@ def distribute(alias: str = "default") -> list[str]:
                     [table, DISTRIBUTED[0]],
                 )
             done.append(f"{table}: distributed by tenant_id")
-        cursor.execute(
-            "SELECT logicalrelid::regclass::text FROM pg_dist_partition "
-            "WHERE partmethod = 'n' AND repmodel = 't'"
-        )
-        references = {row[0] for row in cursor.fetchall()}
         for table in REFERENCE:
-            if table in references:
+            if known.get(table) == "nt":
                 done.append(f"{table}: already a reference table")
                 continue
             cursor.execute("SELECT create_reference_table(%s)", [table])
