@@ -17,6 +17,7 @@ from django.db.models.sql.where import WhereNode
 
 from accounts.rowsecurity import coverage_text
 from accounts.scopes import Coverage, Right
+from core import fastjson
 from customers.deletion import delete_with_tenant
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class DefaultAddress(Expression):
     engine: compiled by the ORM, its forty expressions cost a list request more than its
     statement does."""
 
-    output_field = models.JSONField()
+    output_field = fastjson.JSONField()
     _sql: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {}
 
     def __init__(self, fields: tuple[str, ...]):

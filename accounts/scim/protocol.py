@@ -10,11 +10,11 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework import exceptions
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from scim2_models import Context, Error, SCIMException, ScimFilter, SearchRequest
 from scim2_models.path.expressions import CompareOperator, Comparison
 
+from core import fastjson
 from core.database import is_statement_timeout
 from core.errors import ServiceError
 from core.parsers import JSONParser
@@ -36,7 +36,7 @@ class ScimJSONParser(JSONParser):
     media_type = MEDIA_TYPE
 
 
-class ScimJSONRenderer(JSONRenderer):
+class ScimJSONRenderer(fastjson.JSONRenderer):
     media_type = MEDIA_TYPE
 
 
