@@ -105,7 +105,8 @@ def distribute(alias: str = "default") -> list[str]:
         for function in FUNCTIONS:
             cursor.execute("SELECT create_distributed_function(%s)", [function])
         cursor.execute(
-            "SELECT logicalrelid::regclass::text, partmethod || repmodel FROM pg_dist_partition"
+            "SELECT logicalrelid::regclass::text, partmethod::text || repmodel::text "
+            "FROM pg_dist_partition"
         )
         known = dict(cursor.fetchall())  # ('h…': distributed by hash; 'nt': a reference table)
         # (Distributed first: Citus cannot distribute a table with an identity column once it
