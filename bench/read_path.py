@@ -214,6 +214,7 @@ def serve_as_service_role(url: str) -> None:
 def baseline_views():
     from rest_framework import generics, pagination, serializers
     from rest_framework.permissions import AllowAny
+    from rest_framework.renderers import JSONRenderer
 
     from customers.models import Customer
     from tenancy.models import Tenant
@@ -227,6 +228,7 @@ def baseline_views():
         serializer_class = CustomerModelSerializer
         authentication_classes: list = []
         permission_classes = [AllowAny]
+        renderer_classes = [JSONRenderer]  # (stock: DRF's, not the project's orjson one)
 
         def get_queryset(self):
             tenant = Tenant.objects.using(STOCK).get(code=self.kwargs["tenant"])

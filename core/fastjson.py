@@ -9,7 +9,7 @@ integer wider than 64 bits, a dictionary key that is not a string, an indented a
 renderer. One difference is left, in the spelling of a number, not its value: a float below
 0.0001 or with an exponent is written in orjson's shortest form (``1e-7``, ``0.00001``) where
 Python writes ``1e-07`` and ``1e-05``. :func:`loads` reads what ``json.loads`` reads, and
-:class:`JSONField` uses it as the output field of the columns a document read selects.
+:class:`JSONField` (the customer's and the address's JSON columns) reads with it.
 """
 
 from __future__ import annotations
@@ -60,8 +60,12 @@ def loads(text: str) -> Any:
 
 
 class JSONField(models.JSONField):
-    """A JSON column read with :func:`loads` (an expression's output field; the models keep
-    Django's field)."""
+    """Django's JSON field, read with :func:`loads` (the columns of the customer and address
+    documents). To migrations it is Django's own: nothing in the database differs."""
+
+    def deconstruct(self):
+        name, _, args, kwargs = super().deconstruct()
+        return name, "django.db.models.JSONField", args, kwargs
 
     def from_db_value(self, value, expression, connection):
         if value is None:

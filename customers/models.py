@@ -11,6 +11,7 @@ from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 from django.utils.functional import cached_property
 
+from core import fastjson
 from core.channels import CHANNEL_PHRASES, ActorKind, Channel
 from core.restrictions import RESTRICTION_MAX_LENGTH
 from customers.deletion import TenantCollector
@@ -147,14 +148,14 @@ class Customer(TenantRow):
     b2b_company_registration_id = models.CharField(max_length=255, null=True, blank=True)
     # References to the legal entities (companies) the customer belongs to, as Emporix answers
     # them: [{"id", "name", "contactAssignmentId"}]. Any makes the customer B2B.
-    b2b_legal_entities = models.JSONField(default=list, blank=True)
+    b2b_legal_entities = fastjson.JSONField(default=list, blank=True)
     # Changed only by customers.services (audited); null = visible to unsuffixed scopes only.
     restriction = models.CharField(max_length=RESTRICTION_MAX_LENGTH, null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
-    mixins = models.JSONField(default=dict, blank=True)
-    metadata_mixins = models.JSONField(default=dict, blank=True)
+    mixins = fastjson.JSONField(default=dict, blank=True)
+    metadata_mixins = fastjson.JSONField(default=dict, blank=True)
     # Made by ``seed_demo`` (never by the API or the back office): what ``--reset`` may remove,
     # so a customer a user created in the demo tenant survives it.
     seeded_by_demo = models.BooleanField(default=False, db_default=False, editable=False)
@@ -273,13 +274,13 @@ class Address(OfCustomer):
     country = models.CharField(max_length=2, null=True, blank=True)
     state = models.CharField(max_length=255, null=True, blank=True)
     contact_phone = models.CharField(max_length=64, null=True, blank=True)
-    tags = models.JSONField(default=list, blank=True)
+    tags = fastjson.JSONField(default=list, blank=True)
     is_default = models.BooleanField(default=False)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
-    mixins = models.JSONField(default=dict, blank=True)
-    metadata_mixins = models.JSONField(default=dict, blank=True)
+    mixins = fastjson.JSONField(default=dict, blank=True)
+    metadata_mixins = fastjson.JSONField(default=dict, blank=True)
 
     objects = CustomerRelatedQuerySet.as_manager()
 

@@ -87,3 +87,21 @@ def test_a_json_column_reads_as_djangos_field_reads_it(data):
     assert field.from_db_value(text, None, None) == json.loads(text)
     assert field.from_db_value(None, None, None) is None
     assert field.from_db_value("not json", None, None) == "not json"
+
+
+def test_the_customer_and_address_json_columns_read_back_what_was_written(db, tenant):
+    """Through the database and back: the fields read with orjson, and to migrations they
+    are Django's own field (nothing to migrate)."""
+    from customers.models import Address, Customer
+    from tests.factories import AddressFactory, CustomerFactory
+
+    mixins = {"big": 2**70, "small": 1e-7, "text": "Grüße", "nested": [1, {"a": None}]}
+    customer = CustomerFactory(tenant=tenant, mixins=mixins, b2b_legal_entities=[{"id": 7}])
+    AddressFactory(customer=customer, tags=["billing"], mixins=mixins)
+    stored = Customer.objects.get(pk=customer.pk)
+    assert stored.mixins == mixins and stored.b2b_legal_entities == [{"id": 7}]
+    assert Address.objects.get(customer=customer).mixins == mixins
+    for model, name in [(Customer, "mixins"), (Customer, "b2b_legal_entities"), (Address, "tags")]:
+        field = model._meta.get_field(name)
+        assert isinstance(field, fastjson.JSONField)
+        assert field.deconstruct()[1] == "django.db.models.JSONField"
