@@ -382,11 +382,8 @@ def lookup(sql: str, params: list, key: tuple[str, str, str], using: str = "defa
         statements.append(_escaped(binding(guess)))
     with connection.cursor() as cursor:
         # Statements in one query (client-side binding): the server runs them in order.
-        try:
+        with plans.forgotten_on_failure(connection, sql):
             cursor.execute("; ".join(statements), params)
-        except Exception as error:
-            plans.forget(connection, sql, error)
-            raise
         skip_binding(cursor)
         for _ in range(preparing):
             cursor.nextset()

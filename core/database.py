@@ -38,20 +38,21 @@ def limit_statement_time(sender, connection, **kwargs) -> None:
         cursor.execute("SELECT set_config('statement_timeout', %s, false)", [f"{milliseconds}ms"])
 
 
+def sqlstate(exc: BaseException) -> str | None:
+    """PostgreSQL's error code behind a (Django) database error; None on another engine."""
+    return getattr(getattr(exc.__cause__, "diag", None), "sqlstate", None)
+
+
 def is_statement_timeout(exc: BaseException) -> bool:
     """Whether a database error is PostgreSQL cancelling a statement for taking too long."""
-    if not isinstance(exc, OperationalError):
-        return False
-    cause = exc.__cause__
-    return getattr(getattr(cause, "diag", None), "sqlstate", None) == "57014"  # query_canceled
+    return isinstance(exc, OperationalError) and sqlstate(exc) == "57014"  # query_canceled
 
 
 def is_invalid_pattern(exc: BaseException) -> bool:
     """Whether a database error is the engine refusing a regular expression of the query (on
     PostgreSQL ``invalid_regular_expression``; on SQLite, Python's ``re`` raising inside the
     ``REGEXP`` function): the caller's mistake, unlike any other error of a search."""
-    cause = exc.__cause__
-    sqlstate = getattr(getattr(cause, "diag", None), "sqlstate", None)
-    if sqlstate is not None:
-        return sqlstate == "2201B"  # invalid_regular_expression
+    code = sqlstate(exc)
+    if code is not None:
+        return code == "2201B"  # invalid_regular_expression
     return "user-defined function raised exception" in str(exc)

@@ -27,6 +27,8 @@ from weakref import WeakKeyDictionary
 
 from django.conf import settings
 
+from core.database import sqlstate
+
 MAX_PER_SESSION = 64
 _PLACEHOLDER = re.compile(r"%[%s]")
 _PARAMETER = re.compile(r"(?<!%)(?:%%)*%s")
@@ -109,8 +111,8 @@ def forget(connection, sql: str | None = None, error: BaseException | None = Non
     """A query sent with :func:`prepared`'s text for ``sql`` failed with ``error``: what it
     prepared is unknown, so the session lets all of them go with its next one; a statement the
     server could not prepare (a syntax or type error) is not prepared again."""
-    sqlstate = getattr(getattr(getattr(error, "__cause__", error), "diag", None), "sqlstate", "")
-    if sql is not None and (sqlstate or "").startswith("42") and sqlstate != "42P05":
+    code = (sqlstate(error) if error is not None else None) or ""
+    if sql is not None and code.startswith("42") and code != "42P05":
         if len(_refused) >= _MAX_REFUSED:
             _refused.clear()
         _refused.add(sql)
@@ -119,6 +121,17 @@ def forget(connection, sql: str | None = None, error: BaseException | None = Non
     session = _sessions.get(connection.connection)
     if session is not None:
         session.unsure = True
+
+
+@contextmanager
+def forgotten_on_failure(connection, sql: str) -> Iterator[None]:
+    """Around the execution of :func:`prepared`'s text for ``sql``: :func:`forget` if it
+    fails."""
+    try:
+        yield
+    except Exception as error:
+        forget(connection, sql, error)
+        raise
 
 
 @contextmanager
@@ -145,11 +158,8 @@ def reuse_plans(execute, sql, params, many, context):
         return execute(sql, params, many, context)
     connection = context["connection"]
     text, skipped = prepared(connection, sql, params)
-    try:
+    with forgotten_on_failure(connection, sql):
         result = execute(text, params, many, context)
-    except Exception as error:
-        forget(connection, sql, error)
-        raise
     for _ in range(skipped):
         raw.nextset()
     return result
