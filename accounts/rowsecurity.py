@@ -408,9 +408,13 @@ def _lookup_alone(sql: str, params: list, using: str) -> list:
     with ExitStack() as stack:
         if not connection.in_atomic_block:
             stack.enter_context(transaction.atomic(using=using))
+        # (its plan kept by the database session: core.plans)
+        statement, preparing = plans.prepared(connection, sql, params)
         with connection.cursor() as cursor:
-            cursor.execute(f"{_escaped(coordinator_binding(SIGN_IN))}; {sql}", params)
-            cursor.nextset()
+            with plans.forgotten_on_failure(connection, sql):
+                cursor.execute(f"{_escaped(coordinator_binding(SIGN_IN))}; {statement}", params)
+            for _ in range(1 + preparing):
+                cursor.nextset()
             rows = cursor.fetchall()
             if not rows:
                 cursor.execute(binding(NOTHING))

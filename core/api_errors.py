@@ -30,7 +30,7 @@ SCIM_PATH_PREFIX = "/scim/"
 SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
-def _error_response(path: str, status: int, message: str | None = None) -> HttpResponse:
+def error_response(path: str, status: int, message: str | None = None) -> HttpResponse:
     """The error body of the path's protocol: SCIM's under ``/scim/``, ours elsewhere."""
     body = error_body(status, message) if message else error_body(status)
     if not path.startswith(SCIM_PATH_PREFIX):
@@ -103,20 +103,20 @@ class ApiErrorMiddleware:
         if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
             # Django reads a body by its Content-Length only: a chunked body would silently be
             # read as empty, so it is refused instead.
-            return _error_response(request.path_info, 411)
+            return error_response(request.path_info, 411)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return _error_response(request.path_info, 400, "Invalid Content-Length header.")
+            return error_response(request.path_info, 400, "Invalid Content-Length header.")
         if length > settings.MAX_REQUEST_BODY_BYTES:
-            return _error_response(request.path_info, 413)
+            return error_response(request.path_info, 413)
 
         response = self.get_response(request)
         content_type = response.get("Content-Type", "")
         if response.status_code >= 400 and not content_type.startswith(
             ("application/json", "application/scim+json")
         ):
-            shaped = _error_response(request.path_info, response.status_code)
+            shaped = error_response(request.path_info, response.status_code)
             for header in ("Allow", "WWW-Authenticate"):
                 if response.has_header(header):
                     shaped[header] = response[header]

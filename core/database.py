@@ -10,7 +10,7 @@ and keep their own limits (none by default): only a process that serves requests
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
@@ -56,3 +56,18 @@ def is_invalid_pattern(exc: BaseException) -> bool:
     if code is not None:
         return code == "2201B"  # invalid_regular_expression
     return "user-defined function raised exception" in str(exc)
+
+
+# Citus reports a shard's refusal at commit (a deferred key that no longer holds there) as an
+# internal error of the coordinator, without the shard's own code.
+_SHARD_COMMIT_FAILED = "could not commit transaction for shard"
+
+
+def is_refused_at_commit(exc: BaseException) -> bool:
+    """Whether a database error raised by a ``COMMIT`` is the database refusing what the
+    transaction did as the data stands now (a deferred constraint: a row it refers to was
+    removed meanwhile; a serialization failure): nothing of it was saved."""
+    code = sqlstate(exc)
+    if code is None:
+        return isinstance(exc, IntegrityError)  # (SQLite checks its deferred keys at commit)
+    return code.startswith(("23", "40")) or (code == "XX000" and _SHARD_COMMIT_FAILED in str(exc))

@@ -10,10 +10,12 @@ round trip, as before). PostgreSQL plans such a statement for its values a few t
 keeps one plan, which for a lookup by a unique key is the same index scan. A list's statement
 is not prepared: its best plan depends on the size of the tenant and on what the page asks.
 
-Off behind a connection pooler in transaction mode (``DATABASE_POOL_MODE=transaction``: the
-statement would be prepared on one of its server connections and executed on another), on a
-distributed database, and with ``DATABASE_PREPARED_STATEMENTS=0``. Each session holds at most
-:data:`MAX_PER_SESSION` of them; the oldest is let go first.
+On a distributed database (Citus) the statements are prepared on the coordinator, which
+routes each execution to the tenant's shard with its values and the transaction's context (the
+policies are applied where the rows are, each time). Off behind a connection pooler in
+transaction mode (``DATABASE_POOL_MODE=transaction``: the statement would be prepared on one of
+its server connections and executed on another) and with ``DATABASE_PREPARED_STATEMENTS=0``.
+Each session holds at most :data:`MAX_PER_SESSION` of them; the oldest is let go first.
 """
 
 from __future__ import annotations
@@ -58,7 +60,6 @@ def enabled(connection) -> bool:
         connection.vendor == "postgresql"
         and settings.DATABASE_PREPARED_STATEMENTS
         and settings.DATABASE_POOL_MODE != "transaction"
-        and not settings.DATABASE_DISTRIBUTED
     )
 
 
@@ -105,6 +106,20 @@ def prepared(connection, sql: str, params) -> tuple[str, int]:
         session.names.move_to_end(sql)
     arguments = f"({', '.join(['%s'] * len(params))})" if params else ""
     return "; ".join([*before, f"EXECUTE {name}{arguments}"]), len(before)
+
+
+_EXECUTED = re.compile(r"\bEXECUTE (plan_\d+)")
+
+
+def statement_of(connection, text: str) -> str:
+    """The statement a query text sent with :func:`prepared`'s text stands for (the text
+    itself when it executes nothing this session prepared): what logs and tests read."""
+    executed = _EXECUTED.findall(text)
+    session = _sessions.get(connection.connection) if connection.connection else None
+    if not executed or session is None:
+        return text
+    by_name = {name: sql for sql, name in session.names.items()}
+    return by_name.get(executed[-1], text)
 
 
 def forget(connection, sql: str | None = None, error: BaseException | None = None) -> None:

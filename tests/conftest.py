@@ -3,11 +3,13 @@ import threading
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from accounts import rowsecurity
 from accounts.tokens import CLIENT_SUBJECT_PREFIX, issue_token
+from core import plans
 from tests import citus
 from tests.factories import ApiClientFactory, TenantFactory
 
@@ -42,7 +44,6 @@ def django_db_modify_db_settings(database_roles):
 def django_db_setup(django_db_setup, database_roles, django_db_blocker):
     """... and every test connects as the service role, as production does (core.roles)."""
     from django.conf import settings
-    from django.db import connection
 
     from core.roles import grant_service_privileges
     from tests.roles import connect_as
@@ -294,8 +295,9 @@ def binds_only(sql: str) -> bool:
 
 
 def is_read_log_insert(sql: str) -> bool:
-    """The read-access log's one statement per answer (customers.read_log)."""
-    text = sql.lstrip().upper()
+    """The read-access log's one statement per answer (customers.read_log), prepared by the
+    database session or not (core.plans)."""
+    text = plans.statement_of(connection, sql).lstrip().upper()
     return text.startswith("INSERT INTO") and "CUSTOMERS_CUSTOMERVIEW" in text
 
 

@@ -21,6 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts import rowsecurity
 from accounts.principal import Principal
 from accounts.scopes import Grants
+from core import plans
 from customers.models import Channel, Customer
 from customers.services import assignment
 from tests import citus
@@ -246,19 +247,28 @@ def test_no_binding_shares_a_query_with_another_statement(world, api_as):
 def test_a_get_binds_its_principal_in_two_round_trips(world, api_as):
     """The token's principal is looked up in the query that binds the sign-in context on the
     coordinator alone (the identities live there); the principal's context is then bound by a
-    ``SET LOCAL`` of its own, which the workers receive; then the row."""
+    ``SET LOCAL`` of its own, which the workers receive; then the row. The lookup and the row
+    are prepared by the session's first get and executed by the next (core.plans)."""
     reader = api_as(*DE_READER)
-    assert reader.get(f"{BASE}/DE1").status_code == 200
-    with CaptureQueriesContext(connection) as captured:
-        assert reader.get(f"{BASE}/DE1").json()["id"] == "DE1"
-    sent = [q["sql"] for q in captured.captured_queries if q["sql"].strip()]
-    sent = [sql for sql in sent if "SAVEPOINT" not in sql]  # (the test's own transaction)
-    lookup, bound, row = sent[:3]
-    assert lookup.startswith("SELECT set_config('customers.tenant_low'")
-    assert "c.client_id = " in lookup  # (the token's API client, in the same query)
-    assert "SET LOCAL" not in lookup
-    assert bound.startswith("SET LOCAL customers.tenant_low = '") and "SELECT" not in bound
-    assert row.startswith("SELECT") and '"default_address"' in row
+    connection.ensure_connection()
+    plans.forget(connection)  # (as a new session: nothing prepared yet)
+
+    def sent_by(path: str) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            assert reader.get(path).json()["id"] == "DE1"
+        sent = [q["sql"] for q in captured.captured_queries if q["sql"].strip()]
+        return [sql for sql in sent if "SAVEPOINT" not in sql][:3]  # (the test's transaction)
+
+    first, second = sent_by(f"{BASE}/DE1"), sent_by(f"{BASE}/DE1")
+    for lookup, bound, _ in (first, second):
+        assert lookup.startswith("SELECT set_config('customers.tenant_low'")
+        assert "SET LOCAL" not in lookup
+        assert bound.startswith("SET LOCAL customers.tenant_low = '") and "SELECT" not in bound
+    (lookup, _, row), (again, _, row_again) = first, second
+    assert "PREPARE plan_" in lookup and "c.client_id = " in lookup  # (the token's API client)
+    assert "PREPARE plan_" in row and '"default_address"' in row
+    assert "; EXECUTE plan_" in again and "c.client_id" not in again
+    assert row_again.startswith("EXECUTE plan_")
 
 
 def _placements(*tables: str) -> dict[int, list[str]]:

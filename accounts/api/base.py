@@ -7,9 +7,11 @@ creation, after PostHog's ``TeamAndOrgViewSetMixin``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 from rest_framework.authentication import get_authorization_header
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -31,9 +33,19 @@ from accounts.scopes import (
 )
 from accounts.tokens import PROVISIONING, writer_of, writer_of_token
 from core import replicas
+from core.api_errors import error_response
+from core.database import is_refused_at_commit
 from core.errors import first_or_not_found
 from core.guards import refuse_overrides
 from core.replicas import READ_ONLY_METHODS
+
+logger = logging.getLogger(__name__)
+
+REFUSED_AT_COMMIT = (
+    "The change was refused as it was saved: data it refers to changed at the same time (for "
+    "example its tenant was removed). Nothing of it was kept; read the current state and try "
+    "again."
+)
 
 
 def can_read(grants: Grants) -> bool:
@@ -160,12 +172,22 @@ class TenantApiView(APIView):
 
     def _dispatch_on(self, alias: str, request, *args, **kwargs):
         self._writer = None
-        with (
-            replicas.reading_from(alias),
-            rowsecurity.request_transaction(using=alias) as transaction_of_request,
-        ):
-            response = super().dispatch(request, *args, **kwargs)
-            transaction_of_request.close(response)
+        answered = False
+        try:
+            with (
+                replicas.reading_from(alias),
+                rowsecurity.request_transaction(using=alias) as transaction_of_request,
+            ):
+                response = super().dispatch(request, *args, **kwargs)
+                transaction_of_request.close(response)
+                answered = True
+        except DatabaseError as error:
+            # Raised by the request's COMMIT (the handler's own errors became its answer): the
+            # database refused what the request did as the data stands now, and kept nothing.
+            if not (answered and is_refused_at_commit(error)):
+                raise
+            logger.warning("%s %s refused at commit: %s", request.method, request.path, error)
+            return error_response(request.path, 409, REFUSED_AT_COMMIT)
         if self._writer is not None:
             replicas.remember_write(self._writer)  # its next reads: the primary's
         return response
