@@ -71,6 +71,27 @@ def test_a_read_writes_into_the_inbox_and_filing_moves_the_same_lines_once(world
     assert lines() == [("DE1", True), ("FR1", True), ("NULL1", True), ("US1", True)]
 
 
+@postgresql_only
+def test_filing_takes_a_backlog_in_batches_without_a_join_whatever_the_statistics(
+    world, api_as, monkeypatch
+):
+    """The inbox's statistics are of an emptier moment (here: analysed empty, then a backlog of
+    a worker that was down): a batch is taken by one scan with a bound, never joined back to
+    the unindexed inbox line by line (that plan was quadratic in the backlog)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {read_log_store.INBOX}")
+    http = api_as(*READER)
+    for _ in range(30):
+        http.get(CUSTOMERS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {read_log_store._FILE}", [read_log_store.FILE_BATCH - 1])
+        plan = "\n".join(row for (row,) in cursor.fetchall())
+    assert "Nested Loop" not in plan and "Join" not in plan, plan
+    monkeypatch.setattr(read_log_store, "FILE_BATCH", 50)  # (batches of 50, 50 and 20)
+    assert read_log_store.file_inbox() == 120
+    assert CustomerView.objects.filter(filed=True).count() == 120
+
+
 def test_every_line_waiting_or_filed_is_in_the_audit_answers(world, api_as):
     api_as(*READER).get(f"{CUSTOMERS}/DE1")
     read_log_store.file_inbox()
