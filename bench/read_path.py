@@ -18,7 +18,9 @@ rendered to bytes, without the middleware: the project's views with a bearer tok
 (authentication, scope check, restriction filter, documents), the baseline as
 ``ListAPIView``/``RetrieveAPIView`` + ``ModelSerializer`` of every field, no authentication,
 the same filter written by hand. p50 and p95 in milliseconds; queries per request from one
-extra call.
+extra call. The rows "read log off" repeat list page 1 and the get with the read-access log
+switched off, against the same baselines: what row security and the rest cost apart from the
+log's durable write.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ DEEP_OFFSET = 500_000
 RESTRICTIONS = ("DE", "FR", "US", None)
 SEARCHED = "Customer12345"  # a few rows: the trigram index finds them
 BROAD = "Customer1"  # about a ninth of the rows: found in index order with a filter
+LOG_OFF = "read log off"
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -330,6 +333,32 @@ def scenarios(customers: int, deep: int):
     def baseline(view, params, **kwargs):
         return lambda: call(view, "/baseline", params, {}, **kwargs)
 
+    def without_the_read_log(fn):
+        """The same request with the read-access log switched off: what row security and the
+        rest cost, apart from the log's durable write (docs/benchmarks.md, "Personal data")."""
+        from customers.api import common
+
+        record = common.record
+
+        def run():
+            common.record = lambda *args, **kwargs: 0
+            try:
+                return fn()
+            finally:
+                common.record = record
+
+        return run
+
+    get_by_id = project(
+        detail_view,
+        f"{big_path}/{some_number}",
+        {},
+        everyone,
+        tenant=BIG,
+        customer_number=some_number,
+    )
+    get_baseline = baseline(detail_baseline, {}, tenant=BIG, customer_number=some_number)
+
     return [
         (
             "list page 1 (60), unrestricted reader",
@@ -378,18 +407,13 @@ def scenarios(customers: int, deep: int):
             project(list_view, big_path, {"q": f"lastName:~^{BROAD}"}, everyone, tenant=BIG),
             baseline(slice_view, {"last_name_regex": f"^{BROAD}"}, tenant=BIG),
         ),
+        ("GET by id", get_by_id, get_baseline),
         (
-            "GET by id",
-            project(
-                detail_view,
-                f"{big_path}/{some_number}",
-                {},
-                everyone,
-                tenant=BIG,
-                customer_number=some_number,
-            ),
-            baseline(detail_baseline, {}, tenant=BIG, customer_number=some_number),
+            f"{LOG_OFF}: list page 1, unrestricted reader",
+            without_the_read_log(project(list_view, big_path, {}, everyone, tenant=BIG)),
+            baseline(slice_view, {}, tenant=BIG),
         ),
+        (f"{LOG_OFF}: GET by id", without_the_read_log(get_by_id), get_baseline),
     ]
 
 
@@ -532,7 +556,7 @@ def report(results: list[dict], alone_result: dict, customers: int, deep: int) -
         + ", ".join(
             f"{r['p95'] / r['p50']:.2f}"
             for r in results
-            if r["label"] != "GET by id" and not r["label"].startswith("search")
+            if "GET by id" not in r["label"] and not r["label"].startswith(("search", LOG_OFF))
         ),
         f"- machine: {machine()}",
         f"- measured {datetime.now(UTC):%Y-%m-%d}",
