@@ -28,7 +28,7 @@ import time
 from datetime import UTC, datetime
 
 from bulk_assign import ensure_database, machine, setup_django, write_docs_section
-from read_path import BIG, bearer, call, load, p95, prepare_roles, timed
+from read_path import BIG, bearer, call, load, p95, prepare_roles, timed, without_the_read_log
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_privacy"
 SMALL_TENANTS = 100
@@ -152,31 +152,12 @@ def tokens() -> dict[str, dict[str, str]]:
 
 
 def read_log_cost(rounds: int, customers: int, headers: dict) -> str:
-    from customers.api import common
     from customers.api.customers import CustomerCollectionApi, CustomerDetailApi
 
-    record = common.record
     list_view, detail_view = CustomerCollectionApi.as_view(), CustomerDetailApi.as_view()
     reader = headers["reader"]
     path = f"/customer/{BIG}/customers"
     number = f"B{customers // 3:09d}"
-
-    def logged(fn):
-        def run():
-            common.record = record
-            return fn()
-
-        return run
-
-    def unlogged(fn):
-        def run():
-            common.record = lambda *args, **kwargs: 0
-            try:
-                return fn()
-            finally:
-                common.record = record
-
-        return run
 
     def page():
         return call(list_view, path, {}, reader, tenant=BIG)
@@ -186,10 +167,10 @@ def read_log_cost(rounds: int, customers: int, headers: dict) -> str:
 
     results = measure(
         [
-            ("page, logged", logged(page)),
-            ("page, not logged", unlogged(page)),
-            ("get, logged", logged(one)),
-            ("get, not logged", unlogged(one)),
+            ("page, logged", page),
+            ("page, not logged", without_the_read_log(page)),
+            ("get, logged", one),
+            ("get, not logged", without_the_read_log(one)),
         ],
         rounds,
     )

@@ -307,6 +307,23 @@ def call(view, path: str, params: dict, headers: dict, **kwargs) -> bytes:
     return response.content
 
 
+def without_the_read_log(fn):
+    """The same request with the read-access log switched off: what row security and the
+    rest cost, apart from the log's durable write (docs/benchmarks.md, "Personal data")."""
+    from customers.api import common
+
+    record = common.record
+
+    def run():
+        common.record = lambda *args, **kwargs: 0
+        try:
+            return fn()
+        finally:
+            common.record = record
+
+    return run
+
+
 def scenarios(customers: int, deep: int):
     """(label, project call, baseline call or None) — each call returns the body."""
     from customers.api.paging import make_cursor
@@ -332,22 +349,6 @@ def scenarios(customers: int, deep: int):
 
     def baseline(view, params, **kwargs):
         return lambda: call(view, "/baseline", params, {}, **kwargs)
-
-    def without_the_read_log(fn):
-        """The same request with the read-access log switched off: what row security and the
-        rest cost, apart from the log's durable write (docs/benchmarks.md, "Personal data")."""
-        from customers.api import common
-
-        record = common.record
-
-        def run():
-            common.record = lambda *args, **kwargs: 0
-            try:
-                return fn()
-            finally:
-                common.record = record
-
-        return run
 
     get_by_id = project(
         detail_view,

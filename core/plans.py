@@ -113,7 +113,7 @@ _EXECUTED = re.compile(r"\bEXECUTE (plan_\d+)")
 
 def statement_of(connection, text: str) -> str:
     """The statement a query text sent with :func:`prepared`'s text stands for (the text
-    itself when it executes nothing this session prepared): what logs and tests read."""
+    itself when it executes nothing this session prepared): what the query-counting tests read."""
     executed = _EXECUTED.findall(text) if connection.vendor == "postgresql" else None
     session = _sessions.get(connection.connection) if executed and connection.connection else None
     if not executed or session is None:
