@@ -2,14 +2,18 @@
 
     python bench/load.py [--customers 100000] [--users 50] [--seconds 45] [--write-docs]
 
-Loads N customers into its own database (reused while it matches), starts gunicorn exactly as
-`make serve` does (``config/gunicorn.py``, ``DEBUG=0``) on a free loopback port, and drives it
-with locust (headless, in this process, bounded by time) three times, the same number of users
-each time:
+Loads N customers into its own database (reused while it matches; the read-access log and the
+task queue emptied), starts gunicorn and the task worker as `make serve` does
+(``config/gunicorn.py``, ``DEBUG=0``; the worker files the read log) on a free loopback port, and
+drives it with locust (headless, in this process, bounded by time) five times, the same number
+of users each time:
 
 1. the framework floor: ``GET /healthz`` (a trivial Django view through the same middleware);
-2. get by id only (random customers);
-3. the mixed workload: 1/3 list with ``X-Total-Count`` and a random page and sort, 2/3 get by
+2. a stock DRF get by number (``bench/stock_wsgi.py``: ``RetrieveAPIView`` + ``ModelSerializer``,
+   no authentication, as the superuser in autocommit) served by the same server and middleware:
+   what a get costs the framework itself on this machine;
+3. get by id only (random customers), and the same with the read-access log switched off;
+4. the mixed workload: 1/3 list with ``X-Total-Count`` and a random page and sort, 2/3 get by
    id, and a few writes (1 in 50 requests a ``PATCH`` of a random customer).
 
 ``--scale-out`` instead starts a stack of its own (tools/pg_stack.py: a primary, a streaming
@@ -47,10 +51,24 @@ def prepare(url: str, customers: int) -> dict:
     from read_path import BIG, bearer, load
 
     load(customers, 0)
+    fresh_start()
     return {
         "tenant": BIG,
         "authorization": bearer(BIG, ["customer.customer_read", "customer.customer_manage"]),
     }
+
+
+def fresh_start() -> None:
+    """Every run starts from the same state: the read-access log, its alerts and the task
+    queue empty (what earlier runs left would otherwise be filed, or mailed, during this one)."""
+    from django.db import connection
+    from django_tasks_db.models import DBTaskResult
+
+    from customers.models import CustomerView, MassReadAlert
+
+    tables = [model._meta.db_table for model in (CustomerView, MassReadAlert, DBTaskResult)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)}")
 
 
 def free_port() -> int:
@@ -60,14 +78,16 @@ def free_port() -> int:
 
 
 def start_server(env: dict) -> subprocess.Popen:
+    """gunicorn as ``make serve`` starts it; with ``STOCK_DATABASE_URL`` in ``env``, the same
+    application with the stock get beside it (bench/stock_wsgi.py)."""
     log = open(Path(env["LOAD_LOG"]), "wb")  # noqa: SIM115 - lives as long as the server
+    application = (
+        ["--pythonpath", "bench", "stock_wsgi:application"]
+        if env.get("STOCK_DATABASE_URL")
+        else ["config.wsgi"]
+    )
     server = subprocess.Popen(  # noqa: S603 - the virtualenv's gunicorn
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "-c",
-            "config/gunicorn.py",
-            "config.wsgi",
-        ],
+        [str(Path(sys.executable).with_name("gunicorn")), "-c", "config/gunicorn.py", *application],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -84,6 +104,19 @@ def start_server(env: dict) -> subprocess.Popen:
             time.sleep(0.3)
     server.kill()
     raise SystemExit("the server did not become ready; see " + env["LOAD_LOG"])
+
+
+def start_worker(env: dict) -> subprocess.Popen:
+    """The task worker, as ``make serve`` runs it beside the server: it files the read log's
+    inbox every few seconds and sends the mass-read alerts (into memory here)."""
+    log = open(Path(env["LOAD_LOG"]).with_suffix(".worker.log"), "wb")  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--no-reload"],
+        cwd=ROOT,
+        env={**env, "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def run_locust(host: str, users: int, seconds: int, tasks) -> dict:
@@ -133,6 +166,14 @@ def workloads(tenant: str, authorization: str, customers: int):
     def get_by_id(user):
         user.client.get(f"{base}/{number()}", headers=headers, name="customer by id")
 
+    def stock_get(user):
+        user.client.get(f"/stock/{tenant}/customers/{number()}", name="stock customer by id")
+
+    def unlogged_get(user):
+        user.client.get(
+            f"/unlogged{base}/{number()}", headers=headers, name="customer by id, unlogged"
+        )
+
     def list_page(user):
         params = {"pageNumber": random.randint(1, 50), "sort": random.choice(SORTS)}
         user.client.get(
@@ -152,7 +193,9 @@ def workloads(tenant: str, authorization: str, customers: int):
 
     return {
         "floor": [floor],
+        "stock get": [stock_get],
         "get by id": [get_by_id],
+        "get by id, read log off": [unlogged_get],
         "mixed": {list_page: 16, get_by_id: 33, patch: 1},
     }
 
@@ -181,10 +224,21 @@ def report(results: dict, args, workers: int) -> str:
                 f"| {label} | {s['requests']:,} | {s['errors']} | {s['rps']:.0f} | "
                 f"{s['p50']:.0f} | {s['p95']:.0f} | {s['p99']:.0f} |"
             )
-    ratio = results["get by id"]["total"]["rps"] / results["floor"]["total"]["rps"]
+    rps = {run: result["total"]["rps"] for run, result in results.items()}
     lines += [
         "",
-        f"- get by id throughput / framework floor: **{ratio:.0%}**",
+        f"- get by id throughput / framework floor: **{rps['get by id'] / rps['floor']:.0%}**",
+        f"- stock DRF get throughput / framework floor: {rps['stock get'] / rps['floor']:.0%}; "
+        f"get by id / stock get: {rps['get by id'] / rps['stock get']:.0%}; with the read log "
+        f"off: {rps['get by id, read log off'] / rps['stock get']:.0%}",
+        "- p99 / p50: "
+        + ", ".join(
+            f"{run if len(result) == 2 else f'{run}: {name}'} {s['p99'] / s['p50']:.1f}x"
+            for run, result in results.items()
+            if run != "floor"
+            for name, s in result.items()
+            if name != "total" and s["p50"]
+        ),
         f"- {args.users} users without think time, {args.seconds} s per run, "
         f"{args.customers:,} customers, gunicorn with {workers} sync workers, `DEBUG=0`, "
         "JSON request log, "
@@ -246,6 +300,7 @@ def main() -> None:
     data = prepared_data(args.url, args.customers, env)
     if not args.superuser:
         env.update(service_role(args.url))
+    env["STOCK_DATABASE_URL"] = args.url
     workers = int(env.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
     results = measure(env, workloads(data["tenant"], data["authorization"], args.customers), args)
     text = report(results, args, workers)
@@ -284,7 +339,7 @@ def service_role(url: str) -> dict:
 def measure(env: dict, runs: dict, args) -> dict:
     """One server for ``runs`` (name -> locust tasks), each run in turn."""
     env = {**env, "PORT": str(free_port()), "LOAD_LOG": "/tmp/load-server.log"}  # noqa: S108
-    server = start_server(env)
+    server, worker = start_server(env), start_worker(env)
     try:
         host = f"http://127.0.0.1:{env['PORT']}"
         results = {}
@@ -292,8 +347,10 @@ def measure(env: dict, runs: dict, args) -> dict:
             print(f"running {name} ...", flush=True)
             results[name] = run_locust(host, args.users, args.seconds, tasks)
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        for process in (server, worker):
+            process.terminate()
+        for process in (server, worker):
+            process.wait(timeout=60)
     return results
 
 
