@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import NamedTuple
+from weakref import WeakKeyDictionary
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.redis import RedisCache
@@ -154,14 +155,22 @@ def _insert(alias: str, line: dict, served: list[tuple[int, str, date]]) -> None
 # itself is asked how many *distinct* customers that was (at most once a minute per identity),
 # and an alert is raised when it is more than the limit (at most one per identity per window).
 # A read costs one visit to the cache: the current minute's count goes up (one round trip to
-# Redis); the window's earlier minutes, which no longer change, are read once a minute.
+# Redis); the window's earlier minutes, which no longer change, are read once a minute. An
+# identity over its limit (a busy integration can stay there all day) is checked at most every
+# CHECK_EVERY_SECONDS: the shared mark says a check was made, and a process that found it
+# remembers so for CHECKED_MEMO_SECONDS instead of asking again at every read, so the next check
+# comes within a minute of the last.
 
 _BUCKET = "mass-read:{tenant}:{kind}:{id}:{minute}"
 _CHECKED = "mass-read-checked:{tenant}:{kind}:{id}"
 SAMPLE_SIZE = 100
+CHECK_EVERY_SECONDS = 55
+CHECKED_MEMO_SECONDS = 5
 
 # {(tenant, kind, id, minute, window): the reads of the window's minutes before that minute}
 _earlier_reads: dict[tuple, int] = {}
+# {checked mark: when this process asks for it again (its clock)}
+_checked_until: dict[str, float] = {}
 _MEMO_MAX = 10_000  # entries this process keeps in each of its copies
 
 
@@ -177,16 +186,23 @@ def _watch(principal: Principal, served: list[tuple], settings: _Settings) -> No
     this_minute = _count(_BUCKET.format(minute=minute, **names), len(served), (minutes + 1) * 60)
     if this_minute + _earlier(names, minute, minutes) <= limit:
         return
-    if cache.add(_CHECKED.format(**names), 1, timeout=60):
+    checked = _CHECKED.format(**names)
+    if _checked_until.get(checked, 0) > time.monotonic():
+        return
+    if cache.add(checked, 1, timeout=CHECK_EVERY_SECONDS):
         _check(principal, tenant_id, limit, minutes)
+        return
+    if len(_checked_until) >= _MEMO_MAX:
+        _checked_until.clear()
+    _checked_until[checked] = time.monotonic() + CHECKED_MEMO_SECONDS
 
 
 def _count(key: str, reads: int, timeout: int) -> int:
     """Add ``reads`` to the minute's count under ``key``; returns the count."""
     backend = caches[DEFAULT_CACHE_ALIAS]
     if isinstance(backend, RedisCache):  # (one round trip; Django's incr makes two, add a third)
-        full_key = backend.make_and_validate_key(key)
-        pipeline = backend._cache.get_client(full_key, write=True).pipeline()
+        full_key = backend.make_key(key)  # (our own keys: nothing to validate)
+        pipeline = _redis_client(backend).pipeline(transaction=False)
         pipeline.incrby(full_key, reads)
         pipeline.expire(full_key, timeout)
         return pipeline.execute()[0]
@@ -196,6 +212,18 @@ def _count(key: str, reads: int, timeout: int) -> int:
         if cache.add(key, reads, timeout=timeout):
             return reads
         return cache.incr(key, reads)
+
+
+_redis_clients: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _redis_client(backend: RedisCache):
+    """The cache's Redis client for writes, made once per cache object (Django makes a new one
+    for every operation: half the time of a read's count)."""
+    client = _redis_clients.get(backend)
+    if client is None:
+        client = _redis_clients[backend] = backend._cache.get_client(write=True)
+    return client
 
 
 def _earlier(names: dict, minute: int, minutes: int) -> int:
@@ -248,6 +276,7 @@ def forget(tenant_id: int | None = None) -> None:
     if tenant_id is None:
         _settings_read.clear()
         _earlier_reads.clear()
+        _checked_until.clear()
     else:
         _settings_read.pop(tenant_id, None)
 

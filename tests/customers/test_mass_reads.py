@@ -95,6 +95,55 @@ def test_the_window_adds_the_reads_of_its_earlier_minutes(each_cache, limited, a
     assert not MassReadAlert.objects.exists()
 
 
+def test_an_identity_over_its_limit_is_not_asked_about_at_every_read(
+    each_cache, limited, api_as, monkeypatch
+):
+    """A busy integration stays over its limit all day: once a check was made, this process
+    remembers the shared mark for a few seconds instead of asking the cache at every read, and
+    the next check still comes within a minute of the last."""
+    from django.core.cache import cache
+
+    from customers import read_log
+
+    reader = api_as("customer.customer_read")
+    checked = read_log._CHECKED.format(
+        tenant=reader.api_client.tenant_id, kind="api_client", id=reader.api_client.client_id
+    )
+    asked, checks = [], []
+
+    class Counting:
+        def add(self, key, *args, **kwargs):
+            asked.append(key)
+            return cache.add(key, *args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(cache, name)
+
+    monkeypatch.setattr(read_log, "cache", Counting())
+    check = read_log._check
+    monkeypatch.setattr(read_log, "_check", lambda *args: checks.append(args) or check(*args))
+    clock = [1_000.0]
+    monkeypatch.setattr(read_log.time, "monotonic", lambda: clock[0])
+
+    reader.get(f"{CUSTOMERS}?pageSize=4")  # 4 read: within the limit, nothing asked
+    reader.get(f"{CUSTOMERS}?pageSize=4")  # 8: over it, checked (4 different: no alert)
+    assert (asked.count(checked), len(checks)) == (1, 1)
+    reader.get(f"{CUSTOMERS}?pageSize=4")  # the mark is there: remembered
+    for _ in range(3):
+        reader.get(f"{CUSTOMERS}?pageSize=4")
+    assert (asked.count(checked), len(checks)) == (2, 1)
+    clock[0] += read_log.CHECKED_MEMO_SECONDS + 1
+    reader.get(f"{CUSTOMERS}?pageSize=4")  # asked again: still marked
+    assert (asked.count(checked), len(checks)) == (3, 1)
+    cache.delete(checked)  # (the mark's time has passed)
+    clock[0] += read_log.CHECKED_MEMO_SECONDS + 1
+    reader.get(f"{CUSTOMERS}?pageSize=4")
+    assert (asked.count(checked), len(checks)) == (4, 2)
+    assert not MassReadAlert.objects.exists()
+    # The mark lives CHECK_EVERY_SECONDS; a process may wait CHECKED_MEMO_SECONDS after seeing it.
+    assert read_log.CHECK_EVERY_SECONDS + read_log.CHECKED_MEMO_SECONDS <= 60
+
+
 def test_reading_the_same_customers_again_and_again_raises_none(limited, api_as, tenant):
     from django.core.cache import cache
 
