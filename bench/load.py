@@ -71,6 +71,21 @@ def fresh_start() -> None:
         cursor.execute(f"TRUNCATE {', '.join(tables)}")
 
 
+LOCAL_REDIS = "redis://127.0.0.1:6379/15"
+
+
+def shared_cache(url: str) -> str:
+    """``url`` when a Redis answers there (the workers then share one cache, as in production:
+    the mass-read counts, sign-in throttles), else "" (each worker its own local memory)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except (redis.RedisError, ValueError):
+        return ""
+    return url
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -212,7 +227,7 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), server, database and load generator on one machine"
 
 
-def report(results: dict, args, workers: int) -> str:
+def report(results: dict, args, workers: int, redis: bool) -> str:
     lines = [
         "| run | requests | errors | req/s | p50 (ms) | p95 (ms) | p99 (ms) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -241,7 +256,8 @@ def report(results: dict, args, workers: int) -> str:
         ),
         f"- {args.users} users without think time, {args.seconds} s per run, "
         f"{args.customers:,} customers, gunicorn with {workers} sync workers, `DEBUG=0`, "
-        "JSON request log, "
+        f"JSON request log, {'Redis' if redis else 'local-memory'} "
+        "cache, "
         + (
             "as the database superuser (row-level security bypassed)"
             if args.superuser
@@ -284,6 +300,7 @@ def main() -> None:
         "DATABASE_URL": args.url,
         "STATIC_MANIFEST": "0",
         "LOG_FORMAT": "json",
+        "REDIS_URL": shared_cache(os.environ.get("REDIS_URL", LOCAL_REDIS)),
     }
     if args.prepare:
         sys.path.insert(0, str(ROOT / "bench"))
@@ -303,7 +320,7 @@ def main() -> None:
     env["STOCK_DATABASE_URL"] = args.url
     workers = int(env.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
     results = measure(env, workloads(data["tenant"], data["authorization"], args.customers), args)
-    text = report(results, args, workers)
+    text = report(results, args, workers, bool(env["REDIS_URL"]))
     print(text)
     if args.write_docs:
         write_docs("load-bench", text)
