@@ -265,9 +265,14 @@ BULK_JOB_STALE_SECONDS = int(os.environ.get("BULK_JOB_STALE_SECONDS", "300"))
 
 # Shared by every process when REDIS_URL is set (throttle counts, lockouts); local otherwise.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# While Redis does not answer, each process counts in its own memory (core/cache.py).
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "core.cache.SharedCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

@@ -16,10 +16,8 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import NamedTuple
-from weakref import WeakKeyDictionary
 
-from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 from django_tasks import task
@@ -27,6 +25,7 @@ from prometheus_client import Counter
 
 from accounts import rowsecurity
 from accounts.principal import API_CLIENT, EMPLOYEE, Principal
+from core import cache as shared_cache
 from core import plans, replicas
 from core.errors import InvalidInput
 from customers import read_log_store
@@ -183,7 +182,9 @@ def _watch(principal: Principal, served: list[tuple], settings: _Settings) -> No
         return
     names = {"tenant": tenant_id, "kind": principal.kind, "id": principal.id}
     minute = int(time.time() // 60)
-    this_minute = _count(_BUCKET.format(minute=minute, **names), len(served), (minutes + 1) * 60)
+    this_minute = shared_cache.count(
+        _BUCKET.format(minute=minute, **names), len(served), (minutes + 1) * 60
+    )
     if this_minute + _earlier(names, minute, minutes) <= limit:
         return
     checked = _CHECKED.format(**names)
@@ -195,35 +196,6 @@ def _watch(principal: Principal, served: list[tuple], settings: _Settings) -> No
     if len(_checked_until) >= _MEMO_MAX:
         _checked_until.clear()
     _checked_until[checked] = time.monotonic() + CHECKED_MEMO_SECONDS
-
-
-def _count(key: str, reads: int, timeout: int) -> int:
-    """Add ``reads`` to the minute's count under ``key``; returns the count."""
-    backend = caches[DEFAULT_CACHE_ALIAS]
-    if isinstance(backend, RedisCache):  # (one round trip; Django's incr makes two, add a third)
-        full_key = backend.make_key(key)  # (our own keys: nothing to validate)
-        pipeline = _redis_client(backend).pipeline(transaction=False)
-        pipeline.incrby(full_key, reads)
-        pipeline.expire(full_key, timeout)
-        return pipeline.execute()[0]
-    try:
-        return cache.incr(key, reads)
-    except ValueError:  # (the minute's first read)
-        if cache.add(key, reads, timeout=timeout):
-            return reads
-        return cache.incr(key, reads)
-
-
-_redis_clients: WeakKeyDictionary = WeakKeyDictionary()
-
-
-def _redis_client(backend: RedisCache):
-    """The cache's Redis client for writes, made once per cache object (Django makes a new one
-    for every operation: half the time of a read's count)."""
-    client = _redis_clients.get(backend)
-    if client is None:
-        client = _redis_clients[backend] = backend._cache.get_client(write=True)
-    return client
 
 
 def _earlier(names: dict, minute: int, minutes: int) -> int:

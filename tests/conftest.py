@@ -347,7 +347,7 @@ def each_cache(request, settings):
         except redis.ConnectionError:
             pytest.skip("no Redis answers on 127.0.0.1:6379; the local-memory case still runs")
         backend = {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.cache.SharedCache",
             "LOCATION": "redis://127.0.0.1:6379/15",
             "KEY_PREFIX": f"test-{threading.get_ident()}",
         }
