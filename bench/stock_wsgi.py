@@ -22,7 +22,8 @@ from django.db import connections
 from django.urls import include, path
 from read_path import STOCK, baseline_views, without_the_read_log
 
-from config.wsgi import application  # (sets Django up)
+from config.wsgi import application  # (sets Django up; first of this project's imports)
+from customers.api.customers import CustomerDetailApi
 
 _url = dj_database_url.parse(os.environ["STOCK_DATABASE_URL"])
 connections.settings[STOCK] = {
@@ -32,12 +33,11 @@ connections.settings[STOCK] = {
 }
 
 _, _, stock = baseline_views()
+_detail = CustomerDetailApi.as_view()
 
 
 def unlogged(request, **kwargs):
-    from customers.api.customers import CustomerDetailApi
-
-    return without_the_read_log(lambda: CustomerDetailApi.as_view()(request, **kwargs))()
+    return without_the_read_log(lambda: _detail(request, **kwargs))()
 
 
 urlpatterns = [
