@@ -70,6 +70,27 @@ def test_sign_in_throttles_still_count_while_redis_does_not_answer(redis_down, s
     assert refusal is not None and refusal.retry_after > 0
 
 
+def test_staff_sign_in_works_while_redis_does_not_answer(redis_down, tenant, client):
+    """The admin's login throttle (django-axes) and the token endpoint's count in the cache."""
+    from urllib.parse import urlencode
+
+    from rest_framework.test import APIClient
+
+    from tests.factories import EmployeeFactory
+
+    EmployeeFactory(tenant=tenant, username="pat", is_staff=True)
+    wrong = client.post("/admin/login/", {"username": "pat", "password": "wrong"})
+    assert wrong.status_code == 200 and "_auth_user_id" not in client.session
+    right = client.post("/admin/login/", {"username": "pat", "password": "correct-horse-battery"})
+    assert right.status_code == 302 and "_auth_user_id" in client.session
+    token = APIClient().post(
+        "/oauth/token",
+        urlencode({"grant_type": "password", "username": "pat", "password": "wrong"}),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert token.status_code in (400, 401) and "error" in token.json()
+
+
 @pytest.mark.server_error  # (503: what a load balancer reads)
 def test_readyz_says_not_ready_while_redis_does_not_answer(redis_down, client):
     response = client.get("/readyz")
