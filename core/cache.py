@@ -47,7 +47,7 @@ class SharedCache(RedisCache):
     def answers(self) -> bool:
         """Whether Redis itself answers now (``/readyz``; no fallback)."""
         try:
-            return bool(self._cache.get_client(write=True).ping())
+            return bool(self._redis_client().ping())
         except RedisError:
             return False
 
@@ -55,17 +55,25 @@ class SharedCache(RedisCache):
         """Add ``delta`` to the count under ``key``, which lives ``timeout`` seconds from its
         first count; the new count. One round trip (Django's ``incr`` makes two, ``add`` a
         third)."""
+
+        def on_redis() -> int:
+            full_key = self.make_key(key)  # (the caller's own keys: nothing to validate)
+            pipeline = self._redis_client().pipeline(transaction=False)
+            pipeline.incrby(full_key, delta)
+            pipeline.expire(full_key, timeout)
+            return pipeline.execute()[0]
+
+        return self._either(on_redis, lambda: count_in(self._local, key, delta, timeout))
+
+    def _either(self, on_redis, on_local):
+        """``on_redis()``, or ``on_local()`` while Redis does not answer."""
         if self._redis_answers():
             try:
-                full_key = self.make_key(key)  # (the caller's own keys: nothing to validate)
-                pipeline = self._redis_client().pipeline(transaction=False)
-                pipeline.incrby(full_key, delta)
-                pipeline.expire(full_key, timeout)
-                return pipeline.execute()[0]
+                return on_redis()
             except RedisError as error:
                 self._went_down(error)
         FALLBACKS.inc()
-        return count_in(self._local, key, delta, timeout)
+        return on_local()
 
     def _redis_client(self):
         """The client for writes, made once (Django makes a new one for every operation: half
@@ -91,13 +99,10 @@ class SharedCache(RedisCache):
 
 def _falling_back(name: str):
     def operation(self, *args, **kwargs):
-        if self._redis_answers():
-            try:
-                return getattr(RedisCache, name)(self, *args, **kwargs)
-            except RedisError as error:
-                self._went_down(error)
-        FALLBACKS.inc()
-        return getattr(self._local, name)(*args, **kwargs)
+        return self._either(
+            lambda: getattr(RedisCache, name)(self, *args, **kwargs),
+            lambda: getattr(self._local, name)(*args, **kwargs),
+        )
 
     operation.__name__ = operation.__qualname__ = name
     operation.__doc__ = f"Django's ``{name}``, in local memory while Redis does not answer."

@@ -335,20 +335,28 @@ def browser():
         browser.close()
 
 
+LOCAL_REDIS = "redis://127.0.0.1:6379/15"
+
+
+def require_redis(what_still_runs: str) -> None:
+    """Skip the calling test, saying why, when no Redis answers at :data:`LOCAL_REDIS`."""
+    import redis
+
+    try:
+        redis.Redis.from_url(LOCAL_REDIS).ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis answers on 127.0.0.1:6379; {what_still_runs}")
+
+
 @pytest.fixture(params=["locmem", "redis"])
 def each_cache(request, settings):
     """The shared cache in local memory (one process) and in Redis (what several processes
     share)."""
     if request.param == "redis":
-        import redis
-
-        try:
-            redis.Redis.from_url("redis://127.0.0.1:6379/15").ping()
-        except redis.ConnectionError:
-            pytest.skip("no Redis answers on 127.0.0.1:6379; the local-memory case still runs")
+        require_redis("the local-memory case still runs")
         backend = {
             "BACKEND": "core.cache.SharedCache",
-            "LOCATION": "redis://127.0.0.1:6379/15",
+            "LOCATION": LOCAL_REDIS,
             "KEY_PREFIX": f"test-{threading.get_ident()}",
         }
     else:
