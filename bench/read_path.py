@@ -307,6 +307,25 @@ def call(view, path: str, params: dict, headers: dict, **kwargs) -> bytes:
     return response.content
 
 
+JOURNAL = Path(tempfile.gettempdir()) / "bench-read-log-journal"
+
+
+def with_the_journal(fn):
+    """The same request with the read log's journal on (``READ_LOG_JOURNAL``, as production
+    runs it): its lines flushed to this machine's disk, shipped into the log every second by
+    the process's own thread, as in a server."""
+    from django.conf import settings
+
+    def run():
+        settings.READ_LOG_JOURNAL = str(JOURNAL)
+        try:
+            return fn()
+        finally:
+            settings.READ_LOG_JOURNAL = ""
+
+    return run
+
+
 def without_the_read_log(fn):
     """The same request with the read-access log switched off: what row security and the
     rest cost, apart from the log's durable write (docs/benchmarks.md, "Personal data")."""

@@ -263,6 +263,12 @@ BULK_JOB_BATCH_SIZE = int(os.environ.get("BULK_JOB_BATCH_SIZE", "2000"))
 BULK_JOB_BATCH_PAUSE = float(os.environ.get("BULK_JOB_BATCH_PAUSE", "0"))
 BULK_JOB_STALE_SECONDS = int(os.environ.get("BULK_JOB_STALE_SECONDS", "300"))
 
+# The read-access log's journal (customers/read_log_journal.py): a directory on this server's
+# own disk where each process writes the lines of the reads it answers, flushed to the disk
+# before the answer leaves, and ships them into the log every second. Unset: each read writes
+# its lines into the database itself, in its own transaction.
+READ_LOG_JOURNAL = os.environ.get("READ_LOG_JOURNAL", "")
+
 # Shared by every process when REDIS_URL is set (throttle counts, lockouts); local otherwise.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # While Redis does not answer, each process counts in its own memory (core/cache.py).

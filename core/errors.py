@@ -34,6 +34,13 @@ class ConflictError(ServiceError):
     status = 409
 
 
+class Unavailable(ServiceError):
+    """Something the answer depends on cannot be done just now (the read-access log's journal
+    cannot be written): nothing was answered; the caller may try again."""
+
+    status = 503
+
+
 class Gone(ServiceError):
     """It existed and is no more (a one-time download, taken or expired)."""
 

@@ -685,3 +685,15 @@ class CustomerView(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_number}: {self.get_how_display()} by {self.actor_name}"
+
+
+class JournalMark(models.Model):
+    """How much of one read-log journal file is in the log (customers.read_log_journal): moved
+    forward in the transaction that ships the lines, so a line is shipped once however often
+    shipping is interrupted. Gone with its file."""
+
+    file = models.CharField(max_length=255, unique=True)
+    shipped = models.BigIntegerField("bytes shipped", default=0)
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.shipped:,} bytes shipped"

@@ -1,12 +1,16 @@
 """The read-access log: who was served which customers, when, through which door and how.
 
 Every edge that serves customers to a caller (the API's reads, the back office's customer page
-and list) calls :func:`record` with what it is about to answer. The rows go in with one
-``INSERT`` in the transaction that read the customers (on the primary: a request served from a
-replica writes them there in a transaction of their own), before the response exists: a read
-that was answered is in the log, whatever happens to the process afterwards. On PostgreSQL
-they land in the log's unindexed inbox, and the task worker files them into the indexed
-partitions within seconds (customers.read_log_store).
+and list) calls :func:`record` with what it is about to answer, before the response exists: a
+read that was answered is in the log, whatever happens to the process afterwards. Its lines go
+one of two ways:
+
+- with ``READ_LOG_JOURNAL`` set, into this process's journal file, flushed to the server's disk,
+  and shipped into the log within a second or two (customers.read_log_journal);
+- otherwise with one ``INSERT`` in the transaction that read the customers (on the primary: a
+  request served from a replica writes them there in a transaction of their own). On
+  PostgreSQL they land in the log's unindexed inbox, and the task worker files them into the
+  indexed partitions within seconds (customers.read_log_store).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from accounts.principal import API_CLIENT, EMPLOYEE, Principal
 from core import cache as shared_cache
 from core import plans, replicas
 from core.errors import InvalidInput
-from customers import read_log_store
+from customers import read_log_journal, read_log_store
 from customers.mail import send_mass_read_alert
 from customers.models import CustomerView, MassReadAlert, ReadHow
 from tenancy.models import Tenant
@@ -84,17 +88,25 @@ def record(
     today = timezone.localdate()
     kept = {tenant_id: today + timedelta(days=s.keep_days) for tenant_id, s in tenants.items()}
     served = [(tenant_id, number, kept[tenant_id]) for tenant_id, number in served]
+    if read_log_journal.enabled():  # (on this server's disk before the answer leaves)
+        read_log_journal.append(timezone.now(), line, served)
     if replicas.current_alias() == DEFAULT_DB_ALIAS:
-        _insert(DEFAULT_DB_ALIAS, line, served)
-        _watch(principal, served, settings)
+        _write_and_watch(principal, line, served, settings)
     else:  # (read from a replica: the log lives on the primary)
         with rowsecurity.row_context(
             rowsecurity.RowContext.of(principal), reason="the read-access log", using="default"
         ):
-            _insert(DEFAULT_DB_ALIAS, line, served)
-            _watch(principal, served, settings)
-    _file_soon()
+            _write_and_watch(principal, line, served, settings)
     return len(served)
+
+
+def _write_and_watch(
+    principal: Principal, line: dict, served: list[tuple], settings: _Settings
+) -> None:
+    if not read_log_journal.enabled():
+        _insert(DEFAULT_DB_ALIAS, line, served)
+        _file_soon()
+    _watch(principal, served, settings)
 
 
 # One statement whatever the page's size, and nothing returned: a list page's sixty lines cost
@@ -119,7 +131,7 @@ SELECT served.tenant_id, served.number, now(), %s, %s, %s, %s, %s, %s, %s, serve
   false
 FROM unnest(%s::bigint[], %s::text[], %s::date[]) AS served (tenant_id, number, keep_until)
 """
-_LINE_FIELDS = ("actor_kind", "actor_id", "actor_name", "channel", "how", "expanded", "purpose")
+_LINE_FIELDS = read_log_journal.LINE_FIELDS
 
 
 def _insert(alias: str, line: dict, served: list[tuple[int, str, date]]) -> None:

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from accounts import rowsecurity
 from core import roles
+from customers import read_log_journal
 from customers.models import CustomerView
 from tenancy.models import Tenant
 
@@ -86,6 +87,7 @@ def file_inbox() -> int:
 
 @dataclass
 class Kept:
+    shipped: int = 0  # journal lines of processes gone, shipped (customers.read_log_journal)
     filed: int = 0
     made: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
@@ -94,8 +96,8 @@ class Kept:
 
     def __str__(self) -> str:
         return (
-            f"filed={self.filed} made={len(self.made)} dropped={len(self.dropped)} "
-            f"rehomed={self.rehomed} deleted={self.deleted}"
+            f"shipped={self.shipped} filed={self.filed} made={len(self.made)} "
+            f"dropped={len(self.dropped)} rehomed={self.rehomed} deleted={self.deleted}"
         )
 
 
@@ -112,12 +114,12 @@ def partition_name(month: date) -> str:
 
 
 def keep(today: date | None = None) -> Kept:
-    """The daily upkeep: file the inbox; move lines out of the default partition into their
-    months; make the months ahead; drop the months that have passed (PostgreSQL, as the tables'
-    owner; each step a short transaction of its own, waiting at most ``LOCK_WAIT`` for the
-    table)."""
+    """The daily upkeep: ship the journal files of processes gone; file the inbox; move lines
+    out of the default partition into their months; make the months ahead; drop the months
+    that have passed (PostgreSQL, as the tables' owner; each step a short transaction of its
+    own, waiting at most ``LOCK_WAIT`` for the table)."""
     today = today or timezone.localdate()
-    kept = Kept(filed=file_inbox())
+    kept = Kept(shipped=read_log_journal.ship_orphans(), filed=file_inbox())
     if not partitioned():
         with rowsecurity.row_context(rowsecurity.ALL_TENANTS, reason="the read log's retention"):
             kept.deleted, _ = CustomerView.objects.filter(keep_until__lt=today).delete()

@@ -55,10 +55,12 @@ def fetch(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
 
 
 @contextmanager
-def production_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def production_server(tmp_path: Path, **settings: str) -> Iterator[tuple[str, Path]]:
     """gunicorn as ``make serve`` runs it (DEBUG off, collected static files, two workers) on
-    a free loopback port against the test database; yields its base URL and log file."""
+    a free loopback port against the test database, with ``settings`` in its environment;
+    yields its base URL and log file."""
     env = environment(
+        **settings,
         DEBUG="0",
         SECRET_KEY="s" * 50,
         JWT_SIGNING_KEY="j" * 50,

@@ -5,6 +5,7 @@ audit API and its scopes; the log is append-only under row security."""
 import datetime
 
 import pytest
+from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from accounts import rowsecurity
@@ -264,9 +265,13 @@ def test_the_csv_writes_no_formula(world, client, office, api_as):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_every_answered_read_is_logged_though_the_server_is_killed_right_after(world, tmp_path):
+@pytest.mark.parametrize("journal", [False, True], ids=["written-by-the-read", "journal"])
+def test_every_answered_read_is_logged_though_the_server_is_killed_right_after(
+    world, tmp_path, settings, journal
+):
     """gunicorn, SIGKILLed (master and workers) the moment the last answer arrives: every
-    customer of every answer is in the log."""
+    customer of every answer is in the log, exactly once. With the journal, what its workers
+    had not shipped yet is shipped by whoever comes next (here ``ship_read_log``)."""
     import json
     import urllib.parse
     import urllib.request
@@ -276,7 +281,8 @@ def test_every_answered_read_is_logged_though_the_server_is_killed_right_after(w
 
     client = ApiClientFactory(tenant=world["DE1"].tenant, scopes=list(READER), secret="s3cret")
     served = []
-    with production_server(tmp_path) as (base, _log):
+    journal = {"READ_LOG_JOURNAL": str(tmp_path / "journal")} if journal else {}
+    with production_server(tmp_path, **journal) as (base, _log):
         form = urllib.parse.urlencode(
             {
                 "grant_type": "client_credentials",
@@ -296,6 +302,14 @@ def test_every_answered_read_is_logged_though_the_server_is_killed_right_after(w
                 [c["id"] for c in document] if isinstance(document, list) else [document["id"]]
             )
         kill_server(base)
+    if journal:
+        import pathlib
+
+        left = pathlib.Path(journal["READ_LOG_JOURNAL"])
+        assert list(left.glob("*.journal"))  # (the killed workers' files: the journal was used)
+        settings.READ_LOG_JOURNAL = str(left)
+        call_command("ship_read_log")
+        assert not [path for path in left.iterdir() if path.stat().st_size]
     logged = CustomerView.objects.filter(actor_id=client.client_id)
     assert sorted(logged.values_list("customer_number", flat=True)) == sorted(served)
 

@@ -213,8 +213,21 @@ def test_the_daily_command_says_what_it_did(world, api_as, capsys, drop_months):
     api_as(*READER).get(CUSTOMERS)
     call_command("keep_read_log")
     out = capsys.readouterr().out
-    assert out.startswith("filed=") and "dropped=0" in out and "deleted=0" in out
+    assert out.startswith("shipped=0 filed=") and "dropped=0" in out and "deleted=0" in out
     assert CustomerView.objects.count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_daily_upkeep_ships_the_journal_files_of_processes_gone(
+    world, settings, tmp_path, drop_months
+):
+    from tests.customers.test_read_log_journal import entry, write_orphan
+
+    settings.READ_LOG_JOURNAL = str(tmp_path)
+    write_orphan(tmp_path, [entry(world["DE1"].tenant_id, "DE1")])
+    kept = read_log_store.keep()
+    assert kept.shipped == 1 and str(kept).startswith("shipped=1 filed=0")
+    assert list(CustomerView.objects.values_list("customer_number", flat=True)) == ["DE1"]
 
 
 @postgresql_only
