@@ -105,7 +105,7 @@ def _write_and_watch(
 ) -> None:
     if not read_log_journal.enabled():
         _insert(DEFAULT_DB_ALIAS, line, served)
-        _file_soon()
+        file_soon()
     _watch(principal, served, settings)
 
 
@@ -277,7 +277,9 @@ FILE_EVERY_SECONDS = 5
 _next_filing = 0.0  # (this process asks again at the earliest then)
 
 
-def _file_soon() -> None:
+def file_soon() -> None:
+    """Ask the task worker to file the inbox once the current transaction commits (at most
+    once every ``FILE_EVERY_SECONDS``)."""
     global _next_filing  # (a per-process clock: spares the cache most calls)
     if connections[DEFAULT_DB_ALIAS].vendor != "postgresql" or time.monotonic() < _next_filing:
         return

@@ -31,6 +31,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import date, datetime
 from pathlib import Path
 
@@ -59,10 +61,12 @@ UNAVAILABLE = (
 # log's purposes (PostgreSQL; SQLite runs one writer at a time).
 _SHIPPING_LOCK = 7_265_616_476_108  # (any key no other lock of the service uses)
 
+# Into the log's inbox on PostgreSQL, filed by the task worker as a read's own lines are
+# (customers.read_log_store); SQLite's log is one table.
 _INSERT = """
 INSERT INTO customers_customerview (tenant_id, customer_number, viewed_at, actor_kind, actor_id,
   actor_name, channel, how, expanded, purpose, keep_until, filed)
-SELECT lines.*, true FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::text[],
+SELECT lines.*, false FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::text[],
   %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::date[]) AS lines
 """
 _INSERT_ONE = (
@@ -79,8 +83,20 @@ _lock = threading.Lock()
 _pid: int | None = None
 _fd: int | None = None
 _path: Path | None = None
+_written = 0  # answers written by this process, in order (an answer's number: its ticket)
 _shipper: threading.Thread | None = None
 SHIP_IN_BACKGROUND = True  # (tests ship by hand)
+
+# Flushing: inside a request (:func:`answer_waits_for_the_disk`) an answer's lines are flushed
+# by this process's flusher thread while the request finishes its answer (rendering it,
+# committing), and the answer waits for that flush before it leaves; anywhere else, at once.
+_on_disk = threading.Condition()
+_flushed = 0  # every answer up to this number is on the disk
+_failed = 0  # every answer up to this number is refused: its flush failed
+_wanted = 0  # the highest answer a request waits for
+_flusher: threading.Thread | None = None
+_request = threading.local()  # .waits: inside a request; .ticket: its last answer's number
+FLUSH_WAIT_SECONDS = 10.0
 
 
 def enabled() -> bool:
@@ -93,34 +109,120 @@ def directory() -> Path:
 
 def append(viewed_at: datetime, line: dict, served: list[tuple[int, str, date]]) -> None:
     """Write one answer's lines (``served``: tenant, customer number, kept until) to this
-    process's journal, on the disk when this returns; :class:`Unavailable` when it cannot be."""
+    process's journal: on the disk when this returns, or, inside a request, before its answer
+    leaves. :class:`Unavailable` when they cannot be."""
+    global _written
     entry = {
         "at": viewed_at.isoformat(),
         "line": [line[name] for name in LINE_FIELDS],
         "served": [[tenant_id, number, kept.isoformat()] for tenant_id, number, kept in served],
     }
     data = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
+    in_request = getattr(_request, "waits", False)
     try:
         with _lock:
             fd = _own_file()
             written = 0
             while written < len(data):
                 written += os.write(fd, data[written:])
-            os.fdatasync(fd)
+            _written += 1
+            ticket = _written
+            if not in_request:
+                _flush(fd, ticket)
     except OSError as error:
         logger.error("the read log's journal cannot be written: %s", error)
         raise Unavailable(UNAVAILABLE, type="unavailable") from error
+    if in_request:
+        _request.ticket = ticket
+        _flush_soon(ticket)
     if SHIP_IN_BACKGROUND and (_shipper is None or not _shipper.is_alive()):
         _start_shipping()
 
 
+@contextmanager
+def answer_waits_for_the_disk() -> Iterator[None]:
+    """Around a request: the lines its answers wrote are flushed while it finishes, and this
+    waits for the flush before the answer may leave (:class:`Unavailable` when it failed)."""
+    _request.waits, _request.ticket = True, 0
+    try:
+        yield
+    finally:
+        ticket, _request.waits, _request.ticket = _request.ticket, False, 0
+    if ticket:
+        _wait_for_the_disk(ticket)
+
+
+def _flushed_up_to(ticket: int) -> None:
+    global _flushed
+    with _on_disk:
+        _flushed = max(_flushed, ticket)
+        _on_disk.notify_all()
+
+
+def _flush_soon(ticket: int) -> None:
+    global _wanted, _flusher
+    with _on_disk:
+        _wanted = max(_wanted, ticket)
+        _on_disk.notify_all()
+        if _flusher is None or not _flusher.is_alive():
+            _flusher = threading.Thread(target=_flush_forever, name="read-log-flush", daemon=True)
+            _flusher.start()
+
+
+def _flush_forever() -> None:
+    while True:
+        with _on_disk:
+            while _wanted <= max(_flushed, _failed):
+                _on_disk.wait()
+        # (a copy of the descriptor: the file may be retired meanwhile, flushed as it goes)
+        with _lock:
+            ticket = _written
+            if _fd is None:  # (closed, and flushed as it was: close)
+                continue
+            fd = os.dup(_fd)
+        try:
+            _flush(fd, ticket)
+        except OSError:
+            pass  # (its answers are refused)
+        finally:
+            os.close(fd)
+
+
+def _flush(fd: int, ticket: int) -> None:
+    """Flush ``fd``, which holds every answer up to ``ticket``: they may leave, or, when it
+    fails, none of them may (a later flush does not make up for a failed one)."""
+    global _failed
+    try:
+        os.fdatasync(fd)
+    except OSError as error:
+        logger.error("the read log's journal cannot be flushed: %s", error)
+        with _on_disk:
+            _failed = max(_failed, ticket)
+            _on_disk.notify_all()
+        raise
+    _flushed_up_to(ticket)
+
+
+def _wait_for_the_disk(ticket: int) -> None:
+    deadline = time.monotonic() + FLUSH_WAIT_SECONDS
+    with _on_disk:
+        while ticket > _flushed and ticket > _failed:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                logger.error("the read log's journal was not flushed in time")
+                raise Unavailable(UNAVAILABLE, type="unavailable")
+            _on_disk.wait(left)
+        if ticket <= _failed:  # (whatever was flushed after)
+            raise Unavailable(UNAVAILABLE, type="unavailable")
+
+
 def _own_file() -> int:
     """This process's open file (made at its first read; a forked child makes its own)."""
-    global _pid, _fd, _path, _shipper
+    global _pid, _fd, _path, _shipper, _flusher
     if _pid != os.getpid():
         if _fd is not None:
             os.close(_fd)  # (the parent's: its lock stays with the parent)
-        _pid, _fd, _path, _shipper = os.getpid(), None, None, None
+        _pid, _fd, _path, _shipper, _flusher = os.getpid(), None, None, None, None
     if _fd is None:
         _fd, _path = _make_file(directory())
     return _fd
@@ -140,11 +242,13 @@ def _make_file(folder: Path) -> tuple[int, Path]:
 
 def close() -> None:
     """Let this process's file go (unshipped lines stay in it, for whoever adopts it)."""
-    global _pid, _fd, _path
+    global _fd, _path
     with _lock:
         if _fd is not None and _pid == os.getpid():
+            with suppress(OSError):  # (its answers are refused)
+                _flush(_fd, _written)
             os.close(_fd)
-        _pid, _fd, _path = None, None, None
+            _fd, _path = None, None
 
 
 def _start_shipping() -> None:
@@ -179,6 +283,7 @@ def ship_own() -> int:
         if _pid != os.getpid() or _fd is None or os.fstat(_fd).st_size == 0:
             return 0
         retired_fd, retired = _fd, _path
+        _flush(retired_fd, _written)  # (its answers may be waiting for it)
         _fd, _path = _make_file(retired.parent)
     try:
         return _ship_whole(retired)
@@ -269,6 +374,9 @@ def _ship_chunk(path: Path) -> tuple[int, bool]:
         rows = _rows(data[:end])
         if rows:
             _insert(rows)
+            from customers.read_log import file_soon  # (which imports this module)
+
+            file_soon()
         JournalMark.objects.filter(file=path.name).update(shipped=start + end)
     return len(rows), at_end and end == len(data)
 

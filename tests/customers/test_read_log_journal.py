@@ -31,6 +31,18 @@ def journal(settings, tmp_path, monkeypatch):
     read_log_journal.close()
 
 
+TODAY = datetime.date.today()
+LINE = {
+    "actor_kind": "api_client",
+    "actor_id": "cl_task",
+    "actor_name": "A task",
+    "channel": "api",
+    "how": "get",
+    "expanded": "",
+    "purpose": "",
+}
+
+
 def logged() -> list[tuple[str, str, str]]:
     rows = CustomerView.objects.order_by("customer_number", "how")
     return list(rows.values_list("customer_number", "how", "channel"))
@@ -119,6 +131,61 @@ def test_a_line_keeps_who_when_how_and_the_purpose(world, api_as, journal):
     assert line.keep_until == timezone.localdate() + datetime.timedelta(
         days=world["DE1"].tenant.read_log_days
     )
+
+
+def test_an_answer_leaves_only_once_its_lines_are_flushed(world, api_as, journal, monkeypatch):
+    """Inside a request the flush runs beside the rest of the answer (the flusher thread), and
+    the answer waits for it."""
+    import threading
+    import time
+
+    flushed, fdatasync = [], os.fdatasync
+
+    def slow_fdatasync(fd):
+        time.sleep(0.3)
+        fdatasync(fd)
+        flushed.append(threading.current_thread().name)
+
+    monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
+    answer = api_as(*READER).get(f"{CUSTOMERS}/DE1")
+    assert answer.status_code == 200
+    assert flushed == ["read-log-flush"]  # done when the answer came, and not by the request
+
+
+def test_outside_a_request_the_lines_are_flushed_before_the_call_returns(
+    world, journal, monkeypatch
+):
+    """(A task or a command that serves customers: no request to finish meanwhile.)"""
+    import threading
+
+    flushed, fdatasync = [], os.fdatasync
+
+    def noted_fdatasync(fd):
+        fdatasync(fd)
+        flushed.append(threading.current_thread().name)
+
+    monkeypatch.setattr(os, "fdatasync", noted_fdatasync)
+    read_log_journal.append(timezone.now(), LINE, [(world["DE1"].tenant_id, "DE1", TODAY)])
+    assert flushed == [threading.current_thread().name]
+
+
+@pytest.mark.server_error
+def test_an_answer_whose_lines_cannot_be_flushed_is_refused(world, api_as, journal, monkeypatch):
+    import errno
+
+    fdatasync = os.fdatasync
+
+    def failing_fdatasync(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing_fdatasync)
+    http = api_as(*READER)
+    refused = http.get(f"{CUSTOMERS}/DE1")
+    assert refused.status_code == 503
+    assert refused.json()["message"] == read_log_journal.UNAVAILABLE
+    assert "FirstDE1" not in refused.content.decode()
+    monkeypatch.setattr(os, "fdatasync", fdatasync)  # the disk is back
+    assert http.get(f"{CUSTOMERS}/DE1").status_code == 200
 
 
 def test_a_live_process_keeps_its_file_and_a_gone_one_leaves_it_to_another(world, api_as, journal):

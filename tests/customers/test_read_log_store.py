@@ -105,7 +105,7 @@ def test_every_line_waiting_or_filed_is_in_the_audit_answers(world, api_as):
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_two_filings_at_once_move_each_line_once(world, api_as, monkeypatch):
-    monkeypatch.setattr(read_log, "_file_soon", lambda: None)  # (no filing after each read)
+    monkeypatch.setattr(read_log, "file_soon", lambda: None)  # (no filing after each read)
     http = api_as(*READER)
     for _ in range(20):
         http.get(CUSTOMERS)
@@ -239,7 +239,7 @@ def test_the_service_reaches_the_lines_only_through_the_log_and_its_policies(
     policies: the service's raw SQL sees and changes nothing there, whatever context it binds."""
     from django.db import DatabaseError, transaction
 
-    monkeypatch.setattr(read_log, "_file_soon", lambda: None)
+    monkeypatch.setattr(read_log, "file_soon", lambda: None)
     api_as(*READER).get(f"{CUSTOMERS}/DE1")  # (waits in the inbox)
     api_as(*READER).get(f"{CUSTOMERS}/FR1")
     read_log_store.file_inbox()
