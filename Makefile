@@ -57,10 +57,14 @@ demo-reset: $(VENV)/.installed
 # worker beside it; against whatever DATABASE_URL says. SECRET_KEY and JWT_SIGNING_KEY must be
 # set (the settings refuse to start with the development ones); see README "Production". Behind
 # PgBouncer in transaction mode (DATABASE_POOL_MODE=transaction), DATABASE_DIRECT_URL, when set,
-# connects the worker to PostgreSQL itself (optional: docs/scaling.md).
+# connects the worker to PostgreSQL itself (optional: docs/scaling.md). The read-access log
+# writes through its journal in var/read-log-journal unless READ_LOG_JOURNAL says otherwise (set
+# empty: each read writes its lines into the database); files left by a crash are shipped first.
 serve: $(VENV)/.installed
 	DEBUG=0 $(PY) manage.py migrate --noinput
 	DEBUG=0 $(PY) manage.py collectstatic --noinput --verbosity 0
+	export READ_LOG_JOURNAL="$${READ_LOG_JOURNAL-$(CURDIR)/var/read-log-journal}"; \
+	if [ -n "$$READ_LOG_JOURNAL" ]; then DEBUG=0 $(PY) manage.py ship_read_log; fi; \
 	(if [ -n "$$DATABASE_DIRECT_URL" ]; then export DATABASE_URL="$$DATABASE_DIRECT_URL" DATABASE_POOL_MODE=; fi; \
 	  DEBUG=0 exec $(PY) manage.py db_worker) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \

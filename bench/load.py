@@ -4,7 +4,8 @@
 
 Loads N customers into its own database (reused while it matches; the read-access log and the
 task queue emptied), starts gunicorn and the task worker as `make serve` does
-(``config/gunicorn.py``, ``DEBUG=0``; the worker files the read log) on a free loopback port, and
+(``config/gunicorn.py``, ``DEBUG=0``, the read log through its journal in a fresh directory; the
+worker files the read log) on a free loopback port, and
 drives it with locust (headless, in this process, bounded by time) five times, the same number
 of users each time:
 
@@ -36,6 +37,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,9 +66,10 @@ def fresh_start() -> None:
     from django.db import connection
     from django_tasks_db.models import DBTaskResult
 
-    from customers.models import CustomerView, MassReadAlert
+    from customers.models import CustomerView, JournalMark, MassReadAlert
 
-    tables = [model._meta.db_table for model in (CustomerView, MassReadAlert, DBTaskResult)]
+    models = (CustomerView, JournalMark, MassReadAlert, DBTaskResult)
+    tables = [model._meta.db_table for model in models]
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(tables)}")
 
@@ -301,6 +304,10 @@ def main() -> None:
         "STATIC_MANIFEST": "0",
         "LOG_FORMAT": "json",
         "REDIS_URL": shared_cache(os.environ.get("REDIS_URL", LOCAL_REDIS)),
+        # (as `make serve` runs it: the read log through its journal, in a fresh directory)
+        "READ_LOG_JOURNAL": os.environ.get(
+            "READ_LOG_JOURNAL", tempfile.mkdtemp(prefix="load-read-log-journal-")
+        ),
     }
     if args.prepare:
         sys.path.insert(0, str(ROOT / "bench"))
