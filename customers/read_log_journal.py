@@ -54,6 +54,7 @@ ADOPT_EVERY_SECONDS = 10.0
 CHUNK_BYTES = 4 * 1024 * 1024  # read per shipping transaction (a larger line is read whole)
 SUFFIX = ".journal"
 MAKING = ".making"  # a file being made, before it is locked and named
+MAKING_ABANDONED_SECONDS = 60
 UNAVAILABLE = (
     "The read-access log cannot be written just now, so nothing was answered. Try again shortly."
 )
@@ -311,7 +312,9 @@ def ship_orphans() -> int:
             if not path.exists():
                 continue  # (shipped by the process that held it before us)
             if path.suffix == MAKING:
-                path.unlink()  # (a process that died while making it: empty)
+                # (empty: its process died while making it; a young one may be locked yet)
+                if time.time() - os.fstat(fd).st_mtime > MAKING_ABANDONED_SECONDS:
+                    path.unlink()
             else:
                 shipped += _ship_whole(path)
         finally:

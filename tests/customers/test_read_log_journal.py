@@ -326,3 +326,17 @@ def test_a_shipment_waits_for_an_erasure_in_progress(world, journal):
     shipper.join(10)
     assert shipped.is_set()
     assert CustomerView.objects.get().purpose == ""
+
+
+def test_a_file_abandoned_while_being_made_is_cleared_and_a_young_one_left(journal):
+    """(A process locks its new file a moment after making it: not cleared in that moment.)"""
+    import time
+
+    journal.mkdir()
+    young, old = journal / "elsewhere.1.1.making", journal / "elsewhere.2.2.making"
+    young.touch()
+    old.touch()
+    long_ago = time.time() - read_log_journal.MAKING_ABANDONED_SECONDS - 1
+    os.utime(old, (long_ago, long_ago))
+    assert read_log_journal.ship_orphans() == 0
+    assert young.exists() and not old.exists()
