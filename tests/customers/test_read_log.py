@@ -307,11 +307,33 @@ def test_every_answered_read_is_logged_though_the_server_is_killed_right_after(
 
         left = pathlib.Path(journal["READ_LOG_JOURNAL"])
         assert list(left.glob("*.journal"))  # (the killed workers' files: the journal was used)
+        wait_until_unlocked(left.glob("*.journal"))  # (SIGKILL takes a moment to land)
         settings.READ_LOG_JOURNAL = str(left)
         call_command("ship_read_log")
         assert not [path for path in left.iterdir() if path.stat().st_size]
     logged = CustomerView.objects.filter(actor_id=client.client_id)
     assert sorted(logged.values_list("customer_number", flat=True)) == sorted(served)
+
+
+def wait_until_unlocked(paths, seconds: float = 10.0) -> None:
+    """Until no process holds a lock on any of ``paths`` (they have all exited)."""
+    import fcntl
+    import os
+    import time
+
+    deadline = time.monotonic() + seconds
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    assert time.monotonic() < deadline, f"{path} is still locked"
+                    time.sleep(0.05)
+        finally:
+            os.close(fd)
 
 
 def test_a_deleted_tenant_takes_its_log_lines_along(world, api_as, other_tenant):
